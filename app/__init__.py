@@ -1,0 +1,55 @@
+"""The Flask delivery layer: the only package that imports Flask."""
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from datetime import datetime
+from datetime import timezone
+
+from flask import Flask
+
+from app.cli import register_cli
+from app.db_session import init_db_session
+from app.errors import register_errors
+from app.request_log import configure_logging
+from app.request_log import init_request_log
+from app.routes import register_routes
+from city_services.catalogue import CatalogueCache
+from city_services.seeding import read_seed
+from config import Settings
+from config import UnsafeConfiguration
+from database.engine import make_engine
+from database.engine import make_session_factory
+
+
+def utc_now() -> datetime:
+    """The current time, aware, in UTC."""
+    return datetime.now(timezone.utc)
+
+
+def create_app(settings: Settings | None = None, *, clock: Callable[[], datetime] = utc_now) -> Flask:
+    """Build the application from settings; refuse unsafe production configuration."""
+    settings = settings or Settings.from_env(os.environ)
+    if settings.is_production:
+        problems = settings.production_problems(read_seed(settings.catalogue_seed).upstreams())
+        if problems:
+            raise UnsafeConfiguration(problems)
+    configure_logging(settings.log_level)
+    app = Flask(__name__)
+    app.config.update(SECRET_KEY=settings.secret_key, MAX_CONTENT_LENGTH=settings.max_body_bytes)
+    app.json.ensure_ascii = False  # type: ignore[attr-defined]
+    app.json.sort_keys = False  # type: ignore[attr-defined]
+    engine = make_engine(settings.database_url)
+    app.extensions.update(
+        settings=settings,
+        engine=engine,
+        session_factory=make_session_factory(engine),
+        clock=clock,
+        catalogue_cache=CatalogueCache(),
+    )
+    init_db_session(app)
+    init_request_log(app)
+    register_errors(app)
+    register_routes(app)
+    register_cli(app)
+    return app

@@ -1,0 +1,75 @@
+"""`flask` commands: migrate, seed the catalogue, create the first platform admin."""
+from __future__ import annotations
+
+import click
+from flask import Flask
+from flask import current_app
+from sqlalchemy import select
+
+from app.db_session import get_session
+from city_services.seeding import read_seed
+from city_services.seeding import seed_catalogue
+from database import transaction
+from errors import DomainError
+from identity.models import StaffMember
+from identity.staff import NewStaffMember
+from identity.staff import create_staff_member
+from migrations import upgrade_to_head
+
+
+@click.command("migrate")
+def migrate_command() -> None:
+    """Bring the database schema up to the latest migration."""
+    upgrade_to_head(current_app.extensions["settings"].database_url)
+    click.echo("database is at the latest migration")
+
+
+@click.command("seed-catalogue")
+@click.option("--file", "path", type=click.Path(exists=True, dir_okay=False), help="Seed file (default: settings).")
+def seed_catalogue_command(path: str | None) -> None:
+    """Add the seed file's new cities, services and offerings; operators' changes are kept."""
+    settings = current_app.extensions["settings"]
+    try:
+        seed = read_seed(click.format_filename(path) if path else settings.catalogue_seed)  # type: ignore[arg-type]
+    except DomainError as error:
+        raise click.ClickException(error.message) from error
+    report = seed_catalogue(get_session(), seed, now=current_app.extensions["clock"]())
+    click.echo(
+        f"added {len(report.cities)} cities, {len(report.services)} services, {len(report.offerings)} offerings"
+    )
+
+
+@click.command("create-platform-admin")
+@click.option("--username", required=True)
+@click.option("--display-name", default="Platform admin")
+@click.option(
+    "--password",
+    envvar="CITYTILES_ADMIN_PASSWORD",
+    prompt=True,
+    hide_input=True,
+    confirmation_prompt=True,
+    help="Prompted for unless CITYTILES_ADMIN_PASSWORD is set.",
+)
+@click.option("--if-missing", is_flag=True, help="Do nothing when a platform admin already exists.")
+def create_platform_admin_command(username: str, display_name: str, password: str, if_missing: bool) -> None:
+    """Create the first platform admin; later staff are created through the admin API."""
+    session = get_session()
+    existing = session.scalar(select(StaffMember.username).where(StaffMember.role == "platform_admin").limit(1))
+    if existing is not None:
+        if if_missing:
+            click.echo(f"platform admin {existing!r} already exists")
+            return
+        raise click.ClickException(f"a platform admin ({existing!r}) already exists; use the admin API to add staff")
+    new = NewStaffMember(username=username, display_name=display_name, password=password, role="platform_admin")
+    try:
+        with transaction(session):
+            create_staff_member(session, new, now=current_app.extensions["clock"]())
+    except DomainError as error:
+        raise click.ClickException(error.message) from error
+    click.echo(f"created platform admin {username!r}")
+
+
+def register_cli(app: Flask) -> None:
+    """Attach the commands to `flask`."""
+    for command in (migrate_command, seed_catalogue_command, create_platform_admin_command):
+        app.cli.add_command(command)

@@ -1,0 +1,51 @@
+"""Every stable error code the API can answer with, its HTTP status and its meaning.
+
+The OpenAPI document is built from this table, and a test checks that every code raised in
+the codebase is listed here with the status its error kind maps to.
+"""
+from __future__ import annotations
+
+ERROR_CODES: dict[str, tuple[int, str]] = {
+    # The HTTP layer
+    "request.malformed": (400, "The request could not be read (e.g. malformed JSON)."),
+    "request.route_not_found": (404, "No such endpoint."),
+    "request.method_not_allowed": (405, "The endpoint does not take this HTTP method."),
+    "request.too_large": (413, "The request body is larger than the server accepts."),
+    "request.unsupported_media_type": (415, "The body must be JSON (Content-Type: application/json)."),
+    "request.invalid": (422, "Fields are missing, of the wrong type, or unknown; details.fields names each."),
+    "internal_error": (500, "Something failed on our side; details.request_id identifies it in our logs."),
+    # Authentication and roles
+    "auth.required": (401, "No bearer token was sent."),
+    "auth.invalid_token": (401, "The token is unknown, tampered with or revoked."),
+    "auth.token_expired": (401, "The token has expired; log in again."),
+    "auth.invalid_credentials": (401, "Wrong username or password."),
+    "auth.locked": (429, "Too many failed logins; Retry-After says when to try again."),
+    "auth.forbidden": (403, "Your role may not do this."),
+    "auth.city_out_of_scope": (403, "You do not operate this city."),
+    "auth.channel_out_of_scope": (403, "You do not administer this channel."),
+    # Catalogue
+    "catalogue.city_not_found": (404, "citytiles does not serve this city."),
+    "catalogue.offering_not_found": (404, "The city has no such service on that channel."),
+    "catalogue.unknown_channel": (422, "The channel is neither wechat nor alipay."),
+    "catalogue.unknown_upstream": (422, "The service has no upstream adapter by that name."),
+    "catalogue.invalid_upstream_params": (422, "Upstream parameters must be plain values."),
+    "catalogue.invalid_hours": (422, "Opening hours are not valid."),
+    "catalogue.invalid_maintenance_window": (422, "A maintenance window is not valid."),
+    "catalogue.too_many_windows": (422, "Too many maintenance windows on one offering."),
+    "catalogue.reason_required": (422, "Every catalogue change needs a reason."),
+    "catalogue.seed_unreadable": (422, "The seed file cannot be read."),
+    "catalogue.invalid_city_code": (422, "A city code is not a 6-digit division code."),
+    "catalogue.invalid_seed": (422, "The seed file has an entry that is not valid."),
+    # Staff accounts
+    "staff.username_taken": (409, "That username is taken."),
+    "staff.unknown_role": (422, "Unknown role."),
+    "staff.weak_password": (422, "The password is too short."),
+    "staff.scope_required": (422, "City operators need cities; channel admins need channels."),
+    "staff.scope_not_allowed": (422, "This role is not scoped to cities or channels."),
+}
+
+# Codes every operation of a kind can answer with, besides its own.
+EVERY_OPERATION = ("internal_error",)
+WITH_BODY = ("request.malformed", "request.too_large", "request.unsupported_media_type", "request.invalid")
+WITH_QUERY = ("request.invalid",)
+STAFF_ONLY = ("auth.required", "auth.invalid_token", "auth.token_expired")

@@ -1,0 +1,102 @@
+"""The one JSON error shape, and the table from error kinds to HTTP statuses."""
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from flask import Flask
+from flask import Response
+from flask import g
+from flask import jsonify
+from marshmallow import ValidationError
+from werkzeug.exceptions import HTTPException
+
+from errors import DomainError
+from errors import TooManyRequests
+from errors import UpstreamUnavailable
+
+log = logging.getLogger("citytiles.errors")
+
+STATUS_BY_KIND = {
+    "malformed": 400,
+    "unsupported_media_type": 415,
+    "invalid": 422,
+    "not_found": 404,
+    "conflict": 409,
+    "unauthenticated": 401,
+    "forbidden": 403,
+    "too_many_requests": 429,
+    "unavailable": 503,
+}
+
+# Every error code the HTTP layer itself produces, with its meaning, for the OpenAPI document.
+HTTP_ERROR_CODES = {
+    400: ("request.malformed", "The request could not be read (e.g. malformed JSON)."),
+    401: ("auth.required", "No bearer token was sent."),
+    404: ("request.route_not_found", "No such endpoint."),
+    405: ("request.method_not_allowed", "The endpoint does not take this HTTP method."),
+    413: ("request.too_large", "The request body is larger than the server accepts."),
+    415: ("request.unsupported_media_type", "The body must be JSON (Content-Type: application/json)."),
+    422: ("request.invalid", "The request's fields failed validation; details name each field."),
+    500: ("internal_error", "Something failed on our side; quote the request id."),
+}
+
+
+class MalformedRequest(DomainError):
+    """The request could not be read at all."""
+
+    kind = "malformed"
+
+
+class UnsupportedMediaType(DomainError):
+    """The body is not in a format the endpoint reads."""
+
+    kind = "unsupported_media_type"
+
+
+def error_response(status: int, code: str, message: str, details: dict[str, Any] | None = None) -> Response:
+    """Build the one error body every endpoint uses."""
+    response = jsonify({"error": {"code": code, "message": message, "details": details or {}}})
+    response.status_code = status
+    return response
+
+
+def handle_domain_error(error: DomainError) -> Response:
+    """Map a business error to its status by kind."""
+    response = error_response(STATUS_BY_KIND[error.kind], error.code, error.message, error.details)
+    if isinstance(error, (TooManyRequests, UpstreamUnavailable)):
+        response.headers["Retry-After"] = str(error.retry_after)
+    return response
+
+
+def handle_validation_error(error: ValidationError) -> Response:
+    """Field-level messages for a body or query that failed its schema."""
+    messages = error.messages if isinstance(error.messages, dict) else {"_schema": error.messages}
+    return error_response(422, "request.invalid", "Some fields are missing or invalid.", {"fields": messages})
+
+
+def handle_http_error(error: HTTPException) -> Response:
+    """Werkzeug's own errors (404, 405, 413, ...) in our shape instead of an HTML page."""
+    status = error.code or 500
+    code, message = HTTP_ERROR_CODES.get(status, (f"request.http_{status}", error.description or ""))
+    response = error_response(status, code, message)
+    if status == 405:
+        for name, value in error.get_headers():
+            if name.lower() == "allow":
+                response.headers["Allow"] = value
+    return response
+
+
+def handle_unexpected_error(error: Exception) -> Response:
+    """Log the failure with the request id and answer without a stack trace."""
+    request_id = g.get("request_id", "")
+    log.exception("unhandled error", extra={"request_id": request_id})
+    return error_response(500, "internal_error", "Something went wrong on our side.", {"request_id": request_id})
+
+
+def register_errors(app: Flask) -> None:
+    """Route every error through the one shape."""
+    app.register_error_handler(DomainError, handle_domain_error)
+    app.register_error_handler(ValidationError, handle_validation_error)
+    app.register_error_handler(HTTPException, handle_http_error)
+    app.register_error_handler(Exception, handle_unexpected_error)

@@ -1,0 +1,87 @@
+"""The OpenAPI 3 document, built from the routes' declared operations and their marshmallow schemas."""
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from apispec import APISpec
+from apispec.ext.marshmallow import MarshmallowPlugin
+from flask import Flask
+
+from app.error_codes import ERROR_CODES
+from app.error_codes import EVERY_OPERATION
+from app.error_codes import STAFF_ONLY
+from app.error_codes import WITH_BODY
+from app.error_codes import WITH_QUERY
+from app.operations import Operation
+from app.schemas.errors import ErrorSchema
+
+_PATH_ARGUMENT = re.compile(r"<(?:[^:<>]+:)?([^<>]+)>")
+
+
+def build_openapi(app: Flask) -> dict[str, Any]:
+    """Describe every endpoint that declares an operation, with its schemas and error codes."""
+    spec = APISpec(
+        title="citytiles",
+        version="1",
+        openapi_version="3.0.3",
+        plugins=[MarshmallowPlugin()],
+        info={"description": "City services inside WeChat and Alipay. Every error has the body `Error`."},
+    )
+    spec.components.schema("Error", schema=ErrorSchema)
+    spec.components.security_scheme("bearer", {"type": "http", "scheme": "bearer"})
+    for rule in sorted(app.url_map.iter_rules(), key=lambda r: r.rule):
+        described: Operation | None = getattr(app.view_functions[rule.endpoint], "operation", None)
+        if described is None:
+            continue
+        path = _PATH_ARGUMENT.sub(r"{\1}", rule.rule)
+        methods = sorted((rule.methods or set()) - {"HEAD", "OPTIONS"})
+        spec.path(path=path, operations={m.lower(): _operation(rule.endpoint, rule.arguments, described) for m in methods})
+    document = spec.to_dict()
+    document["x-error-codes"] = {code: {"status": s, "description": d} for code, (s, d) in ERROR_CODES.items()}
+    return document
+
+
+def error_codes_of(described: Operation) -> list[str]:
+    """Every error code an operation can answer with, its own and those its kind implies."""
+    codes = list(described.errors) + list(EVERY_OPERATION)
+    if described.body is not None:
+        codes += WITH_BODY
+    if described.query is not None:
+        codes += WITH_QUERY
+    if described.auth == "staff":
+        codes += STAFF_ONLY
+    return list(dict.fromkeys(codes))
+
+
+def _operation(endpoint: str, arguments: set[str], described: Operation) -> dict[str, Any]:
+    parameters: list[dict[str, Any]] = [
+        {"in": "path", "name": name, "required": True, "schema": {"type": "string"}} for name in sorted(arguments)
+    ]
+    if described.query is not None:
+        parameters.append({"in": "query", "schema": described.query})
+    success: dict[str, Any] = {"description": described.summary}
+    if described.response is not None:
+        success["content"] = {"application/json": {"schema": described.response}}
+    responses: dict[str, Any] = {str(described.status): success}
+    by_status: dict[int, list[str]] = {}
+    for code in error_codes_of(described):
+        by_status.setdefault(ERROR_CODES[code][0], []).append(code)
+    for status, codes in sorted(by_status.items()):
+        responses[str(status)] = {
+            "description": "; ".join(f"`{code}`: {ERROR_CODES[code][1]}" for code in codes),
+            "content": {"application/json": {"schema": "Error"}},
+            "x-error-codes": codes,
+        }
+    operation: dict[str, Any] = {
+        "operationId": endpoint,
+        "summary": described.summary,
+        "tags": [described.tag],
+        "parameters": parameters,
+        "responses": responses,
+    }
+    if described.body is not None:
+        operation["requestBody"] = {"required": True, "content": {"application/json": {"schema": described.body}}}
+    if described.auth is not None:
+        operation["security"] = [{"bearer": []}]
+    return operation

@@ -1,0 +1,90 @@
+"""Declaring an endpoint: its contract (summary, schemas, errors, auth) and the checks that enforce it.
+
+`@operation(...)` both documents the endpoint for the OpenAPI document and does the work every
+endpoint would otherwise repeat: authenticate, validate the query and body, dump the result.
+"""
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from flask import Response
+from flask import jsonify
+from flask import request
+from marshmallow import Schema
+from marshmallow import ValidationError
+
+from app.auth import current_staff
+from app.errors import MalformedRequest
+from app.errors import UnsupportedMediaType
+
+
+@dataclass(frozen=True)
+class Operation:
+    """What an endpoint takes, returns and may fail with."""
+
+    summary: str
+    tag: str
+    body: type[Schema] | None
+    query: type[Schema] | None
+    response: Schema | None
+    status: int
+    errors: tuple[str, ...]
+    auth: str | None
+
+
+def operation(
+    *,
+    summary: str,
+    tag: str,
+    body: type[Schema] | None = None,
+    query: type[Schema] | None = None,
+    response: Schema | None = None,
+    status: int = 200,
+    errors: tuple[str, ...] = (),
+    auth: str | None = None,
+) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """Wrap a view so it receives `staff`, `params` and `payload` already checked, and returns plain data."""
+    described = Operation(summary, tag, body, query, response, status, errors, auth)
+
+    def decorate(view: Callable[..., Any]) -> Callable[..., Any]:
+        @functools.wraps(view)
+        def endpoint(**path_args: Any) -> Any:
+            arguments = dict(path_args)
+            if described.auth == "staff":
+                arguments["staff"] = current_staff()
+            if described.query is not None:
+                arguments["params"] = described.query().load(request.args.to_dict())
+            if described.body is not None:
+                arguments["payload"] = described.body().load(read_json_object())
+            result = view(**arguments)
+            if isinstance(result, Response):
+                return result
+            status = described.status
+            if isinstance(result, tuple):
+                result, status = result
+            if status == 204:
+                return Response(status=204)
+            data = described.response.dump(result) if described.response is not None else result
+            return jsonify(data), status
+
+        endpoint.operation = described  # type: ignore[attr-defined]
+        return endpoint
+
+    return decorate
+
+
+def read_json_object() -> dict[str, Any]:
+    """The request body as a JSON object, or a clear 415, 400 or 422."""
+    if not request.is_json:
+        raise UnsupportedMediaType(
+            "request.unsupported_media_type", "Send the body as JSON with Content-Type: application/json."
+        )
+    data = request.get_json(silent=True)
+    if data is None:
+        raise MalformedRequest("request.malformed", "The body is not valid JSON.")
+    if not isinstance(data, dict):
+        raise ValidationError({"_schema": ["The body must be a JSON object."]})
+    return data

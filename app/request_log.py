@@ -1,0 +1,73 @@
+"""One structured log line per request, with a request id that errors quote back."""
+from __future__ import annotations
+
+import json
+import logging
+import re
+import secrets
+import time
+from typing import Any
+
+from flask import Flask
+from flask import Response
+from flask import g
+from flask import request
+
+log = logging.getLogger("citytiles.requests")
+_REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{8,64}$")
+_STANDARD_ATTRIBUTES = set(logging.LogRecord("", 0, "", 0, "", (), None).__dict__) | {"message", "asctime"}
+
+
+class JSONFormatter(logging.Formatter):
+    """Format a record as one JSON object, including the structured fields passed as `extra`."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        """Render the record."""
+        entry: dict[str, Any] = {
+            "at": self.formatTime(record, "%Y-%m-%dT%H:%M:%S%z"),
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        entry.update({k: v for k, v in record.__dict__.items() if k not in _STANDARD_ATTRIBUTES})
+        if record.exc_info:
+            entry["exception"] = self.formatException(record.exc_info)
+        return json.dumps(entry, ensure_ascii=False, default=str)
+
+
+def configure_logging(level: str) -> None:
+    """Send citytiles' logs to stderr as JSON lines."""
+    logger = logging.getLogger("citytiles")
+    if not any(isinstance(h.formatter, JSONFormatter) for h in logger.handlers):
+        handler = logging.StreamHandler()
+        handler.setFormatter(JSONFormatter())
+        logger.addHandler(handler)
+    logger.setLevel(level)
+    logger.propagate = False
+
+
+def init_request_log(app: Flask) -> None:
+    """Stamp each request with an id and log its outcome when it ends."""
+
+    @app.before_request
+    def start_request() -> None:
+        incoming = request.headers.get("X-Request-Id", "")
+        g.request_id = incoming if _REQUEST_ID.match(incoming) else secrets.token_hex(8)
+        g.started = time.perf_counter()
+
+    @app.after_request
+    def finish_request(response: Response) -> Response:
+        response.headers["X-Request-Id"] = g.get("request_id", "")
+        # The path only: query strings may carry personal data and never reach the log.
+        log.info(
+            "request",
+            extra={
+                "request_id": g.get("request_id"),
+                "method": request.method,
+                "path": request.path,
+                "endpoint": request.endpoint,
+                "status": response.status_code,
+                "duration_ms": round((time.perf_counter() - g.get("started", time.perf_counter())) * 1000, 2),
+            },
+        )
+        return response

@@ -1,0 +1,26 @@
+"""Every blueprint, registered in one visible list."""
+from __future__ import annotations
+
+from flask import Flask
+
+from app.routes import admin_audit
+from app.routes import admin_catalogue
+from app.routes import admin_sessions
+from app.routes import admin_staff
+from app.routes import catalogue
+from app.routes import docs
+from app.routes import health
+
+
+def register_routes(app: Flask) -> None:
+    """Attach every area's blueprint."""
+    for blueprint in (
+        health.blueprint,
+        docs.blueprint,
+        catalogue.blueprint,
+        admin_sessions.blueprint,
+        admin_catalogue.blueprint,
+        admin_audit.blueprint,
+        admin_staff.blueprint,
+    ):
+        app.register_blueprint(blueprint)

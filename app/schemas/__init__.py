@@ -1,0 +1,1 @@
+"""Marshmallow schemas: the shape of every request and response, and the source of the OpenAPI document."""

@@ -1,0 +1,107 @@
+"""Typed settings built from an environment mapping; nothing is read at import time."""
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Mapping
+from dataclasses import dataclass
+from dataclasses import field
+from pathlib import Path
+from urllib.parse import urlsplit
+
+DEFAULT_SECRET_KEY = "citytiles-development-secret-key-change-me"
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_DATABASE_URL = f"sqlite:///{PROJECT_ROOT / 'var' / 'citytiles.db'}"
+DEFAULT_SEED = PROJECT_ROOT / "config" / "cities.toml"
+
+
+class UnsafeConfiguration(Exception):
+    """Start-up refused: the configuration is not safe for production."""
+
+    def __init__(self, problems: list[str]) -> None:
+        self.problems = problems
+        listed = "\n".join(f"  - {problem}" for problem in problems)
+        super().__init__(f"refusing to start with APP_ENV=production:\n{listed}")
+
+
+@dataclass(frozen=True)
+class ChannelSettings:
+    """Where the channels' servers are; the demo points both at the sandbox."""
+
+    wechat_api_base_url: str = "https://api.weixin.qq.com"
+    alipay_gateway_url: str = "https://openapi.alipay.com/gateway.do"
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything citytiles needs to start, read once from the environment."""
+
+    app_env: str = "development"
+    secret_key: str = field(default=DEFAULT_SECRET_KEY, repr=False)
+    database_url: str = field(default=DEFAULT_DATABASE_URL, repr=False)
+    redis_url: str | None = field(default=None, repr=False)
+    catalogue_seed: Path = DEFAULT_SEED
+    staff_token_minutes: int = 480
+    max_body_bytes: int = 64 * 1024
+    log_level: str = "INFO"
+    channels: ChannelSettings = field(default_factory=ChannelSettings)
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str]) -> Settings:
+        """Build settings from an environment mapping, with safe development defaults."""
+        return cls(
+            app_env=environ.get("APP_ENV", "development"),
+            secret_key=environ.get("SECRET_KEY", DEFAULT_SECRET_KEY),
+            database_url=environ.get("DATABASE_URL", DEFAULT_DATABASE_URL),
+            redis_url=environ.get("REDIS_URL") or None,
+            catalogue_seed=Path(environ.get("CATALOGUE_SEED", str(DEFAULT_SEED))),
+            staff_token_minutes=int(environ.get("STAFF_TOKEN_MINUTES", "480")),
+            max_body_bytes=int(environ.get("MAX_BODY_BYTES", str(64 * 1024))),
+            log_level=environ.get("LOG_LEVEL", "INFO").upper(),
+            channels=ChannelSettings(
+                wechat_api_base_url=environ.get("WECHAT_API_BASE_URL", ChannelSettings.wechat_api_base_url),
+                alipay_gateway_url=environ.get("ALIPAY_GATEWAY_URL", ChannelSettings.alipay_gateway_url),
+            ),
+        )
+
+    @property
+    def is_production(self) -> bool:
+        """Whether start-up must refuse unsafe configuration."""
+        return self.app_env == "production"
+
+    def production_problems(self, seeded_upstreams: list[tuple[str, str, dict[str, object]]]) -> list[str]:
+        """List every reason this configuration is unsafe for production; empty when it is safe.
+
+        :param seeded_upstreams: (where, adapter name, adapter parameters) for each seeded offering.
+        """
+        problems = []
+        if self.secret_key == DEFAULT_SECRET_KEY or len(self.secret_key) < 32:
+            problems.append("SECRET_KEY is the development default or shorter than 32 characters")
+        if self.database_url.startswith("sqlite"):
+            problems.append("DATABASE_URL points at SQLite; production needs PostgreSQL")
+        channel_urls = {
+            "WECHAT_API_BASE_URL": self.channels.wechat_api_base_url,
+            "ALIPAY_GATEWAY_URL": self.channels.alipay_gateway_url,
+        }
+        for name, url in channel_urls.items():
+            if not is_public_https(url):
+                problems.append(f"{name} is not a public HTTPS URL (sandbox or plain HTTP): {url}")
+        for where, adapter, params in seeded_upstreams:
+            if adapter == "fake":
+                problems.append(f"{where} uses the fake upstream adapter")
+            base_url = params.get("base_url")
+            if isinstance(base_url, str) and not is_public_https(base_url):
+                problems.append(f"{where} upstream base_url is not a public HTTPS URL: {base_url}")
+        return problems
+
+
+def is_public_https(url: str) -> bool:
+    """Whether a URL is HTTPS to a host that is not loopback, a sandbox or unspecified."""
+    parts = urlsplit(url)
+    host = (parts.hostname or "").lower()
+    if parts.scheme != "https" or not host or host == "localhost" or "sandbox" in host:
+        return False
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return True
+    return not (address.is_loopback or address.is_private or address.is_unspecified)

@@ -1,0 +1,7 @@
+"""What every business package shares about storage: the model base, sessions, one commit point."""
+from __future__ import annotations
+
+from database.base import Base
+from database.transaction import transaction
+
+__all__ = ["Base", "transaction"]

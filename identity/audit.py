@@ -1,0 +1,65 @@
+"""The audit log: every staff change, with who, what, before, after, when and why."""
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from identity.models import AuditEntry
+from identity.models import StaffMember
+from identity.roles import authorise
+
+
+def record_staff_action(
+    session: Session,
+    actor: StaffMember,
+    *,
+    action: str,
+    target: str,
+    reason: str,
+    at: datetime,
+    before: dict[str, Any] | None = None,
+    after: dict[str, Any] | None = None,
+    city_code: str | None = None,
+    channel: str | None = None,
+) -> AuditEntry:
+    """Add an audit entry inside the caller's transaction, so it lands with the change or not at all."""
+    entry = AuditEntry(
+        at=at,
+        actor_id=actor.id,
+        actor_username=actor.username,
+        action=action,
+        target=target,
+        city_code=city_code,
+        channel=channel,
+        before=before,
+        after=after,
+        reason=reason,
+    )
+    session.add(entry)
+    return entry
+
+
+def read_audit_log(
+    session: Session,
+    reader: StaffMember,
+    *,
+    city: str | None = None,
+    before_id: int | None = None,
+    limit: int = 50,
+) -> Sequence[AuditEntry]:
+    """Newest entries first, limited to what the reader's role and scope let them see."""
+    authorise(reader, "audit.read", city=city)
+    query = select(AuditEntry).order_by(AuditEntry.id.desc()).limit(limit)
+    if city is not None:
+        query = query.where(AuditEntry.city_code == city)
+    if before_id is not None:
+        query = query.where(AuditEntry.id < before_id)
+    if reader.role == "city_operator":
+        query = query.where(AuditEntry.city_code.in_(reader.cities))
+    elif reader.role == "channel_admin":
+        query = query.where(AuditEntry.channel.in_(reader.channels))
+    return session.scalars(query).all()

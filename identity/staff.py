@@ -1,0 +1,175 @@
+"""Staff accounts: creating them, logging in and out."""
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from datetime import timedelta
+from functools import cache
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from database import transaction
+from errors import Conflict
+from errors import Invalid
+from errors import TooManyRequests
+from errors import Unauthenticated
+from identity.audit import record_staff_action
+from identity.models import ROLES
+from identity.models import StaffMember
+from identity.passwords import hash_password
+from identity.passwords import password_matches
+from identity.roles import authorise
+from identity.tokens import IssuedToken
+from identity.tokens import find_live_token
+from identity.tokens import issue_token
+from identity.tokens import revoke
+
+MAX_FAILED_LOGINS = 5
+LOCKOUT = timedelta(minutes=15)
+MIN_PASSWORD_LENGTH = 12
+
+
+@dataclass(frozen=True)
+class NewStaffMember:
+    """What it takes to create a staff account."""
+
+    username: str
+    display_name: str
+    password: str
+    role: str
+    cities: tuple[str, ...] = ()
+    channels: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class StaffLogin:
+    """A successful login: the token and whom it belongs to."""
+
+    token: IssuedToken
+    staff: StaffMember
+
+
+def create_staff_member(session: Session, new: NewStaffMember, *, now: datetime) -> StaffMember:
+    """Add a staff account after checking its role, scope and password; the caller commits."""
+    check_new_staff_member(new)
+    taken = session.scalar(select(StaffMember.id).where(StaffMember.username == new.username))
+    if taken is not None:
+        raise Conflict("staff.username_taken", f"Username {new.username!r} is already taken.")
+    staff = StaffMember(
+        username=new.username,
+        display_name=new.display_name,
+        password_hash=hash_password(new.password),
+        role=new.role,
+        cities=list(new.cities),
+        channels=list(new.channels),
+        active=True,
+        failed_logins=0,
+        created_at=now,
+    )
+    session.add(staff)
+    session.flush()
+    return staff
+
+
+def add_staff_member(session: Session, actor: StaffMember, new: NewStaffMember, *, reason: str, now: datetime) -> StaffMember:
+    """Create a staff account on a platform admin's behalf, with an audit entry."""
+    authorise(actor, "staff.manage")
+    with transaction(session):
+        staff = create_staff_member(session, new, now=now)
+        record_staff_action(
+            session,
+            actor,
+            action="staff.created",
+            target=f"staff/{staff.username}",
+            reason=reason,
+            at=now,
+            after=describe_staff_member(staff),
+        )
+    return staff
+
+
+def check_new_staff_member(new: NewStaffMember) -> None:
+    """Raise Invalid when a role and its scope do not fit together, or the password is weak."""
+    if new.role not in ROLES:
+        raise Invalid("staff.unknown_role", f"Unknown role {new.role!r}.", {"role": list(ROLES)})
+    if len(new.password) < MIN_PASSWORD_LENGTH:
+        raise Invalid("staff.weak_password", f"Passwords need at least {MIN_PASSWORD_LENGTH} characters.")
+    if new.role == "city_operator" and not new.cities:
+        raise Invalid("staff.scope_required", "A city operator needs at least one city.")
+    if new.role == "channel_admin" and not new.channels:
+        raise Invalid("staff.scope_required", "A channel admin needs at least one channel.")
+    if new.role != "city_operator" and new.cities or new.role != "channel_admin" and new.channels:
+        raise Invalid("staff.scope_not_allowed", f"A {new.role} is not scoped to cities or channels.")
+
+
+def list_staff_members(session: Session, actor: StaffMember) -> Sequence[StaffMember]:
+    """All staff accounts, for a platform admin."""
+    authorise(actor, "staff.manage")
+    return session.scalars(select(StaffMember).order_by(StaffMember.username)).all()
+
+
+def log_in(session: Session, username: str, password: str, *, now: datetime, lifetime: timedelta) -> StaffLogin:
+    """Check a username and password and issue a token; repeated failures lock the account a while."""
+    with transaction(session):
+        staff = session.scalar(select(StaffMember).where(StaffMember.username == username).with_for_update())
+        if staff is None:
+            password_matches(password, _unknown_user_hash())
+            failure: Exception = _invalid_credentials()
+        elif staff.locked_until is not None and staff.locked_until > now:
+            failure = _locked(staff.locked_until, now)
+        elif not password_matches(password, staff.password_hash) or not staff.active:
+            staff.failed_logins += 1
+            if staff.failed_logins >= MAX_FAILED_LOGINS:
+                staff.locked_until = now + LOCKOUT
+                staff.failed_logins = 0
+            failure = _invalid_credentials()
+        else:
+            staff.failed_logins = 0
+            staff.locked_until = None
+            return StaffLogin(token=issue_token(session, staff_id=staff.id, now=now, lifetime=lifetime), staff=staff)
+    # Raised after the commit, so the failure count is kept.
+    raise failure
+
+
+def staff_for_token(session: Session, token: str, *, now: datetime) -> StaffMember:
+    """The active staff member a bearer token belongs to, or Unauthenticated."""
+    stored = find_live_token(session, token, now)
+    staff = session.get(StaffMember, stored.staff_id) if stored.staff_id is not None else None
+    if staff is None or not staff.active:
+        raise Unauthenticated("auth.invalid_token", "The access token is not valid.")
+    return staff
+
+
+def log_out(session: Session, token: str, *, now: datetime) -> None:
+    """Revoke a token at once."""
+    with transaction(session):
+        revoke(find_live_token(session, token, now), now)
+
+
+def describe_staff_member(staff: StaffMember) -> dict[str, object]:
+    """The parts of an account worth showing and auditing (never the password hash)."""
+    return {
+        "username": staff.username,
+        "display_name": staff.display_name,
+        "role": staff.role,
+        "cities": list(staff.cities),
+        "channels": list(staff.channels),
+        "active": staff.active,
+    }
+
+
+def _invalid_credentials() -> Unauthenticated:
+    return Unauthenticated("auth.invalid_credentials", "Wrong username or password.")
+
+
+def _locked(until: datetime, now: datetime) -> TooManyRequests:
+    seconds = max(1, int((until - now).total_seconds()))
+    return TooManyRequests("auth.locked", "Too many failed logins; try again later.", retry_after=seconds)
+
+
+@cache
+def _unknown_user_hash() -> str:
+    """A hash to compare against when the username is unknown, so both failures take as long."""
+    return hash_password("no-such-staff-member-password")

@@ -1,0 +1,54 @@
+"""Bearer tokens: random, stored only as a hash, expiring and revocable at once."""
+from __future__ import annotations
+
+import hashlib
+import secrets
+from dataclasses import dataclass
+from datetime import datetime
+from datetime import timedelta
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from errors import Unauthenticated
+from identity.models import AccessToken
+
+TOKEN_PREFIX = "ctk_"
+
+
+@dataclass(frozen=True)
+class IssuedToken:
+    """The token text, shown once to its holder, and when it stops working."""
+
+    token: str
+    expires_at: datetime
+
+
+def issue_token(session: Session, *, staff_id: int, now: datetime, lifetime: timedelta) -> IssuedToken:
+    """Create a token for a staff member; the caller's transaction stores it."""
+    token = TOKEN_PREFIX + secrets.token_urlsafe(32)
+    expires_at = now + lifetime
+    session.add(AccessToken(token_hash=_digest(token), staff_id=staff_id, issued_at=now, expires_at=expires_at))
+    return IssuedToken(token=token, expires_at=expires_at)
+
+
+def find_live_token(session: Session, token: str, now: datetime) -> AccessToken:
+    """Return the stored token if it exists, is unexpired and unrevoked, else raise Unauthenticated."""
+    if not token.startswith(TOKEN_PREFIX):
+        raise Unauthenticated("auth.invalid_token", "The access token is not valid.")
+    stored = session.scalar(select(AccessToken).where(AccessToken.token_hash == _digest(token)))
+    if stored is None or stored.revoked_at is not None:
+        raise Unauthenticated("auth.invalid_token", "The access token is not valid.")
+    if stored.expires_at <= now:
+        raise Unauthenticated("auth.token_expired", "The access token has expired; log in again.")
+    return stored
+
+
+def revoke(token: AccessToken, now: datetime) -> None:
+    """Stop a token from working from this moment on."""
+    if token.revoked_at is None:
+        token.revoked_at = now
+
+
+def _digest(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()

@@ -1,0 +1,8 @@
+"""The metadata migrations compare against: every package's models, imported in one place."""
+from __future__ import annotations
+
+import city_services.models  # noqa: F401  (registers the catalogue tables)
+import identity.models  # noqa: F401  (registers staff, tokens and audit tables)
+from database import Base
+
+target_metadata = Base.metadata
