@@ -94,7 +94,7 @@ def change_offering(
         offering = session.scalar(
             select(Offering)
             .where(Offering.city_code == city, Offering.service_code == service, Offering.channel == channel)
-            .with_for_update()
+            .with_for_update(of=Offering)
         )
         if offering is None:
             raise NotFound(

@@ -94,7 +94,7 @@ def seed_catalogue(session: Session, seed: CatalogueSeed, *, now: datetime) -> S
                 session.add(City(display_order=order, **entry))
                 report.cities.append(entry["code"])
         session.flush()
-        existing = set(session.execute(select(Offering.city_code, Offering.service_code, Offering.channel)).tuples())
+        existing = {tuple(row) for row in session.execute(select(Offering.city_code, Offering.service_code, Offering.channel))}
         for offering in seed.offerings:
             key = (offering.city, offering.service, offering.channel)
             if key in existing:

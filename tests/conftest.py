@@ -1,0 +1,183 @@
+"""Shared fixtures: settings, both databases, the app, its client, a clock and staff members."""
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from dataclasses import replace
+from datetime import datetime
+from datetime import timedelta
+from datetime import timezone
+from pathlib import Path
+from typing import Any
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+from sqlalchemy import create_engine
+from sqlalchemy import text
+from sqlalchemy.orm import Session
+
+from app import create_app
+from config import Settings
+from database.engine import make_engine
+from database.engine import make_session_factory
+from migrations import upgrade_to_head
+from migrations.metadata import target_metadata
+
+ROOT = Path(__file__).resolve().parent.parent
+SEED = ROOT / "config" / "cities.toml"
+STAFF_PASSWORD = "correct horse battery staple"
+
+
+def require_service(variable: str) -> str:
+    """The URL of a service tests need; skip without it locally, fail without it in CI."""
+    url = os.environ.get(variable)
+    if url:
+        return url
+    if os.environ.get("CI") == "true":
+        pytest.fail(f"{variable} is not set; in CI every PostgreSQL and Redis test must run")
+    pytest.skip(f"{variable} is not set")
+
+
+class Clock:
+    """A clock tests can set and move; the app reads it instead of the wall clock."""
+
+    def __init__(self, now: datetime) -> None:
+        self.now = now
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, **delta: float) -> None:
+        """Move time forward."""
+        self.now += timedelta(**delta)
+
+
+@pytest.fixture
+def clock() -> Clock:
+    """Wednesday 2026-11-18 10:00 in Hangzhou."""
+    return Clock(datetime(2026, 11, 18, 2, 0, tzinfo=timezone.utc))
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> Iterator[str]:
+    """A PostgreSQL database emptied and migrated to head once per test run."""
+    url = require_service("TEST_DATABASE_URL")
+    engine = create_engine(url)
+    with engine.begin() as connection:
+        connection.execute(text("DROP SCHEMA public CASCADE"))
+        connection.execute(text("CREATE SCHEMA public"))
+    engine.dispose()
+    upgrade_to_head(url)
+    yield url
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """An empty database with the current schema: an embedded SQLite file, then PostgreSQL."""
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path / 'citytiles.db'}"
+        engine = make_engine(url)
+        target_metadata.create_all(engine)
+        engine.dispose()
+        return url
+    url: str = request.getfixturevalue("postgres_url")
+    engine = create_engine(url)
+    tables = ", ".join(t.name for t in target_metadata.sorted_tables)
+    with engine.begin() as connection:
+        connection.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
+    engine.dispose()
+    return url
+
+
+@pytest.fixture
+def settings(database_url: str) -> Settings:
+    """Test settings on the parametrised database."""
+    return replace(Settings.from_env({}), app_env="test", database_url=database_url, catalogue_seed=SEED)
+
+
+@pytest.fixture
+def app(settings: Settings, clock: Clock) -> Iterator[Flask]:
+    """The application on the test database, reading the test clock."""
+    application = create_app(settings, clock=clock)
+    application.testing = True
+    yield application
+    application.extensions["engine"].dispose()
+
+
+@pytest.fixture
+def session(app: Flask) -> Iterator[Session]:
+    """A session on the app's database, for arranging and checking state."""
+    db = make_session_factory(app.extensions["engine"])()
+    yield db
+    db.close()
+
+
+@pytest.fixture
+def client(app: Flask) -> FlaskClient:
+    """Flask's test client."""
+    return app.test_client()
+
+
+@pytest.fixture
+def seeded(app: Flask, session: Session, clock: Clock) -> None:
+    """The demo catalogue from config/cities.toml."""
+    from city_services.seeding import read_seed
+    from city_services.seeding import seed_catalogue
+
+    seed_catalogue(session, read_seed(SEED), now=clock())
+
+
+class Api:
+    """Calls the API like a client would and checks the status in one line."""
+
+    def __init__(self, client: FlaskClient) -> None:
+        self.client = client
+
+    def call(self, method: str, path: str, *, token: str | None = None, expected: int = 200, **kwargs: Any) -> Any:
+        """Send a request and return the parsed JSON body (None when there is none)."""
+        headers = dict(kwargs.pop("headers", {}))
+        if token is not None:
+            headers["Authorization"] = f"Bearer {token}"
+        response = self.client.open(path, method=method, headers=headers, **kwargs)
+        assert response.status_code == expected, (response.status_code, response.get_data(as_text=True))
+        return response.get_json(silent=True)
+
+    def get(self, path: str, **kwargs: Any) -> Any:
+        return self.call("GET", path, **kwargs)
+
+    def post(self, path: str, **kwargs: Any) -> Any:
+        return self.call("POST", path, **kwargs)
+
+    def patch(self, path: str, **kwargs: Any) -> Any:
+        return self.call("PATCH", path, **kwargs)
+
+    def delete(self, path: str, **kwargs: Any) -> Any:
+        return self.call("DELETE", path, **kwargs)
+
+
+@pytest.fixture
+def api(client: FlaskClient) -> Api:
+    """The API helper."""
+    return Api(client)
+
+
+@pytest.fixture
+def make_staff(session: Session, clock: Clock, api: Api) -> Any:
+    """Create a staff member and log them in; returns their token."""
+    from database import transaction
+    from identity.staff import NewStaffMember
+    from identity.staff import create_staff_member
+
+    def make(username: str, role: str, cities: tuple[str, ...] = (), channels: tuple[str, ...] = ()) -> str:
+        with transaction(session):
+            create_staff_member(
+                session,
+                NewStaffMember(username, username.title(), STAFF_PASSWORD, role, cities, channels),
+                now=clock(),
+            )
+        body = api.post("/admin/api/sessions", json={"username": username, "password": STAFF_PASSWORD}, expected=201)
+        token: str = body["token"]
+        return token
+
+    return make
