@@ -1,9 +1,12 @@
 """`flask` commands: migrate, seed the catalogue, create the first platform admin."""
 from __future__ import annotations
 
+from pathlib import Path
+
 import click
 from flask import Flask
 from flask import current_app
+from flask.cli import with_appcontext
 from sqlalchemy import select
 
 from app.db_session import get_session
@@ -18,6 +21,7 @@ from migrations import upgrade_to_head
 
 
 @click.command("migrate")
+@with_appcontext
 def migrate_command() -> None:
     """Bring the database schema up to the latest migration."""
     upgrade_to_head(current_app.extensions["settings"].database_url)
@@ -25,12 +29,13 @@ def migrate_command() -> None:
 
 
 @click.command("seed-catalogue")
-@click.option("--file", "path", type=click.Path(exists=True, dir_okay=False), help="Seed file (default: settings).")
-def seed_catalogue_command(path: str | None) -> None:
+@with_appcontext
+@click.option("--file", "path", type=click.Path(exists=True, dir_okay=False, path_type=Path), help="Seed file.")
+def seed_catalogue_command(path: Path | None) -> None:
     """Add the seed file's new cities, services and offerings; operators' changes are kept."""
     settings = current_app.extensions["settings"]
     try:
-        seed = read_seed(click.format_filename(path) if path else settings.catalogue_seed)  # type: ignore[arg-type]
+        seed = read_seed(path or settings.catalogue_seed)
     except DomainError as error:
         raise click.ClickException(error.message) from error
     report = seed_catalogue(get_session(), seed, now=current_app.extensions["clock"]())
@@ -40,6 +45,7 @@ def seed_catalogue_command(path: str | None) -> None:
 
 
 @click.command("create-platform-admin")
+@with_appcontext
 @click.option("--username", required=True)
 @click.option("--display-name", default="Platform admin")
 @click.option(

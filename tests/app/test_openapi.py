@@ -1,0 +1,98 @@
+"""The OpenAPI document lists every endpoint and every error code, and the code agrees with it."""
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+from flask import Flask
+
+from app.error_codes import ERROR_CODES
+from app.errors import STATUS_BY_KIND
+from app.openapi import error_codes_of
+from tests.conftest import ROOT
+from tests.conftest import Api
+
+SOURCE_PACKAGES = ("app", "identity", "city_services", "config", "database", "errors.py")
+# Error classes and the kind each maps to, as declared in errors.py and app/errors.py.
+KIND_OF = {
+    "NotFound": "not_found",
+    "Invalid": "invalid",
+    "Conflict": "conflict",
+    "Unauthenticated": "unauthenticated",
+    "Forbidden": "forbidden",
+    "TooManyRequests": "too_many_requests",
+    "UpstreamUnavailable": "unavailable",
+    "MalformedRequest": "malformed",
+    "UnsupportedMediaType": "unsupported_media_type",
+}
+
+
+def raised_codes() -> list[tuple[str, str, str]]:
+    """(error class, code, file) for every error constructed with a literal code in the source."""
+    found = []
+    for package in SOURCE_PACKAGES:
+        path = ROOT / package
+        for file in [path] if path.is_file() else path.rglob("*.py"):
+            for node in ast.walk(ast.parse(file.read_text())):
+                if (
+                    isinstance(node, ast.Call)
+                    and isinstance(node.func, ast.Name)
+                    and node.func.id in KIND_OF
+                    and node.args
+                    and isinstance(node.args[0], ast.Constant)
+                ):
+                    found.append((node.func.id, node.args[0].value, str(file.relative_to(ROOT))))
+    return found
+
+
+def test_source_raises_codes_at_all() -> None:
+    assert len(raised_codes()) > 20
+
+
+@pytest.mark.parametrize(("error_class", "code", "where"), raised_codes())
+def test_every_raised_code_is_catalogued_with_the_status_of_its_kind(error_class: str, code: str, where: str) -> None:
+    assert code in ERROR_CODES, f"{code} raised in {where} is missing from app/error_codes.py"
+    assert ERROR_CODES[code][0] == STATUS_BY_KIND[KIND_OF[error_class]], f"{code} in {where}"
+
+
+def test_every_route_is_documented_with_its_methods(app: Flask, api: Api) -> None:
+    document = api.get("/api/v1/openapi.json")
+    assert document["openapi"].startswith("3.")
+    for rule in app.url_map.iter_rules():
+        if rule.endpoint == "static":
+            continue
+        path = rule.rule.replace("<", "{").replace(">", "}")
+        assert path in document["paths"], path
+        for method in (rule.methods or set()) - {"HEAD", "OPTIONS"}:
+            assert method.lower() in document["paths"][path], (method, path)
+
+
+def test_operations_list_their_error_codes_under_the_right_status(app: Flask, api: Api) -> None:
+    document = api.get("/api/v1/openapi.json")
+    patch = document["paths"]["/admin/api/cities/{city}/services/{service}/channels/{channel}"]["patch"]
+    assert "catalogue.unknown_upstream" in patch["responses"]["422"]["x-error-codes"]
+    assert "auth.city_out_of_scope" in patch["responses"]["403"]["x-error-codes"]
+    assert "auth.required" in patch["responses"]["401"]["x-error-codes"]
+    assert patch["security"] == [{"bearer": []}]
+    assert patch["requestBody"]["content"]["application/json"]["schema"]["$ref"].endswith("OfferingChange")
+    tiles = document["paths"]["/api/v1/cities/{city}/services"]["get"]
+    assert [p["name"] for p in tiles["parameters"]] == ["city", "channel"]
+    assert "catalogue.city_not_found" in tiles["responses"]["404"]["x-error-codes"]
+    for view in app.view_functions.values():
+        described = getattr(view, "operation", None)
+        if described is not None:
+            assert set(error_codes_of(described)) <= set(ERROR_CODES)
+    assert set(document["x-error-codes"]) == set(ERROR_CODES)
+
+
+def test_schemas_come_from_marshmallow(api: Api) -> None:
+    schemas = api.get("/api/v1/openapi.json")["components"]["schemas"]
+    assert schemas["Tile"]["properties"]["state"]["enum"] == ["available", "maintenance", "off_hours", "unavailable"]
+    assert set(schemas["Error"]["properties"]) == {"error"}
+
+
+def test_docs_page_is_html_that_reads_the_document(api: Api) -> None:
+    response = api.client.get("/api/v1/docs")
+    assert response.status_code == 200 and response.mimetype == "text/html"
+    assert "openapi.json" in response.get_data(as_text=True)

@@ -1,0 +1,69 @@
+"""Tiles come from a per-process cache that an operator's change invalidates at once everywhere."""
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from flask import Flask
+from sqlalchemy import event
+
+from app import create_app
+from config import Settings
+from tests.conftest import Api
+from tests.conftest import Clock
+
+pytestmark = pytest.mark.usefixtures("seeded")
+TILES = "/api/v1/cities/330100/services?channel=wechat"
+
+
+class StatementCounter:
+    """Counts the SQL statements an engine runs."""
+
+    def __init__(self, app: Flask) -> None:
+        self.count = 0
+        event.listen(app.extensions["engine"], "before_cursor_execute", self.seen)
+
+    def seen(self, *args: object) -> None:
+        self.count += 1
+
+
+@pytest.fixture
+def second_worker(settings: Settings, clock: Clock) -> Iterator[Flask]:
+    """Another app instance on the same database, as a second gunicorn worker would be."""
+    other = create_app(settings, clock=clock)
+    yield other
+    other.extensions["engine"].dispose()
+
+
+def test_a_warm_cache_costs_one_small_query_per_request(app: Flask, api: Api) -> None:
+    api.get(TILES)
+    counter = StatementCounter(app)
+    for _ in range(5):
+        api.get(TILES)
+        api.get("/api/v1/cities")
+    assert counter.count == 10
+
+
+def test_a_change_made_through_one_worker_shows_in_another_at_once(
+    app: Flask, second_worker: Flask, api: Api, make_staff
+) -> None:
+    other = Api(second_worker.test_client())
+    assert other.get(TILES)["tiles"][1]["state"] == "available"
+    counter = StatementCounter(second_worker)
+    other.get(TILES)
+    assert counter.count == 1
+
+    token = make_staff("ops", "city_operator", ("330100",))
+    api.patch(
+        "/admin/api/cities/330100/services/car_move/channels/wechat",
+        json={"reason": "owner notification line down", "enabled": False},
+        token=token,
+    )
+    assert other.get(TILES)["tiles"][1]["state"] == "unavailable"
+    assert counter.count > 2  # it reloaded
+    api.patch(
+        "/admin/api/cities/330100/services/car_move/channels/wechat",
+        json={"reason": "line restored", "enabled": True},
+        token=token,
+    )
+    assert other.get(TILES)["tiles"][1]["state"] == "available"

@@ -1,0 +1,112 @@
+"""Settings come from the environment at call time; production refuses unsafe configuration."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from app import create_app
+from config import Settings
+from config import UnsafeConfiguration
+from config.settings import DEFAULT_SECRET_KEY
+from config.settings import is_public_https
+
+SAFE_PRODUCTION = {
+    "APP_ENV": "production",
+    "SECRET_KEY": "k" * 48,
+    "DATABASE_URL": "postgresql+psycopg://citytiles@db.internal.example.com/citytiles",
+    "WECHAT_API_BASE_URL": "https://api.weixin.qq.com",
+    "ALIPAY_GATEWAY_URL": "https://openapi.alipay.com/gateway.do",
+}
+PRODUCTION_SEED = """
+[[services]]
+code = "housing_fund"
+name_zh = "公积金查询"
+name_en = "Housing fund"
+category = "housing"
+icon = "housing-fund"
+
+[[cities]]
+code = "330100"
+name_zh = "杭州市"
+name_en = "Hangzhou"
+
+  [[cities.offerings]]
+  service = "housing_fund"
+  channels = ["wechat"]
+  enabled = true
+  upstream = "{upstream}"
+  upstream_params = {{ base_url = "{base_url}" }}
+"""
+
+
+def write_seed(tmp_path: Path, upstream: str = "hangzhou_gjj", base_url: str = "https://gjj.hangzhou.gov.cn/api") -> str:
+    path = tmp_path / "cities.toml"
+    path.write_text(PRODUCTION_SEED.format(upstream=upstream, base_url=base_url), encoding="utf-8")
+    return str(path)
+
+
+def test_defaults_are_a_working_development_setup() -> None:
+    settings = Settings.from_env({})
+    assert settings.app_env == "development"
+    assert settings.database_url.startswith("sqlite:///") and settings.database_url.endswith("var/citytiles.db")
+    assert settings.redis_url is None
+    assert settings.secret_key == DEFAULT_SECRET_KEY
+
+
+def test_environment_overrides_each_setting() -> None:
+    settings = Settings.from_env(
+        {
+            "DATABASE_URL": "postgresql+psycopg://postgres@127.0.0.1/test",
+            "REDIS_URL": "redis://127.0.0.1:6379/1",
+            "STAFF_TOKEN_MINUTES": "30",
+            "MAX_BODY_BYTES": "1024",
+            "LOG_LEVEL": "debug",
+            "WECHAT_API_BASE_URL": "http://127.0.0.1:8700",
+        }
+    )
+    assert settings.database_url == "postgresql+psycopg://postgres@127.0.0.1/test"
+    assert settings.redis_url == "redis://127.0.0.1:6379/1"
+    assert (settings.staff_token_minutes, settings.max_body_bytes, settings.log_level) == (30, 1024, "DEBUG")
+    assert settings.channels.wechat_api_base_url == "http://127.0.0.1:8700"
+
+
+def test_secrets_stay_out_of_repr() -> None:
+    settings = Settings.from_env({"SECRET_KEY": "super-secret-value", "DATABASE_URL": "postgresql://u:pw@h/db"})
+    assert "super-secret-value" not in repr(settings) and "pw@" not in repr(settings)
+
+
+def test_safe_production_configuration_starts(tmp_path: Path) -> None:
+    app = create_app(Settings.from_env({**SAFE_PRODUCTION, "CATALOGUE_SEED": write_seed(tmp_path)}))
+    assert app.extensions["settings"].is_production
+
+
+def test_production_refuses_every_unsafe_setting_naming_each(tmp_path: Path) -> None:
+    environ = {
+        "APP_ENV": "production",
+        "WECHAT_API_BASE_URL": "http://127.0.0.1:8700",
+        "ALIPAY_GATEWAY_URL": "https://sandbox.example.com/gateway.do",
+        "CATALOGUE_SEED": write_seed(tmp_path, upstream="fake", base_url="http://10.0.0.5/gjj"),
+    }
+    with pytest.raises(UnsafeConfiguration) as refused:
+        create_app(Settings.from_env(environ))
+    message = str(refused.value)
+    assert len(refused.value.problems) == 6
+    for needle in ("SECRET_KEY", "SQLite", "WECHAT_API_BASE_URL", "ALIPAY_GATEWAY_URL", "fake upstream", "base_url"):
+        assert needle in message
+
+
+@pytest.mark.parametrize(
+    ("url", "public"),
+    [
+        ("https://api.weixin.qq.com", True),
+        ("http://api.weixin.qq.com", False),
+        ("https://127.0.0.1:8700", False),
+        ("https://localhost", False),
+        ("https://192.168.1.10", False),
+        ("https://sandbox.citytiles.example", False),
+        ("not a url", False),
+    ],
+)
+def test_public_https_check(url: str, public: bool) -> None:
+    assert is_public_https(url) is public
