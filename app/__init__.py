@@ -14,12 +14,15 @@ from app.errors import register_errors
 from app.request_log import configure_logging
 from app.request_log import init_request_log
 from app.routes import register_routes
+from app.wiring import ChannelAdapters
+from app.wiring import build_channel_adapters
 from city_services.catalogue import CatalogueCache
 from city_services.seeding import read_seed
 from config import Settings
 from config import UnsafeConfiguration
 from database.engine import make_engine
 from database.engine import make_session_factory
+from identity.vault import Vault
 
 
 def utc_now() -> datetime:
@@ -27,8 +30,16 @@ def utc_now() -> datetime:
     return datetime.now(timezone.utc)
 
 
-def create_app(settings: Settings | None = None, *, clock: Callable[[], datetime] = utc_now) -> Flask:
-    """Build the application from settings; refuse unsafe production configuration."""
+def create_app(
+    settings: Settings | None = None,
+    *,
+    clock: Callable[[], datetime] = utc_now,
+    channels: ChannelAdapters | None = None,
+) -> Flask:
+    """Build the application from settings; refuse unsafe production configuration.
+
+    :param channels: ready-made channel adapters (tests pass fakes); built from settings otherwise.
+    """
     settings = settings or Settings.from_env(os.environ)
     if settings.is_production:
         problems = settings.production_problems(read_seed(settings.catalogue_seed).upstreams())
@@ -46,6 +57,8 @@ def create_app(settings: Settings | None = None, *, clock: Callable[[], datetime
         session_factory=make_session_factory(engine),
         clock=clock,
         catalogue_cache=CatalogueCache(),
+        vault=Vault.from_settings(settings.pii_keys, settings.pii_active_key, settings.pii_lookup_key),
+        channels=channels if channels is not None else build_channel_adapters(settings),
     )
     init_db_session(app)
     init_request_log(app)

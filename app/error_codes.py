@@ -36,6 +36,21 @@ ERROR_CODES: dict[str, tuple[int, str]] = {
     "catalogue.seed_unreadable": (422, "The seed file cannot be read."),
     "catalogue.invalid_city_code": (422, "A city code is not a 6-digit division code."),
     "catalogue.invalid_seed": (422, "The seed file has an entry that is not valid."),
+    # Resident sessions and identity
+    "session.unknown_app": (422, "The app id is not an app of that channel that citytiles serves."),
+    "session.code_invalid": (401, "The login code is invalid or has expired; get a new one from the channel."),
+    "session.code_used": (401, "The login code has already been used; get a new one from the channel."),
+    "channel.rate_limited": (429, "The channel is limiting requests for this user; Retry-After says when to retry."),
+    "channel.unavailable": (503, "The channel cannot be reached; Retry-After says when to retry."),
+    "identity.invalid_name": (422, "The name is not a name as on an ID card."),
+    "identity.invalid_id_number": (422, "The ID number's format, birth date or check digit is wrong."),
+    "identity.unknown_consent_version": (422, "The consent text version is not one we published."),
+    "identity.real_name_mismatch": (422, "The name and ID number do not match the channel's verified identity."),
+    "identity.real_name_unavailable": (422, "The channel holds no verified identity for this user."),
+    "identity.real_name_already_bound": (409, "A different real name is already bound to this resident."),
+    "identity.no_channel_identity": (422, "The session did not come through a channel app."),
+    "identity.phone_not_supported": (422, "Phone binding is not offered through this channel."),
+    "identity.phone_code_invalid": (401, "The phone authorisation code is not valid."),
     # Staff accounts
     "staff.username_taken": (409, "That username is taken."),
     "staff.unknown_role": (422, "Unknown role."),
@@ -48,4 +63,4 @@ ERROR_CODES: dict[str, tuple[int, str]] = {
 EVERY_OPERATION = ("internal_error",)
 WITH_BODY = ("request.malformed", "request.too_large", "request.unsupported_media_type", "request.invalid")
 WITH_QUERY = ("request.invalid",)
-STAFF_ONLY = ("auth.required", "auth.invalid_token", "auth.token_expired")
+AUTHENTICATED = ("auth.required", "auth.invalid_token", "auth.token_expired")

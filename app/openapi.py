@@ -8,9 +8,9 @@ from apispec import APISpec
 from apispec.ext.marshmallow import MarshmallowPlugin
 from flask import Flask
 
+from app.error_codes import AUTHENTICATED
 from app.error_codes import ERROR_CODES
 from app.error_codes import EVERY_OPERATION
-from app.error_codes import STAFF_ONLY
 from app.error_codes import WITH_BODY
 from app.error_codes import WITH_QUERY
 from app.operations import Operation
@@ -49,8 +49,8 @@ def error_codes_of(described: Operation) -> list[str]:
         codes += WITH_BODY
     if described.query is not None:
         codes += WITH_QUERY
-    if described.auth == "staff":
-        codes += STAFF_ONLY
+    if described.auth is not None:
+        codes += AUTHENTICATED
     return list(dict.fromkeys(codes))
 
 

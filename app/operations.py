@@ -16,6 +16,7 @@ from flask import request
 from marshmallow import Schema
 from marshmallow import ValidationError
 
+from app.auth import current_resident
 from app.auth import current_staff
 from app.errors import MalformedRequest
 from app.errors import UnsupportedMediaType
@@ -55,6 +56,8 @@ def operation(
             arguments = dict(path_args)
             if described.auth == "staff":
                 arguments["staff"] = current_staff()
+            elif described.auth == "resident":
+                arguments["signed_in"] = current_resident()
             if described.query is not None:
                 arguments["params"] = described.query().load(request.args.to_dict())
             if described.body is not None:

@@ -12,6 +12,10 @@ DEFAULT_SECRET_KEY = "citytiles-development-secret-key-change-me"
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_DATABASE_URL = f"sqlite:///{PROJECT_ROOT / 'var' / 'citytiles.db'}"
 DEFAULT_SEED = PROJECT_ROOT / "config" / "cities.toml"
+DEFAULT_CHANNEL_APPS = PROJECT_ROOT / "config" / "channels.toml"
+# Development-only PII keys; production refuses to start with them.
+DEFAULT_PII_KEYS = "dev1:ZGV2ZWxvcG1lbnQtb25seS1waWkta2V5LTMyLWJ5dGU="
+DEFAULT_PII_LOOKUP_KEY = "ZGV2ZWxvcG1lbnQtb25seS1sb29rdXAta2V5LTMyYnk="
 
 
 class UnsafeConfiguration(Exception):
@@ -41,6 +45,13 @@ class Settings:
     redis_url: str | None = field(default=None, repr=False)
     catalogue_seed: Path = DEFAULT_SEED
     staff_token_minutes: int = 480
+    resident_token_minutes: int = 1440
+    channel_apps_file: Path = DEFAULT_CHANNEL_APPS
+    channel_timeout_seconds: float = 5.0
+    # "keyid:base64key,..." (AES-256 keys); the active one encrypts, all of them decrypt.
+    pii_keys: str = field(default=DEFAULT_PII_KEYS, repr=False)
+    pii_active_key: str = "dev1"
+    pii_lookup_key: str = field(default=DEFAULT_PII_LOOKUP_KEY, repr=False)
     max_body_bytes: int = 64 * 1024
     log_level: str = "INFO"
     channels: ChannelSettings = field(default_factory=ChannelSettings)
@@ -55,6 +66,12 @@ class Settings:
             redis_url=environ.get("REDIS_URL") or None,
             catalogue_seed=Path(environ.get("CATALOGUE_SEED", str(DEFAULT_SEED))),
             staff_token_minutes=int(environ.get("STAFF_TOKEN_MINUTES", "480")),
+            resident_token_minutes=int(environ.get("RESIDENT_TOKEN_MINUTES", "1440")),
+            channel_apps_file=Path(environ.get("CHANNEL_APPS_FILE", str(DEFAULT_CHANNEL_APPS))),
+            channel_timeout_seconds=float(environ.get("CHANNEL_TIMEOUT_SECONDS", "5")),
+            pii_keys=environ.get("PII_KEYS", DEFAULT_PII_KEYS),
+            pii_active_key=environ.get("PII_ACTIVE_KEY", "dev1"),
+            pii_lookup_key=environ.get("PII_LOOKUP_KEY", DEFAULT_PII_LOOKUP_KEY),
             max_body_bytes=int(environ.get("MAX_BODY_BYTES", str(64 * 1024))),
             log_level=environ.get("LOG_LEVEL", "INFO").upper(),
             channels=ChannelSettings(
@@ -76,6 +93,8 @@ class Settings:
         problems = []
         if self.secret_key == DEFAULT_SECRET_KEY or len(self.secret_key) < 32:
             problems.append("SECRET_KEY is the development default or shorter than 32 characters")
+        if self.pii_keys == DEFAULT_PII_KEYS or self.pii_lookup_key == DEFAULT_PII_LOOKUP_KEY:
+            problems.append("PII_KEYS or PII_LOOKUP_KEY is the development default")
         if self.database_url.startswith("sqlite"):
             problems.append("DATABASE_URL points at SQLite; production needs PostgreSQL")
         channel_urls = {

@@ -7,11 +7,15 @@ from typing import Any
 from sqlalchemy import Boolean
 from sqlalchemy import CheckConstraint
 from sqlalchemy import ForeignKey
+from sqlalchemy import Index
 from sqlalchemy import Integer
 from sqlalchemy import String
 from sqlalchemy import Text
+from sqlalchemy import UniqueConstraint
+from sqlalchemy import text
 from sqlalchemy.orm import Mapped
 from sqlalchemy.orm import mapped_column
+from sqlalchemy.orm import relationship
 
 from database import Base
 from database.types import JSONDocument
@@ -50,6 +54,11 @@ class AccessToken(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     token_hash: Mapped[str] = mapped_column(String(64), unique=True)
     staff_id: Mapped[int | None] = mapped_column(ForeignKey("staff_members.id"), nullable=True, index=True)
+    resident_id: Mapped[int | None] = mapped_column(ForeignKey("residents.id"), nullable=True, index=True)
+    # The channel app a resident logged in through; real-name checks go back to that channel.
+    channel_identity_id: Mapped[int | None] = mapped_column(
+        ForeignKey("channel_identities.id", ondelete="SET NULL"), nullable=True
+    )
     issued_at: Mapped[datetime] = mapped_column(UTCDateTime)
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
@@ -71,3 +80,89 @@ class AuditEntry(Base):
     before: Mapped[dict[str, Any] | None] = mapped_column(JSONDocument, nullable=True)
     after: Mapped[dict[str, Any] | None] = mapped_column(JSONDocument, nullable=True)
     reason: Mapped[str] = mapped_column(Text)
+
+
+class Resident(Base):
+    """A person using city services, whichever channels and apps they come through.
+
+    Personal data is held only as vault ciphertexts plus keyed lookup hashes; `public_id` is what
+    the API shows, so row ids and channel ids never leave the server.
+    """
+
+    __tablename__ = "residents"
+    __table_args__ = (
+        # One live resident per verified ID number; merged and erased residents drop their lookup.
+        Index(
+            "uq_residents_id_number_lookup",
+            "id_number_lookup",
+            unique=True,
+            postgresql_where=text("id_number_lookup IS NOT NULL"),
+            sqlite_where=text("id_number_lookup IS NOT NULL"),
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    public_id: Mapped[str] = mapped_column(String(32), unique=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    real_name_sealed: Mapped[str | None] = mapped_column(Text, nullable=True)
+    id_number_sealed: Mapped[str | None] = mapped_column(Text, nullable=True)
+    id_number_lookup: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    phone_sealed: Mapped[str | None] = mapped_column(Text, nullable=True)
+    phone_lookup: Mapped[str | None] = mapped_column(String(64), nullable=True, index=True)
+    # none, or channel_certified: the channel's own certified identity matched what the resident gave.
+    assurance_level: Mapped[str] = mapped_column(String(32), default="none")
+    real_name_verified_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    real_name_verified_by: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    merged_into_id: Mapped[int | None] = mapped_column(ForeignKey("residents.id"), nullable=True)
+    erased_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+    identities: Mapped[list[ChannelIdentity]] = relationship(back_populates="resident", lazy="selectin")
+
+
+class ChannelIdentity(Base):
+    """One account of a resident in one channel app: a WeChat openid or an Alipay open_id/user_id."""
+
+    __tablename__ = "channel_identities"
+    __table_args__ = (
+        UniqueConstraint("channel", "app_id", "external_id"),
+        Index("ix_channel_identities_channel_unionid", "channel", "unionid"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    resident_id: Mapped[int] = mapped_column(ForeignKey("residents.id"), index=True)
+    channel: Mapped[str] = mapped_column(String(16))
+    app_id: Mapped[str] = mapped_column(String(32))
+    external_id: Mapped[str] = mapped_column(String(128))
+    # WeChat unionid, or Alipay user_id: the same person across the channel's apps.
+    unionid: Mapped[str | None] = mapped_column(String(128), nullable=True)
+    # WeChat session_key or Alipay auth token: sealed, and never sent to any client.
+    channel_secret_sealed: Mapped[str | None] = mapped_column(Text, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    last_login_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+    resident: Mapped[Resident] = relationship(back_populates="identities")
+
+
+class ConsentRecord(Base):
+    """A resident's consent to one purpose, under one version of the text they were shown."""
+
+    __tablename__ = "consent_records"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    resident_id: Mapped[int] = mapped_column(ForeignKey("residents.id"), index=True)
+    purpose: Mapped[str] = mapped_column(String(64))
+    text_version: Mapped[str] = mapped_column(String(64))
+    given_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class ResidentMerge(Base):
+    """The record of two residents found to be one person, and what moved from one to the other."""
+
+    __tablename__ = "resident_merges"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    survivor_id: Mapped[int] = mapped_column(ForeignKey("residents.id"), index=True)
+    merged_id: Mapped[int] = mapped_column(ForeignKey("residents.id"))
+    reason: Mapped[str] = mapped_column(String(64))
+    moved: Mapped[dict[str, Any]] = mapped_column(JSONDocument)
+    at: Mapped[datetime] = mapped_column(UTCDateTime)

@@ -128,7 +128,7 @@ def log_in(session: Session, username: str, password: str, *, now: datetime, lif
         else:
             staff.failed_logins = 0
             staff.locked_until = None
-            return StaffLogin(token=issue_token(session, staff_id=staff.id, now=now, lifetime=lifetime), staff=staff)
+            return StaffLogin(token=issue_token(session, now=now, lifetime=lifetime, staff_id=staff.id), staff=staff)
     # Raised after the commit, so the failure count is kept.
     raise failure
 

@@ -8,6 +8,7 @@ from datetime import datetime
 from datetime import timedelta
 
 from sqlalchemy import select
+from sqlalchemy import update
 from sqlalchemy.orm import Session
 
 from errors import Unauthenticated
@@ -24,11 +25,28 @@ class IssuedToken:
     expires_at: datetime
 
 
-def issue_token(session: Session, *, staff_id: int, now: datetime, lifetime: timedelta) -> IssuedToken:
-    """Create a token for a staff member; the caller's transaction stores it."""
+def issue_token(
+    session: Session,
+    *,
+    now: datetime,
+    lifetime: timedelta,
+    staff_id: int | None = None,
+    resident_id: int | None = None,
+    channel_identity_id: int | None = None,
+) -> IssuedToken:
+    """Create a token for a staff member or a resident; the caller's transaction stores it."""
     token = TOKEN_PREFIX + secrets.token_urlsafe(32)
     expires_at = now + lifetime
-    session.add(AccessToken(token_hash=_digest(token), staff_id=staff_id, issued_at=now, expires_at=expires_at))
+    session.add(
+        AccessToken(
+            token_hash=_digest(token),
+            staff_id=staff_id,
+            resident_id=resident_id,
+            channel_identity_id=channel_identity_id,
+            issued_at=now,
+            expires_at=expires_at,
+        )
+    )
     return IssuedToken(token=token, expires_at=expires_at)
 
 
@@ -42,6 +60,15 @@ def find_live_token(session: Session, token: str, now: datetime) -> AccessToken:
     if stored.expires_at <= now:
         raise Unauthenticated("auth.token_expired", "The access token has expired; log in again.")
     return stored
+
+
+def revoke_all_for_resident(session: Session, resident_id: int, now: datetime) -> None:
+    """Stop every token of a resident from working."""
+    session.execute(
+        update(AccessToken)
+        .where(AccessToken.resident_id == resident_id, AccessToken.revoked_at.is_(None))
+        .values(revoked_at=now)
+    )
 
 
 def revoke(token: AccessToken, now: datetime) -> None:

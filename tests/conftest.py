@@ -18,9 +18,14 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from app import create_app
+from app.wiring import ChannelAdapters
 from config import Settings
 from database.engine import make_engine
 from database.engine import make_session_factory
+from identity.fake_channels import FakeChannel
+from identity.fake_channels import FakeLogin
+from identity.fake_channels import FakePhones
+from identity.fake_channels import FakeRealNames
 from migrations import upgrade_to_head
 from migrations.metadata import target_metadata
 
@@ -96,10 +101,41 @@ def settings(database_url: str) -> Settings:
     return replace(Settings.from_env({}), app_env="test", database_url=database_url, catalogue_seed=SEED)
 
 
+WECHAT_MINI_PROGRAM = "wx7c1b5d1e2f3a4b50"
+WECHAT_OFFICIAL_ACCOUNT = "wx9a8b7c6d5e4f3a20"
+ALIPAY_MINI_PROGRAM = "2021004100000001"
+
+
 @pytest.fixture
-def app(settings: Settings, clock: Clock) -> Iterator[Flask]:
-    """The application on the test database, reading the test clock."""
-    application = create_app(settings, clock=clock)
+def fake_wechat() -> FakeChannel:
+    """A simulated WeChat whose users and login codes tests control."""
+    return FakeChannel("wechat")
+
+
+@pytest.fixture
+def fake_alipay() -> FakeChannel:
+    """A simulated Alipay."""
+    return FakeChannel("alipay")
+
+
+@pytest.fixture
+def fake_channels(fake_wechat: FakeChannel, fake_alipay: FakeChannel) -> ChannelAdapters:
+    """The demo's three channel apps over fakes."""
+    return ChannelAdapters(
+        logins={
+            WECHAT_MINI_PROGRAM: FakeLogin(fake_wechat, WECHAT_MINI_PROGRAM),
+            WECHAT_OFFICIAL_ACCOUNT: FakeLogin(fake_wechat, WECHAT_OFFICIAL_ACCOUNT),
+            ALIPAY_MINI_PROGRAM: FakeLogin(fake_alipay, ALIPAY_MINI_PROGRAM),
+        },
+        verifiers={"wechat": FakeRealNames(fake_wechat), "alipay": FakeRealNames(fake_alipay)},
+        phones={"wechat": FakePhones(fake_wechat)},
+    )
+
+
+@pytest.fixture
+def app(settings: Settings, clock: Clock, fake_channels: ChannelAdapters) -> Iterator[Flask]:
+    """The application on the test database, reading the test clock, with fake channels."""
+    application = create_app(settings, clock=clock, channels=fake_channels)
     application.testing = True
     yield application
     application.extensions["engine"].dispose()

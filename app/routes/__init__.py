@@ -10,6 +10,7 @@ from app.routes import admin_staff
 from app.routes import catalogue
 from app.routes import docs
 from app.routes import health
+from app.routes import residents
 
 
 def register_routes(app: Flask) -> None:
@@ -18,6 +19,7 @@ def register_routes(app: Flask) -> None:
         health.blueprint,
         docs.blueprint,
         catalogue.blueprint,
+        residents.blueprint,
         admin_sessions.blueprint,
         admin_catalogue.blueprint,
         admin_audit.blueprint,

@@ -14,6 +14,9 @@ from config.settings import is_public_https
 SAFE_PRODUCTION = {
     "APP_ENV": "production",
     "SECRET_KEY": "k" * 48,
+    "PII_KEYS": "prod1:cHJvZHVjdGlvbi1waWkta2V5LW9mLTMyLWJ5dGVzISE=",
+    "PII_ACTIVE_KEY": "prod1",
+    "PII_LOOKUP_KEY": "cHJvZHVjdGlvbi1sb29rdXAta2V5LTMyLWJ5dGVzISE=",
     "DATABASE_URL": "postgresql+psycopg://citytiles@db.internal.example.com/citytiles",
     "WECHAT_API_BASE_URL": "https://api.weixin.qq.com",
     "ALIPAY_GATEWAY_URL": "https://openapi.alipay.com/gateway.do",
@@ -91,8 +94,8 @@ def test_production_refuses_every_unsafe_setting_naming_each(tmp_path: Path) -> 
     with pytest.raises(UnsafeConfiguration) as refused:
         create_app(Settings.from_env(environ))
     message = str(refused.value)
-    assert len(refused.value.problems) == 6
-    for needle in ("SECRET_KEY", "SQLite", "WECHAT_API_BASE_URL", "ALIPAY_GATEWAY_URL", "fake upstream", "base_url"):
+    assert len(refused.value.problems) == 7
+    for needle in ("SECRET_KEY", "PII_KEYS", "SQLite", "WECHAT_API_BASE_URL", "ALIPAY_GATEWAY_URL", "fake upstream", "base_url"):
         assert needle in message
 
 

@@ -1,0 +1,74 @@
+"""Builds the adapters citytiles talks to the outside world through; the only importer of channels/."""
+from __future__ import annotations
+
+import os
+import tomllib
+from dataclasses import dataclass
+from dataclasses import field
+from pathlib import Path
+from typing import Any
+
+from config import Settings
+from config.settings import PROJECT_ROOT
+from identity.ports import ChannelLogin
+from identity.ports import PhoneNumbers
+from identity.ports import RealNameVerifier
+
+
+@dataclass(frozen=True)
+class ChannelAdapters:
+    """Logins per app id, real-name verifiers and phone sources per channel."""
+
+    logins: dict[str, ChannelLogin] = field(default_factory=dict)
+    verifiers: dict[str, RealNameVerifier] = field(default_factory=dict)
+    phones: dict[str, PhoneNumbers] = field(default_factory=dict)
+
+
+def read_channel_apps(path: Path) -> dict[str, list[dict[str, Any]]]:
+    """The channel apps file: `[[wechat]]` and `[[alipay]]` entries; empty when the file is absent."""
+    if not path.exists():
+        return {}
+    return tomllib.loads(path.read_text(encoding="utf-8"))
+
+
+def read_secret(entry: dict[str, Any], name: str) -> str:
+    """A secret named by an app entry: `<name>_env` (an environment variable's name) or `<name>_file`."""
+    if f"{name}_env" in entry:
+        value = os.environ.get(entry[f"{name}_env"])
+        if not value:
+            raise RuntimeError(f"environment variable {entry[f'{name}_env']} for {entry['app_id']} is not set")
+        return value
+    path = Path(entry[f"{name}_file"])
+    path = path if path.is_absolute() else PROJECT_ROOT / path
+    if not path.exists():
+        raise RuntimeError(f"{path} for {entry['app_id']} does not exist (start the sandbox once to create it)")
+    return path.read_text(encoding="utf-8").strip() + ("\n" if name.endswith("key") else "")
+
+
+def build_channel_adapters(settings: Settings) -> ChannelAdapters:
+    """Real channel adapters for every app in the channel apps file, pointed at the configured base URLs."""
+    apps = read_channel_apps(settings.channel_apps_file)
+    if not apps:
+        return ChannelAdapters()
+    from channels.alipay import build_alipay
+    from channels.wechat import build_wechat
+
+    logins: dict[str, ChannelLogin] = {}
+    verifiers: dict[str, RealNameVerifier] = {}
+    phones: dict[str, PhoneNumbers] = {}
+    builders = {"wechat": build_wechat, "alipay": build_alipay}
+    for channel, build in builders.items():
+        entries = [{**entry, "secrets": _secrets_of(channel, entry)} for entry in apps.get(channel, [])]
+        if not entries:
+            continue
+        built = build(settings, entries)
+        logins.update(built.logins)
+        verifiers[channel] = built.verifier
+        if built.phones is not None:
+            phones[channel] = built.phones
+    return ChannelAdapters(logins=logins, verifiers=verifiers, phones=phones)
+
+
+def _secrets_of(channel: str, entry: dict[str, Any]) -> dict[str, str]:
+    names = {"wechat": ("secret",), "alipay": ("app_private_key", "alipay_public_key")}[channel]
+    return {name: read_secret(entry, name) for name in names}

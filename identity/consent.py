@@ -1,0 +1,32 @@
+"""The consent texts residents are shown, by version; consent is recorded against a version."""
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy.orm import Session
+
+from errors import Invalid
+from identity.models import ConsentRecord
+
+# purpose -> {version: text}. A new wording is a new version; old versions stay for the record.
+CONSENT_TEXTS: dict[str, dict[str, str]] = {
+    "real_name_verification": {
+        "2026-11": (
+            "为办理城市服务，您同意我们将您填写的姓名和身份证号与您在本渠道（微信或支付宝）的实名信息进行核验，"
+            "并加密保存用于后续办事。您可随时删除个人信息。"
+        ),
+    },
+}
+
+
+def record_consent(session: Session, resident_id: int, purpose: str, text_version: str, now: datetime) -> ConsentRecord:
+    """Record that the resident agreed to a purpose under a known version of its text."""
+    if text_version not in CONSENT_TEXTS.get(purpose, {}):
+        raise Invalid(
+            "identity.unknown_consent_version",
+            f"Unknown consent text version {text_version!r} for {purpose}.",
+            {"versions": sorted(CONSENT_TEXTS.get(purpose, {}))},
+        )
+    record = ConsentRecord(resident_id=resident_id, purpose=purpose, text_version=text_version, given_at=now)
+    session.add(record)
+    return record

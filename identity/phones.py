@@ -1,0 +1,30 @@
+"""Binding the phone number a channel verified for the resident."""
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy.orm import Session
+
+from database import transaction
+from errors import Invalid
+from identity.models import Resident
+from identity.ports import PhoneNumbers
+from identity.residents import SignedIn
+from identity.vault import Vault
+
+PHONE = "resident.phone"
+
+
+def bind_phone(
+    session: Session, signed_in: SignedIn, code: str, *, sources: dict[str, PhoneNumbers], vault: Vault, now: datetime
+) -> Resident:
+    """Exchange the channel's phone authorisation code and store the number sealed."""
+    identity = signed_in.identity
+    source = sources.get(identity.channel) if identity is not None else None
+    if identity is None or source is None:
+        raise Invalid("identity.phone_not_supported", "Phone binding is not offered through this channel.")
+    phone = source.phone_number(code, identity.external_id)
+    with transaction(session):
+        signed_in.resident.phone_sealed = vault.seal(PHONE, phone)
+        signed_in.resident.phone_lookup = vault.lookup(PHONE, phone)
+    return signed_in.resident

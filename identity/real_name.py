@@ -1,0 +1,114 @@
+"""Binding a real name: consent, format checks, the channel's verification, and cross-channel linking."""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from dataclasses import field
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy import update
+from sqlalchemy.orm import Session
+
+from database import transaction
+from errors import Conflict
+from errors import Invalid
+from identity.consent import record_consent
+from identity.id_numbers import id_number_problem
+from identity.id_numbers import normalise_id_number
+from identity.models import AccessToken
+from identity.models import ChannelIdentity
+from identity.models import Resident
+from identity.models import ResidentMerge
+from identity.ports import RealNameClaim
+from identity.ports import RealNameVerifier
+from identity.residents import SignedIn
+from identity.residents import channel_secret
+from identity.vault import Vault
+
+REAL_NAME = "resident.real_name"
+ID_NUMBER = "resident.id_number"
+PURPOSE = "real_name_verification"
+_NAME = re.compile(r"^[\u3400-\u9fff·]{2,30}$|^[A-Za-z][A-Za-z .'-]{1,59}$")
+
+
+@dataclass(frozen=True)
+class RealNameRequest:
+    """What a resident submits to bind their real name."""
+
+    name: str = field(repr=False)
+    id_number: str = field(repr=False)
+    consent_version: str
+
+
+def bind_real_name(
+    session: Session,
+    signed_in: SignedIn,
+    request: RealNameRequest,
+    *,
+    verifiers: dict[str, RealNameVerifier],
+    vault: Vault,
+    now: datetime,
+) -> Resident:
+    """Verify the name and ID number with the channel the resident came through, then store them sealed.
+
+    When another resident already holds the same verified ID number, the two are one person: this
+    resident is merged into that one, and the merge is recorded with everything it moved.
+    """
+    name = request.name.strip()
+    id_number = normalise_id_number(request.id_number)
+    if not _NAME.match(name):
+        raise Invalid("identity.invalid_name", "Give your name as on your ID card.", {"field": "name"})
+    problem = id_number_problem(id_number)
+    if problem:
+        raise Invalid("identity.invalid_id_number", problem, {"field": "id_number"})
+    resident, identity = signed_in.resident, signed_in.identity
+    if identity is None:
+        raise Invalid("identity.no_channel_identity", "Log in through a channel app to verify your real name.")
+    lookup = vault.lookup(ID_NUMBER, id_number)
+    if resident.id_number_lookup is not None and resident.id_number_lookup != lookup:
+        raise Conflict("identity.real_name_already_bound", "A different real name is already bound to this account.")
+    with transaction(session):
+        record_consent(session, resident.id, PURPOSE, request.consent_version, now)
+    # No transaction is open while the channel checks the claim.
+    result = verifiers[identity.channel].verify(
+        RealNameClaim(identity.channel, identity.app_id, identity.external_id, channel_secret(identity, vault), name, id_number)
+    )
+    if not result.matched:
+        raise Invalid("identity.real_name_mismatch", "The name and ID number do not match your verified identity.")
+    with transaction(session):
+        holder = session.scalar(
+            select(Resident).where(Resident.id_number_lookup == lookup, Resident.id != resident.id).with_for_update()
+        )
+        target = holder or resident
+        target.real_name_sealed = vault.seal(REAL_NAME, name)
+        target.id_number_sealed = vault.seal(ID_NUMBER, id_number)
+        target.id_number_lookup = lookup
+        target.assurance_level = "channel_certified"
+        target.real_name_verified_at = now
+        target.real_name_verified_by = result.verifier
+        if holder is not None:
+            merge_residents(session, survivor=holder, merged=resident, reason="same_verified_id_number", now=now)
+    return target
+
+
+def merge_residents(session: Session, *, survivor: Resident, merged: Resident, reason: str, now: datetime) -> ResidentMerge:
+    """Move a resident's channel accounts, sessions and phone to the survivor, and record exactly what moved."""
+    moved_identities = [
+        {"channel": i.channel, "app_id": i.app_id}
+        for i in session.scalars(select(ChannelIdentity).where(ChannelIdentity.resident_id == merged.id))
+    ]
+    session.execute(update(ChannelIdentity).where(ChannelIdentity.resident_id == merged.id).values(resident_id=survivor.id))
+    session.execute(update(AccessToken).where(AccessToken.resident_id == merged.id).values(resident_id=survivor.id))
+    moved: dict[str, object] = {"identities": moved_identities, "sessions": True}
+    if survivor.phone_sealed is None and merged.phone_sealed is not None:
+        survivor.phone_sealed, survivor.phone_lookup = merged.phone_sealed, merged.phone_lookup
+        moved["phone"] = True
+    merged.phone_sealed = merged.phone_lookup = None
+    merged.real_name_sealed = merged.id_number_sealed = merged.id_number_lookup = None
+    merged.merged_into_id = survivor.id
+    record = ResidentMerge(survivor_id=survivor.id, merged_id=merged.id, reason=reason, moved=moved, at=now)
+    session.add(record)
+    session.flush()
+    session.expire(survivor, ["identities"])
+    return record

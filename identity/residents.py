@@ -1,0 +1,150 @@
+"""Residents: signing in through a channel, sessions, the profile, and erasure."""
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+from datetime import datetime
+from datetime import timedelta
+
+from sqlalchemy import delete
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from database import transaction
+from errors import Unauthenticated
+from identity.models import AccessToken
+from identity.models import ChannelIdentity
+from identity.models import Resident
+from identity.ports import ChannelLogin
+from identity.ports import ChannelUser
+from identity.tokens import IssuedToken
+from identity.tokens import find_live_token
+from identity.tokens import issue_token
+from identity.tokens import revoke
+from identity.tokens import revoke_all_for_resident
+from identity.vault import Vault
+
+CHANNEL_SECRET = "channel_identity.secret"
+
+
+@dataclass(frozen=True)
+class ResidentSession:
+    """A signed-in resident: the token to send back and whom it belongs to."""
+
+    token: IssuedToken
+    resident: Resident
+
+
+@dataclass(frozen=True)
+class SignedIn:
+    """The resident behind a request's token, and the channel identity they came through."""
+
+    resident: Resident
+    identity: ChannelIdentity | None
+    token: AccessToken
+
+
+def sign_in(
+    session: Session, login: ChannelLogin, code: str, *, vault: Vault, now: datetime, lifetime: timedelta
+) -> ResidentSession:
+    """Exchange a channel login code and sign the resident in, creating them on first sight."""
+    # The channel call happens before any transaction opens, so no row waits on the network.
+    user = login.exchange_code(code)
+    with transaction(session):
+        identity = _find_identity(session, user) or _add_identity(session, user, now)
+        identity.last_login_at = now
+        if user.unionid and identity.unionid != user.unionid:
+            identity.unionid = user.unionid
+        if user.secret:
+            identity.channel_secret_sealed = vault.seal(CHANNEL_SECRET, user.secret)
+        token = issue_token(
+            session, now=now, lifetime=lifetime, resident_id=identity.resident_id, channel_identity_id=identity.id
+        )
+    return ResidentSession(token=token, resident=identity.resident)
+
+
+def signed_in_resident(session: Session, token: str, *, now: datetime) -> SignedIn:
+    """The live resident a bearer token belongs to, or Unauthenticated."""
+    stored = find_live_token(session, token, now)
+    resident = session.get(Resident, stored.resident_id) if stored.resident_id is not None else None
+    if resident is None or resident.erased_at is not None:
+        raise Unauthenticated("auth.invalid_token", "The access token is not valid.")
+    identity = session.get(ChannelIdentity, stored.channel_identity_id) if stored.channel_identity_id else None
+    return SignedIn(resident=resident, identity=identity, token=stored)
+
+
+def sign_out(session: Session, token: str, *, now: datetime) -> None:
+    """Revoke the token at once."""
+    with transaction(session):
+        revoke(find_live_token(session, token, now), now)
+
+
+def channel_secret(identity: ChannelIdentity, vault: Vault) -> str | None:
+    """The channel's session secret for an identity, opened only when a channel call needs it."""
+    return vault.open(CHANNEL_SECRET, identity.channel_secret_sealed) if identity.channel_secret_sealed else None
+
+
+def erase_resident(session: Session, resident: Resident, *, now: datetime) -> None:
+    """Erase a resident's personal data and channel accounts and revoke every token.
+
+    The resident row stays, anonymised, because consent records and (later) payments must be kept.
+    """
+    with transaction(session):
+        revoke_all_for_resident(session, resident.id, now)
+        session.execute(delete(ChannelIdentity).where(ChannelIdentity.resident_id == resident.id))
+        resident.real_name_sealed = None
+        resident.id_number_sealed = None
+        resident.id_number_lookup = None
+        resident.phone_sealed = None
+        resident.phone_lookup = None
+        resident.assurance_level = "none"
+        resident.real_name_verified_at = None
+        resident.real_name_verified_by = None
+        resident.erased_at = now
+    session.expire(resident, ["identities"])
+
+
+def _find_identity(session: Session, user: ChannelUser) -> ChannelIdentity | None:
+    return session.scalar(
+        select(ChannelIdentity).where(
+            ChannelIdentity.channel == user.channel,
+            ChannelIdentity.app_id == user.app_id,
+            ChannelIdentity.external_id == user.external_id,
+        )
+    )
+
+
+def _add_identity(session: Session, user: ChannelUser, now: datetime) -> ChannelIdentity:
+    """Create the identity, joining the resident who has the same unionid in another app of the channel."""
+    resident = None
+    if user.unionid:
+        sibling = session.scalar(
+            select(ChannelIdentity)
+            .where(ChannelIdentity.channel == user.channel, ChannelIdentity.unionid == user.unionid)
+            .limit(1)
+        )
+        resident = sibling.resident if sibling is not None else None
+    try:
+        # A savepoint: if a concurrent first login of the same user wins the unique key, only this part is undone.
+        with session.begin_nested():
+            if resident is None:
+                resident = Resident(public_id="r_" + secrets.token_urlsafe(12), created_at=now, assurance_level="none")
+                session.add(resident)
+            identity = ChannelIdentity(
+                resident=resident,
+                channel=user.channel,
+                app_id=user.app_id,
+                external_id=user.external_id,
+                unionid=user.unionid,
+                created_at=now,
+                last_login_at=now,
+            )
+            session.add(identity)
+            session.flush()
+    except IntegrityError:
+        winner = _find_identity(session, user)
+        if winner is None:
+            raise
+        return winner
+    return identity

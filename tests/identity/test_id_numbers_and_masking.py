@@ -1,0 +1,45 @@
+"""ID number checks (GB 11643) and masking."""
+from __future__ import annotations
+
+import pytest
+
+from identity.id_numbers import check_digit
+from identity.id_numbers import id_number_problem
+from identity.masking import mask_id_number
+from identity.masking import mask_name
+from identity.masking import mask_phone
+from identity.masking import redact
+
+
+@pytest.mark.parametrize("valid", ["11010519491231002X", "440524188001010014", "330102199001011234"])
+def test_valid_numbers(valid: str) -> None:
+    assert id_number_problem(valid) is None
+
+
+@pytest.mark.parametrize(
+    ("invalid", "why"),
+    [
+        ("110105194912310021", "check digit"),
+        ("11010519491331002X", "birth date"),
+        ("11010519490230002X", "birth date"),
+        ("1101051949123100", "17 digits"),
+        ("11010519491231002Y", "17 digits"),
+    ],
+)
+def test_invalid_numbers_say_why(invalid: str, why: str) -> None:
+    assert why in (id_number_problem(invalid) or "")
+
+
+def test_check_digit_uses_x_for_ten() -> None:
+    assert check_digit("11010519491231002") == "X"
+
+
+def test_masks() -> None:
+    assert mask_id_number("330102199001011234") == "3301**********1234"
+    assert mask_phone("13812345678") == "138****5678"
+    assert mask_name("张三") == "张*" and mask_name("欧阳娜娜") == "欧***"
+
+
+def test_redact_masks_numbers_inside_text() -> None:
+    assert redact("id=330102199001011234&p=13812345678") == "id=3301**********1234&p=138****5678"
+    assert redact("order 20261122000123456789") == "order 20261122000123456789"
