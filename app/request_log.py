@@ -13,6 +13,8 @@ from flask import Response
 from flask import g
 from flask import request
 
+from identity.masking import redact
+
 log = logging.getLogger("citytiles.requests")
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{8,64}$")
 _STANDARD_ATTRIBUTES = set(logging.LogRecord("", 0, "", 0, "", (), None).__dict__) | {"message", "asctime"}
@@ -32,7 +34,8 @@ class JSONFormatter(logging.Formatter):
         entry.update({k: v for k, v in record.__dict__.items() if k not in _STANDARD_ATTRIBUTES})
         if record.exc_info:
             entry["exception"] = self.formatException(record.exc_info)
-        return json.dumps(entry, ensure_ascii=False, default=str)
+        # Defence in depth: whatever slipped into a message, ID and mobile numbers leave masked.
+        return redact(json.dumps(entry, ensure_ascii=False, default=str))
 
 
 def configure_logging(level: str) -> None:

@@ -86,13 +86,18 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
         target_metadata.create_all(engine)
         engine.dispose()
         return url
-    url: str = request.getfixturevalue("postgres_url")
-    engine = create_engine(url)
+    return request.getfixturevalue("empty_postgres_url")
+
+
+@pytest.fixture
+def empty_postgres_url(postgres_url: str) -> str:
+    """The PostgreSQL test database with every table emptied, for tests that need PostgreSQL only."""
+    engine = create_engine(postgres_url)
     tables = ", ".join(t.name for t in target_metadata.sorted_tables)
     with engine.begin() as connection:
         connection.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
     engine.dispose()
-    return url
+    return postgres_url
 
 
 @pytest.fixture

@@ -30,3 +30,10 @@ def test_one_json_line_per_request_without_the_query_string(api: Api, caplog: py
     assert isinstance(first["duration_ms"], float)
     assert json.loads(JSONFormatter().format(records[1]))["status"] == 404
     assert "13812345678" not in caplog.text
+
+
+def test_formatter_masks_id_and_mobile_numbers_that_slip_into_a_message() -> None:
+    record = logging.LogRecord("citytiles", logging.INFO, __file__, 1, "bound 11010519491231002X to 13812345678", (), None)
+    line = JSONFormatter().format(record)
+    assert "1101**********002X" in line and "138****5678" in line
+    assert "11010519491231002X" not in line and "13812345678" not in line

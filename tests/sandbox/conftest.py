@@ -1,0 +1,201 @@
+"""Fixtures: a sandbox on 127.0.0.1:0 in a thread, and the real SDKs pointed at it."""
+from __future__ import annotations
+
+import os
+import threading
+import time
+from collections.abc import Callable
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+from alipay import AliPay
+from flask import Flask
+from flask import jsonify
+from flask import request
+from wechatpy import WeChatClient
+from wechatpy.exceptions import WeChatClientException
+from werkzeug.serving import make_server
+
+from sandbox.server import serve_in_thread
+from sandbox.settings import SandboxConfig
+
+MINI_PROGRAM = "wx7c1b5d1e2f3a4b50"
+OFFICIAL_ACCOUNT = "wx9a8b7c6d5e4f3a20"
+ALIPAY_APP = "2021004100000001"
+
+
+class SandboxWeChatClient(WeChatClient):
+    """wechatpy's client, pointed at the sandbox, taking its token from /cgi-bin/stable_token."""
+
+    def __init__(self, appid: str, secret: str, base_url: str, **kwargs: Any) -> None:
+        super().__init__(appid, secret, **kwargs)
+        self.base_url = base_url
+        self.API_BASE_URL = base_url + "/cgi-bin/"
+        self.wxa.API_BASE_URL = base_url + "/"
+        self._http.trust_env = False  # loopback only, whatever proxy the environment names
+
+    def fetch_access_token(self) -> dict[str, Any]:
+        """POST JSON to stable_token (wechatpy 1.8 only knows the classic, hard-coded URL)."""
+        response = self._http.post(
+            self.base_url + "/cgi-bin/stable_token",
+            json={
+                "grant_type": "client_credential", "appid": self.appid, "secret": self.secret, "force_refresh": False,
+            },
+            timeout=self.timeout,
+        )
+        result = response.json()
+        if result.get("errcode", 0) != 0:
+            raise WeChatClientException(
+                result["errcode"], result["errmsg"], client=self, request=response.request, response=response,
+            )
+        self.session.set(self.access_token_key, result["access_token"], result["expires_in"])
+        self.expires_at = int(time.time()) + result["expires_in"]
+        return result
+
+
+@dataclass
+class RunningSandbox:
+    """A sandbox serving in a thread, with an HTTP session for its helper endpoints."""
+
+    base: str
+    config: SandboxConfig
+    http: requests.Session
+
+    def helper(self, method: str, path: str, **kwargs: Any) -> requests.Response:
+        """Call a /_sandbox/ helper."""
+        return self.http.request(method, self.base + "/_sandbox/" + path.lstrip("/"), timeout=10, **kwargs)
+
+    def login_code(self, **body: Any) -> dict[str, Any]:
+        """A WeChat login code for a (new or known) simulated person."""
+        response = self.helper("POST", "wechat/login-code", json={"app_id": MINI_PROGRAM, **body})
+        assert response.status_code == 200, response.text
+        return response.json()
+
+    def auth_code(self, **body: Any) -> dict[str, Any]:
+        """An Alipay auth code for a (new or known) simulated user."""
+        response = self.helper("POST", "alipay/auth-code", json={"app_id": ALIPAY_APP, **body})
+        assert response.status_code == 200, response.text
+        return response.json()
+
+    def secret(self, app_id: str) -> str:
+        """A WeChat app secret, read from the state directory as citytiles' demo config does."""
+        return (self.config.state_dir / "wechat" / f"{app_id}.secret").read_text().strip()
+
+    def wechat(self, app_id: str = MINI_PROGRAM, secret: str | None = None, **kwargs: Any) -> SandboxWeChatClient:
+        """A wechatpy client for app_id (with its real secret unless one is given)."""
+        kwargs.setdefault("timeout", 10)
+        return SandboxWeChatClient(app_id, secret or self.secret(app_id), self.base, **kwargs)
+
+    def alipay(
+        self, app_id: str = ALIPAY_APP, app_private_key: str | None = None, alipay_public_key: str | None = None
+    ) -> AliPay:
+        """A python-alipay-sdk client using the key files the sandbox wrote into public/."""
+        public = self.config.state_dir / "public"
+        client = AliPay(
+            appid=app_id,
+            app_private_key_string=app_private_key or (public / "alipay_app_private_key.pem").read_text(),
+            alipay_public_key_string=alipay_public_key or (public / "alipay_public_key.pem").read_text(),
+            sign_type="RSA2",
+        )
+        client._gateway = self.base + "/gateway.do"
+        return client
+
+
+def start_sandbox(state_dir: Path, **overrides: Any) -> tuple[RunningSandbox, Callable[[], None]]:
+    """Start a sandbox in a thread; returns it and its stop function."""
+    config = SandboxConfig(state_dir=state_dir, **overrides)
+    base, stop = serve_in_thread(config)
+    http = requests.Session()
+    http.trust_env = False
+    return RunningSandbox(base, config, http), stop
+
+
+@pytest.fixture(scope="session", autouse=True)
+def loopback_without_proxy() -> Iterator[None]:
+    """urllib (python-alipay-sdk) honours *_proxy variables; keep loopback calls direct."""
+    saved = {key: os.environ.get(key) for key in ("NO_PROXY", "no_proxy")}
+    for key in saved:
+        os.environ[key] = ",".join(filter(None, [saved[key], "127.0.0.1", "localhost"]))
+    yield
+    for key, value in saved.items():
+        if value is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = value
+
+
+@pytest.fixture(scope="session")
+def fake_citytiles() -> Iterator[dict[str, Any]]:
+    """A stand-in citytiles that echoes what reached it, for the sandbox's proxy."""
+    app = Flask("fake_citytiles")
+    seen: list[dict[str, Any]] = []
+
+    @app.route("/<path:path>", methods=["GET", "POST", "DELETE", "PUT", "PATCH"])
+    def echo(path: str) -> Any:
+        seen.append({
+            "method": request.method, "path": path, "query": request.query_string.decode(),
+            "authorization": request.headers.get("Authorization"), "body": request.get_data(as_text=True),
+        })
+        if path == "api/v1/broken":
+            return jsonify({"error": {"code": "demo.broken", "message": "it broke", "details": {}}}), 422
+        return jsonify({"echo": seen[-1]})
+
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield {"url": f"http://127.0.0.1:{server.server_port}", "seen": seen}
+    server.shutdown()
+    server.server_close()
+
+
+@pytest.fixture(scope="session")
+def sandbox(tmp_path_factory: pytest.TempPathFactory, fake_citytiles: dict[str, Any]) -> Iterator[RunningSandbox]:
+    """The shared sandbox: normal token lifetimes, a low login quota so 45011 is reachable."""
+    running, stop = start_sandbox(
+        tmp_path_factory.mktemp("sandbox-state"),
+        citytiles_url=fake_citytiles["url"],
+        token_ttl_seconds=600,
+        token_grace_seconds=30,
+        code_ttl_seconds=60,
+        login_rate_limit_per_minute=5,
+    )
+    yield running
+    stop()
+
+
+@pytest.fixture(scope="module")
+def short_clock_sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningSandbox]:
+    """A sandbox whose tokens live 2 s with a 1 s grace period, for rotation and expiry."""
+    running, stop = start_sandbox(tmp_path_factory.mktemp("short-clock"), token_ttl_seconds=2, token_grace_seconds=1)
+    yield running
+    stop()
+
+
+@pytest.fixture
+def spawn_sandbox(tmp_path: Path) -> Iterator[Callable[..., RunningSandbox]]:
+    """Start extra sandboxes (own state dir each) for one test; all are stopped afterwards."""
+    stops: list[Callable[[], None]] = []
+
+    def spawn(name: str, **overrides: Any) -> RunningSandbox:
+        running, stop = start_sandbox(tmp_path / name, **overrides)
+        stops.append(stop)
+        return running
+
+    yield spawn
+    for stop in stops:
+        stop()
+
+
+@pytest.fixture
+def faults(sandbox: RunningSandbox) -> Iterator[Callable[..., requests.Response]]:
+    """Arm faults on the shared sandbox; every fault is cleared after the test."""
+
+    def arm(**body: Any) -> requests.Response:
+        return sandbox.helper("POST", "faults", json=body)
+
+    yield arm
+    sandbox.helper("DELETE", "faults")

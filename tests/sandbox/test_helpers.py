@@ -1,0 +1,194 @@
+"""The /_sandbox/ helpers: input checking, people across apps, messages, faults, the proxy and the page."""
+from __future__ import annotations
+
+import re
+import urllib.error
+from typing import Any
+
+import pytest
+import requests
+from wechatpy.exceptions import WeChatClientException
+
+MINI_PROGRAM = "wx7c1b5d1e2f3a4b50"
+OFFICIAL_ACCOUNT = "wx9a8b7c6d5e4f3a20"
+ALIPAY_APP = "2021004100000001"
+OAUTH = "alipay.system.oauth.token"
+
+
+@pytest.mark.parametrize(
+    ("path", "body"),
+    [
+        ("wechat/login-code", {}),
+        ("wechat/login-code", {"app_id": "wx-unknown"}),
+        ("wechat/login-code", {"app_id": ALIPAY_APP}),
+        ("wechat/login-code", {"app_id": MINI_PROGRAM, "openid": "bad openid!"}),
+        ("wechat/login-code", {"app_id": MINI_PROGRAM, "id_number": "12345"}),
+        ("wechat/login-code", {"app_id": MINI_PROGRAM, "phone": "call me"}),
+        ("wechat/login-code", {"app_id": MINI_PROGRAM, "real_name": "{evil}"}),
+        ("wechat/login-code", {"app_id": MINI_PROGRAM, "scope": "snsapi_base"}),
+        ("wechat/login-code", {"app_id": OFFICIAL_ACCOUNT, "scope": "snsapi_everything"}),
+        ("wechat/phone-code", {"app_id": MINI_PROGRAM, "openid": "o-nobody-here"}),
+        ("wechat/expire-tokens", {"app_id": "nope"}),
+        ("alipay/auth-code", {"app_id": MINI_PROGRAM}),
+        ("alipay/auth-code", {"app_id": ALIPAY_APP, "user_id": "1234"}),
+        ("faults", {"target": "wechat.nothing", "mode": "down"}),
+        ("faults", {"target": "wechat.jscode2session", "mode": "explode"}),
+        ("faults", {"target": "wechat.jscode2session", "mode": "slow"}),
+        ("faults", {"target": "wechat.jscode2session", "mode": "down", "times": 0}),
+        ("faults", {"target": "alipay.oauth", "mode": "rate_limit"}),
+    ],
+)
+def test_bad_helper_input_is_a_400_with_an_error_body(sandbox: Any, path: str, body: dict[str, Any]) -> None:
+    response = sandbox.helper("POST", path, json=body)
+
+    assert response.status_code == 400
+    error = response.json()["error"]
+    assert error["code"] == "sandbox.invalid_request" and error["message"] and isinstance(error["details"], dict)
+
+
+def test_non_json_body_is_a_400(sandbox: Any) -> None:
+    response = sandbox.helper("POST", "wechat/login-code", data="app_id=x", headers={"Content-Type": "text/plain"})
+    assert response.status_code == 400 and "error" in response.json()
+
+
+def test_bad_query_helpers_are_400(sandbox: Any) -> None:
+    assert sandbox.helper("GET", "messages", params={"channel": "sms"}).status_code == 400
+    assert sandbox.helper("GET", "wechat/token-stats", params={"app_id": "nope"}).status_code == 400
+
+
+def test_one_unionid_many_openids(sandbox: Any) -> None:
+    mini = sandbox.login_code()
+    official = sandbox.login_code(app_id=OFFICIAL_ACCOUNT, unionid=mini["unionid"])
+    official_again = sandbox.login_code(app_id=OFFICIAL_ACCOUNT, unionid=mini["unionid"])
+
+    assert official["unionid"] == mini["unionid"]
+    assert official["openid"] != mini["openid"]
+    assert official_again["openid"] == official["openid"]
+
+
+def test_an_openid_cannot_change_its_person(sandbox: Any) -> None:
+    first, second = sandbox.login_code(), sandbox.login_code()
+    mixed = {"app_id": MINI_PROGRAM, "openid": first["openid"], "unionid": second["unionid"]}
+    response = sandbox.helper("POST", "wechat/login-code", json=mixed)
+    assert response.status_code == 400
+
+
+def test_alipay_user_id_is_kept_and_open_id_is_per_user(sandbox: Any) -> None:
+    chosen = sandbox.auth_code(user_id="2088000011112222")
+    again = sandbox.auth_code(user_id="2088000011112222")
+    other = sandbox.auth_code()
+
+    assert chosen["user_id"] == again["user_id"] == "2088000011112222"
+    assert chosen["open_id"] == again["open_id"] != other["open_id"]
+    assert chosen["auth_code"] != again["auth_code"]
+
+
+def test_messages_filter_by_channel_and_user(sandbox: Any) -> None:
+    one, two = sandbox.login_code()["openid"], sandbox.login_code()["openid"]
+    client = sandbox.wechat()
+    client.wxa.send_subscribe_message(one, "TPL-a", {"k": {"value": "1"}})
+    client.wxa.send_subscribe_message(two, "TPL-b", {"k": {"value": "2"}})
+
+    mine = sandbox.helper("GET", "messages", params={"user": one}).json()["messages"]
+    assert [m["template_id"] for m in mine] == ["TPL-a"]
+    assert sandbox.helper("GET", "messages", params={"channel": "alipay", "user": one}).json()["messages"] == []
+
+
+def test_down_fault_answers_503_once(sandbox: Any, faults: Any) -> None:
+    client, person = sandbox.wechat(), sandbox.login_code()
+    assert faults(target="wechat.jscode2session", mode="down").status_code == 201
+
+    with pytest.raises(WeChatClientException) as caught:
+        client.wxa.code_to_session(person["code"])
+    assert caught.value.response.status_code == 503
+    assert client.wxa.code_to_session(person["code"])["openid"] == person["openid"]  # the code survived the outage
+
+
+def test_down_fault_can_drop_the_connection(sandbox: Any, faults: Any) -> None:
+    faults(target="wechat.jscode2session", mode="down", close_connection=True)
+    with pytest.raises(requests.ConnectionError):
+        sandbox.wechat().wxa.code_to_session(sandbox.login_code()["code"])
+
+
+def test_slow_fault_outlasts_a_client_timeout(sandbox: Any, faults: Any) -> None:
+    client = sandbox.wechat(timeout=0.3)
+    client.fetch_access_token()
+    faults(target="wechat.jscode2session", mode="slow", delay_seconds=1.0)
+
+    with pytest.raises(requests.Timeout):
+        client.wxa.code_to_session(sandbox.login_code()["code"])
+
+
+@pytest.mark.parametrize(
+    ("mode", "extra", "errcode"),
+    [("error", {}, -1), ("error", {"errcode": 40226}, 40226), ("rate_limit", {}, 45011)],
+)
+def test_error_faults(sandbox: Any, faults: Any, mode: str, extra: dict[str, Any], errcode: int) -> None:
+    faults(target="wechat.jscode2session", mode=mode, **extra)
+    with pytest.raises(WeChatClientException) as caught:
+        sandbox.wechat().wxa.code_to_session(sandbox.login_code()["code"])
+    assert caught.value.errcode == errcode
+
+
+def test_flaky_and_persistent_faults_until_cleared(sandbox: Any, faults: Any) -> None:
+    client = sandbox.wechat()
+    faults(target="wechat.jscode2session", mode="flaky")
+    outcomes = []
+    for _ in range(4):
+        try:
+            client.wxa.code_to_session(sandbox.login_code()["code"])
+            outcomes.append("ok")
+        except WeChatClientException:
+            outcomes.append("fail")
+    assert outcomes == ["fail", "ok", "fail", "ok"]
+    assert [f["mode"] for f in sandbox.helper("GET", "faults").json()["faults"]] == ["flaky"]
+
+    sandbox.helper("DELETE", "faults")
+    assert sandbox.helper("GET", "faults").json()["faults"] == []
+    client.wxa.code_to_session(sandbox.login_code()["code"])
+
+
+def test_alipay_faults(sandbox: Any, faults: Any) -> None:
+    client = sandbox.alipay()
+    faults(target="alipay.oauth", mode="error", times=1)
+    answer = client.server_api(OAUTH, grant_type="authorization_code", code=sandbox.auth_code()["auth_code"])
+    assert (answer["code"], answer["sub_code"]) == ("20000", "isp.unknow-error")
+
+    faults(target="alipay.oauth", mode="down")
+    with pytest.raises(urllib.error.HTTPError) as caught:
+        client.server_api(OAUTH, grant_type="authorization_code", code=sandbox.auth_code()["auth_code"])
+    assert caught.value.code == 503
+
+
+def test_proxy_forwards_method_body_query_and_authorization(sandbox: Any, fake_citytiles: dict[str, Any]) -> None:
+    response = sandbox.http.post(
+        sandbox.base + "/_sandbox/citytiles/api/v1/me/real-name?x=1&y=2",
+        json={"name": "张三"}, headers={"Authorization": "Bearer t0k", "Cookie": "leak=1"}, timeout=5,
+    )
+
+    assert response.status_code == 200
+    echo = response.json()["echo"]
+    seen = (echo["method"], echo["path"], echo["query"], echo["authorization"])
+    assert seen == ("POST", "api/v1/me/real-name", "x=1&y=2", "Bearer t0k")
+    assert echo["body"] == '{"name": "\\u5f20\\u4e09"}'
+
+
+def test_proxy_passes_errors_through_and_reports_an_absent_citytiles(sandbox: Any, spawn_sandbox: Any) -> None:
+    broken = sandbox.http.get(sandbox.base + "/_sandbox/citytiles/api/v1/broken", timeout=5)
+    assert broken.status_code == 422 and broken.json()["error"]["message"] == "it broke"
+
+    lonely = spawn_sandbox("lonely", citytiles_url="http://127.0.0.1:9")
+    unreachable = lonely.http.get(lonely.base + "/_sandbox/citytiles/api/v1/cities", timeout=15)
+    assert unreachable.status_code == 502 and unreachable.json()["error"]["code"] == "sandbox.citytiles_unreachable"
+
+
+def test_the_super_app_page_is_self_contained(sandbox: Any) -> None:
+    page = sandbox.http.get(sandbox.base + "/_sandbox/", timeout=5)
+
+    assert page.status_code == 200 and page.headers["Content-Type"].startswith("text/html")
+    assert re.search(r"""(src|href)\s*=\s*["']?(https?:)?//""", page.text) is None  # no CDN, no external asset
+    calls = ("/api/v1/cities", "/api/v1/sessions", "/api/v1/me", "/api/v1/me/real-name", "/_sandbox/wechat/login-code")
+    for call in (*calls, "/_sandbox/alipay/auth-code"):
+        assert call in page.text
+    config = sandbox.http.get(sandbox.base + "/_sandbox/config", timeout=5).json()
+    assert [a["app_id"] for a in config["wechat_apps"]] == [MINI_PROGRAM, OFFICIAL_ACCOUNT]

@@ -1,0 +1,71 @@
+"""Credentials are generated on first start, written where citytiles reads them, and reused."""
+from __future__ import annotations
+
+import stat
+from pathlib import Path
+
+from alipay import AliPay
+
+from sandbox.server import create_sandbox
+from sandbox.settings import SandboxConfig
+
+MINI_PROGRAM = "wx7c1b5d1e2f3a4b50"
+OFFICIAL_ACCOUNT = "wx9a8b7c6d5e4f3a20"
+
+
+def snapshot(state_dir: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(state_dir)): p.read_bytes() for p in sorted(state_dir.rglob("*")) if p.is_file()}
+
+
+def test_first_start_writes_the_documented_layout(tmp_path: Path) -> None:
+    create_sandbox(SandboxConfig(state_dir=tmp_path))
+
+    assert set(snapshot(tmp_path)) == {
+        f"wechat/{MINI_PROGRAM}.secret",
+        f"wechat/{OFFICIAL_ACCOUNT}.secret",
+        "alipay/platform_private_key.pem",
+        "alipay/app_public_key.pem",
+        "public/alipay_public_key.pem",
+        "public/alipay_app_private_key.pem",
+    }
+    secret = (tmp_path / "wechat" / f"{MINI_PROGRAM}.secret").read_text()
+    assert len(secret) == 32 and int(secret, 16) >= 0
+    assert stat.S_IMODE((tmp_path / "alipay" / "platform_private_key.pem").stat().st_mode) == 0o600
+
+
+def test_pems_have_headers_and_wrapped_lines_and_the_sdk_accepts_them(tmp_path: Path) -> None:
+    create_sandbox(SandboxConfig(state_dir=tmp_path))
+    public = (tmp_path / "public" / "alipay_public_key.pem").read_text()
+    private = (tmp_path / "public" / "alipay_app_private_key.pem").read_text()
+
+    assert public.startswith("-----BEGIN PUBLIC KEY-----\n") and public.rstrip().endswith("-----END PUBLIC KEY-----")
+    assert private.startswith("-----BEGIN RSA PRIVATE KEY-----\n")
+    assert max(len(line) for line in (public + private).splitlines()) <= 64
+    AliPay(appid="2021004100000001", app_private_key_string=private, alipay_public_key_string=public, sign_type="RSA2")
+
+
+def test_second_start_reuses_every_credential(tmp_path: Path) -> None:
+    first = create_sandbox(SandboxConfig(state_dir=tmp_path))
+    before = snapshot(tmp_path)
+    second = create_sandbox(SandboxConfig(state_dir=tmp_path))
+
+    assert snapshot(tmp_path) == before
+    credentials = [app.test_client().get("/_sandbox/credentials").json for app in (first, second)]
+    assert credentials[0] == credentials[1]
+
+
+def test_credentials_endpoint_matches_the_files(tmp_path: Path) -> None:
+    body = create_sandbox(SandboxConfig(state_dir=tmp_path)).test_client().get("/_sandbox/credentials").json
+
+    secrets = {entry["app_id"]: entry["secret"] for entry in body["wechat"]}
+    assert secrets[MINI_PROGRAM] == (tmp_path / "wechat" / f"{MINI_PROGRAM}.secret").read_text()
+    assert body["alipay"]["alipay_public_key_pem"] == (tmp_path / "public" / "alipay_public_key.pem").read_text()
+    assert body["alipay"]["app_private_key_pem"] == (tmp_path / "public" / "alipay_app_private_key.pem").read_text()
+
+
+def test_a_separate_state_dir_gets_different_keys(tmp_path: Path) -> None:
+    create_sandbox(SandboxConfig(state_dir=tmp_path / "a"))
+    create_sandbox(SandboxConfig(state_dir=tmp_path / "b"))
+
+    a, b = ((tmp_path / name / "public" / "alipay_public_key.pem").read_bytes() for name in "ab")
+    assert a != b
