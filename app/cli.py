@@ -15,6 +15,7 @@ from city_services.seeding import seed_catalogue
 from database import transaction
 from errors import DomainError
 from identity.models import StaffMember
+from identity.rotation import reseal_personal_data
 from identity.staff import NewStaffMember
 from identity.staff import create_staff_member
 from migrations import upgrade_to_head
@@ -75,7 +76,15 @@ def create_platform_admin_command(username: str, display_name: str, password: st
     click.echo(f"created platform admin {username!r}")
 
 
+@click.command("reseal-pii")
+@with_appcontext
+def reseal_pii_command() -> None:
+    """Re-encrypt personal data sealed under older keys with PII_ACTIVE_KEY; safe to re-run."""
+    changed = reseal_personal_data(get_session(), current_app.extensions["vault"])
+    click.echo(f"re-sealed {changed} values under key {current_app.extensions['vault'].active_key_id}")
+
+
 def register_cli(app: Flask) -> None:
     """Attach the commands to `flask`."""
-    for command in (migrate_command, seed_catalogue_command, create_platform_admin_command):
+    for command in (migrate_command, seed_catalogue_command, create_platform_admin_command, reseal_pii_command):
         app.cli.add_command(command)

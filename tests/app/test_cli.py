@@ -60,3 +60,29 @@ def test_migrate_brings_an_empty_sqlite_database_to_head(tmp_path: Path) -> None
     assert result.exit_code == 0, result.output
     assert "offerings" in inspect(fresh.extensions["engine"]).get_table_names()
     fresh.extensions["engine"].dispose()
+
+
+def test_reseal_pii_moves_every_value_to_the_new_key(app: Flask, settings, clock, fake_channels, fake_wechat, session: Session) -> None:
+    import base64
+    from dataclasses import replace
+
+    from app import create_app
+    from identity.models import Resident
+    from tests.conftest import WECHAT_MINI_PROGRAM
+
+    code, _ = fake_wechat.issue_code("o-1", real_name="张三", id_number="11010519491231002X")
+    api = Api(app.test_client())
+    token = api.post("/api/v1/sessions", json={"channel": "wechat", "app_id": WECHAT_MINI_PROGRAM, "code": code}, expected=201)["token"]
+    api.post("/api/v1/me/real-name", json={"name": "张三", "id_number": "11010519491231002X", "consent_version": "2026-11"}, token=token)
+    new_key = base64.b64encode(b"n" * 32).decode()
+    rotated = create_app(
+        replace(settings, pii_keys=f"{settings.pii_keys},new1:{new_key}", pii_active_key="new1"), clock=clock, channels=fake_channels
+    )
+    result = rotated.test_cli_runner().invoke(args=["reseal-pii"])
+    assert result.exit_code == 0 and "re-sealed 3 values under key new1" in result.output
+    session.expire_all()
+    resident = session.scalar(select(Resident))
+    assert resident.real_name_sealed.startswith("v1:new1:") and resident.id_number_sealed.startswith("v1:new1:")
+    assert Api(rotated.test_client()).get("/api/v1/me", token=token)["id_number"] == "1101**********002X"
+    assert "re-sealed 0 values" in rotated.test_cli_runner().invoke(args=["reseal-pii"]).output
+    rotated.extensions["engine"].dispose()

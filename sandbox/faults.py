@@ -1,0 +1,104 @@
+"""Scripted failures: make the next calls to one emulated endpoint fail the way real ones do.
+
+Modes:
+* down        the endpoint answers HTTP 503 (or, with close_connection, drops the connection).
+* slow        the endpoint sleeps delay_seconds, then answers normally (outlast a client timeout).
+* error       a well-formed channel error: WeChat errcode (default -1 "system error"), Alipay
+              code 20000 isp.unknow-error.
+* rate_limit  WeChat errcode 45011 (minute quota). WeChat targets only.
+* flaky       calls alternate failure (as "error") and success, starting with a failure.
+
+A fault covers the next `times` calls (default 1; flaky defaults to every call), or every call
+until cleared when `persistent` is true.
+"""
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+from dataclasses import field
+
+# target -> what it covers. Keep in step with the call sites in wechat.py, wechat_oauth.py, alipay.py.
+TARGETS = {
+    "wechat.token": "/cgi-bin/token and /cgi-bin/stable_token",
+    "wechat.jscode2session": "/sns/jscode2session (mini-program login)",
+    "wechat.oauth2": "/sns/oauth2/access_token and refresh_token (official-account web login)",
+    "wechat.phone": "/wxa/business/getuserphonenumber",
+    "wechat.subscribe_send": "/cgi-bin/message/subscribe/send",
+    "wechat.realname": "/cgi-bin/sandbox/realname/check",
+    "alipay.oauth": "alipay.system.oauth.token",
+    "alipay.user_info": "alipay.user.info.share",
+    "alipay.certverify": "alipay.user.certdoc.certverify.preconsult and .consult",
+    "alipay.message": "alipay.open.app.mini.templatemessage.send",
+}
+MODES = ("down", "slow", "error", "rate_limit", "flaky")
+
+
+@dataclass
+class Fault:
+    """One armed fault."""
+
+    target: str
+    mode: str
+    remaining: int | None  # None: until cleared
+    delay_seconds: float = 0.0
+    errcode: int | None = None
+    close_connection: bool = False
+    calls: int = 0
+
+    def describe(self) -> dict[str, object]:
+        """JSON view for the helper API."""
+        return {
+            "target": self.target, "mode": self.mode, "remaining": self.remaining,
+            "delay_seconds": self.delay_seconds, "errcode": self.errcode,
+            "close_connection": self.close_connection, "calls": self.calls,
+        }
+
+
+@dataclass
+class Effect:
+    """What to do to one call: the mode to act out and its parameters."""
+
+    mode: str  # down, slow, error or rate_limit (flaky resolves to error or nothing)
+    delay_seconds: float = 0.0
+    errcode: int | None = None
+    close_connection: bool = False
+
+
+@dataclass
+class FaultBoard:
+    """The armed faults, at most one per target."""
+
+    _faults: dict[str, Fault] = field(default_factory=dict)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def arm(self, fault: Fault) -> None:
+        """Arm fault, replacing any fault on the same target."""
+        with self._lock:
+            self._faults[fault.target] = fault
+
+    def clear(self) -> None:
+        """Disarm everything."""
+        with self._lock:
+            self._faults.clear()
+
+    def armed(self) -> list[dict[str, object]]:
+        """The armed faults, for the helper API."""
+        with self._lock:
+            return [fault.describe() for fault in self._faults.values()]
+
+    def take(self, target: str) -> Effect | None:
+        """The effect for this call to target, using up one call of its fault."""
+        with self._lock:
+            fault = self._faults.get(target)
+            if fault is None:
+                return None
+            fault.calls += 1
+            if fault.remaining is not None:
+                fault.remaining -= 1
+                if fault.remaining <= 0:
+                    del self._faults[target]
+            if fault.mode == "flaky":
+                if fault.calls % 2 == 0:
+                    return None
+                return Effect("error", errcode=fault.errcode)
+            return Effect(fault.mode, fault.delay_seconds, fault.errcode, fault.close_connection)

@@ -1,0 +1,74 @@
+"""Everything the emulated platforms remember, built once per sandbox instance."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sandbox.codes import CodeBook
+from sandbox.faults import FaultBoard
+from sandbox.grants import GrantStore
+from sandbox.keys import SandboxKeys
+from sandbox.keys import load_or_create_keys
+from sandbox.outbox import Outbox
+from sandbox.quota import MinuteQuota
+from sandbox.residents import AlipayResidents
+from sandbox.residents import WeChatResidents
+from sandbox.settings import SandboxConfig
+from sandbox.tokens import AccessTokens
+
+
+@dataclass(frozen=True)
+class LoginGrant:
+    """What a WeChat login code stands for."""
+
+    openid: str
+    scope: str  # "snsapi_base"/"snsapi_userinfo" for official accounts; "" for mini-programs
+
+
+@dataclass(frozen=True)
+class CertQuery:
+    """The identity a merchant asked Alipay to compare (alipay.user.certdoc.certverify.preconsult)."""
+
+    user_name: str
+    cert_no: str
+    mobile: str | None
+
+
+@dataclass(frozen=True)
+class World:
+    """The sandbox's whole memory; every store is safe to use from many request threads."""
+
+    config: SandboxConfig
+    keys: SandboxKeys
+    app_tokens: AccessTokens
+    wechat_people: WeChatResidents
+    alipay_people: AlipayResidents
+    login_codes: CodeBook
+    phone_codes: CodeBook
+    auth_codes: CodeBook
+    verify_ids: CodeBook
+    wechat_oauth: GrantStore
+    alipay_oauth: GrantStore
+    login_quota: MinuteQuota
+    faults: FaultBoard
+    outbox: Outbox
+
+
+def build_world(config: SandboxConfig) -> World:
+    """Load or create the credentials and start with empty stores."""
+    ttl, codes = config.token_ttl_seconds, config.code_ttl_seconds
+    return World(
+        config=config,
+        keys=load_or_create_keys(config.state_dir, [app.app_id for app in config.wechat_apps]),
+        app_tokens=AccessTokens(ttl, config.token_grace_seconds),
+        wechat_people=WeChatResidents(),
+        alipay_people=AlipayResidents(),
+        login_codes=CodeBook(codes),
+        phone_codes=CodeBook(codes),
+        auth_codes=CodeBook(codes),
+        verify_ids=CodeBook(codes),
+        wechat_oauth=GrantStore("", ttl, config.refresh_ttl_seconds, rotate_refresh=False),
+        alipay_oauth=GrantStore("authusrB", ttl, config.refresh_ttl_seconds, rotate_refresh=True),
+        login_quota=MinuteQuota(config.login_rate_limit_per_minute),
+        faults=FaultBoard(),
+        outbox=Outbox(),
+    )
