@@ -3,12 +3,15 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from dataclasses import dataclass
 from dataclasses import replace
 from datetime import datetime
 from datetime import timedelta
 from datetime import timezone
 from pathlib import Path
 from typing import Any
+
+import requests
 
 import pytest
 from flask import Flask
@@ -20,6 +23,7 @@ from sqlalchemy.orm import Session
 from app import create_app
 from app.wiring import ChannelAdapters
 from config import Settings
+from config.settings import ChannelSettings
 from database.engine import make_engine
 from database.engine import make_session_factory
 from identity.fake_channels import FakeChannel
@@ -167,6 +171,62 @@ def seeded(app: Flask, session: Session, clock: Clock) -> None:
     from city_services.seeding import seed_catalogue
 
     seed_catalogue(session, read_seed(SEED), now=clock())
+
+
+@dataclass(frozen=True)
+class Sandbox:
+    """A running sandbox: its base URL, state directory, and its test helpers."""
+
+    base: str
+    state_dir: Path
+
+    def helper(self, method: str, path: str, **kwargs: Any) -> Any:
+        """Call a /_sandbox/ helper and return its JSON."""
+        response = requests.request(method, f"{self.base}/_sandbox/{path}", timeout=10, **kwargs)
+        assert response.status_code < 300, response.text
+        return response.json() if response.content else None
+
+    def wechat_code(self, app_id: str = "wx7c1b5d1e2f3a4b50", **person: Any) -> dict[str, Any]:
+        """A login code for a simulated WeChat user (scope snsapi_userinfo for the official account)."""
+        if app_id == "wx9a8b7c6d5e4f3a20":
+            person.setdefault("scope", "snsapi_userinfo")
+        return self.helper("POST", "wechat/login-code", json={"app_id": app_id, **person})
+
+    def alipay_code(self, **person: Any) -> dict[str, Any]:
+        """An auth code for a simulated Alipay user."""
+        return self.helper("POST", "alipay/auth-code", json={"app_id": "2021004100000001", **person})
+
+    def channel_settings(self, tmp_path: Path, **overrides: Any) -> Settings:
+        """Settings whose channel apps and base URLs are this sandbox's."""
+        apps = (ROOT / "config" / "channels.toml").read_text(encoding="utf-8").replace("var/sandbox", str(self.state_dir))
+        (tmp_path / "channels.toml").write_text(apps, encoding="utf-8")
+        settings = replace(
+            Settings.from_env({}),
+            channel_apps_file=tmp_path / "channels.toml",
+            channels=ChannelSettings(self.base, f"{self.base}/gateway.do"),
+            channel_timeout_seconds=2.0,
+        )
+        return replace(settings, **overrides)
+
+
+@pytest.fixture(scope="session")
+def sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sandbox]:
+    """The channel sandbox, on loopback in a thread, for the whole run."""
+    from sandbox.server import serve_in_thread
+    from sandbox.settings import SandboxConfig
+
+    state_dir = tmp_path_factory.mktemp("sandbox-state")
+    base, stop = serve_in_thread(SandboxConfig(state_dir=state_dir))
+    yield Sandbox(base, state_dir)
+    stop()
+
+
+@pytest.fixture
+def clean_sandbox(sandbox: Sandbox) -> Iterator[Sandbox]:
+    """The sandbox with no faults left over from another test."""
+    sandbox.helper("DELETE", "faults")
+    yield sandbox
+    sandbox.helper("DELETE", "faults")
 
 
 class Api:

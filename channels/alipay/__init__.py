@@ -1,0 +1,29 @@
+"""Alipay through python-alipay-sdk: mini-program login and certified-identity checks."""
+from __future__ import annotations
+
+from typing import Any
+
+from alipay import AliPay
+
+from channels import ChannelBundle
+from channels.alipay.client import make_alipay
+from channels.alipay.identity import AlipayRealNames
+from channels.alipay.login import AlipayLogin
+from config import Settings
+from identity.ports import ChannelLogin
+
+
+def build_alipay(settings: Settings, apps: list[dict[str, Any]]) -> ChannelBundle:
+    """Adapters for each configured Alipay app; `apps` entries carry app_id and key PEMs."""
+    clients: dict[str, AliPay] = {
+        app["app_id"]: make_alipay(
+            app["app_id"],
+            app["secrets"]["app_private_key"],
+            app["secrets"]["alipay_public_key"],
+            gateway_url=settings.channels.alipay_gateway_url,
+            timeout=settings.channel_timeout_seconds,
+        )
+        for app in apps
+    }
+    logins: dict[str, ChannelLogin] = {app_id: AlipayLogin(client) for app_id, client in clients.items()}
+    return ChannelBundle(logins=logins, verifier=AlipayRealNames(clients))

@@ -1,0 +1,50 @@
+"""Alipay's certified-identity comparison (alipay.user.certdoc.certverify.preconsult / consult)."""
+from __future__ import annotations
+
+from alipay import AliPay
+from alipay.exceptions import AliPayException
+
+from channels.alipay.errors import TRANSPORT_ERRORS
+from channels.alipay.errors import from_alipay
+from channels.calls import channel_call
+from errors import UpstreamUnavailable
+from identity.ports import RealNameClaim
+from identity.ports import RealNameResult
+from identity.ports import RealNameUnavailable
+
+NOT_CERTIFIED = "用户未实名认证"
+
+
+class AlipayRealNames:
+    """Registers the claimed identity, then asks whether the user behind the auth token holds it."""
+
+    name = "alipay_certdoc"
+
+    def __init__(self, clients: dict[str, AliPay]) -> None:
+        self.clients = clients
+
+    def verify(self, claim: RealNameClaim) -> RealNameResult:
+        """Two gateway calls; the result says passed T or F."""
+        client = self.clients[claim.app_id]
+        with channel_call("alipay", "certverify", claim.app_id):
+            try:
+                registered = client.server_api(
+                    "alipay.user.certdoc.certverify.preconsult",
+                    biz_content={"user_name": claim.name, "cert_type": "IDENTITY_CARD", "cert_no": claim.id_number},
+                )
+                if registered.get("code") != "10000":
+                    raise UpstreamUnavailable("channel.unavailable", "Alipay could not start the check.", retry_after=30)
+                verdict = client.server_api(
+                    "alipay.user.certdoc.certverify.consult",
+                    biz_content={"verify_id": registered["verify_id"]},
+                    auth_token=claim.secret or "",
+                )
+            except (AliPayException, *TRANSPORT_ERRORS) as error:
+                raise from_alipay(error, claim.app_id) from error
+        if verdict.get("code") != "10000":
+            raise UpstreamUnavailable("channel.unavailable", "Alipay could not finish the check.", retry_after=30)
+        if verdict.get("passed") == "T":
+            return RealNameResult(matched=True, verifier=self.name)
+        if verdict.get("fail_reason") == NOT_CERTIFIED:
+            raise RealNameUnavailable("identity.real_name_unavailable", "Alipay holds no verified identity for you.")
+        return RealNameResult(matched=False, verifier=self.name, reason="mismatch")

@@ -1,0 +1,63 @@
+"""wechatpy's client, pointed at the configured WeChat base URL, with stable tokens in shared storage."""
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import redis
+import requests
+from wechatpy import WeChatClient
+from wechatpy.exceptions import WeChatClientException
+from wechatpy.session.memorystorage import MemoryStorage
+from wechatpy.session.redisstorage import RedisStorage
+
+
+class StableTokenClient(WeChatClient):
+    """A WeChatClient whose access token comes from /cgi-bin/stable_token.
+
+    wechatpy 1.8 hard-codes the classic /cgi-bin/token URL, which hands out a new token on every
+    call and so makes workers invalidate each other; the stable token does not rotate on fetch.
+    """
+
+    def __init__(self, appid: str, secret: str, *, base_url: str, storage: Any, timeout: float) -> None:
+        super().__init__(appid, secret, session=storage, timeout=timeout)
+        self.base_url = base_url.rstrip("/")
+        # The one place the SDK is pointed elsewhere: instance attributes its requests read.
+        self.API_BASE_URL = self.base_url + "/cgi-bin/"
+        self.wxa.API_BASE_URL = self.base_url + "/"
+
+    def fetch_access_token(self) -> dict[str, Any]:
+        """Fetch the stable token and keep it in the shared storage until it expires."""
+        response = self._http.post(
+            self.base_url + "/cgi-bin/stable_token",
+            json={"grant_type": "client_credential", "appid": self.appid, "secret": self.secret, "force_refresh": False},
+            timeout=self.timeout,
+        )
+        response.raise_for_status()
+        result: dict[str, Any] = response.json()
+        if result.get("errcode", 0) != 0:
+            raise WeChatClientException(result["errcode"], result.get("errmsg", ""), client=self, response=response)
+        self.session.set(self.access_token_key, result["access_token"], result["expires_in"])
+        self.expires_at = int(time.time()) + result["expires_in"]
+        return result
+
+
+class TimeoutSession(requests.Session):
+    """A requests session that never waits forever, for SDK objects that set no timeout."""
+
+    def __init__(self, timeout: float) -> None:
+        super().__init__()
+        self.default_timeout = timeout
+        self.trust_env = False
+
+    def request(self, method: str | bytes, url: str | bytes, *args: Any, **kwargs: Any) -> requests.Response:  # type: ignore[override]
+        """Send with the default timeout unless the caller gave one."""
+        kwargs.setdefault("timeout", self.default_timeout)
+        return super().request(method, url, *args, **kwargs)
+
+
+def token_storage(redis_url: str | None) -> Any:
+    """Redis when configured, so every worker shares one token; otherwise this process's memory."""
+    if redis_url:
+        return RedisStorage(redis.Redis.from_url(redis_url), prefix="citytiles:wechat")
+    return MemoryStorage()
