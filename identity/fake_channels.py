@@ -96,8 +96,11 @@ class FakePhones:
 
     def phone_number(self, code: str, external_id: str) -> str:
         """The phone of the user the code was issued for."""
-        owner = self.fake.redeem(code)
-        phone = self.fake.users[owner].get("phone")
+        try:
+            owner = self.fake.redeem(code)
+        except LoginRejected:
+            owner = None
+        phone = self.fake.users[owner].get("phone") if owner else None
         if owner != external_id or not phone:
             raise LoginRejected("identity.phone_code_invalid", "This phone authorisation code is not valid.")
         return phone

@@ -135,7 +135,7 @@ def test_phone_binding_through_wechat_only(api: Api, fake_wechat: FakeChannel, f
     token = wechat_resident(api, fake_wechat, phone=PHONE)
     code, _ = fake_wechat.issue_code("o-1", phone=PHONE)
     assert api.post("/api/v1/me/phone", json={"code": code}, token=token)["phone"] == "138****5678"
-    assert api.post("/api/v1/me/phone", json={"code": code}, token=token, expected=401)["error"]["code"] == "session.code_used"
+    assert api.post("/api/v1/me/phone", json={"code": code}, token=token, expected=401)["error"]["code"] == "identity.phone_code_invalid"
     alipay = alipay_resident(api, fake_alipay)
     body = api.post("/api/v1/me/phone", json={"code": "x"}, token=alipay, expected=422)
     assert body["error"]["code"] == "identity.phone_not_supported"
