@@ -18,18 +18,27 @@ $(BIN)/.installed: requirements.txt requirements-dev.txt
 
 install: $(BIN)/.installed
 
+# The demo talks to the sandbox instead of WeChat and Alipay.
+demo: export WECHAT_API_BASE_URL = http://127.0.0.1:$(SANDBOX_PORT)
+demo: export ALIPAY_GATEWAY_URL = http://127.0.0.1:$(SANDBOX_PORT)/gateway.do
+
+# The sandbox starts first (it writes the channel keys citytiles reads) and stops with citytiles.
 demo: install
 	mkdir -p var
-	$(BIN)/flask migrate
-	$(BIN)/flask seed-catalogue
-	CITYTILES_ADMIN_PASSWORD='$(DEMO_ADMIN_PASSWORD)' $(BIN)/flask create-platform-admin --username admin --if-missing
-	@echo
-	@echo "citytiles on http://127.0.0.1:$(PORT)"
-	@echo "  tiles:     http://127.0.0.1:$(PORT)/api/v1/cities/330100/services?channel=wechat"
-	@echo "  API docs:  http://127.0.0.1:$(PORT)/api/v1/docs"
-	@echo "  admin API: POST /admin/api/sessions {\"username\": \"admin\", \"password\": \"$(DEMO_ADMIN_PASSWORD)\"}"
-	@echo
-	exec $(BIN)/gunicorn -c config/gunicorn.conf.py wsgi:app
+	@$(BIN)/python -m sandbox --host 127.0.0.1 --port $(SANDBOX_PORT) --state-dir var/sandbox \
+	    --citytiles-url http://127.0.0.1:$(PORT) & sandbox=$$!; \
+	trap 'kill $$sandbox 2>/dev/null' EXIT INT TERM; \
+	for i in $$(seq 1 50); do [ -f var/sandbox/public/alipay_public_key.pem ] && \
+	    $(BIN)/python -c "import urllib.request as u; u.urlopen('http://127.0.0.1:$(SANDBOX_PORT)/_sandbox/config', timeout=1)" \
+	    2>/dev/null && break; sleep 0.2; done; \
+	$(BIN)/flask migrate && $(BIN)/flask seed-catalogue && \
+	CITYTILES_ADMIN_PASSWORD='$(DEMO_ADMIN_PASSWORD)' $(BIN)/flask create-platform-admin --username admin --if-missing && \
+	echo && echo "citytiles on http://127.0.0.1:$(PORT)" && \
+	echo "  super-app sandbox: http://127.0.0.1:$(SANDBOX_PORT)/_sandbox/  (log in as a WeChat or Alipay resident)" && \
+	echo "  tiles:             http://127.0.0.1:$(PORT)/api/v1/cities/330100/services?channel=wechat" && \
+	echo "  API docs:          http://127.0.0.1:$(PORT)/api/v1/docs" && \
+	echo "  admin login:       POST /admin/api/sessions {\"username\": \"admin\", \"password\": \"$(DEMO_ADMIN_PASSWORD)\"}" && \
+	echo && $(BIN)/gunicorn -c config/gunicorn.conf.py wsgi:app
 
 test: install
 	$(BIN)/pytest -q

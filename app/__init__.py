@@ -1,6 +1,7 @@
 """The Flask delivery layer: the only package that imports Flask."""
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Callable
 from datetime import datetime
@@ -50,6 +51,13 @@ def create_app(
     app.config.update(SECRET_KEY=settings.secret_key, MAX_CONTENT_LENGTH=settings.max_body_bytes)
     app.json.ensure_ascii = False  # type: ignore[attr-defined]
     app.json.sort_keys = False  # type: ignore[attr-defined]
+    channels = channels if channels is not None else build_channel_adapters(settings)
+    if channels.problems:
+        if settings.is_production:
+            raise UnsafeConfiguration(list(channels.problems))
+        # In development a missing secret leaves that app out rather than stopping flask commands.
+        for problem in channels.problems:
+            logging.getLogger("citytiles.channels").warning("channel app left out: %s", problem)
     engine = make_engine(settings.database_url)
     app.extensions.update(
         settings=settings,
@@ -58,7 +66,7 @@ def create_app(
         clock=clock,
         catalogue_cache=CatalogueCache(),
         vault=Vault.from_settings(settings.pii_keys, settings.pii_active_key, settings.pii_lookup_key),
-        channels=channels if channels is not None else build_channel_adapters(settings),
+        channels=channels,
     )
     init_db_session(app)
     init_request_log(app)

@@ -17,11 +17,19 @@ from identity.ports import RealNameVerifier
 
 @dataclass(frozen=True)
 class ChannelAdapters:
-    """Logins per app id, real-name verifiers and phone sources per channel."""
+    """Logins per app id, real-name verifiers and phone sources per channel.
+
+    :param problems: apps left out because their secrets could not be read, one line each.
+    """
 
     logins: dict[str, ChannelLogin] = field(default_factory=dict)
     verifiers: dict[str, RealNameVerifier] = field(default_factory=dict)
     phones: dict[str, PhoneNumbers] = field(default_factory=dict)
+    problems: tuple[str, ...] = ()
+
+
+class MissingSecret(Exception):
+    """An app's secret is not where its entry says."""
 
 
 def read_channel_apps(path: Path) -> dict[str, list[dict[str, Any]]]:
@@ -36,12 +44,12 @@ def read_secret(entry: dict[str, Any], name: str) -> str:
     if f"{name}_env" in entry:
         value = os.environ.get(entry[f"{name}_env"])
         if not value:
-            raise RuntimeError(f"environment variable {entry[f'{name}_env']} for {entry['app_id']} is not set")
+            raise MissingSecret(f"environment variable {entry[f'{name}_env']} for {entry['app_id']} is not set")
         return value
     path = Path(entry[f"{name}_file"])
     path = path if path.is_absolute() else PROJECT_ROOT / path
     if not path.exists():
-        raise RuntimeError(f"{path} for {entry['app_id']} does not exist (start the sandbox once to create it)")
+        raise MissingSecret(f"{path} for {entry['app_id']} does not exist (the demo's sandbox writes it on first start)")
     return path.read_text(encoding="utf-8").strip() + ("\n" if name.endswith("key") else "")
 
 
@@ -56,9 +64,15 @@ def build_channel_adapters(settings: Settings) -> ChannelAdapters:
     logins: dict[str, ChannelLogin] = {}
     verifiers: dict[str, RealNameVerifier] = {}
     phones: dict[str, PhoneNumbers] = {}
+    problems: list[str] = []
     builders = {"wechat": build_wechat, "alipay": build_alipay}
     for channel, build in builders.items():
-        entries = [{**entry, "secrets": _secrets_of(channel, entry)} for entry in apps.get(channel, [])]
+        entries = []
+        for entry in apps.get(channel, []):
+            try:
+                entries.append({**entry, "secrets": _secrets_of(channel, entry)})
+            except MissingSecret as missing:
+                problems.append(str(missing))
         if not entries:
             continue
         built = build(settings, entries)
@@ -66,7 +80,7 @@ def build_channel_adapters(settings: Settings) -> ChannelAdapters:
         verifiers[channel] = built.verifier
         if built.phones is not None:
             phones[channel] = built.phones
-    return ChannelAdapters(logins=logins, verifiers=verifiers, phones=phones)
+    return ChannelAdapters(logins=logins, verifiers=verifiers, phones=phones, problems=tuple(problems))
 
 
 def _secrets_of(channel: str, entry: dict[str, Any]) -> dict[str, str]:
