@@ -79,9 +79,35 @@ def test_secrets_stay_out_of_repr() -> None:
     assert "super-secret-value" not in repr(settings) and "pw@" not in repr(settings)
 
 
-def test_safe_production_configuration_starts(tmp_path: Path) -> None:
-    app = create_app(Settings.from_env({**SAFE_PRODUCTION, "CATALOGUE_SEED": write_seed(tmp_path)}))
+def write_channel_apps(tmp_path: Path) -> str:
+    path = tmp_path / "channels.toml"
+    path.write_text(
+        '[[wechat]]\napp_id = "wx7c1b5d1e2f3a4b50"\nkind = "mini_program"\nsecret_env = "WECHAT_MINI_SECRET"\n',
+        encoding="utf-8",
+    )
+    return str(path)
+
+
+def test_safe_production_configuration_starts(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("WECHAT_MINI_SECRET", "0123456789abcdef0123456789abcdef")
+    environ = {**SAFE_PRODUCTION, "CATALOGUE_SEED": write_seed(tmp_path), "CHANNEL_APPS_FILE": write_channel_apps(tmp_path)}
+    app = create_app(Settings.from_env(environ))
     assert app.extensions["settings"].is_production
+    assert list(app.extensions["channels"].logins) == ["wx7c1b5d1e2f3a4b50"]
+
+
+def test_production_refuses_a_channel_app_without_its_secret(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("WECHAT_MINI_SECRET", raising=False)
+    environ = {**SAFE_PRODUCTION, "CATALOGUE_SEED": write_seed(tmp_path), "CHANNEL_APPS_FILE": write_channel_apps(tmp_path)}
+    with pytest.raises(UnsafeConfiguration) as refused:
+        create_app(Settings.from_env(environ))
+    assert "WECHAT_MINI_SECRET" in str(refused.value)
+
+
+def test_development_leaves_out_an_app_whose_secret_is_missing(tmp_path: Path) -> None:
+    app = create_app(Settings.from_env({"CHANNEL_APPS_FILE": write_channel_apps(tmp_path)}))
+    assert app.extensions["channels"].logins == {}
+    assert "WECHAT_MINI_SECRET" in app.extensions["channels"].problems[0]
 
 
 def test_production_refuses_every_unsafe_setting_naming_each(tmp_path: Path) -> None:
