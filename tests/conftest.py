@@ -11,9 +11,8 @@ from datetime import timezone
 from pathlib import Path
 from typing import Any
 
-import requests
-
 import pytest
+import requests
 from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import create_engine

@@ -4,8 +4,8 @@ from __future__ import annotations
 from typing import Any
 
 from flask import Blueprint
-from flask import current_app
 from flask import Response
+from flask import current_app
 from flask import jsonify
 from flask import make_response
 from flask import render_template

@@ -1,11 +1,9 @@
 """Many worker processes share one WeChat access token through Redis, fetched from stable_token."""
 from __future__ import annotations
 
-import hashlib
 import json
 import subprocess
 import sys
-from dataclasses import replace
 from pathlib import Path
 
 import pytest
