@@ -8,6 +8,7 @@ from flask import Flask
 from flask import Response
 from flask import g
 from flask import jsonify
+from flask import request
 from marshmallow import ValidationError
 from werkzeug.exceptions import HTTPException
 
@@ -16,6 +17,9 @@ from errors import TooManyRequests
 from errors import UpstreamUnavailable
 
 log = logging.getLogger("citytiles.errors")
+security_log = logging.getLogger("citytiles.security")
+# Refusals worth a security event: someone tried a credential or an action they do not hold.
+SECURITY_KINDS = ("unauthenticated", "forbidden")
 
 STATUS_BY_KIND = {
     "malformed": 400,
@@ -62,7 +66,12 @@ def error_response(status: int, code: str, message: str, details: dict[str, Any]
 
 
 def handle_domain_error(error: DomainError) -> Response:
-    """Map a business error to its status by kind."""
+    """Map a business error to its status by kind; refused credentials and actions are security events."""
+    if error.kind in SECURITY_KINDS:
+        security_log.warning(
+            "refused",
+            extra={"code": error.code, "method": request.method, "path": request.path, "request_id": g.get("request_id")},
+        )
     response = error_response(STATUS_BY_KIND[error.kind], error.code, error.message, error.details)
     if isinstance(error, (TooManyRequests, UpstreamUnavailable)):
         response.headers["Retry-After"] = str(error.retry_after)

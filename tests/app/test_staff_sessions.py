@@ -128,3 +128,22 @@ def test_staff_accounts_need_a_scope_that_fits_their_role(api: Api, make_staff, 
     admin = make_staff("root", "platform_admin")
     new = {"username": "someone", "display_name": "S", "password": "a long enough password", "reason": "r", **change}
     assert api.post("/admin/api/staff", json=new, token=admin, expected=422)["error"]["code"] == code
+
+
+def test_refused_tokens_are_logged_as_security_events_without_the_token(
+    api: Api, make_staff, caplog: pytest.LogCaptureFixture
+) -> None:
+    import logging
+
+    token = make_staff("ada", "city_operator", ("330100",))
+    logger = logging.getLogger("citytiles")
+    logger.addHandler(caplog.handler)
+    caplog.set_level(logging.INFO)
+    try:
+        api.get("/admin/api/me", token=token + "x", expected=401)
+        api.get("/admin/api/cities/440300/catalogue", token=token, expected=403)
+    finally:
+        logger.removeHandler(caplog.handler)
+    events = [r for r in caplog.records if r.name == "citytiles.security"]
+    assert [e.code for e in events] == ["auth.invalid_token", "auth.city_out_of_scope"]
+    assert token not in caplog.text

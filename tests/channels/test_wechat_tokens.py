@@ -70,3 +70,25 @@ def test_without_shared_storage_each_worker_fetches_its_own(clean_sandbox: Sandb
     run_worker(clean_sandbox, apps_file, None)
     run_worker(clean_sandbox, apps_file, None)
     assert stable_token_calls(clean_sandbox) == 2
+
+
+def test_an_expired_token_is_fetched_again_and_the_call_retried(clean_sandbox: Sandbox, apps_file: Path) -> None:
+    from dataclasses import replace
+
+    from app.wiring import build_channel_adapters
+    from config import Settings
+    from config.settings import ChannelSettings
+
+    settings = replace(
+        Settings.from_env({}),
+        channel_apps_file=apps_file,
+        channels=ChannelSettings(clean_sandbox.base, clean_sandbox.base + "/gateway.do"),
+    )
+    adapters = build_channel_adapters(settings)
+    issued = clean_sandbox.wechat_code(openid="o-expiry", phone="13900001111")
+    user = adapters.logins[MINI].exchange_code(issued["code"])
+    assert stable_token_calls(clean_sandbox) == 1
+    clean_sandbox.helper("POST", "wechat/expire-tokens", json={"app_id": MINI})
+    # getuserphonenumber needs the token: WeChat answers 42001, the client fetches anew and retries.
+    assert adapters.phones["wechat"].phone_number(issued["phone_code"], user.external_id) == "13900001111"
+    assert stable_token_calls(clean_sandbox) == 2
