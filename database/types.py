@@ -33,6 +33,7 @@ class UTCDateTime(TypeDecorator[datetime]):
         """SQLite drops the offset, so put UTC back."""
         if value is None:
             return None
-        if value.tzinfo is None:
-            return value.replace(tzinfo=timezone.utc)
-        return value.astimezone(timezone.utc)
+        moment: datetime = value
+        if moment.tzinfo is None:
+            return moment.replace(tzinfo=timezone.utc)
+        return moment.astimezone(timezone.utc)

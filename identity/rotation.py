@@ -1,6 +1,8 @@
 """Re-sealing personal data under the active vault key, after a new key is added."""
 from __future__ import annotations
 
+from typing import Any
+
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -14,7 +16,7 @@ from identity.residents import CHANNEL_SECRET
 from identity.vault import Vault
 
 # model -> (column, vault purpose) for every sealed column.
-SEALED_COLUMNS = {
+SEALED_COLUMNS: dict[Any, tuple[tuple[str, str], ...]] = {
     Resident: (("real_name_sealed", REAL_NAME), ("id_number_sealed", ID_NUMBER), ("phone_sealed", PHONE)),
     ChannelIdentity: (("channel_secret_sealed", CHANNEL_SECRET),),
 }

@@ -27,7 +27,7 @@ def from_alipay(error: Exception, app_id: str) -> DomainError:
         security_log.warning("alipay response failed signature verification", extra={"app_id": app_id})
         return UpstreamUnavailable("channel.unavailable", "Alipay's answer could not be trusted.", retry_after=30)
     if isinstance(error, AliPayException):
-        mapped = SUB_CODE_ERRORS.get(_sub_code(error))
+        mapped = SUB_CODE_ERRORS.get(_sub_code(error) or "")
         if mapped is not None:
             return mapped()
         return UpstreamUnavailable("channel.unavailable", "Alipay refused the request.", retry_after=30)

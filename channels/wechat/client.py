@@ -12,7 +12,7 @@ from wechatpy.session.memorystorage import MemoryStorage
 from wechatpy.session.redisstorage import RedisStorage
 
 
-class StableTokenClient(WeChatClient):
+class StableTokenClient(WeChatClient):  # type: ignore[misc]  # wechatpy ships no types
     """A WeChatClient whose access token comes from /cgi-bin/stable_token.
 
     wechatpy 1.8 hard-codes the classic /cgi-bin/token URL, which hands out a new token on every
@@ -50,10 +50,10 @@ class TimeoutSession(requests.Session):
         self.default_timeout = timeout
         self.trust_env = False
 
-    def request(self, method: str | bytes, url: str | bytes, *args: Any, **kwargs: Any) -> requests.Response:  # type: ignore[override]
+    def request(self, method: str | bytes, url: str | bytes, *args: Any, **kwargs: Any) -> requests.Response:
         """Send with the default timeout unless the caller gave one."""
         kwargs.setdefault("timeout", self.default_timeout)
-        return super().request(method, url, *args, **kwargs)
+        return super().request(method, url, *args, **kwargs)  # type: ignore[arg-type]
 
 
 def token_storage(redis_url: str | None) -> Any:

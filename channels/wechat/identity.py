@@ -1,18 +1,21 @@
 """WeChat's phone-number exchange and certified-identity check."""
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import requests
 from wechatpy.exceptions import WeChatException
 
 from channels.calls import channel_call
 from channels.wechat.client import StableTokenClient
 from channels.wechat.errors import from_wechat
+from errors import DomainError
 from identity.ports import LoginRejected
 from identity.ports import RealNameClaim
 from identity.ports import RealNameResult
 from identity.ports import RealNameUnavailable
 
-PHONE_CODE_ERRORS = {40029: lambda: LoginRejected("identity.phone_code_invalid", "This phone authorisation code is not valid.")}
+PHONE_CODE_ERRORS: dict[int, Callable[[], DomainError]] = {40029: lambda: LoginRejected("identity.phone_code_invalid", "This phone authorisation code is not valid.")}
 
 
 class WeChatPhoneNumbers:
