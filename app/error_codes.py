@@ -33,6 +33,8 @@ ERROR_CODES: dict[str, tuple[int, str]] = {
     "catalogue.invalid_maintenance_window": (422, "A maintenance window is not valid."),
     "catalogue.too_many_windows": (422, "Too many maintenance windows on one offering."),
     "catalogue.reason_required": (422, "Every catalogue change needs a reason."),
+    "catalogue.unsafe_upstream": (422, "Production allows no fake adapter and only public HTTPS upstreams."),
+    "catalogue.upstream_params_required": (422, "Changing the upstream adapter needs its parameters too."),
     "catalogue.seed_unreadable": (422, "The seed file cannot be read."),
     "catalogue.invalid_city_code": (422, "A city code is not a 6-digit division code."),
     "catalogue.invalid_seed": (422, "The seed file has an entry that is not valid."),

@@ -12,6 +12,7 @@ from flask import request
 from marshmallow import ValidationError
 from werkzeug.exceptions import HTTPException
 
+from app.error_codes import ERROR_CODES
 from errors import DomainError
 from errors import TooManyRequests
 from errors import UpstreamUnavailable
@@ -33,16 +34,14 @@ STATUS_BY_KIND = {
     "unavailable": 503,
 }
 
-# Every error code the HTTP layer itself produces, with its meaning, for the OpenAPI document.
-HTTP_ERROR_CODES = {
-    400: ("request.malformed", "The request could not be read (e.g. malformed JSON)."),
-    401: ("auth.required", "No bearer token was sent."),
-    404: ("request.route_not_found", "No such endpoint."),
-    405: ("request.method_not_allowed", "The endpoint does not take this HTTP method."),
-    413: ("request.too_large", "The request body is larger than the server accepts."),
-    415: ("request.unsupported_media_type", "The body must be JSON (Content-Type: application/json)."),
-    422: ("request.invalid", "The request's fields failed validation; details name each field."),
-    500: ("internal_error", "Something failed on our side; quote the request id."),
+# The code for each status Werkzeug itself raises; meanings live in app/error_codes.py.
+CODE_BY_HTTP_STATUS = {
+    400: "request.malformed",
+    404: "request.route_not_found",
+    405: "request.method_not_allowed",
+    413: "request.too_large",
+    415: "request.unsupported_media_type",
+    422: "request.invalid",
 }
 
 
@@ -87,8 +86,10 @@ def handle_validation_error(error: ValidationError) -> Response:
 def handle_http_error(error: HTTPException) -> Response:
     """Werkzeug's own errors (404, 405, 413, ...) in our shape instead of an HTML page."""
     status = error.code or 500
-    code, message = HTTP_ERROR_CODES.get(status, (f"request.http_{status}", error.description or ""))
-    response = error_response(status, code, message)
+    if status >= 500:
+        return handle_unexpected_error(error)
+    code = CODE_BY_HTTP_STATUS.get(status, "request.malformed")
+    response = error_response(status, code, ERROR_CODES[code][1])
     if status == 405:
         for name, value in error.get_headers():
             if name.lower() == "allow":
@@ -100,7 +101,7 @@ def handle_unexpected_error(error: Exception) -> Response:
     """Log the failure with the request id and answer without a stack trace."""
     request_id = g.get("request_id", "")
     log.exception("unhandled error", extra={"request_id": request_id})
-    return error_response(500, "internal_error", "Something went wrong on our side.", {"request_id": request_id})
+    return error_response(500, "internal_error", ERROR_CODES["internal_error"][1], {"request_id": request_id})
 
 
 def register_errors(app: Flask) -> None:

@@ -6,6 +6,7 @@ endpoint would otherwise repeat: authenticate, validate the query and body, dump
 from __future__ import annotations
 
 import functools
+import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -79,15 +80,30 @@ def operation(
     return decorate
 
 
+def parse_json(raw: bytes) -> Any:
+    """Strict JSON: no NaN or Infinity, no lone surrogates or NUL characters, no absurd nesting."""
+
+    def refuse_constant(name: str) -> None:
+        raise ValueError(f"{name} is not JSON")
+
+    try:
+        data = json.loads(raw, parse_constant=refuse_constant)
+        # Lone surrogates cannot be stored or sent back as UTF-8, and PostgreSQL text refuses NUL.
+        if "\\u0000" in json.dumps(data):
+            raise ValueError("NUL character")
+        json.dumps(data, ensure_ascii=False).encode("utf-8")
+    except (ValueError, RecursionError, UnicodeError) as error:
+        raise MalformedRequest("request.malformed", "The body is not valid JSON.") from error
+    return data
+
+
 def read_json_object() -> dict[str, Any]:
     """The request body as a JSON object, or a clear 415, 400 or 422."""
     if not request.is_json:
         raise UnsupportedMediaType(
             "request.unsupported_media_type", "Send the body as JSON with Content-Type: application/json."
         )
-    data = request.get_json(silent=True)
-    if data is None:
-        raise MalformedRequest("request.malformed", "The body is not valid JSON.")
+    data = parse_json(request.get_data(cache=True))
     if not isinstance(data, dict):
         raise ValidationError({"_schema": ["The body must be a JSON object."]})
     return data

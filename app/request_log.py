@@ -55,7 +55,7 @@ def init_request_log(app: Flask) -> None:
     @app.before_request
     def start_request() -> None:
         incoming = request.headers.get("X-Request-Id", "")
-        g.request_id = incoming if _REQUEST_ID.match(incoming) else secrets.token_hex(8)
+        g.request_id = incoming if _REQUEST_ID.fullmatch(incoming) else secrets.token_hex(8)
         g.started = time.perf_counter()
 
     @app.after_request

@@ -83,6 +83,7 @@ def change_offering(
     channel: str,
     change: OfferingChange,
     now: datetime,
+    require_public_upstreams: bool = False,
 ) -> Offering:
     """Apply an operator's change to one city × service × channel, with its audit entry, atomically."""
     check_channel(channel)
@@ -103,7 +104,7 @@ def change_offering(
                 {"city": city, "service": service, "channel": channel},
             )
         before = describe_offering(offering)
-        _apply(offering, change)
+        _apply(offering, change, now=now, require_public=require_public_upstreams)
         after = describe_offering(offering)
         if after != before:
             offering.updated_at = now
@@ -145,18 +146,21 @@ def describe_offering(offering: Offering) -> dict[str, Any]:
     }
 
 
-def _apply(offering: Offering, change: OfferingChange) -> None:
+def _apply(offering: Offering, change: OfferingChange, *, now: datetime, require_public: bool) -> None:
     """Check every part of the change first, then write it, so a bad part changes nothing."""
+    if change.upstream not in (None, offering.upstream) and change.upstream_params is None:
+        # Another adapter's parameters would be meaningless, or worse, to the new one.
+        raise Invalid("catalogue.upstream_params_required", "Give the new upstream adapter its parameters.")
     upstream = change.upstream if change.upstream is not None else offering.upstream
     params = change.upstream_params if change.upstream_params is not None else offering.upstream_params
-    check_upstream(offering.service_code, upstream, params)
+    check_upstream(offering.service_code, upstream, params, require_public=require_public)
     if change.hours is not None:
         check_hours(change.hours.opens_at, change.hours.closes_at, change.hours.weekdays)
     if change.maintenance_windows is not None:
         if len(change.maintenance_windows) > MAX_WINDOWS:
             raise Invalid("catalogue.too_many_windows", f"At most {MAX_WINDOWS} maintenance windows.")
         for window in change.maintenance_windows:
-            check_window(window.starts_at, window.ends_at, window.message_zh)
+            check_window(window.starts_at, window.ends_at, window.message_zh, now=now)
     if change.enabled is not None:
         offering.enabled = change.enabled
     offering.upstream = upstream

@@ -101,18 +101,21 @@ def _window_at(windows: tuple[Window, ...], moment: datetime) -> Window | None:
 def _next_usable(hours: Hours, windows: tuple[Window, ...], moment: datetime) -> datetime | None:
     """The first moment from here on that is inside opening hours and outside every window."""
     candidate: datetime | None = moment
-    # Each step moves past one window or one closed spell; a bounded loop guards against odd data.
-    for _ in range(len(windows) * 2 + 16):
-        if candidate is None:
-            return None
-        window = _window_at(windows, candidate)
-        if window is not None:
-            candidate = window.ends_at
-            continue
-        opening = hours.next_opening(candidate)
-        if opening == candidate:
-            return candidate
-        candidate = opening
+    try:
+        # Each step moves past one window or one closed spell; the bound guards against odd data.
+        for _ in range(len(windows) * 2 + 16):
+            if candidate is None:
+                return None
+            window = _window_at(windows, candidate)
+            if window is not None:
+                candidate = window.ends_at
+                continue
+            opening = hours.next_opening(candidate)
+            if opening == candidate:
+                return candidate
+            candidate = opening
+    except OverflowError:
+        pass  # a date past year 9999: "not known" is the honest answer
     return None
 
 

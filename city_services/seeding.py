@@ -73,6 +73,8 @@ def read_seed(path: Path) -> CatalogueSeed:
         code = str(city.get("code", ""))
         if not (len(code) == 6 and code.isdigit()):
             raise Invalid("catalogue.invalid_city_code", f"City code {code!r} is not a 6-digit division code.")
+        if not isinstance(city.get("name_zh"), str) or not isinstance(city.get("name_en"), str):
+            raise Invalid("catalogue.invalid_seed", f"City {code} needs name_zh and name_en.")
         cities.append({"code": code, "name_zh": city["name_zh"], "name_en": city["name_en"]})
         for entry in city.get("offerings", []):
             offerings.extend(_offerings(code, entry, service_codes))
@@ -135,6 +137,8 @@ def _offerings(city: str, entry: dict[str, Any], service_codes: set[str]) -> lis
     opens_at, closes_at = hours.get("opens_at"), hours.get("closes_at")
     weekdays = normalise_weekdays(str(hours.get("weekdays", "1234567")))
     check_hours(opens_at, closes_at, weekdays)
+    if not isinstance(entry.get("enabled", False), bool):
+        raise Invalid("catalogue.invalid_seed", f"{city}/{service}: enabled must be true or false.")
     params = dict(entry.get("upstream_params", {}))
     check_upstream(service, entry.get("upstream", ""), params)
     offerings = []
@@ -145,7 +149,7 @@ def _offerings(city: str, entry: dict[str, Any], service_codes: set[str]) -> lis
                 city=city,
                 service=service,
                 channel=channel,
-                enabled=bool(entry.get("enabled", False)),
+                enabled=entry.get("enabled", False),
                 upstream=entry["upstream"],
                 upstream_params=params,
                 opens_at=opens_at,

@@ -16,8 +16,9 @@ def make_engine(url: str) -> Engine:
     """Create an engine tuned for the database the URL names."""
     parsed = make_url(url)
     if parsed.get_backend_name() != "sqlite":
-        return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=10)
-    options: dict[str, Any] = {"connect_args": {"check_same_thread": False, "timeout": 30}}
+        return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=10, hide_parameters=True)
+    # hide_parameters: a failed statement's values (sealed PII, openids) never reach an error log.
+    options: dict[str, Any] = {"connect_args": {"check_same_thread": False, "timeout": 30}, "hide_parameters": True}
     if parsed.database in (None, "", ":memory:"):
         # One shared connection, or every checkout would see a new empty database.
         options["poolclass"] = StaticPool

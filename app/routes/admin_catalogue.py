@@ -58,6 +58,8 @@ def list_city_catalogue(city: str, staff: StaffMember) -> dict[str, Any]:
         "catalogue.invalid_maintenance_window",
         "catalogue.too_many_windows",
         "catalogue.reason_required",
+        "catalogue.unsafe_upstream",
+        "catalogue.upstream_params_required",
     ),
 )
 def update_offering(city: str, service: str, channel: str, staff: StaffMember, payload: OfferingChange) -> dict[str, Any]:
@@ -70,6 +72,7 @@ def update_offering(city: str, service: str, channel: str, staff: StaffMember, p
         channel=channel,
         change=payload,
         now=current_app.extensions["clock"](),
+        require_public_upstreams=current_app.extensions["settings"].is_production,
     )
     return offering_view(offering)
 

@@ -9,6 +9,7 @@ from marshmallow import post_load
 from marshmallow import validate
 
 from app.schemas.catalogue import STATES
+from app.schemas.strict import StrictBoolean
 from city_services.administration import HoursChange
 from city_services.administration import OfferingChange
 from city_services.administration import WindowChange
@@ -51,7 +52,7 @@ class OfferingChangeSchema(Schema):
     """A change to one city × service × channel; fields left out stay as they are."""
 
     reason = fields.String(required=True, validate=validate.Length(min=1, max=500))
-    enabled = fields.Boolean()
+    enabled = StrictBoolean()
     hours = fields.Nested(HoursSchema)
     maintenance_windows = fields.List(
         fields.Nested(WindowSchema), metadata={"description": "Replaces every window; [] clears them."}
@@ -109,7 +110,7 @@ class AuditQuerySchema(Schema):
     """Filters and paging for the audit log."""
 
     city = fields.String(validate=validate.Regexp(r"^\d{6}$"))
-    before_id = fields.Integer(validate=validate.Range(min=1))
+    before_id = fields.Integer(validate=validate.Range(min=1, max=2**31 - 1))
     limit = fields.Integer(load_default=50, validate=validate.Range(min=1, max=200))
 
 

@@ -60,8 +60,29 @@ def test_a_change_that_changes_nothing_is_not_audited(api: Api, admin: str) -> N
         ({"reason": "   ", "enabled": False}, "catalogue.reason_required"),
         ({"reason": "x", "enabled": "sometimes"}, "request.invalid"),
         ({"reason": "x", "colour": "red"}, "request.invalid"),
-        ({"reason": "x", "upstream": "nowhere"}, "catalogue.unknown_upstream"),
-        ({"reason": "x", "upstream": "hangzhou_gjj"}, "catalogue.unknown_upstream"),
+        ({"reason": "x", "upstream": "nowhere", "upstream_params": {}}, "catalogue.unknown_upstream"),
+        ({"reason": "x", "upstream": "hangzhou_gjj", "upstream_params": {}}, "catalogue.unknown_upstream"),
+        ({"reason": "x", "upstream": "fake"}, "catalogue.upstream_params_required"),
+        ({"reason": "x", "enabled": "off"}, "request.invalid"),
+        ({"reason": "x", "enabled": 0}, "request.invalid"),
+        (
+            {
+                "reason": "x",
+                "maintenance_windows": [
+                    {"starts_at": "2026-11-18T10:00:00+08:00", "ends_at": "9999-12-31T20:00:00+00:00", "message_zh": "停"}
+                ],
+            },
+            "catalogue.invalid_maintenance_window",
+        ),
+        (
+            {
+                "reason": "x",
+                "maintenance_windows": [
+                    {"starts_at": "2026-11-01T10:00:00+08:00", "ends_at": "2026-11-02T10:00:00+08:00", "message_zh": "旧"}
+                ],
+            },
+            "catalogue.invalid_maintenance_window",
+        ),
         ({"reason": "x", "upstream_params": {"nested": {"a": 1}}}, "catalogue.invalid_upstream_params"),
         ({"reason": "x", "hours": {"opens_at": "18:00", "closes_at": "08:00"}}, "catalogue.invalid_hours"),
         ({"reason": "x", "hours": {"opens_at": "25:00", "closes_at": "26:00"}}, "request.invalid"),
@@ -91,7 +112,7 @@ def test_invalid_changes_are_refused_and_nothing_is_written(
 ) -> None:
     # Each bad change also carries a valid part, which must not be applied either.
     before = offering_in_catalogue(api, admin)
-    body = api.patch(OFFERING, json={**change, "enabled": change.get("enabled", False)}, token=admin, expected=422)
+    body = api.patch(OFFERING, json={"enabled": False, **change}, token=admin, expected=422)
     assert body["error"]["code"] == code
     assert offering_in_catalogue(api, admin) == before
     assert session.scalar(select(func.count()).select_from(AuditEntry)) == 0

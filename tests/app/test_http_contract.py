@@ -79,3 +79,25 @@ def test_every_response_carries_a_request_id(api: Api) -> None:
     assert api.client.get("/healthz", headers={"X-Request-Id": "abc-12345678"}).headers["X-Request-Id"] == "abc-12345678"
     # An id that could smuggle text into the logs is replaced.
     assert api.client.get("/healthz", headers={"X-Request-Id": "bad id\" INJECT"}).headers["X-Request-Id"] != "bad id\" INJECT"
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        b'{"username": "a", "password": NaN}',
+        b'{"username": "a", "password": Infinity}',
+        b"[" * 30000 + b"]" * 30000,
+        b'{"username": "\\ud800", "password": "x"}',
+        b'{"username": "a\\u0000b", "password": "x"}',
+    ],
+    ids=["nan", "infinity", "deep-nesting", "lone-surrogate", "nul"],
+)
+def test_json_that_cannot_be_stored_or_echoed_is_400(api: Api, raw: bytes) -> None:
+    body = api.call("POST", "/admin/api/sessions", data=raw, content_type="application/json", expected=400)
+    assert_error_shape(body, "request.malformed")
+
+
+def test_out_of_range_integers_are_422_not_500(api: Api, make_staff) -> None:
+    token = make_staff("root", "platform_admin")
+    body = api.get("/admin/api/audit-log?before_id=99999999999999999999", token=token, expected=422)
+    assert_error_shape(body, "request.invalid")

@@ -78,6 +78,7 @@ def test_seeding_again_adds_nothing_and_keeps_operator_changes(session: Session,
         ("this is = = not toml", "catalogue.seed_unreadable"),
         ('[[cities]]\ncode = "3301"\nname_zh = "x"\nname_en = "x"\n', "catalogue.invalid_city_code"),
         ('[[services]]\ncode = "x"\n', "catalogue.invalid_seed"),
+        ('[[cities]]\ncode = "330100"\nname_zh = "x"\n', "catalogue.invalid_seed"),
         (
             '[[cities]]\ncode = "330100"\nname_zh = "x"\nname_en = "x"\n[[cities.offerings]]\nservice = "parking"\n',
             "catalogue.invalid_seed",
@@ -93,7 +94,11 @@ def test_bad_seed_files_are_refused_naming_the_problem(tmp_path: Path, text: str
 
 
 def test_seed_with_unknown_upstream_or_channel_is_refused(tmp_path: Path) -> None:
-    for bad, code in (("upstream = \"fake\"", "upstream = \"nowhere\""), ('channels = ["alipay"]', 'channels = ["douyin"]')):
+    for bad, code in (
+        ("upstream = \"fake\"", "upstream = \"nowhere\""),
+        ('channels = ["alipay"]', 'channels = ["douyin"]'),
+        ("enabled = false", 'enabled = "false"'),
+    ):
         path = tmp_path / "cities.toml"
         path.write_text(SEED.read_text(encoding="utf-8") + EXTRA_CITY.replace(bad, code), encoding="utf-8")
         with pytest.raises(Invalid):
