@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from dataclasses import field
 
 from identity.ports import ChannelLogin
 from identity.ports import PhoneNumbers
@@ -10,8 +11,8 @@ from identity.ports import RealNameVerifier
 
 @dataclass(frozen=True)
 class ChannelBundle:
-    """What one channel offers: a login per app, a real-name verifier, and maybe phone numbers."""
+    """What one channel offers: a login per app, a real-name verifier, and phone numbers per app."""
 
     logins: dict[str, ChannelLogin]
     verifier: RealNameVerifier
-    phones: PhoneNumbers | None = None
+    phones: dict[str, PhoneNumbers] = field(default_factory=dict)

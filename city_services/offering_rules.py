@@ -9,8 +9,8 @@ from datetime import timedelta
 from typing import Any
 
 from city_services.models import CHANNELS
-from config.settings import is_public_https
 from city_services.upstreams import UPSTREAM_ADAPTERS
+from config.settings import is_public_https
 from errors import Invalid
 
 _CLOCK = re.compile(r"^([01]\d|2[0-3]):[0-5]\d$")

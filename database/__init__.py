@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from database.base import Base
+from database.transaction import end_reads
 from database.transaction import transaction
 
-__all__ = ["Base", "transaction"]
+__all__ = ["Base", "end_reads", "transaction"]

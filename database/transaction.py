@@ -7,6 +7,11 @@ from contextlib import contextmanager
 from sqlalchemy.orm import Session
 
 
+def end_reads(session: Session) -> None:
+    """End the transaction earlier lookups began, so none stays open across a network call."""
+    session.commit()
+
+
 @contextmanager
 def transaction(session: Session) -> Iterator[Session]:
     """Commit what the block did, or roll all of it back if the block raises."""

@@ -1,1 +1,1 @@
-"""Who is acting: staff accounts and their roles, access tokens, and the audit log of staff actions."""
+"""Who is acting: residents and their channel identities, real names and the PII vault; staff, roles, tokens, audit."""

@@ -60,6 +60,7 @@ class FakeLogin:
 
     @property
     def channel(self) -> str:
+        """The fake channel's name."""
         return self.fake.channel
 
     def exchange_code(self, code: str) -> ChannelUser:

@@ -41,9 +41,17 @@ class StaffMember(Base):
     cities: Mapped[list[str]] = mapped_column(JSONDocument, default=list)
     channels: Mapped[list[str]] = mapped_column(JSONDocument, default=list)
     active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class LoginThrottle(Base):
+    """Failed staff logins per username, known or not, so a lockout reveals nothing about who exists."""
+
+    __tablename__ = "login_throttles"
+
+    username: Mapped[str] = mapped_column(String(64), primary_key=True)
     failed_logins: Mapped[int] = mapped_column(Integer, default=0)
     locked_until: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
 class AccessToken(Base):
@@ -141,6 +149,21 @@ class ChannelIdentity(Base):
     last_login_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
     resident: Mapped[Resident] = relationship(back_populates="identities")
+
+
+class ChannelUnion(Base):
+    """The resident a channel-wide id belongs to (WeChat unionid, Alipay user_id).
+
+    Its primary key makes two first logins of one person through two apps agree on one resident.
+    """
+
+    __tablename__ = "channel_unions"
+
+    channel: Mapped[str] = mapped_column(String(16), primary_key=True)
+    unionid: Mapped[str] = mapped_column(String(128), primary_key=True)
+    resident_id: Mapped[int] = mapped_column(ForeignKey("residents.id"), index=True)
+
+    resident: Mapped[Resident] = relationship()
 
 
 class ConsentRecord(Base):

@@ -5,6 +5,7 @@ from datetime import datetime
 
 from sqlalchemy.orm import Session
 
+from database import end_reads
 from database import transaction
 from errors import Invalid
 from identity.models import Resident
@@ -20,9 +21,10 @@ def bind_phone(
 ) -> Resident:
     """Exchange the channel's phone authorisation code and store the number sealed."""
     identity = signed_in.identity
-    source = sources.get(identity.channel) if identity is not None else None
+    source = sources.get(identity.app_id) if identity is not None else None
     if identity is None or source is None:
-        raise Invalid("identity.phone_not_supported", "Phone binding is not offered through this channel.")
+        raise Invalid("identity.phone_not_supported", "Phone binding is not offered through this app.")
+    end_reads(session)
     phone = source.phone_number(code, identity.external_id)
     with transaction(session):
         signed_in.resident.phone_sealed = vault.seal(PHONE, phone)

@@ -5,9 +5,11 @@ import re
 from dataclasses import dataclass
 from dataclasses import field
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy import update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from database import transaction
@@ -18,6 +20,8 @@ from identity.id_numbers import id_number_problem
 from identity.id_numbers import normalise_id_number
 from identity.models import AccessToken
 from identity.models import ChannelIdentity
+from identity.models import ChannelUnion
+from identity.models import ConsentRecord
 from identity.models import Resident
 from identity.models import ResidentMerge
 from identity.ports import RealNameClaim
@@ -29,7 +33,8 @@ from identity.vault import Vault
 REAL_NAME = "resident.real_name"
 ID_NUMBER = "resident.id_number"
 PURPOSE = "real_name_verification"
-_NAME = re.compile(r"^[\u3400-\u9fff·]{2,30}$|^[A-Za-z][A-Za-z .'-]{1,59}$")
+# CJK ideographs including the extension planes, where rare characters in names (生僻字) live.
+_NAME = re.compile(r"^[\u3400-\u9fff\U00020000-\U0003134f·]{2,30}$|^[A-Za-z][A-Za-z .'-]{1,59}$")
 
 
 @dataclass(frozen=True)
@@ -68,42 +73,82 @@ def bind_real_name(
     lookup = vault.lookup(ID_NUMBER, id_number)
     if resident.id_number_lookup is not None and resident.id_number_lookup != lookup:
         raise Conflict("identity.real_name_already_bound", "A different real name is already bound to this account.")
+    verifier = verifiers.get(identity.channel)
+    if verifier is None:
+        raise Invalid("identity.real_name_not_offered", f"Real-name verification through {identity.channel} is not offered yet.")
     with transaction(session):
         record_consent(session, resident.id, PURPOSE, request.consent_version, now)
-    # No transaction is open while the channel checks the claim.
-    result = verifiers[identity.channel].verify(
+    # That commit also ended the reads: no transaction is open while the channel checks the claim.
+    result = verifier.verify(
         RealNameClaim(identity.channel, identity.app_id, identity.external_id, channel_secret(identity, vault), name, id_number)
     )
     if not result.matched:
         raise Invalid("identity.real_name_mismatch", "The name and ID number do not match your verified identity.")
     with transaction(session):
-        holder = session.scalar(
-            select(Resident).where(Resident.id_number_lookup == lookup, Resident.id != resident.id).with_for_update()
-        )
-        target = holder or resident
-        target.real_name_sealed = vault.seal(REAL_NAME, name)
-        target.id_number_sealed = vault.seal(ID_NUMBER, id_number)
-        target.id_number_lookup = lookup
-        target.assurance_level = "channel_certified"
-        target.real_name_verified_at = now
-        target.real_name_verified_by = result.verifier
+        for attempt in range(2):
+            holder = session.scalar(
+                select(Resident).where(Resident.id_number_lookup == lookup, Resident.id != resident.id).with_for_update()
+            )
+            target = holder or resident
+            previous = {"verified_by": target.real_name_verified_by, "verified_at": _iso(target.real_name_verified_at)}
+            try:
+                # If another resident binds the same number at this moment, the unique lookup index
+                # stops one of us; the loser finds the winner as holder on the second pass and merges.
+                with session.begin_nested():
+                    target.real_name_sealed = vault.seal(REAL_NAME, name)
+                    target.id_number_sealed = vault.seal(ID_NUMBER, id_number)
+                    target.id_number_lookup = lookup
+                    target.assurance_level = "channel_certified"
+                    target.real_name_verified_at = now
+                    target.real_name_verified_by = result.verifier
+                    session.flush()
+                break
+            except IntegrityError:
+                if attempt:
+                    raise
         if holder is not None:
-            merge_residents(session, survivor=holder, merged=resident, reason="same_verified_id_number", now=now)
+            merge_residents(
+                session, survivor=holder, merged=resident, reason="same_verified_id_number", now=now,
+                survivor_previous_verification=previous,
+            )
     return target
 
 
-def merge_residents(session: Session, *, survivor: Resident, merged: Resident, reason: str, now: datetime) -> ResidentMerge:
-    """Move a resident's channel accounts, sessions and phone to the survivor, and record exactly what moved."""
+def merge_residents(
+    session: Session,
+    *,
+    survivor: Resident,
+    merged: Resident,
+    reason: str,
+    now: datetime,
+    survivor_previous_verification: dict[str, str | None] | None = None,
+) -> ResidentMerge:
+    """Move everything of one resident to the survivor, and record exactly what moved and what was dropped."""
     moved_identities = [
         {"channel": i.channel, "app_id": i.app_id}
         for i in session.scalars(select(ChannelIdentity).where(ChannelIdentity.resident_id == merged.id))
     ]
-    session.execute(update(ChannelIdentity).where(ChannelIdentity.resident_id == merged.id).values(resident_id=survivor.id))
-    session.execute(update(AccessToken).where(AccessToken.resident_id == merged.id).values(resident_id=survivor.id))
-    moved: dict[str, object] = {"identities": moved_identities, "sessions": True}
-    if survivor.phone_sealed is None and merged.phone_sealed is not None:
-        survivor.phone_sealed, survivor.phone_lookup = merged.phone_sealed, merged.phone_lookup
-        moved["phone"] = True
+    moves = {
+        "identities": update(ChannelIdentity).where(ChannelIdentity.resident_id == merged.id),
+        "unions": update(ChannelUnion).where(ChannelUnion.resident_id == merged.id),
+        "sessions": update(AccessToken).where(AccessToken.resident_id == merged.id),
+        "consents": update(ConsentRecord).where(ConsentRecord.resident_id == merged.id),
+    }
+    counts = {
+        name: _rows_changed(session.execute(statement.values(resident_id=survivor.id))) for name, statement in moves.items()
+    }
+    moved: dict[str, object] = {
+        "identities": moved_identities,
+        "unions": counts["unions"],
+        "sessions": counts["sessions"],
+        "consents": counts["consents"],
+        "survivor_previous_verification": survivor_previous_verification,
+    }
+    if merged.phone_sealed is not None:
+        # The survivor's own phone wins; the record says the other was dropped, never which number it was.
+        moved["phone"] = "dropped_survivor_has_one" if survivor.phone_sealed is not None else "moved"
+        if survivor.phone_sealed is None:
+            survivor.phone_sealed, survivor.phone_lookup = merged.phone_sealed, merged.phone_lookup
     merged.phone_sealed = merged.phone_lookup = None
     merged.real_name_sealed = merged.id_number_sealed = merged.id_number_lookup = None
     merged.merged_into_id = survivor.id
@@ -112,3 +157,12 @@ def merge_residents(session: Session, *, survivor: Resident, merged: Resident, r
     session.flush()
     session.expire(survivor, ["identities"])
     return record
+
+
+def _rows_changed(result: Any) -> int:
+    """How many rows an UPDATE touched."""
+    return int(result.rowcount)
+
+
+def _iso(moment: datetime | None) -> str | None:
+    return moment.isoformat() if moment else None

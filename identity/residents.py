@@ -15,6 +15,7 @@ from database import transaction
 from errors import Unauthenticated
 from identity.models import AccessToken
 from identity.models import ChannelIdentity
+from identity.models import ChannelUnion
 from identity.models import Resident
 from identity.ports import ChannelLogin
 from identity.ports import ChannelUser
@@ -56,6 +57,7 @@ def sign_in(
         identity.last_login_at = now
         if user.unionid and identity.unionid != user.unionid:
             identity.unionid = user.unionid
+            _claim_union(session, user.channel, user.unionid, identity.resident_id)
         if user.secret:
             identity.channel_secret_sealed = vault.seal(CHANNEL_SECRET, user.secret)
         token = issue_token(
@@ -93,6 +95,7 @@ def erase_resident(session: Session, resident: Resident, *, now: datetime) -> No
     with transaction(session):
         revoke_all_for_resident(session, resident.id, now)
         session.execute(delete(ChannelIdentity).where(ChannelIdentity.resident_id == resident.id))
+        session.execute(delete(ChannelUnion).where(ChannelUnion.resident_id == resident.id))
         resident.real_name_sealed = None
         resident.id_number_sealed = None
         resident.id_number_lookup = None
@@ -103,6 +106,15 @@ def erase_resident(session: Session, resident: Resident, *, now: datetime) -> No
         resident.real_name_verified_by = None
         resident.erased_at = now
     session.expire(resident, ["identities"])
+
+
+def _claim_union(session: Session, channel: str, unionid: str, resident_id: int) -> None:
+    """Record whose unionid this is, unless someone holds it already (then real names may link them later)."""
+    try:
+        with session.begin_nested():
+            session.add(ChannelUnion(channel=channel, unionid=unionid, resident_id=resident_id))
+    except IntegrityError:
+        pass
 
 
 def _find_identity(session: Session, user: ChannelUser) -> ChannelIdentity | None:
@@ -116,35 +128,44 @@ def _find_identity(session: Session, user: ChannelUser) -> ChannelIdentity | Non
 
 
 def _add_identity(session: Session, user: ChannelUser, now: datetime) -> ChannelIdentity:
-    """Create the identity, joining the resident who has the same unionid in another app of the channel."""
-    resident = None
-    if user.unionid:
-        sibling = session.scalar(
-            select(ChannelIdentity)
-            .where(ChannelIdentity.channel == user.channel, ChannelIdentity.unionid == user.unionid)
-            .limit(1)
-        )
-        resident = sibling.resident if sibling is not None else None
-    try:
-        # A savepoint: if a concurrent first login of the same user wins the unique key, only this part is undone.
-        with session.begin_nested():
-            if resident is None:
-                resident = Resident(public_id="r_" + secrets.token_urlsafe(12), created_at=now, assurance_level="none")
-                session.add(resident)
-            identity = ChannelIdentity(
-                resident=resident,
-                channel=user.channel,
-                app_id=user.app_id,
-                external_id=user.external_id,
-                unionid=user.unionid,
-                created_at=now,
-                last_login_at=now,
+    """Create the identity, joining the resident who holds the same unionid in another app of the channel.
+
+    Two first logins can race: the same user in one app (the identity's unique key decides), or
+    one person through two apps (the union row's key decides). The loser's savepoint is undone
+    and it takes what the winner stored.
+    """
+    for attempt in range(2):
+        holder = None
+        if user.unionid:
+            holder = session.scalar(
+                select(ChannelUnion.resident_id).where(
+                    ChannelUnion.channel == user.channel, ChannelUnion.unionid == user.unionid
+                )
             )
-            session.add(identity)
-            session.flush()
-    except IntegrityError:
-        winner = _find_identity(session, user)
-        if winner is None:
-            raise
-        return winner
-    return identity
+        try:
+            with session.begin_nested():
+                resident = session.get(Resident, holder) if holder is not None else None
+                if resident is None:
+                    resident = Resident(public_id="r_" + secrets.token_urlsafe(12), created_at=now, assurance_level="none")
+                    session.add(resident)
+                    if user.unionid:
+                        session.add(ChannelUnion(channel=user.channel, unionid=user.unionid, resident=resident))
+                identity = ChannelIdentity(
+                    resident=resident,
+                    channel=user.channel,
+                    app_id=user.app_id,
+                    external_id=user.external_id,
+                    unionid=user.unionid,
+                    created_at=now,
+                    last_login_at=now,
+                )
+                session.add(identity)
+                session.flush()
+            return identity
+        except IntegrityError:
+            winner = _find_identity(session, user)
+            if winner is not None:
+                return winner
+            if attempt:
+                raise
+    raise AssertionError("unreachable")

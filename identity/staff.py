@@ -8,6 +8,7 @@ from datetime import timedelta
 from functools import cache
 
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from database import transaction
@@ -17,6 +18,7 @@ from errors import TooManyRequests
 from errors import Unauthenticated
 from identity.audit import record_staff_action
 from identity.models import ROLES
+from identity.models import LoginThrottle
 from identity.models import StaffMember
 from identity.passwords import hash_password
 from identity.passwords import password_matches
@@ -65,7 +67,6 @@ def create_staff_member(session: Session, new: NewStaffMember, *, now: datetime)
         cities=list(new.cities),
         channels=list(new.channels),
         active=True,
-        failed_logins=0,
         created_at=now,
     )
     session.add(staff)
@@ -111,26 +112,44 @@ def list_staff_members(session: Session, actor: StaffMember) -> Sequence[StaffMe
 
 
 def log_in(session: Session, username: str, password: str, *, now: datetime, lifetime: timedelta) -> StaffLogin:
-    """Check a username and password and issue a token; repeated failures lock the account a while."""
+    """Check a username and password and issue a token; repeated failures lock the username a while.
+
+    Unknown usernames are counted and locked exactly like known ones, and every path hashes once,
+    so neither the answers nor their timing tell which usernames exist.
+    """
     with transaction(session):
-        staff = session.scalar(select(StaffMember).where(StaffMember.username == username).with_for_update())
-        if staff is None:
-            password_matches(password, _unknown_user_hash())
-            failure: Exception = _invalid_credentials()
-        elif staff.locked_until is not None and staff.locked_until > now:
-            failure = _locked(staff.locked_until, now)
-        elif not password_matches(password, staff.password_hash) or not staff.active:
-            staff.failed_logins += 1
-            if staff.failed_logins >= MAX_FAILED_LOGINS:
-                staff.locked_until = now + LOCKOUT
-                staff.failed_logins = 0
+        throttle = _throttle_for(session, username)
+        staff = session.scalar(select(StaffMember).where(StaffMember.username == username))
+        matches = password_matches(password, staff.password_hash if staff else _unknown_user_hash())
+        if throttle.locked_until is not None and throttle.locked_until > now:
+            failure: Exception = _locked(throttle.locked_until, now)
+        elif staff is None or not staff.active or not matches:
+            throttle.failed_logins += 1
+            if throttle.failed_logins >= MAX_FAILED_LOGINS:
+                throttle.locked_until = now + LOCKOUT
+                throttle.failed_logins = 0
             failure = _invalid_credentials()
         else:
-            staff.failed_logins = 0
-            staff.locked_until = None
+            throttle.failed_logins = 0
+            throttle.locked_until = None
             return StaffLogin(token=issue_token(session, now=now, lifetime=lifetime, staff_id=staff.id), staff=staff)
     # Raised after the commit, so the failure count is kept.
     raise failure
+
+
+def _throttle_for(session: Session, username: str) -> LoginThrottle:
+    """The username's throttle row, locked; created on first use, tolerating a concurrent creation."""
+    query = select(LoginThrottle).where(LoginThrottle.username == username).with_for_update()
+    throttle = session.scalar(query)
+    if throttle is None:
+        try:
+            with session.begin_nested():
+                throttle = LoginThrottle(username=username, failed_logins=0)
+                session.add(throttle)
+        except IntegrityError:
+            throttle = session.scalar(query)
+    assert throttle is not None
+    return throttle
 
 
 def staff_for_token(session: Session, token: str, *, now: datetime) -> StaffMember:

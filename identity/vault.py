@@ -60,8 +60,12 @@ class Vault:
 
     def needs_resealing(self, ciphertext: str) -> bool:
         """Whether a ciphertext was sealed with a key other than the active one."""
-        return ciphertext.split(":", 2)[1] != self.active_key_id
+        parts = ciphertext.split(":", 2)
+        if len(parts) != 3:
+            raise VaultError("ciphertext is malformed")
+        return parts[1] != self.active_key_id
 
     def lookup(self, purpose: str, value: str) -> str:
         """A keyed hash for equality lookups, so the database never holds a guessable digest."""
+        # Unlike the sealing keys, the lookup key cannot rotate in place: stored lookups would stop matching.
         return hmac.new(self.lookup_key, f"{purpose}\x00{value}".encode(), hashlib.sha256).hexdigest()

@@ -91,11 +91,15 @@ def create_wechat_blueprint(world: World) -> Blueprint:
         app = app_by_token(world)
         if (down := act_out_fault(world, "wechat.phone")) is not None:
             return down
-        code = json_body().get("code")
+        body = json_body()
+        code, claimed = body.get("code"), body.get("openid")
         if not isinstance(code, str) or not code:
             raise WeChatError(47001)
         status, openid = world.phone_codes.redeem(app.app_id, code)
         person = world.wechat_people.find(app.app_id, openid) if status == REDEEMED else None
+        # With an openid, the code must have been issued to that user.
+        if claimed is not None and claimed != openid:
+            raise WeChatError(40029)
         if person is None or not person.identity.phone:
             raise WeChatError(40029)
         phone = person.identity.phone

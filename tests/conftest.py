@@ -136,7 +136,7 @@ def fake_channels(fake_wechat: FakeChannel, fake_alipay: FakeChannel) -> Channel
             ALIPAY_MINI_PROGRAM: FakeLogin(fake_alipay, ALIPAY_MINI_PROGRAM),
         },
         verifiers={"wechat": FakeRealNames(fake_wechat), "alipay": FakeRealNames(fake_alipay)},
-        phones={"wechat": FakePhones(fake_wechat)},
+        phones={WECHAT_MINI_PROGRAM: FakePhones(fake_wechat)},
     )
 
 

@@ -101,6 +101,8 @@ def erase_me(signed_in: SignedIn) -> None:
         "identity.real_name_unavailable",
         "identity.real_name_already_bound",
         "identity.no_channel_identity",
+        "identity.real_name_not_offered",
+        "identity.channel_login_expired",
         "channel.unavailable",
     ),
 )

@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import json
 import socket
+from collections.abc import Callable
+from collections.abc import Mapping
 from urllib.error import URLError
 
 from alipay.exceptions import AliPayException
@@ -14,26 +16,26 @@ from errors import UpstreamUnavailable
 from identity.ports import LoginRejected
 
 TRANSPORT_ERRORS = (URLError, socket.timeout, TimeoutError, ConnectionError, OSError)
-SUB_CODE_ERRORS = {
+SUB_CODE_ERRORS: Mapping[str, Callable[[], DomainError]] = {
     "isv.code-invalid": lambda: LoginRejected("session.code_invalid", "This auth code is invalid, expired or used."),
     "aop.invalid-auth-token": lambda: LoginRejected("session.code_invalid", "The Alipay authorisation is no longer valid."),
     "aop.auth-token-time-out": lambda: LoginRejected("session.code_invalid", "The Alipay authorisation has expired."),
 }
 
 
-def from_alipay(error: Exception, app_id: str) -> DomainError:
+def from_alipay(
+    error: Exception, app_id: str, sub_codes: Mapping[str, Callable[[], DomainError]] | None = None
+) -> DomainError:
     """Our error for an SDK or transport failure; a response that fails its signature is a security event."""
     if isinstance(error, AliPayValidationError):
         security_log.warning("alipay response failed signature verification", extra={"app_id": app_id})
         return UpstreamUnavailable("channel.unavailable", "Alipay's answer could not be trusted.", retry_after=30)
     if isinstance(error, AliPayException):
-        mapped = SUB_CODE_ERRORS.get(_sub_code(error) or "")
+        mapped = {**SUB_CODE_ERRORS, **(sub_codes or {})}.get(_sub_code(error) or "")
         if mapped is not None:
             return mapped()
         return UpstreamUnavailable("channel.unavailable", "Alipay refused the request.", retry_after=30)
-    if isinstance(error, TRANSPORT_ERRORS):
-        return UpstreamUnavailable("channel.unavailable", "Alipay cannot be reached right now.", retry_after=30)
-    raise error
+    return UpstreamUnavailable("channel.unavailable", "Alipay cannot be reached right now.", retry_after=30)
 
 
 def _sub_code(error: AliPayException) -> str | None:

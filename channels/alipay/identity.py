@@ -8,11 +8,17 @@ from channels.alipay.errors import TRANSPORT_ERRORS
 from channels.alipay.errors import from_alipay
 from channels.calls import channel_call
 from errors import UpstreamUnavailable
+from identity.ports import LoginRejected
 from identity.ports import RealNameClaim
 from identity.ports import RealNameResult
 from identity.ports import RealNameUnavailable
 
 NOT_CERTIFIED = "用户未实名认证"
+# The auth token from login has lapsed: the resident must log in through Alipay again.
+LAPSED = {
+    sub_code: lambda: LoginRejected("identity.channel_login_expired", "Log in through Alipay again, then verify.")
+    for sub_code in ("aop.invalid-auth-token", "aop.auth-token-time-out")
+}
 
 
 class AlipayRealNames:
@@ -40,8 +46,12 @@ class AlipayRealNames:
                     auth_token=claim.secret or "",
                 )
             except (AliPayException, *TRANSPORT_ERRORS) as error:
-                raise from_alipay(error, claim.app_id) from error
+                raise from_alipay(error, claim.app_id, LAPSED) from error
         if verdict.get("code") != "10000":
+            # A signed business error comes back as data, not as an exception.
+            lapsed = LAPSED.get(str(verdict.get("sub_code")))
+            if lapsed is not None:
+                raise lapsed()
             raise UpstreamUnavailable("channel.unavailable", "Alipay could not finish the check.", retry_after=30)
         if verdict.get("passed") == "T":
             return RealNameResult(matched=True, verifier=self.name)

@@ -1,6 +1,7 @@
 """WeChat through wechatpy: mini-program and official-account login, phone numbers, real-name checks."""
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from channels import ChannelBundle
@@ -13,28 +14,37 @@ from channels.wechat.login import OfficialAccountLogin
 from config import Settings
 from identity.ports import ChannelLogin
 
+# App kind -> how its login is built from the app entry, its client and the settings.
+LOGIN_KINDS: dict[str, Callable[[dict[str, Any], StableTokenClient, Settings], ChannelLogin]] = {
+    "mini_program": lambda app, client, settings: MiniProgramLogin(client),
+    "official_account": lambda app, client, settings: OfficialAccountLogin(
+        app["app_id"],
+        app["secrets"]["secret"],
+        base_url=settings.channels.wechat_api_base_url,
+        timeout=settings.channel_timeout_seconds,
+    ),
+}
+
 
 def build_wechat(settings: Settings, apps: list[dict[str, Any]]) -> ChannelBundle:
     """Adapters for each configured WeChat app; `apps` entries carry app_id, kind and secrets."""
     storage = token_storage(settings.redis_url)
-    base_url = settings.channels.wechat_api_base_url
-    timeout = settings.channel_timeout_seconds
     clients = {
         app["app_id"]: StableTokenClient(
-            app["app_id"], app["secrets"]["secret"], base_url=base_url, storage=storage, timeout=timeout
+            app["app_id"],
+            app["secrets"]["secret"],
+            base_url=settings.channels.wechat_api_base_url,
+            storage=storage,
+            timeout=settings.channel_timeout_seconds,
         )
         for app in apps
     }
-    logins: dict[str, ChannelLogin] = {}
-    phones = None
     for app in apps:
-        if app["kind"] == "mini_program":
-            logins[app["app_id"]] = MiniProgramLogin(clients[app["app_id"]])
-            phones = phones or WeChatPhoneNumbers(clients[app["app_id"]])
-        elif app["kind"] == "official_account":
-            logins[app["app_id"]] = OfficialAccountLogin(
-                app["app_id"], app["secrets"]["secret"], base_url=base_url, timeout=timeout
-            )
-        else:
+        if app["kind"] not in LOGIN_KINDS:
             raise ValueError(f"unknown WeChat app kind {app['kind']!r} for {app['app_id']}")
-    return ChannelBundle(logins=logins, verifier=WeChatRealNames(clients), phones=phones)
+    return ChannelBundle(
+        logins={app["app_id"]: LOGIN_KINDS[app["kind"]](app, clients[app["app_id"]], settings) for app in apps},
+        verifier=WeChatRealNames(clients),
+        # Only mini-programs have the getPhoneNumber button; each exchanges its own codes.
+        phones={app["app_id"]: WeChatPhoneNumbers(clients[app["app_id"]]) for app in apps if app["kind"] == "mini_program"},
+    )

@@ -4,7 +4,6 @@ from __future__ import annotations
 from collections.abc import Callable
 from collections.abc import Mapping
 
-import requests
 from wechatpy.exceptions import WeChatException
 
 from errors import DomainError
@@ -24,6 +23,4 @@ def from_wechat(error: Exception, codes: Mapping[int, Callable[[], DomainError]]
     table = {**CODE_ERRORS, **(codes or {})}
     if isinstance(error, WeChatException) and error.errcode in table:
         return table[error.errcode]()
-    if isinstance(error, (WeChatException, requests.RequestException)):
-        return UpstreamUnavailable("channel.unavailable", "WeChat cannot be reached right now.", retry_after=30)
-    raise error
+    return UpstreamUnavailable("channel.unavailable", "WeChat cannot be reached right now.", retry_after=30)

@@ -31,7 +31,10 @@ class WeChatPhoneNumbers:
         with channel_call("wechat", "getuserphonenumber", self.client.appid):
             try:
                 result = self.client.post(
-                    "wxa/business/getuserphonenumber", api_base_url=self.client.base_url + "/", data={"code": code}
+                    "wxa/business/getuserphonenumber",
+                    api_base_url=self.client.base_url + "/",
+                    # With the openid, WeChat refuses a code that was issued to someone else.
+                    data={"code": code, "openid": external_id},
                 )
             except (WeChatException, requests.RequestException) as error:
                 raise from_wechat(error, PHONE_CODE_ERRORS) from error

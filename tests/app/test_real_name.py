@@ -30,7 +30,8 @@ def wechat_resident(api: Api, fake: FakeChannel, openid: str = "o-1", **identity
 
 
 def alipay_resident(api: Api, fake: FakeChannel, user_id: str = "2088000000000001", **identity: str) -> str:
-    code, _ = fake.issue_code(user_id, **identity)
+    # As with real Alipay, the user_id is what joins a person across our Alipay apps.
+    code, _ = fake.issue_code(user_id, unionid=user_id, **identity)
     return api.post("/api/v1/sessions", json={"channel": "alipay", "app_id": ALIPAY, "code": code}, expected=201)["token"]
 
 
@@ -183,3 +184,85 @@ def test_no_plaintext_name_id_number_or_phone_in_the_database_or_logs(
     for secret in (NAME, ID_NUMBER, PHONE, "李四", "440524188001010014", ID_NUMBER[:-1]):
         assert secret not in everything
     assert "1101**********002X" not in "\n".join(stored)  # not even masked copies are stored
+
+
+def test_the_merge_record_says_what_moved_and_what_was_dropped(
+    api: Api, fake_wechat: FakeChannel, fake_alipay: FakeChannel, session: Session
+) -> None:
+    wechat = wechat_resident(api, fake_wechat, real_name=NAME, id_number=ID_NUMBER, phone=PHONE)
+    api.post("/api/v1/me/phone", json={"code": fake_wechat.issue_code("o-1", phone=PHONE)[0]}, token=wechat)
+    bind(api, wechat)
+    alipay = alipay_resident(api, fake_alipay, real_name=NAME, id_number=ID_NUMBER)
+    second_alipay_session = alipay_resident(api, fake_alipay, real_name=NAME, id_number=ID_NUMBER)
+    merged = session.scalar(select(Resident).where(Resident.public_id == api.get("/api/v1/me", token=alipay)["id"]))
+    merged.phone_sealed, merged.phone_lookup = "v1:dev1:placeholder", "lookup"  # the Alipay resident had a phone too
+    session.commit()
+    bind(api, alipay)
+    [merge] = session.scalars(select(ResidentMerge)).all()
+    assert merge.moved["sessions"] == 2 and merge.moved["consents"] == 1 and merge.moved["unions"] == 1
+    assert merge.moved["phone"] == "dropped_survivor_has_one"
+    assert merge.moved["survivor_previous_verification"]["verified_by"] == "fake_real_name"
+    assert api.get("/api/v1/me", token=second_alipay_session)["phone"] == "138****5678"
+
+
+def test_a_channel_without_a_verifier_says_so(app: Flask, api: Api, fake_wechat: FakeChannel) -> None:
+    app.extensions["channels"].verifiers.pop("wechat")
+    token = wechat_resident(api, fake_wechat, real_name=NAME, id_number=ID_NUMBER)
+    assert bind(api, token, expected=422)["error"]["code"] == "identity.real_name_not_offered"
+
+
+def test_another_residents_phone_code_is_refused(api: Api, fake_wechat: FakeChannel) -> None:
+    mine = wechat_resident(api, fake_wechat, "o-me")
+    wechat_resident(api, fake_wechat, "o-other", phone="13900000002")
+    their_code, _ = fake_wechat.issue_code("o-other", phone="13900000002")
+    body = api.post("/api/v1/me/phone", json={"code": their_code}, token=mine, expected=401)
+    assert body["error"]["code"] == "identity.phone_code_invalid"
+    assert api.get("/api/v1/me", token=mine)["phone"] is None
+
+
+@pytest.mark.postgres
+def test_two_residents_binding_the_same_id_number_at_once_are_merged_not_failed(
+    empty_postgres_url: str, clock, fake_channels, fake_wechat: FakeChannel, fake_alipay: FakeChannel
+) -> None:
+    import threading
+    from dataclasses import replace
+
+    from app import create_app
+    from config import Settings
+    from identity.fake_channels import FakeRealNames
+
+    barrier = threading.Barrier(2, timeout=10)
+
+    class RendezvousVerifier(FakeRealNames):
+        def verify(self, claim):  # type: ignore[no-untyped-def]
+            result = super().verify(claim)
+            barrier.wait()
+            return result
+
+    fake_channels.verifiers.update(wechat=RendezvousVerifier(fake_wechat), alipay=RendezvousVerifier(fake_alipay))
+    racing = create_app(replace(Settings.from_env({}), database_url=empty_postgres_url), clock=clock, channels=fake_channels)
+    racing_api = Api(racing.test_client())
+    tokens = [
+        wechat_resident(racing_api, fake_wechat, real_name=NAME, id_number=ID_NUMBER),
+        alipay_resident(racing_api, fake_alipay, real_name=NAME, id_number=ID_NUMBER),
+    ]
+    results: list[tuple[int, dict]] = []
+
+    def bind_now(token: str) -> None:
+        response = racing.test_client().post(
+            "/api/v1/me/real-name",
+            json={"name": NAME, "id_number": ID_NUMBER, "consent_version": CONSENT},
+            headers={"Authorization": f"Bearer {token}"},
+        )
+        results.append((response.status_code, response.get_json()))
+
+    threads = [threading.Thread(target=bind_now, args=(token,)) for token in tokens]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert [status for status, _ in results] == [200, 200], results
+    assert results[0][1]["id"] == results[1][1]["id"]
+    with racing.extensions["session_factory"]() as db:
+        assert db.scalar(select(func.count()).select_from(ResidentMerge)) == 1
+    racing.extensions["engine"].dispose()

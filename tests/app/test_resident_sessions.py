@@ -112,14 +112,15 @@ def test_staff_and_resident_tokens_do_not_cross(api: Api, fake_wechat: FakeChann
 
 def test_tampered_resident_token_is_rejected(api: Api, fake_wechat: FakeChannel) -> None:
     token = log_in(api, "wechat", MINI, fake_wechat.issue_code("o-1")[0])["token"]
-    assert api.get("/api/v1/me", token=token[:-2] + "zz", expected=401)["error"]["code"] == "auth.invalid_token"
+    tampered = token[:-1] + ("A" if token[-1] != "A" else "B")
+    assert api.get("/api/v1/me", token=tampered, expected=401)["error"]["code"] == "auth.invalid_token"
 
 
 class RendezvousLogin:
     """A login whose exchanges wait for each other, so two first logins race for real."""
 
-    def __init__(self, inner: FakeLogin, parties: int) -> None:
-        self.inner, self.barrier = inner, threading.Barrier(parties, timeout=10)
+    def __init__(self, inner: FakeLogin, barrier: threading.Barrier) -> None:
+        self.inner, self.barrier = inner, barrier
         self.name, self.channel, self.app_id = inner.name, inner.channel, inner.app_id
 
     def exchange_code(self, code: str) -> ChannelUser:
@@ -131,23 +132,47 @@ class RendezvousLogin:
 @pytest.mark.postgres
 def test_two_concurrent_first_logins_create_one_resident(empty_postgres_url: str, clock: Clock, fake_wechat: FakeChannel) -> None:
     settings = replace(Settings.from_env({}), database_url=empty_postgres_url)
-    login = RendezvousLogin(FakeLogin(fake_wechat, MINI), parties=2)
+    login = RendezvousLogin(FakeLogin(fake_wechat, MINI), threading.Barrier(2, timeout=10))
     racing: Flask = create_app(settings, clock=clock, channels=ChannelAdapters(logins={MINI: login}))
-    codes = [fake_wechat.issue_code("o-new", unionid="u-new")[0] for _ in range(2)]
-    results: list[dict] = []
-
-    def first_login(code: str) -> None:
-        response = racing.test_client().post("/api/v1/sessions", json={"channel": "wechat", "app_id": MINI, "code": code})
-        results.append({"status": response.status_code, **response.get_json()})
-
-    threads = [threading.Thread(target=first_login, args=(code,)) for code in codes]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    codes = [(MINI, fake_wechat.issue_code("o-new", unionid="u-new")[0]) for _ in range(2)]
+    results = race_logins(racing, codes)
     assert [r["status"] for r in results] == [201, 201]
     assert results[0]["resident"]["id"] == results[1]["resident"]["id"]
     with Session(racing.extensions["engine"]) as session:
         assert session.scalar(select(func.count()).select_from(Resident)) == 1
         assert session.scalar(select(func.count()).select_from(ChannelIdentity)) == 1
     racing.extensions["engine"].dispose()
+
+
+@pytest.mark.postgres
+def test_one_person_logging_in_through_two_apps_at_once_is_one_resident(
+    empty_postgres_url: str, clock: Clock, fake_wechat: FakeChannel
+) -> None:
+    settings = replace(Settings.from_env({}), database_url=empty_postgres_url)
+    barrier = threading.Barrier(2, timeout=10)
+    logins = {app: RendezvousLogin(FakeLogin(fake_wechat, app), barrier) for app in (MINI, OA)}
+    racing: Flask = create_app(settings, clock=clock, channels=ChannelAdapters(logins=logins))
+    codes = [(MINI, fake_wechat.issue_code("o-mini", unionid="u-same")[0]), (OA, fake_wechat.issue_code("o-oa", unionid="u-same")[0])]
+    results = race_logins(racing, codes)
+    assert [r["status"] for r in results] == [201, 201]
+    assert results[0]["resident"]["id"] == results[1]["resident"]["id"]
+    with Session(racing.extensions["engine"]) as session:
+        assert session.scalar(select(func.count()).select_from(Resident)) == 1
+        assert session.scalar(select(func.count()).select_from(ChannelIdentity)) == 2
+    racing.extensions["engine"].dispose()
+
+
+def race_logins(racing: Flask, codes: list[tuple[str, str]]) -> list[dict]:
+    """Send the logins from parallel threads and collect status and body of each."""
+    results: list[dict] = []
+
+    def first_login(app_id: str, code: str) -> None:
+        response = racing.test_client().post("/api/v1/sessions", json={"channel": "wechat", "app_id": app_id, "code": code})
+        results.append({"status": response.status_code, **response.get_json()})
+
+    threads = [threading.Thread(target=first_login, args=pair) for pair in codes]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return results

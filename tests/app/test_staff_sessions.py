@@ -147,3 +147,12 @@ def test_refused_tokens_are_logged_as_security_events_without_the_token(
     events = [r for r in caplog.records if r.name == "citytiles.security"]
     assert [e.code for e in events] == ["auth.invalid_token", "auth.city_out_of_scope"]
     assert token not in caplog.text
+
+
+def test_unknown_usernames_lock_like_known_ones(api: Api, make_staff) -> None:
+    make_staff("ada", "platform_admin")
+    for username in ("ada", "nobody"):
+        for _ in range(5):
+            api.post("/admin/api/sessions", json={"username": username, "password": "guess"}, expected=401)
+        locked = api.post("/admin/api/sessions", json={"username": username, "password": "guess"}, expected=429)
+        assert locked["error"]["code"] == "auth.locked"

@@ -90,5 +90,5 @@ def test_an_expired_token_is_fetched_again_and_the_call_retried(clean_sandbox: S
     assert stable_token_calls(clean_sandbox) == 1
     clean_sandbox.helper("POST", "wechat/expire-tokens", json={"app_id": MINI})
     # getuserphonenumber needs the token: WeChat answers 42001, the client fetches anew and retries.
-    assert adapters.phones["wechat"].phone_number(issued["phone_code"], user.external_id) == "13900001111"
+    assert adapters.phones[MINI].phone_number(issued["phone_code"], user.external_id) == "13900001111"
     assert stable_token_calls(clean_sandbox) == 2

@@ -99,7 +99,7 @@ def phone_subject(request: pytest.FixtureRequest, tmp_path: Path) -> PhoneSubjec
         body = sandbox.wechat_code(phone=PHONE)
         return body["phone_code"], body["openid"]
 
-    return PhoneSubject(adapters.phones["wechat"], issue)
+    return PhoneSubject(adapters.phones[MINI], issue)
 
 
 def test_a_phone_code_gives_the_verified_number_once(phone_subject: PhoneSubject) -> None:
@@ -114,3 +114,38 @@ def test_a_bad_phone_code_is_rejected(phone_subject: PhoneSubject) -> None:
     with pytest.raises(LoginRejected) as rejected:
         phone_subject.phones.phone_number("not-a-code", "o-phone")
     assert rejected.value.code == "identity.phone_code_invalid"
+
+
+def test_a_phone_code_issued_to_someone_else_is_rejected(phone_subject: PhoneSubject) -> None:
+    code, _owner = phone_subject.issue()
+    with pytest.raises(LoginRejected) as rejected:
+        phone_subject.phones.phone_number(code, "o-somebody-else")
+    assert rejected.value.code == "identity.phone_code_invalid"
+
+
+def test_a_lapsed_alipay_authorisation_asks_the_resident_to_log_in_again(tmp_path: Path) -> None:
+    import time
+
+    from sandbox.server import serve_in_thread
+    from sandbox.settings import SandboxConfig
+    from tests.conftest import Sandbox as RunningSandbox
+
+    base, stop = serve_in_thread(SandboxConfig(state_dir=tmp_path / "state", token_ttl_seconds=1))
+    try:
+        short_lived = RunningSandbox(base, tmp_path / "state")
+        subject = sandbox_subject(short_lived, tmp_path, "alipay")
+        user = subject.sign_in({"real_name": NAME, "id_number": ID_NUMBER})
+        time.sleep(1.5)
+        with pytest.raises(LoginRejected) as rejected:
+            subject.verifier.verify(claim(user))
+        assert rejected.value.code == "identity.channel_login_expired"
+    finally:
+        stop()
+
+
+def test_production_wires_no_wechat_verifier_until_face_verification_exists(sandbox: Sandbox, tmp_path: Path) -> None:
+    from dataclasses import replace
+
+    adapters = build_channel_adapters(replace(sandbox.channel_settings(tmp_path), app_env="production"))
+    assert set(adapters.verifiers) == {"alipay"}
+    assert MINI in adapters.logins
