@@ -6,8 +6,11 @@ import os
 from collections.abc import Callable
 from datetime import datetime
 from datetime import timezone
+from typing import Any
 
 from flask import Flask
+from sqlalchemy import Engine
+from sqlalchemy.exc import SQLAlchemyError
 
 from app.cli import register_cli
 from app.db_session import init_db_session
@@ -21,6 +24,7 @@ from city_services.catalogue import CatalogueCache
 from city_services.seeding import read_seed
 from config import Settings
 from config import UnsafeConfiguration
+from city_services.administration import stored_upstreams
 from database.engine import make_engine
 from database.engine import make_session_factory
 from identity.vault import Vault
@@ -29,6 +33,17 @@ from identity.vault import Vault
 def utc_now() -> datetime:
     """The current time, aware, in UTC."""
     return datetime.now(timezone.utc)
+
+
+def stored_upstreams_if_readable(engine: Engine) -> list[tuple[str, str, dict[str, Any]]]:
+    """After seeding the database is the truth, so production checks what operators stored too."""
+    try:
+        with make_session_factory(engine)() as session:
+            return stored_upstreams(session)
+    except SQLAlchemyError as error:
+        # Not migrated yet, or unreachable: /readyz reports it, and `flask migrate` must still start.
+        logging.getLogger("citytiles").warning("stored upstreams not checked: %s", type(error).__name__)
+        return []
 
 
 def create_app(
@@ -42,23 +57,22 @@ def create_app(
     :param channels: ready-made channel adapters (tests pass fakes); built from settings otherwise.
     """
     settings = settings or Settings.from_env(os.environ)
-    if settings.is_production:
-        problems = settings.production_problems(read_seed(settings.catalogue_seed).upstreams())
-        if problems:
-            raise UnsafeConfiguration(problems)
     configure_logging(settings.log_level)
     app = Flask(__name__)
     app.config.update(SECRET_KEY=settings.secret_key, MAX_CONTENT_LENGTH=settings.max_body_bytes)
     app.json.ensure_ascii = False  # type: ignore[attr-defined]
     app.json.sort_keys = False  # type: ignore[attr-defined]
     channels = channels if channels is not None else build_channel_adapters(settings)
-    if channels.problems:
-        if settings.is_production:
-            raise UnsafeConfiguration(list(channels.problems))
-        # In development a missing secret leaves that app out rather than stopping flask commands.
-        for problem in channels.problems:
-            logging.getLogger("citytiles.channels").warning("channel app left out: %s", problem)
     engine = make_engine(settings.database_url)
+    if settings.is_production:
+        upstreams = read_seed(settings.catalogue_seed).upstreams() + stored_upstreams_if_readable(engine)
+        problems = settings.production_problems(upstreams) + list(channels.problems)
+        if problems:
+            engine.dispose()
+            raise UnsafeConfiguration(problems)
+    # In development a missing secret leaves that app out rather than stopping flask commands.
+    for problem in channels.problems:
+        logging.getLogger("citytiles.channels").warning("channel app left out: %s", problem)
     app.extensions.update(
         settings=settings,
         engine=engine,

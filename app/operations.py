@@ -52,8 +52,11 @@ def operation(
     described = Operation(summary, tag, body, query, response, status, errors, auth)
 
     def decorate(view: Callable[..., Any]) -> Callable[..., Any]:
+        """Wrap one view."""
+
         @functools.wraps(view)
         def endpoint(**path_args: Any) -> Any:
+            """Authenticate, validate, call the view, dump its result."""
             arguments = dict(path_args)
             if described.auth == "staff":
                 arguments["staff"] = current_staff()
@@ -84,6 +87,7 @@ def parse_json(raw: bytes) -> Any:
     """Strict JSON: no NaN or Infinity, no lone surrogates or NUL characters, no absurd nesting."""
 
     def refuse_constant(name: str) -> None:
+        """Python's json takes NaN and Infinity; JSON does not."""
         raise ValueError(f"{name} is not JSON")
 
     try:

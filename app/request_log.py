@@ -54,12 +54,14 @@ def init_request_log(app: Flask) -> None:
 
     @app.before_request
     def start_request() -> None:
+        """Take the caller's request id if it is safe to echo, else make one."""
         incoming = request.headers.get("X-Request-Id", "")
         g.request_id = incoming if _REQUEST_ID.fullmatch(incoming) else secrets.token_hex(8)
         g.started = time.perf_counter()
 
     @app.after_request
     def finish_request(response: Response) -> Response:
+        """Return the request id and log the outcome."""
         response.headers["X-Request-Id"] = g.get("request_id", "")
         # The path only: query strings may carry personal data and never reach the log.
         log.info(

@@ -124,6 +124,14 @@ def change_offering(
     return offering
 
 
+def stored_upstreams(session: Session) -> list[tuple[str, str, dict[str, Any]]]:
+    """(where, adapter, parameters) of every stored offering, for the production safety check."""
+    return [
+        (f"{o.city_code}/{o.service_code}/{o.channel}", o.upstream, dict(o.upstream_params))
+        for o in session.scalars(select(Offering))
+    ]
+
+
 def describe_offering(offering: Offering) -> dict[str, Any]:
     """An offering's settings as plain data, for the admin API and the audit log."""
     return {

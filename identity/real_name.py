@@ -55,11 +55,9 @@ def bind_real_name(
     vault: Vault,
     now: datetime,
 ) -> Resident:
-    """Verify the name and ID number with the channel the resident came through, then store them sealed.
-
-    When another resident already holds the same verified ID number, the two are one person: this
-    resident is merged into that one, and the merge is recorded with everything it moved.
-    """
+    """Verify the name and ID number with the channel the resident came through, then store them sealed."""
+    # Another resident holding the same verified ID number is the same person: this resident is
+    # merged into that one, and the merge is recorded with everything it moved.
     name = request.name.strip()
     id_number = normalise_id_number(request.id_number)
     if not _NAME.match(name):

@@ -88,10 +88,8 @@ def channel_secret(identity: ChannelIdentity, vault: Vault) -> str | None:
 
 
 def erase_resident(session: Session, resident: Resident, *, now: datetime) -> None:
-    """Erase a resident's personal data and channel accounts and revoke every token.
-
-    The resident row stays, anonymised, because consent records and (later) payments must be kept.
-    """
+    """Erase a resident's personal data and channel accounts and revoke every token."""
+    # The row stays, anonymised: consent records (and, later, payments) must be kept.
     with transaction(session):
         revoke_all_for_resident(session, resident.id, now)
         session.execute(delete(ChannelIdentity).where(ChannelIdentity.resident_id == resident.id))

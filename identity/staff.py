@@ -112,11 +112,9 @@ def list_staff_members(session: Session, actor: StaffMember) -> Sequence[StaffMe
 
 
 def log_in(session: Session, username: str, password: str, *, now: datetime, lifetime: timedelta) -> StaffLogin:
-    """Check a username and password and issue a token; repeated failures lock the username a while.
-
-    Unknown usernames are counted and locked exactly like known ones, and every path hashes once,
-    so neither the answers nor their timing tell which usernames exist.
-    """
+    """Check a username and password and issue a token; repeated failures lock the username a while."""
+    # Unknown usernames are counted and locked like known ones, and every path hashes once,
+    # so neither the answers nor their timing tell which usernames exist.
     with transaction(session):
         throttle = _throttle_for(session, username)
         staff = session.scalar(select(StaffMember).where(StaffMember.username == username))

@@ -1,6 +1,8 @@
 """Settings come from the environment at call time; production refuses unsafe configuration."""
 from __future__ import annotations
 
+from datetime import datetime
+from datetime import timezone
 from pathlib import Path
 
 import pytest
@@ -139,3 +141,33 @@ def test_production_refuses_every_unsafe_setting_naming_each(tmp_path: Path) -> 
 )
 def test_public_https_check(url: str, public: bool) -> None:
     assert is_public_https(url) is public
+
+
+def test_production_refuses_unsafe_upstreams_an_operator_stored(tmp_path: Path) -> None:
+    from dataclasses import replace
+
+    from city_services.models import Offering
+    from city_services.seeding import read_seed
+    from city_services.seeding import seed_catalogue
+    from database import transaction
+    from database.engine import make_engine
+    from database.engine import make_session_factory
+    from migrations import upgrade_to_head
+
+    url = f"sqlite:///{tmp_path / 'stored.db'}"
+    upgrade_to_head(url)
+    engine = make_engine(url)
+    with make_session_factory(engine)() as session:
+        seed_catalogue(session, read_seed(Path(write_seed(tmp_path))), now=datetime(2026, 11, 18, tzinfo=timezone.utc))
+        with transaction(session):
+            session.query(Offering).one().upstream = "fake"
+    engine.dispose()
+    settings = replace(
+        Settings.from_env({**SAFE_PRODUCTION, "CATALOGUE_SEED": write_seed(tmp_path)}),
+        database_url=url,
+        channel_apps_file=tmp_path / "none.toml",
+    )
+    # SQLite is itself refused in production; only the stored upstream is under test here.
+    with pytest.raises(UnsafeConfiguration) as refused:
+        create_app(settings)
+    assert "330100/housing_fund/wechat uses the fake upstream adapter" in str(refused.value)
