@@ -1,4 +1,5 @@
 """Errors the business packages raise; each carries a stable code and a kind, never an HTTP status."""
+
 from __future__ import annotations
 
 from typing import Any

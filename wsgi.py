@@ -1,4 +1,5 @@
 """Entry point for gunicorn: `gunicorn -c config/gunicorn.conf.py wsgi:app`."""
+
 from app import create_app
 
 app = create_app()

@@ -1,11 +1,12 @@
 """The Flask delivery layer: the only package that imports Flask."""
+
 from __future__ import annotations
 
 import logging
 import os
 from collections.abc import Callable
+from datetime import UTC
 from datetime import datetime
-from datetime import timezone
 from typing import Any
 
 from flask import Flask
@@ -20,11 +21,11 @@ from app.request_log import init_request_log
 from app.routes import register_routes
 from app.wiring import ChannelAdapters
 from app.wiring import build_channel_adapters
+from city_services.administration import stored_upstreams
 from city_services.catalogue import CatalogueCache
 from city_services.seeding import read_seed
 from config import Settings
 from config import UnsafeConfiguration
-from city_services.administration import stored_upstreams
 from database.engine import make_engine
 from database.engine import make_session_factory
 from identity.vault import Vault
@@ -32,7 +33,7 @@ from identity.vault import Vault
 
 def utc_now() -> datetime:
     """The current time, aware, in UTC."""
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 def stored_upstreams_if_readable(engine: Engine) -> list[tuple[str, str, dict[str, Any]]]:

@@ -1,4 +1,5 @@
 """Who is calling: the bearer token on the request, resolved to a staff member or a resident."""
+
 from __future__ import annotations
 
 from flask import current_app

@@ -1,4 +1,5 @@
 """`flask` commands: migrate, seed the catalogue, create the first platform admin."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -40,9 +41,7 @@ def seed_catalogue_command(path: Path | None) -> None:
     except DomainError as error:
         raise click.ClickException(error.message) from error
     report = seed_catalogue(get_session(), seed, now=current_app.extensions["clock"]())
-    click.echo(
-        f"added {len(report.cities)} cities, {len(report.services)} services, {len(report.offerings)} offerings"
-    )
+    click.echo(f"added {len(report.cities)} cities, {len(report.services)} services, {len(report.offerings)} offerings")
 
 
 @click.command("create-platform-admin")

@@ -3,6 +3,7 @@
 The OpenAPI document is built from this table, and a test checks that every code raised in
 the codebase is listed here with the status its error kind maps to.
 """
+
 from __future__ import annotations
 
 ERROR_CODES: dict[str, tuple[int, str]] = {

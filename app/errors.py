@@ -1,4 +1,5 @@
 """The one JSON error shape, and the table from error kinds to HTTP statuses."""
+
 from __future__ import annotations
 
 import logging
@@ -69,7 +70,12 @@ def handle_domain_error(error: DomainError) -> Response:
     if error.kind in SECURITY_KINDS:
         security_log.warning(
             "refused",
-            extra={"code": error.code, "method": request.method, "path": request.path, "request_id": g.get("request_id")},
+            extra={
+                "code": error.code,
+                "method": request.method,
+                "path": request.path,
+                "request_id": g.get("request_id"),
+            },
         )
     response = error_response(STATUS_BY_KIND[error.kind], error.code, error.message, error.details)
     if isinstance(error, (TooManyRequests, UpstreamUnavailable)):

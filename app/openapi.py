@@ -1,4 +1,5 @@
 """The OpenAPI 3 document, built from the routes' declared operations and their marshmallow schemas."""
+
 from __future__ import annotations
 
 import re
@@ -36,7 +37,9 @@ def build_openapi(app: Flask) -> dict[str, Any]:
             continue
         path = _PATH_ARGUMENT.sub(r"{\1}", rule.rule)
         methods = sorted((rule.methods or set()) - {"HEAD", "OPTIONS"})
-        spec.path(path=path, operations={m.lower(): _operation(rule.endpoint, rule.arguments, described) for m in methods})
+        spec.path(
+            path=path, operations={m.lower(): _operation(rule.endpoint, rule.arguments, described) for m in methods}
+        )
     document = spec.to_dict()
     document["x-error-codes"] = {code: {"status": s, "description": d} for code, (s, d) in ERROR_CODES.items()}
     return document

@@ -3,6 +3,7 @@
 `@operation(...)` both documents the endpoint for the OpenAPI document and does the work every
 endpoint would otherwise repeat: authenticate, validate the query and body, dump the result.
 """
+
 from __future__ import annotations
 
 import functools

@@ -1,4 +1,5 @@
 """One structured log line per request, with a request id that errors quote back."""
+
 from __future__ import annotations
 
 import json

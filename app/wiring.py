@@ -1,4 +1,5 @@
 """Builds the adapters citytiles talks to the outside world through; the only importer of channels/."""
+
 from __future__ import annotations
 
 import os
@@ -54,7 +55,9 @@ def read_secret(entry: dict[str, Any], name: str) -> str:
     path = Path(entry[f"{name}_file"])
     path = path if path.is_absolute() else PROJECT_ROOT / path
     if not path.exists():
-        raise MissingSecret(f"{path} for {entry['app_id']} does not exist (the demo's sandbox writes it on first start)")
+        raise MissingSecret(
+            f"{path} for {entry['app_id']} does not exist (the demo's sandbox writes it on first start)"
+        )
     return path.read_text(encoding="utf-8").strip() + ("\n" if name.endswith("key") else "")
 
 

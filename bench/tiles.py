@@ -1,4 +1,5 @@
 """Benchmark: tiles from the warm cache versus rebuilt from the database on every request."""
+
 from __future__ import annotations
 
 import os

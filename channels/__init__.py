@@ -1,4 +1,5 @@
 """The channels citytiles plugs into: one package per channel, each implementing identity's ports."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass

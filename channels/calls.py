@@ -1,4 +1,5 @@
 """Every call to a channel is timed and logged the same way, without personal data."""
+
 from __future__ import annotations
 
 import logging

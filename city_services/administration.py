@@ -1,10 +1,11 @@
 """Operators' view and changes of the catalogue, each change audited and visible to residents at once."""
+
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import UTC
 from datetime import datetime
-from datetime import timezone
 from typing import Any
 
 from sqlalchemy import select
@@ -144,8 +145,8 @@ def describe_offering(offering: Offering) -> dict[str, Any]:
         "hours": {"opens_at": offering.opens_at, "closes_at": offering.closes_at, "weekdays": offering.open_weekdays},
         "maintenance_windows": [
             {
-                "starts_at": w.starts_at.astimezone(timezone.utc).isoformat(),
-                "ends_at": w.ends_at.astimezone(timezone.utc).isoformat(),
+                "starts_at": w.starts_at.astimezone(UTC).isoformat(),
+                "ends_at": w.ends_at.astimezone(UTC).isoformat(),
                 "message_zh": w.message_zh,
                 "message_en": w.message_en,
             }
@@ -179,7 +180,9 @@ def _apply(offering: Offering, change: OfferingChange, *, now: datetime, require
         offering.open_weekdays = normalise_weekdays(change.hours.weekdays)
     if change.maintenance_windows is not None:
         offering.maintenance_windows = [
-            MaintenanceWindow(starts_at=w.starts_at, ends_at=w.ends_at, message_zh=w.message_zh, message_en=w.message_en)
+            MaintenanceWindow(
+                starts_at=w.starts_at, ends_at=w.ends_at, message_zh=w.message_zh, message_en=w.message_en
+            )
             for w in sorted(change.maintenance_windows, key=lambda w: w.starts_at)
         ]
 

@@ -1,4 +1,5 @@
 """What a resident sees of an offering right now: derived from its settings and the clock, never stored."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -82,7 +83,9 @@ def availability(enabled: bool, hours: Hours, windows: tuple[Window, ...], now: 
     window = _window_at(windows, now)
     if window is not None:
         back_at = _next_usable(hours, windows, window.ends_at)
-        return Availability("maintenance", {"zh-CN": window.message_zh, "en": window.message_en or window.message_zh}, back_at)
+        return Availability(
+            "maintenance", {"zh-CN": window.message_zh, "en": window.message_en or window.message_zh}, back_at
+        )
     if not hours.open_at(now):
         back_at = _next_usable(hours, windows, now)
         described = hours.describe()

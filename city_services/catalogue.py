@@ -1,4 +1,5 @@
 """The catalogue as residents see it: cities and their tiles, served from a per-process cache."""
+
 from __future__ import annotations
 
 import threading

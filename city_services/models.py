@@ -1,4 +1,5 @@
 """The catalogue: cities, services, and each city × service × channel offering."""
+
 from __future__ import annotations
 
 from datetime import datetime

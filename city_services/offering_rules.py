@@ -1,4 +1,5 @@
 """Rules every offering setting must meet, whether it comes from the seed file or an operator."""
+
 from __future__ import annotations
 
 import math

@@ -1,4 +1,5 @@
 """Seeding the catalogue from config/cities.toml: adds what is new, never overwrites operators' changes."""
+
 from __future__ import annotations
 
 import tomllib
@@ -96,7 +97,9 @@ def seed_catalogue(session: Session, seed: CatalogueSeed, *, now: datetime) -> S
                 session.add(City(display_order=order, **entry))
                 report.cities.append(entry["code"])
         session.flush()
-        existing = {tuple(row) for row in session.execute(select(Offering.city_code, Offering.service_code, Offering.channel))}
+        existing = {
+            tuple(row) for row in session.execute(select(Offering.city_code, Offering.service_code, Offering.channel))
+        }
         for offering in seed.offerings:
             key = (offering.city, offering.service, offering.channel)
             if key in existing:

@@ -4,6 +4,7 @@ An operator picks one of these per city × service × channel; a name not listed
 leave a tile pointing at nothing, so the catalogue refuses it. Several cities may share one
 upstream system, which is why adapters are named after systems, not cities.
 """
+
 from __future__ import annotations
 
 UPSTREAM_ADAPTERS: dict[str, tuple[str, ...]] = {

@@ -1,4 +1,5 @@
 """Settings read from the environment at call time, and the seed catalogue's location."""
+
 from __future__ import annotations
 
 from config.settings import Settings

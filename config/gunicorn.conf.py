@@ -1,4 +1,5 @@
 """gunicorn settings for citytiles: threaded workers, explicit timeouts, our own request log."""
+
 import os
 
 bind = f"{os.environ.get('HOST', '127.0.0.1')}:{os.environ.get('PORT', '8000')}"

@@ -1,4 +1,5 @@
 """Typed settings built from an environment mapping; nothing is read at import time."""
+
 from __future__ import annotations
 
 import ipaddress

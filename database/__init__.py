@@ -1,4 +1,5 @@
 """What every business package shares about storage: the model base, sessions, one commit point."""
+
 from __future__ import annotations
 
 from database.base import Base

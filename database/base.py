@@ -1,4 +1,5 @@
 """Declarative base with a constraint naming convention, so migrations diff stably."""
+
 from __future__ import annotations
 
 from sqlalchemy import MetaData

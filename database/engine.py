@@ -1,4 +1,5 @@
 """Engines and session factories, built by the caller from settings."""
+
 from __future__ import annotations
 
 from typing import Any

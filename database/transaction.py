@@ -1,4 +1,5 @@
 """The only place a unit of work is committed."""
+
 from __future__ import annotations
 
 from collections.abc import Iterator

@@ -1,4 +1,5 @@
 """The audit log: every staff change, with who, what, before, after, when and why."""
+
 from __future__ import annotations
 
 from collections.abc import Sequence

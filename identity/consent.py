@@ -1,4 +1,5 @@
 """The consent texts residents are shown, by version; consent is recorded against a version."""
+
 from __future__ import annotations
 
 from datetime import datetime

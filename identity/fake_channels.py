@@ -1,4 +1,5 @@
 """In-memory channel adapters for fast tests and local runs; the contract suite keeps them honest."""
+
 from __future__ import annotations
 
 import secrets
@@ -23,13 +24,24 @@ class FakeChannel:
     failures: list[Exception] = field(default_factory=list)
 
     def issue_code(
-        self, external_id: str | None = None, *, unionid: str | None = None, real_name: str | None = None,
-        id_number: str | None = None, phone: str | None = None,
+        self,
+        external_id: str | None = None,
+        *,
+        unionid: str | None = None,
+        real_name: str | None = None,
+        id_number: str | None = None,
+        phone: str | None = None,
     ) -> tuple[str, str]:
         """Create or update a user and give out a one-time code for them, as the front end's login call would."""
         external_id = external_id or "fake-" + secrets.token_hex(8)
         user = self.users.setdefault(external_id, {})
-        user.update({k: v for k, v in {"unionid": unionid, "real_name": real_name, "id_number": id_number, "phone": phone}.items() if v})
+        user.update(
+            {
+                k: v
+                for k, v in {"unionid": unionid, "real_name": real_name, "id_number": id_number, "phone": phone}.items()
+                if v
+            }
+        )
         code = "code-" + secrets.token_hex(8)
         self.codes[code] = external_id
         return code, external_id
@@ -83,7 +95,9 @@ class FakeRealNames:
             raise self.fake.failures.pop(0)
         user = self.fake.users.get(claim.external_id, {})
         if not user.get("id_number"):
-            raise RealNameUnavailable("identity.real_name_unavailable", "The channel holds no verified identity for you.")
+            raise RealNameUnavailable(
+                "identity.real_name_unavailable", "The channel holds no verified identity for you."
+            )
         matched = user.get("real_name") == claim.name and user.get("id_number") == claim.id_number
         return RealNameResult(matched=matched, verifier=self.name, reason=None if matched else "mismatch")
 

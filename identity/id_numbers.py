@@ -1,4 +1,5 @@
 """Resident identity card numbers (GB 11643-1999): format, birth date and check digit."""
+
 from __future__ import annotations
 
 import re

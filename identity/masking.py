@@ -1,4 +1,5 @@
 """How personal data is shown: enough to recognise, never enough to use."""
+
 from __future__ import annotations
 
 import re

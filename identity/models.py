@@ -1,4 +1,5 @@
 """Staff accounts, access tokens and the audit log."""
+
 from __future__ import annotations
 
 from datetime import datetime

@@ -1,4 +1,5 @@
 """Password hashing with scrypt, parameters stored beside the hash so they can be raised later."""
+
 from __future__ import annotations
 
 import base64

@@ -1,4 +1,5 @@
 """Binding the phone number a channel verified for the resident."""
+
 from __future__ import annotations
 
 from datetime import datetime

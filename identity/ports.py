@@ -1,4 +1,5 @@
 """What identity needs from the channels, declared here and implemented in channels/."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass

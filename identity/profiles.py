@@ -1,4 +1,5 @@
 """A resident's profile as they may see it: personal data masked, channel ids never shown."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -45,7 +46,9 @@ def profile_of(resident: Resident, vault: Vault) -> ResidentProfile:
     return ResidentProfile(
         id=resident.public_id,
         created_at=resident.created_at,
-        channels=sorted({ChannelAccount(i.channel, i.app_id) for i in resident.identities}, key=lambda a: (a.channel, a.app_id)),
+        channels=sorted(
+            {ChannelAccount(i.channel, i.app_id) for i in resident.identities}, key=lambda a: (a.channel, a.app_id)
+        ),
         real_name_verified=resident.real_name_verified_at is not None,
         name=mask_name(name) if name else None,
         id_number=mask_id_number(id_number) if id_number else None,

@@ -1,4 +1,5 @@
 """Binding a real name: consent, format checks, the channel's verification, and cross-channel linking."""
+
 from __future__ import annotations
 
 import re
@@ -73,19 +74,25 @@ def bind_real_name(
         raise Conflict("identity.real_name_already_bound", "A different real name is already bound to this account.")
     verifier = verifiers.get(identity.channel)
     if verifier is None:
-        raise Invalid("identity.real_name_not_offered", f"Real-name verification through {identity.channel} is not offered yet.")
+        raise Invalid(
+            "identity.real_name_not_offered", f"Real-name verification through {identity.channel} is not offered yet."
+        )
     with transaction(session):
         record_consent(session, resident.id, PURPOSE, request.consent_version, now)
     # That commit also ended the reads: no transaction is open while the channel checks the claim.
     result = verifier.verify(
-        RealNameClaim(identity.channel, identity.app_id, identity.external_id, channel_secret(identity, vault), name, id_number)
+        RealNameClaim(
+            identity.channel, identity.app_id, identity.external_id, channel_secret(identity, vault), name, id_number
+        )
     )
     if not result.matched:
         raise Invalid("identity.real_name_mismatch", "The name and ID number do not match your verified identity.")
     with transaction(session):
         for attempt in range(2):
             holder = session.scalar(
-                select(Resident).where(Resident.id_number_lookup == lookup, Resident.id != resident.id).with_for_update()
+                select(Resident)
+                .where(Resident.id_number_lookup == lookup, Resident.id != resident.id)
+                .with_for_update()
             )
             target = holder or resident
             previous = {"verified_by": target.real_name_verified_by, "verified_at": _iso(target.real_name_verified_at)}
@@ -106,7 +113,11 @@ def bind_real_name(
                     raise
         if holder is not None:
             merge_residents(
-                session, survivor=holder, merged=resident, reason="same_verified_id_number", now=now,
+                session,
+                survivor=holder,
+                merged=resident,
+                reason="same_verified_id_number",
+                now=now,
                 survivor_previous_verification=previous,
             )
     return target
@@ -133,7 +144,8 @@ def merge_residents(
         "consents": update(ConsentRecord).where(ConsentRecord.resident_id == merged.id),
     }
     counts = {
-        name: _rows_changed(session.execute(statement.values(resident_id=survivor.id))) for name, statement in moves.items()
+        name: _rows_changed(session.execute(statement.values(resident_id=survivor.id)))
+        for name, statement in moves.items()
     }
     moved: dict[str, object] = {
         "identities": moved_identities,

@@ -1,4 +1,5 @@
 """Residents: signing in through a channel, sessions, the profile, and erasure."""
+
 from __future__ import annotations
 
 import secrets
@@ -144,7 +145,9 @@ def _add_identity(session: Session, user: ChannelUser, now: datetime) -> Channel
             with session.begin_nested():
                 resident = session.get(Resident, holder) if holder is not None else None
                 if resident is None:
-                    resident = Resident(public_id="r_" + secrets.token_urlsafe(12), created_at=now, assurance_level="none")
+                    resident = Resident(
+                        public_id="r_" + secrets.token_urlsafe(12), created_at=now, assurance_level="none"
+                    )
                     session.add(resident)
                     if user.unionid:
                         session.add(ChannelUnion(channel=user.channel, unionid=user.unionid, resident=resident))

@@ -1,4 +1,5 @@
 """What each staff role may do, and within which cities or channels."""
+
 from __future__ import annotations
 
 from errors import Forbidden

@@ -1,4 +1,5 @@
 """Re-sealing personal data under the active vault key, after a new key is added."""
+
 from __future__ import annotations
 
 from typing import Any

@@ -1,4 +1,5 @@
 """Staff accounts: creating them, logging in and out."""
+
 from __future__ import annotations
 
 from collections.abc import Sequence
@@ -74,7 +75,9 @@ def create_staff_member(session: Session, new: NewStaffMember, *, now: datetime)
     return staff
 
 
-def add_staff_member(session: Session, actor: StaffMember, new: NewStaffMember, *, reason: str, now: datetime) -> StaffMember:
+def add_staff_member(
+    session: Session, actor: StaffMember, new: NewStaffMember, *, reason: str, now: datetime
+) -> StaffMember:
     """Create a staff account on a platform admin's behalf, with an audit entry."""
     authorise(actor, "staff.manage")
     with transaction(session):

@@ -1,4 +1,5 @@
 """Bearer tokens: random, stored only as a hash, expiring and revocable at once."""
+
 from __future__ import annotations
 
 import hashlib

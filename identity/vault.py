@@ -1,4 +1,5 @@
 """The PII vault: authenticated encryption with key ids, keyed lookup hashes, and key rotation."""
+
 from __future__ import annotations
 
 import base64

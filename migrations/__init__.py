@@ -1,4 +1,5 @@
 """Alembic migrations, and running them from code (the `flask migrate` command and the tests)."""
+
 from __future__ import annotations
 
 from pathlib import Path

@@ -1,4 +1,5 @@
 """Alembic environment: run migrations against the URL the caller configured."""
+
 from __future__ import annotations
 
 from alembic import context

@@ -1,4 +1,5 @@
 """The metadata migrations compare against: every package's models, imported in one place."""
+
 from __future__ import annotations
 
 import city_services.models  # noqa: F401  (registers the catalogue tables)

@@ -1,4 +1,5 @@
 """Run the sandbox: python -m sandbox --host 127.0.0.1 --port 8700 --state-dir var/sandbox."""
+
 from __future__ import annotations
 
 import argparse

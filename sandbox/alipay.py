@@ -18,6 +18,7 @@ Methods:
   user_template_id, page?, data (object or JSON text of {keyword: {value}}), form_id?} ->
   code 10000; the notice is listed by GET /_sandbox/messages?channel=alipay.
 """
+
 from __future__ import annotations
 
 import json
@@ -111,8 +112,12 @@ def share_user_info(world: World, app: AlipayApp, params: dict[str, str], biz: d
     grant = _auth_token_grant(world, app, params)
     user, open_id = _user_in_app(world, app, grant.subject)
     return {
-        "code": "10000", "msg": "Success", "user_id": user.user_id, "open_id": open_id,
-        "nick_name": user.nick_name, "avatar": "",
+        "code": "10000",
+        "msg": "Success",
+        "user_id": user.user_id,
+        "open_id": open_id,
+        "nick_name": user.nick_name,
+        "avatar": "",
     }
 
 
@@ -140,7 +145,8 @@ def consult_certdoc(world: World, app: AlipayApp, params: dict[str, str], biz: d
     if not held.real_name or not held.id_number:
         return {"code": "10000", "msg": "Success", "passed": "F", "fail_reason": "用户未实名认证", "fail_params": "[]"}
     differing = [
-        name for name, asked, known in (
+        name
+        for name, asked, known in (
             ("user_name", query.user_name, held.real_name),
             ("cert_no", query.cert_no, held.id_number),
             ("mobile", query.mobile, held.phone),
@@ -150,8 +156,11 @@ def consult_certdoc(world: World, app: AlipayApp, params: dict[str, str], biz: d
     if not differing:
         return {"code": "10000", "msg": "Success", "passed": "T"}
     return {
-        "code": "10000", "msg": "Success", "passed": "F",
-        "fail_reason": "证件信息比对不一致", "fail_params": json.dumps(differing),
+        "code": "10000",
+        "msg": "Success",
+        "passed": "F",
+        "fail_reason": "证件信息比对不一致",
+        "fail_params": json.dumps(differing),
     }
 
 
@@ -179,8 +188,14 @@ def send_template_message(world: World, app: AlipayApp, params: dict[str, str], 
     if not well_formed:
         raise AlipayError("40004", "INVALID_DATA", "data格式错误，应为{keyword:{value}}")
     notice = world.outbox.deliver(
-        channel="alipay", app_id=app.app_id, user=user.user_id, open_id=user.open_ids[app.app_id],
-        template_id=template_id, data=data, page=biz.get("page"), msgid=f"{int(time.time() * 1000)}",
+        channel="alipay",
+        app_id=app.app_id,
+        user=user.user_id,
+        open_id=user.open_ids[app.app_id],
+        template_id=template_id,
+        data=data,
+        page=biz.get("page"),
+        msgid=f"{int(time.time() * 1000)}",
     )
     return {"code": "10000", "msg": "Success", "msg_id": notice.msgid}
 

@@ -15,6 +15,7 @@ Error placement follows what Alipay returns:
 * an unknown app_id comes as an unsigned `<method>_response` (Alipay cannot sign for it);
 * business failures come inside the signed `<method>_response` with code != 10000.
 """
+
 from __future__ import annotations
 
 import json
@@ -128,7 +129,8 @@ def authenticate(world: World, params: dict[str, str]) -> AlipayApp:
     unsigned = string_to_sign(params)
     if not verify_rsa2(world.keys.alipay_app_public_key, unsigned, params["sign"]):
         raise AlipayError(
-            "40002", "isv.invalid-signature",
+            "40002",
+            "isv.invalid-signature",
             f"验签出错，建议检查签名字符串或签名私钥与应用公钥是否匹配，网关生成的验签字符串为：{unsigned}",
             ERROR_NODE,
         )

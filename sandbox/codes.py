@@ -1,4 +1,5 @@
 """Single-use, short-lived codes: WeChat login and phone codes, Alipay auth codes, verify ids."""
+
 from __future__ import annotations
 
 import secrets

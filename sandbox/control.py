@@ -3,6 +3,7 @@
 Every helper speaks JSON. Bad input is answered 400 with
 `{"error": {"code": "sandbox.invalid_request", "message": ..., "details": {field: reason}}}`.
 """
+
 from __future__ import annotations
 
 import re
@@ -58,32 +59,36 @@ def create_control_blueprint(world: World) -> Blueprint:
 
     @bp.get("/config")
     def describe() -> Response:
-        return jsonify({
-            "wechat_apps": [
-                {"app_id": a.app_id, "kind": a.kind, "name": a.name, "unionid_space": a.unionid_space}
-                for a in world.config.wechat_apps
-            ],
-            "alipay_apps": [{"app_id": a.app_id, "name": a.name} for a in world.config.alipay_apps],
-            "citytiles_url": world.config.citytiles_url,
-        })
+        return jsonify(
+            {
+                "wechat_apps": [
+                    {"app_id": a.app_id, "kind": a.kind, "name": a.name, "unionid_space": a.unionid_space}
+                    for a in world.config.wechat_apps
+                ],
+                "alipay_apps": [{"app_id": a.app_id, "name": a.name} for a in world.config.alipay_apps],
+                "citytiles_url": world.config.citytiles_url,
+            }
+        )
 
     @bp.get("/credentials")
     def credentials() -> Response:
         keys, paths = world.keys, world.keys.paths
-        return jsonify({
-            "state_dir": str(paths.state_dir),
-            "wechat": [
-                {"app_id": app_id, "secret": secret, "secret_file": str(paths.wechat_secret(app_id))}
-                for app_id, secret in keys.wechat_secrets.items()
-            ],
-            "alipay": {
-                "app_ids": [a.app_id for a in world.config.alipay_apps],
-                "alipay_public_key_pem": keys.alipay_public_key_pem,
-                "alipay_public_key_file": str(paths.alipay_public_key),
-                "app_private_key_pem": keys.alipay_app_private_key_pem,
-                "app_private_key_file": str(paths.alipay_app_private_key),
-            },
-        })
+        return jsonify(
+            {
+                "state_dir": str(paths.state_dir),
+                "wechat": [
+                    {"app_id": app_id, "secret": secret, "secret_file": str(paths.wechat_secret(app_id))}
+                    for app_id, secret in keys.wechat_secrets.items()
+                ],
+                "alipay": {
+                    "app_ids": [a.app_id for a in world.config.alipay_apps],
+                    "alipay_public_key_pem": keys.alipay_public_key_pem,
+                    "alipay_public_key_file": str(paths.alipay_public_key),
+                    "app_private_key_pem": keys.alipay_app_private_key_pem,
+                    "app_private_key_file": str(paths.alipay_app_private_key),
+                },
+            }
+        )
 
     @bp.post("/wechat/login-code")
     def wechat_login_code() -> Response:
@@ -96,7 +101,10 @@ def create_control_blueprint(world: World) -> Blueprint:
             raise HelperError("scope applies to official accounts only", {"scope": "not for a mini-program"})
         try:
             person, openid = world.wechat_people.enrol(
-                app, _optional(body, "openid", _WECHAT_ID), _optional(body, "unionid", _WECHAT_ID), _identity(body),
+                app,
+                _optional(body, "openid", _WECHAT_ID),
+                _optional(body, "unionid", _WECHAT_ID),
+                _identity(body),
             )
         except ResidentConflict as conflict:
             raise HelperError(str(conflict), {"openid": "conflicts with unionid"}) from None
@@ -148,7 +156,10 @@ def create_control_blueprint(world: World) -> Blueprint:
         if app is None:
             raise HelperError("unknown Alipay app", {"app_id": "not an Alipay app of this sandbox"})
         user, open_id = world.alipay_people.enrol(
-            app.app_id, _optional(body, "user_id", _ALIPAY_USER_ID), _optional(body, "nick_name"), _identity(body),
+            app.app_id,
+            _optional(body, "user_id", _ALIPAY_USER_ID),
+            _optional(body, "nick_name"),
+            _identity(body),
         )
         code = world.auth_codes.issue(app.app_id, user.user_id)
         return jsonify({"app_id": app.app_id, "auth_code": code, "user_id": user.user_id, "open_id": open_id})

@@ -11,6 +11,7 @@ Modes:
 A fault covers the next `times` calls (default 1; flaky defaults to every call), or every call
 until cleared when `persistent` is true.
 """
+
 from __future__ import annotations
 
 import threading
@@ -48,9 +49,13 @@ class Fault:
     def describe(self) -> dict[str, object]:
         """JSON view for the helper API."""
         return {
-            "target": self.target, "mode": self.mode, "remaining": self.remaining,
-            "delay_seconds": self.delay_seconds, "errcode": self.errcode,
-            "close_connection": self.close_connection, "calls": self.calls,
+            "target": self.target,
+            "mode": self.mode,
+            "remaining": self.remaining,
+            "delay_seconds": self.delay_seconds,
+            "errcode": self.errcode,
+            "close_connection": self.close_connection,
+            "calls": self.calls,
         }
 
 

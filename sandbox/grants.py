@@ -1,4 +1,5 @@
 """User authorisations: WeChat web-auth (OAuth2) tokens and Alipay auth tokens, with refresh tokens."""
+
 from __future__ import annotations
 
 import secrets

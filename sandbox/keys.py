@@ -19,6 +19,7 @@ State-directory layout (paths relative to `state_dir`):
 Every PEM has header lines and 64-column lines, which python-alipay-sdk requires.
 A file that exists is never regenerated, so restarts keep every credential.
 """
+
 from __future__ import annotations
 
 import base64

@@ -1,4 +1,5 @@
 """How an endpoint looks when it is down: HTTP 503 from a front proxy, or a dropped connection."""
+
 from __future__ import annotations
 
 import socket

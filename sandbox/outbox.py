@@ -1,4 +1,5 @@
 """Notices the channels would have shown their users, kept so tests and people can read them."""
+
 from __future__ import annotations
 
 import threading
@@ -47,7 +48,8 @@ class Outbox:
         """Notices, oldest first, filtered by channel and by user (openid, user_id or open_id)."""
         with self._lock:
             found = [
-                n for n in self._notices
+                n
+                for n in self._notices
                 if (channel is None or n.channel == channel) and (user is None or user in (n.user, n.open_id))
             ]
         return [asdict(n) for n in found]

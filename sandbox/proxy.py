@@ -1,4 +1,5 @@
 """A pass-through to citytiles, so the super-app page (served from the sandbox) can call its API."""
+
 from __future__ import annotations
 
 import requests
@@ -29,8 +30,12 @@ def create_proxy_blueprint(world: World) -> Blueprint:
                 # Loopback traffic must not wander off to an HTTP proxy named in the environment.
                 session.trust_env = False
                 upstream = session.request(
-                    request.method, url, data=request.get_data(), headers=headers,
-                    timeout=world.config.proxy_timeout_seconds, allow_redirects=False,
+                    request.method,
+                    url,
+                    data=request.get_data(),
+                    headers=headers,
+                    timeout=world.config.proxy_timeout_seconds,
+                    allow_redirects=False,
                 )
         except requests.RequestException as exc:
             message = f"citytiles at {world.config.citytiles_url} did not answer: {type(exc).__name__}"

@@ -1,4 +1,5 @@
 """Per-minute call quotas, the way WeChat counts them (45011 past the limit)."""
+
 from __future__ import annotations
 
 import threading

@@ -5,6 +5,7 @@ app. An Alipay user has one global user_id (2088 + 12 digits) and one open_id pe
 person carries the certified identity the channel holds (real name, ID number, phone), which the
 real-name checks compare against.
 """
+
 from __future__ import annotations
 
 import secrets

@@ -1,4 +1,5 @@
 """The sandbox as one Flask app, and ways to run it: in a background thread (tests) or standalone."""
+
 from __future__ import annotations
 
 import threading

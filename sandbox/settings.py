@@ -1,4 +1,5 @@
 """What the sandbox emulates: the channel apps it knows and the clocks of its credentials."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass

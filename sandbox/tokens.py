@@ -7,6 +7,7 @@
 * The two families are isolated: rotating one never touches the other.
 * A token past its natural lifetime answers 42001.
 """
+
 from __future__ import annotations
 
 import secrets
@@ -119,7 +120,8 @@ class AccessTokens:
         # Keep dead tokens for an hour so late callers still get 42001/40001 rather than nothing.
         horizon = now - 3600
         dead = [
-            token for token, record in self._tokens.items()
+            token
+            for token, record in self._tokens.items()
             if min(record.expires_at, record.revoked_at or record.expires_at) < horizon
         ]
         for token in dead:

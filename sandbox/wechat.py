@@ -6,6 +6,7 @@ is the sandbox's stand-in, in WeChat's style: given an openid, a name and an ID 
 whether they match the identity WeChat holds for that person ("match", "mismatch", or
 "no_real_name" when the simulated person has none). It mirrors the Alipay certverify pair.
 """
+
 from __future__ import annotations
 
 import base64
@@ -103,16 +104,18 @@ def create_wechat_blueprint(world: World) -> Blueprint:
         if person is None or not person.identity.phone:
             raise WeChatError(40029)
         phone = person.identity.phone
-        return wechat_json({
-            "errcode": 0,
-            "errmsg": "ok",
-            "phone_info": {
-                "phoneNumber": phone,
-                "purePhoneNumber": phone,
-                "countryCode": "86",
-                "watermark": {"timestamp": int(time.time()), "appid": app.app_id},
-            },
-        })
+        return wechat_json(
+            {
+                "errcode": 0,
+                "errmsg": "ok",
+                "phone_info": {
+                    "phoneNumber": phone,
+                    "purePhoneNumber": phone,
+                    "countryCode": "86",
+                    "watermark": {"timestamp": int(time.time()), "appid": app.app_id},
+                },
+            }
+        )
 
     @bp.post("/cgi-bin/message/subscribe/send")
     def subscribe_send() -> Response:
@@ -130,8 +133,13 @@ def create_wechat_blueprint(world: World) -> Blueprint:
             raise WeChatError(47001)
         msgid = str(secrets.randbits(62))
         world.outbox.deliver(
-            channel="wechat", app_id=app.app_id, user=touser, template_id=template_id,
-            data=body["data"], page=page, msgid=msgid,
+            channel="wechat",
+            app_id=app.app_id,
+            user=touser,
+            template_id=template_id,
+            data=body["data"],
+            page=page,
+            msgid=msgid,
             extra={k: body[k] for k in ("miniprogram_state", "lang") if k in body},
         )
         return wechat_json({"errcode": 0, "errmsg": "ok", "msgid": int(msgid)})

@@ -3,6 +3,7 @@
 As on WeChat, `unionid` comes back from /sns/oauth2/access_token only when the code was granted
 with scope snsapi_userinfo; /sns/userinfo (snsapi_userinfo only) always carries it.
 """
+
 from __future__ import annotations
 
 import html
@@ -81,8 +82,14 @@ def create_wechat_oauth_blueprint(world: World) -> Blueprint:
         person = world.wechat_people.find(grant.app_id, grant.subject)
         app = world.config.wechat_app(grant.app_id)
         answer: dict[str, Any] = {
-            "openid": grant.subject, "nickname": person.nickname if person else "微信用户", "sex": 0,
-            "province": "", "city": "", "country": "", "headimgurl": "", "privilege": [],
+            "openid": grant.subject,
+            "nickname": person.nickname if person else "微信用户",
+            "sex": 0,
+            "province": "",
+            "city": "",
+            "country": "",
+            "headimgurl": "",
+            "privilege": [],
         }
         if person is not None and app is not None and app.unionid_space is not None:
             answer["unionid"] = person.unionid
@@ -149,7 +156,8 @@ def _token_answer(world: World, app: WeChatApp, grant: Grant, access: str, refre
 def _who_are_you(app: WeChatApp) -> Response:
     hidden = "".join(
         f'<input type="hidden" name="{html.escape(k)}" value="{html.escape(v)}">'
-        for k, v in request.args.items() if k != "sandbox_as"
+        for k, v in request.args.items()
+        if k != "sandbox_as"
     )
     body = (
         f"<p><b>{html.escape(app.name)}</b> asks to sign you in ({html.escape(request.args.get('scope', ''))}).</p>"

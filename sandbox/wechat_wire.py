@@ -1,4 +1,5 @@
 """WeChat's wire conventions: JSON bodies, errcode/errmsg errors, app credentials and tokens."""
+
 from __future__ import annotations
 
 import hmac

@@ -1,4 +1,5 @@
 """Everything the emulated platforms remember, built once per sandbox instance."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass

@@ -1,13 +1,14 @@
 """Shared fixtures: settings, both databases, the app, its client, a clock and staff members."""
+
 from __future__ import annotations
 
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from dataclasses import replace
+from datetime import UTC
 from datetime import datetime
 from datetime import timedelta
-from datetime import timezone
 from pathlib import Path
 from typing import Any
 
@@ -64,7 +65,7 @@ class Clock:
 @pytest.fixture
 def clock() -> Clock:
     """Wednesday 2026-11-18 10:00 in Hangzhou."""
-    return Clock(datetime(2026, 11, 18, 2, 0, tzinfo=timezone.utc))
+    return Clock(datetime(2026, 11, 18, 2, 0, tzinfo=UTC))
 
 
 @pytest.fixture(scope="session")
@@ -197,7 +198,9 @@ class Sandbox:
 
     def channel_settings(self, tmp_path: Path, **overrides: Any) -> Settings:
         """Settings whose channel apps and base URLs are this sandbox's."""
-        apps = (ROOT / "config" / "channels.toml").read_text(encoding="utf-8").replace("var/sandbox", str(self.state_dir))
+        apps = (
+            (ROOT / "config" / "channels.toml").read_text(encoding="utf-8").replace("var/sandbox", str(self.state_dir))
+        )
         (tmp_path / "channels.toml").write_text(apps, encoding="utf-8")
         settings = replace(
             Settings.from_env({}),

@@ -1,4 +1,5 @@
 """The dependency rules of DESIGN §2, checked over every module's imports."""
+
 from __future__ import annotations
 
 import ast

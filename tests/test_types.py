@@ -1,4 +1,5 @@
 """The business packages and channel adapters type-check under mypy --strict (DESIGN §9)."""
+
 from __future__ import annotations
 
 import subprocess

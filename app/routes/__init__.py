@@ -1,4 +1,5 @@
 """Every blueprint, registered in one visible list."""
+
 from __future__ import annotations
 
 from flask import Flask

@@ -1,4 +1,5 @@
 """Reading the audit log."""
+
 from __future__ import annotations
 
 from typing import Any

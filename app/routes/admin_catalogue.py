@@ -1,4 +1,5 @@
 """Operators list and change a city's catalogue."""
+
 from __future__ import annotations
 
 from typing import Any
@@ -62,7 +63,9 @@ def list_city_catalogue(city: str, staff: StaffMember) -> dict[str, Any]:
         "catalogue.upstream_params_required",
     ),
 )
-def update_offering(city: str, service: str, channel: str, staff: StaffMember, payload: OfferingChange) -> dict[str, Any]:
+def update_offering(
+    city: str, service: str, channel: str, staff: StaffMember, payload: OfferingChange
+) -> dict[str, Any]:
     """Apply the change and its audit entry together; residents see it on their next request."""
     offering = change_offering(
         get_session(),

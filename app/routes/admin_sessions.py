@@ -1,4 +1,5 @@
 """Staff log in and out of the admin API."""
+
 from __future__ import annotations
 
 from datetime import timedelta

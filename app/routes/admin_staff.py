@@ -1,4 +1,5 @@
 """Platform admins manage staff accounts."""
+
 from __future__ import annotations
 
 from typing import Any
@@ -20,7 +21,9 @@ blueprint = Blueprint("admin_staff", __name__, url_prefix="/admin/api")
 
 
 @blueprint.get("/staff")
-@operation(summary="All staff accounts", tag="admin", response=StaffListSchema(), auth="staff", errors=("auth.forbidden",))
+@operation(
+    summary="All staff accounts", tag="admin", response=StaffListSchema(), auth="staff", errors=("auth.forbidden",)
+)
 def list_staff(staff: StaffMember) -> dict[str, Any]:
     """For platform admins only."""
     return {"staff": list_staff_members(get_session(), staff)}

@@ -1,4 +1,5 @@
 """Resident endpoints: the cities served and each city's tiles."""
+
 from __future__ import annotations
 
 from typing import Any

@@ -1,4 +1,5 @@
 """The OpenAPI document and a page that reads it."""
+
 from __future__ import annotations
 
 from typing import Any

@@ -1,4 +1,5 @@
 """Liveness and readiness probes."""
+
 from __future__ import annotations
 
 import redis
@@ -34,7 +35,10 @@ def readyz() -> tuple[dict[str, object], int]:
     if current_app.extensions["settings"].redis_url:
         checks["redis"] = _redis_ok(current_app.extensions["settings"].redis_url)
     ready = all(checks.values())
-    body = {"status": "ready" if ready else "not_ready", "checks": {k: "ok" if v else "down" for k, v in checks.items()}}
+    body = {
+        "status": "ready" if ready else "not_ready",
+        "checks": {k: "ok" if v else "down" for k, v in checks.items()},
+    }
     return body, 200 if ready else 503
 
 

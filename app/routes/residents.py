@@ -1,4 +1,5 @@
 """Resident sessions and profile: log in with a channel code, see and erase what we hold."""
+
 from __future__ import annotations
 
 from datetime import timedelta
@@ -28,7 +29,13 @@ from identity.residents import sign_in
 from identity.residents import sign_out
 
 blueprint = Blueprint("residents", __name__, url_prefix="/api/v1")
-LOGIN_ERRORS = ("session.unknown_app", "session.code_invalid", "session.code_used", "channel.rate_limited", "channel.unavailable")
+LOGIN_ERRORS = (
+    "session.unknown_app",
+    "session.code_invalid",
+    "session.code_used",
+    "channel.rate_limited",
+    "channel.unavailable",
+)
 
 
 @blueprint.post("/sessions")
@@ -68,7 +75,9 @@ def delete_session(signed_in: SignedIn) -> None:
 
 
 @blueprint.get("/me")
-@operation(summary="The signed-in resident's profile, masked", tag="residents", response=ResidentSchema(), auth="resident")
+@operation(
+    summary="The signed-in resident's profile, masked", tag="residents", response=ResidentSchema(), auth="resident"
+)
 def me(signed_in: SignedIn) -> ResidentProfile:
     """Names, ID numbers and phones are masked; channel account ids are never shown."""
     return profile(signed_in.resident)

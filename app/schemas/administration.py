@@ -1,4 +1,5 @@
 """Operators' view and changes of a city's catalogue, and the audit log."""
+
 from __future__ import annotations
 
 from typing import Any

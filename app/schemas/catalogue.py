@@ -1,4 +1,5 @@
 """Resident-facing catalogue: cities and tiles."""
+
 from __future__ import annotations
 
 from marshmallow import Schema

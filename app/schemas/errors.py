@@ -1,4 +1,5 @@
 """The one error body."""
+
 from __future__ import annotations
 
 from marshmallow import Schema

@@ -1,4 +1,5 @@
 """Probe answers."""
+
 from __future__ import annotations
 
 from marshmallow import Schema

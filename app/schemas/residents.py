@@ -1,4 +1,5 @@
 """Resident sessions and profile."""
+
 from __future__ import annotations
 
 from typing import Any

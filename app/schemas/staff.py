@@ -1,4 +1,5 @@
 """Staff sessions and accounts."""
+
 from __future__ import annotations
 
 from typing import Any

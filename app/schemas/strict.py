@@ -1,4 +1,5 @@
 """Fields that take JSON's types as they are, without coercion."""
+
 from __future__ import annotations
 
 from typing import Any

@@ -1,4 +1,5 @@
 """Alipay through python-alipay-sdk: mini-program login and certified-identity checks."""
+
 from __future__ import annotations
 
 from typing import Any

@@ -1,4 +1,5 @@
 """python-alipay-sdk's client, pointed at the configured gateway, sending requests as POSTs."""
+
 from __future__ import annotations
 
 from typing import Any

@@ -1,4 +1,5 @@
 """Alipay's answers, mapped to ours."""
+
 from __future__ import annotations
 
 import json
@@ -18,7 +19,9 @@ from identity.ports import LoginRejected
 TRANSPORT_ERRORS = (URLError, socket.timeout, TimeoutError, ConnectionError, OSError)
 SUB_CODE_ERRORS: Mapping[str, Callable[[], DomainError]] = {
     "isv.code-invalid": lambda: LoginRejected("session.code_invalid", "This auth code is invalid, expired or used."),
-    "aop.invalid-auth-token": lambda: LoginRejected("session.code_invalid", "The Alipay authorisation is no longer valid."),
+    "aop.invalid-auth-token": lambda: LoginRejected(
+        "session.code_invalid", "The Alipay authorisation is no longer valid."
+    ),
     "aop.auth-token-time-out": lambda: LoginRejected("session.code_invalid", "The Alipay authorisation has expired."),
 }
 

@@ -1,4 +1,5 @@
 """Alipay's certified-identity comparison (alipay.user.certdoc.certverify.preconsult / consult)."""
+
 from __future__ import annotations
 
 from alipay import AliPay
@@ -39,7 +40,9 @@ class AlipayRealNames:
                     biz_content={"user_name": claim.name, "cert_type": "IDENTITY_CARD", "cert_no": claim.id_number},
                 )
                 if registered.get("code") != "10000":
-                    raise UpstreamUnavailable("channel.unavailable", "Alipay could not start the check.", retry_after=30)
+                    raise UpstreamUnavailable(
+                        "channel.unavailable", "Alipay could not start the check.", retry_after=30
+                    )
                 verdict = client.server_api(
                     "alipay.user.certdoc.certverify.consult",
                     biz_content={"verify_id": registered["verify_id"]},

@@ -1,4 +1,5 @@
 """Alipay login: my.getAuthCode code → alipay.system.oauth.token."""
+
 from __future__ import annotations
 
 from alipay import AliPay
@@ -29,7 +30,9 @@ class AlipayLogin:
             except (AliPayException, *TRANSPORT_ERRORS) as error:
                 raise from_alipay(error, self.app_id) from error
         if "access_token" not in result:
-            raise UpstreamUnavailable("channel.unavailable", "Alipay gave no authorisation for this code.", retry_after=30)
+            raise UpstreamUnavailable(
+                "channel.unavailable", "Alipay gave no authorisation for this code.", retry_after=30
+            )
         user_id = result.get("user_id")
         external_id = result.get("open_id") or user_id
         return ChannelUser("alipay", self.app_id, external_id, user_id, secret=result["access_token"])

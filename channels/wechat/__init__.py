@@ -1,4 +1,5 @@
 """WeChat through wechatpy: mini-program and official-account login, phone numbers, real-name checks."""
+
 from __future__ import annotations
 
 from collections.abc import Callable
@@ -46,5 +47,7 @@ def build_wechat(settings: Settings, apps: list[dict[str, Any]]) -> ChannelBundl
         logins={app["app_id"]: LOGIN_KINDS[app["kind"]](app, clients[app["app_id"]], settings) for app in apps},
         verifier=WeChatRealNames(clients),
         # Only mini-programs have the getPhoneNumber button; each exchanges its own codes.
-        phones={app["app_id"]: WeChatPhoneNumbers(clients[app["app_id"]]) for app in apps if app["kind"] == "mini_program"},
+        phones={
+            app["app_id"]: WeChatPhoneNumbers(clients[app["app_id"]]) for app in apps if app["kind"] == "mini_program"
+        },
     )

@@ -1,4 +1,5 @@
 """wechatpy's client, pointed at the configured WeChat base URL, with stable tokens in shared storage."""
+
 from __future__ import annotations
 
 import time
@@ -30,7 +31,12 @@ class StableTokenClient(WeChatClient):  # type: ignore[misc]  # wechatpy ships n
         """Fetch the stable token and keep it in the shared storage until it expires."""
         response = self._http.post(
             self.base_url + "/cgi-bin/stable_token",
-            json={"grant_type": "client_credential", "appid": self.appid, "secret": self.secret, "force_refresh": False},
+            json={
+                "grant_type": "client_credential",
+                "appid": self.appid,
+                "secret": self.secret,
+                "force_refresh": False,
+            },
             timeout=self.timeout,
         )
         response.raise_for_status()

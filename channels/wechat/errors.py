@@ -1,4 +1,5 @@
 """WeChat's error codes, mapped to ours."""
+
 from __future__ import annotations
 
 from collections.abc import Callable
@@ -14,7 +15,9 @@ from identity.ports import LoginRejected
 CODE_ERRORS: Mapping[int, Callable[[], DomainError]] = {
     40029: lambda: LoginRejected("session.code_invalid", "This login code is invalid or has expired."),
     40163: lambda: LoginRejected("session.code_used", "This login code has already been used."),
-    45011: lambda: ChannelRateLimited("channel.rate_limited", "WeChat is limiting logins for this user.", retry_after=60),
+    45011: lambda: ChannelRateLimited(
+        "channel.rate_limited", "WeChat is limiting logins for this user.", retry_after=60
+    ),
 }
 
 

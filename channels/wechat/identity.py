@@ -1,4 +1,5 @@
 """WeChat's phone-number exchange and certified-identity check."""
+
 from __future__ import annotations
 
 from collections.abc import Callable
@@ -15,7 +16,9 @@ from identity.ports import RealNameClaim
 from identity.ports import RealNameResult
 from identity.ports import RealNameUnavailable
 
-PHONE_CODE_ERRORS: dict[int, Callable[[], DomainError]] = {40029: lambda: LoginRejected("identity.phone_code_invalid", "This phone authorisation code is not valid.")}
+PHONE_CODE_ERRORS: dict[int, Callable[[], DomainError]] = {
+    40029: lambda: LoginRejected("identity.phone_code_invalid", "This phone authorisation code is not valid.")
+}
 
 
 class WeChatPhoneNumbers:
@@ -68,4 +71,6 @@ class WeChatRealNames:
         verdict = result.get("verify_result")
         if verdict == "no_real_name":
             raise RealNameUnavailable("identity.real_name_unavailable", "WeChat holds no verified identity for you.")
-        return RealNameResult(matched=verdict == "match", verifier=self.name, reason=None if verdict == "match" else verdict)
+        return RealNameResult(
+            matched=verdict == "match", verifier=self.name, reason=None if verdict == "match" else verdict
+        )

@@ -1,4 +1,5 @@
 """WeChat logins: mini-program jscode2session and official-account web authorisation."""
+
 from __future__ import annotations
 
 import requests
@@ -29,7 +30,9 @@ class MiniProgramLogin:
                 result = self.client.wxa.code_to_session(code)
             except (WeChatException, requests.RequestException) as error:
                 raise from_wechat(error) from error
-        return ChannelUser("wechat", self.app_id, result["openid"], result.get("unionid"), secret=result.get("session_key"))
+        return ChannelUser(
+            "wechat", self.app_id, result["openid"], result.get("unionid"), secret=result.get("session_key")
+        )
 
 
 class OfficialAccountLogin:

@@ -1,4 +1,5 @@
 """Changing an offering: what is stored, what is audited, and what is refused without a trace."""
+
 from __future__ import annotations
 
 from datetime import timedelta
@@ -69,7 +70,11 @@ def test_a_change_that_changes_nothing_is_not_audited(api: Api, admin: str) -> N
             {
                 "reason": "x",
                 "maintenance_windows": [
-                    {"starts_at": "2026-11-18T10:00:00+08:00", "ends_at": "9999-12-31T20:00:00+00:00", "message_zh": "停"}
+                    {
+                        "starts_at": "2026-11-18T10:00:00+08:00",
+                        "ends_at": "9999-12-31T20:00:00+00:00",
+                        "message_zh": "停",
+                    }
                 ],
             },
             "catalogue.invalid_maintenance_window",
@@ -78,7 +83,11 @@ def test_a_change_that_changes_nothing_is_not_audited(api: Api, admin: str) -> N
             {
                 "reason": "x",
                 "maintenance_windows": [
-                    {"starts_at": "2026-11-01T10:00:00+08:00", "ends_at": "2026-11-02T10:00:00+08:00", "message_zh": "旧"}
+                    {
+                        "starts_at": "2026-11-01T10:00:00+08:00",
+                        "ends_at": "2026-11-02T10:00:00+08:00",
+                        "message_zh": "旧",
+                    }
                 ],
             },
             "catalogue.invalid_maintenance_window",
@@ -93,7 +102,11 @@ def test_a_change_that_changes_nothing_is_not_audited(api: Api, admin: str) -> N
             {
                 "reason": "x",
                 "maintenance_windows": [
-                    {"starts_at": "2026-11-18T12:00:00+08:00", "ends_at": "2026-11-18T10:00:00+08:00", "message_zh": "a"}
+                    {
+                        "starts_at": "2026-11-18T12:00:00+08:00",
+                        "ends_at": "2026-11-18T10:00:00+08:00",
+                        "message_zh": "a",
+                    }
                 ],
             },
             "catalogue.invalid_maintenance_window",
@@ -101,7 +114,9 @@ def test_a_change_that_changes_nothing_is_not_audited(api: Api, admin: str) -> N
         (
             {
                 "reason": "x",
-                "maintenance_windows": [{"starts_at": "2026-11-18T10:00:00", "ends_at": "2026-11-18T12:00:00", "message_zh": "a"}],
+                "maintenance_windows": [
+                    {"starts_at": "2026-11-18T10:00:00", "ends_at": "2026-11-18T12:00:00", "message_zh": "a"}
+                ],
             },
             "request.invalid",
         ),
@@ -120,15 +135,24 @@ def test_invalid_changes_are_refused_and_nothing_is_written(
 
 def test_unknown_offering_city_and_channel(api: Api, admin: str) -> None:
     change = {"reason": "x", "enabled": False}
-    assert api.patch("/admin/api/cities/330100/services/parking/channels/wechat", json=change, token=admin, expected=404)[
-        "error"
-    ]["code"] == "catalogue.offering_not_found"
-    assert api.patch("/admin/api/cities/110000/services/car_move/channels/wechat", json=change, token=admin, expected=404)[
-        "error"
-    ]["code"] == "catalogue.city_not_found"
-    assert api.patch("/admin/api/cities/330100/services/car_move/channels/douyin", json=change, token=admin, expected=422)[
-        "error"
-    ]["code"] == "catalogue.unknown_channel"
+    assert (
+        api.patch("/admin/api/cities/330100/services/parking/channels/wechat", json=change, token=admin, expected=404)[
+            "error"
+        ]["code"]
+        == "catalogue.offering_not_found"
+    )
+    assert (
+        api.patch("/admin/api/cities/110000/services/car_move/channels/wechat", json=change, token=admin, expected=404)[
+            "error"
+        ]["code"]
+        == "catalogue.city_not_found"
+    )
+    assert (
+        api.patch("/admin/api/cities/330100/services/car_move/channels/douyin", json=change, token=admin, expected=422)[
+            "error"
+        ]["code"]
+        == "catalogue.unknown_channel"
+    )
     assert api.get("/admin/api/cities/110000/catalogue", token=admin, expected=404)["error"]["code"] == (
         "catalogue.city_not_found"
     )
@@ -137,8 +161,17 @@ def test_unknown_offering_city_and_channel(api: Api, admin: str) -> None:
 def test_maintenance_windows_replace_and_clear(api: Api, admin: str, clock: Clock) -> None:
     start = clock() + timedelta(days=1)
     windows = [
-        {"starts_at": (start + timedelta(days=2)).isoformat(), "ends_at": (start + timedelta(days=3)).isoformat(), "message_zh": "二"},
-        {"starts_at": start.isoformat(), "ends_at": (start + timedelta(hours=2)).isoformat(), "message_zh": "一", "message_en": "one"},
+        {
+            "starts_at": (start + timedelta(days=2)).isoformat(),
+            "ends_at": (start + timedelta(days=3)).isoformat(),
+            "message_zh": "二",
+        },
+        {
+            "starts_at": start.isoformat(),
+            "ends_at": (start + timedelta(hours=2)).isoformat(),
+            "message_zh": "一",
+            "message_en": "one",
+        },
     ]
     body = api.patch(OFFERING, json={"reason": "plan", "maintenance_windows": windows}, token=admin)
     assert [w["message_zh"] for w in body["maintenance_windows"]] == ["一", "二"]

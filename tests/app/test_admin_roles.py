@@ -1,4 +1,5 @@
 """The whole role matrix of the admin API: who may see and change what."""
+
 from __future__ import annotations
 
 import pytest

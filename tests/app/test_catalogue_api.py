@@ -1,4 +1,5 @@
 """Residents' catalogue endpoints: cities and tiles, with states derived at request time."""
+
 from __future__ import annotations
 
 from datetime import timedelta
@@ -56,7 +57,12 @@ def test_missing_or_unknown_channel_is_422_naming_the_field(api: Api, query: str
 def test_operator_maintenance_shows_at_once_with_return_time(api: Api, make_staff, clock: Clock) -> None:
     token = make_staff("ops", "platform_admin")
     starts, ends = clock() - timedelta(minutes=5), clock() + timedelta(hours=2)
-    window = {"starts_at": starts.isoformat(), "ends_at": ends.isoformat(), "message_zh": "系统升级", "message_en": "Upgrade"}
+    window = {
+        "starts_at": starts.isoformat(),
+        "ends_at": ends.isoformat(),
+        "message_zh": "系统升级",
+        "message_en": "Upgrade",
+    }
     api.patch(
         "/admin/api/cities/330100/services/car_move/channels/wechat",
         json={"reason": "planned upgrade", "maintenance_windows": [window]},

@@ -1,4 +1,5 @@
 """The flask commands a newcomer and an operator run."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -31,7 +32,9 @@ def test_seed_catalogue_reports_a_bad_file_without_a_traceback(app: Flask, tmp_p
 
 def test_create_platform_admin_once_then_log_in(app: Flask, api: Api, session: Session) -> None:
     runner = app.test_cli_runner()
-    result = runner.invoke(args=["create-platform-admin", "--username", "root"], input="a strong password\na strong password\n")
+    result = runner.invoke(
+        args=["create-platform-admin", "--username", "root"], input="a strong password\na strong password\n"
+    )
     assert result.exit_code == 0, result.output
     assert session.scalar(select(StaffMember.role)) == "platform_admin"
     api.post("/admin/api/sessions", json={"username": "root", "password": "a strong password"}, expected=201)
@@ -62,7 +65,9 @@ def test_migrate_brings_an_empty_sqlite_database_to_head(tmp_path: Path) -> None
     fresh.extensions["engine"].dispose()
 
 
-def test_reseal_pii_moves_every_value_to_the_new_key(app: Flask, settings, clock, fake_channels, fake_wechat, session: Session) -> None:
+def test_reseal_pii_moves_every_value_to_the_new_key(
+    app: Flask, settings, clock, fake_channels, fake_wechat, session: Session
+) -> None:
     import base64
     from dataclasses import replace
 
@@ -72,11 +77,19 @@ def test_reseal_pii_moves_every_value_to_the_new_key(app: Flask, settings, clock
 
     code, _ = fake_wechat.issue_code("o-1", real_name="张三", id_number="11010519491231002X")
     api = Api(app.test_client())
-    token = api.post("/api/v1/sessions", json={"channel": "wechat", "app_id": WECHAT_MINI_PROGRAM, "code": code}, expected=201)["token"]
-    api.post("/api/v1/me/real-name", json={"name": "张三", "id_number": "11010519491231002X", "consent_version": "2026-11"}, token=token)
+    token = api.post(
+        "/api/v1/sessions", json={"channel": "wechat", "app_id": WECHAT_MINI_PROGRAM, "code": code}, expected=201
+    )["token"]
+    api.post(
+        "/api/v1/me/real-name",
+        json={"name": "张三", "id_number": "11010519491231002X", "consent_version": "2026-11"},
+        token=token,
+    )
     new_key = base64.b64encode(b"n" * 32).decode()
     rotated = create_app(
-        replace(settings, pii_keys=f"{settings.pii_keys},new1:{new_key}", pii_active_key="new1"), clock=clock, channels=fake_channels
+        replace(settings, pii_keys=f"{settings.pii_keys},new1:{new_key}", pii_active_key="new1"),
+        clock=clock,
+        channels=fake_channels,
     )
     result = rotated.test_cli_runner().invoke(args=["reseal-pii"])
     assert result.exit_code == 0 and "re-sealed 3 values under key new1" in result.output

@@ -1,4 +1,5 @@
 """The demo's way of serving: gunicorn with threaded workers, one cache per worker, all kept current."""
+
 from __future__ import annotations
 
 import os

@@ -1,4 +1,5 @@
 """Every error, from any layer, has the one JSON shape; never HTML, never a stack trace."""
+
 from __future__ import annotations
 
 import pytest
@@ -30,7 +31,9 @@ def test_wrong_method_is_json_405_with_allow(api: Api) -> None:
 
 def test_oversized_body_is_413(api: Api, app: Flask) -> None:
     limit = app.config["MAX_CONTENT_LENGTH"]
-    body = api.call("POST", "/admin/api/sessions", data=b"{" + b" " * limit + b"}", content_type="application/json", expected=413)
+    body = api.call(
+        "POST", "/admin/api/sessions", data=b"{" + b" " * limit + b"}", content_type="application/json", expected=413
+    )
     assert_error_shape(body, "request.too_large")
 
 
@@ -40,7 +43,9 @@ def test_malformed_json_is_400(api: Api) -> None:
 
 
 def test_non_json_body_is_415(api: Api) -> None:
-    body = api.call("POST", "/admin/api/sessions", data="username=a", content_type="application/x-www-form-urlencoded", expected=415)
+    body = api.call(
+        "POST", "/admin/api/sessions", data="username=a", content_type="application/x-www-form-urlencoded", expected=415
+    )
     assert_error_shape(body, "request.unsupported_media_type")
 
 
@@ -76,9 +81,14 @@ def test_unexpected_failure_is_500_with_request_id_and_no_trace(app: Flask, api:
 
 def test_every_response_carries_a_request_id(api: Api) -> None:
     assert len(api.client.get("/healthz").headers["X-Request-Id"]) == 16
-    assert api.client.get("/healthz", headers={"X-Request-Id": "abc-12345678"}).headers["X-Request-Id"] == "abc-12345678"
+    assert (
+        api.client.get("/healthz", headers={"X-Request-Id": "abc-12345678"}).headers["X-Request-Id"] == "abc-12345678"
+    )
     # An id that could smuggle text into the logs is replaced.
-    assert api.client.get("/healthz", headers={"X-Request-Id": "bad id\" INJECT"}).headers["X-Request-Id"] != "bad id\" INJECT"
+    assert (
+        api.client.get("/healthz", headers={"X-Request-Id": 'bad id" INJECT'}).headers["X-Request-Id"]
+        != 'bad id" INJECT'
+    )
 
 
 @pytest.mark.parametrize(

@@ -1,4 +1,5 @@
 """The OpenAPI document lists every endpoint and every error code, and the code agrees with it."""
+
 from __future__ import annotations
 
 import ast

@@ -1,4 +1,5 @@
 """Real-name binding, phone binding, cross-channel linking and erasure — and no plaintext PII at rest or in logs."""
+
 from __future__ import annotations
 
 import logging
@@ -32,7 +33,9 @@ def wechat_resident(api: Api, fake: FakeChannel, openid: str = "o-1", **identity
 def alipay_resident(api: Api, fake: FakeChannel, user_id: str = "2088000000000001", **identity: str) -> str:
     # As with real Alipay, the user_id is what joins a person across our Alipay apps.
     code, _ = fake.issue_code(user_id, unionid=user_id, **identity)
-    return api.post("/api/v1/sessions", json={"channel": "alipay", "app_id": ALIPAY, "code": code}, expected=201)["token"]
+    return api.post("/api/v1/sessions", json={"channel": "alipay", "app_id": ALIPAY, "code": code}, expected=201)[
+        "token"
+    ]
 
 
 def bind(api: Api, token: str, name: str = NAME, id_number: str = ID_NUMBER, expected: int = 200, **extra: str) -> dict:
@@ -99,7 +102,10 @@ def test_a_different_real_name_cannot_replace_a_bound_one(api: Api, fake_wechat:
     token = wechat_resident(api, fake_wechat, real_name=NAME, id_number=ID_NUMBER)
     bind(api, token)
     fake_wechat.users["o-1"].update(real_name="李四", id_number="440524188001010014")
-    assert bind(api, token, "李四", "440524188001010014", expected=409)["error"]["code"] == "identity.real_name_already_bound"
+    assert (
+        bind(api, token, "李四", "440524188001010014", expected=409)["error"]["code"]
+        == "identity.real_name_already_bound"
+    )
 
 
 def test_verified_wechat_and_alipay_residents_are_linked_and_the_merge_recorded(
@@ -121,7 +127,10 @@ def test_verified_wechat_and_alipay_residents_are_linked_and_the_merge_recorded(
     merged = session.get(Resident, merge.merged_id)
     assert merged.merged_into_id == merge.survivor_id and merged.id_number_lookup is None
     # The Alipay account now signs in straight to the linked resident.
-    assert api.get("/api/v1/me", token=alipay_resident(api, fake_alipay, real_name=NAME, id_number=ID_NUMBER))["id"] == linked["id"]
+    assert (
+        api.get("/api/v1/me", token=alipay_resident(api, fake_alipay, real_name=NAME, id_number=ID_NUMBER))["id"]
+        == linked["id"]
+    )
 
 
 def test_unverified_residents_are_never_linked(api: Api, fake_wechat: FakeChannel, fake_alipay: FakeChannel) -> None:
@@ -136,7 +145,10 @@ def test_phone_binding_through_wechat_only(api: Api, fake_wechat: FakeChannel, f
     token = wechat_resident(api, fake_wechat, phone=PHONE)
     code, _ = fake_wechat.issue_code("o-1", phone=PHONE)
     assert api.post("/api/v1/me/phone", json={"code": code}, token=token)["phone"] == "138****5678"
-    assert api.post("/api/v1/me/phone", json={"code": code}, token=token, expected=401)["error"]["code"] == "identity.phone_code_invalid"
+    assert (
+        api.post("/api/v1/me/phone", json={"code": code}, token=token, expected=401)["error"]["code"]
+        == "identity.phone_code_invalid"
+    )
     alipay = alipay_resident(api, fake_alipay)
     body = api.post("/api/v1/me/phone", json={"code": "x"}, token=alipay, expected=422)
     assert body["error"]["code"] == "identity.phone_not_supported"
@@ -153,7 +165,12 @@ def test_erasure_removes_personal_data_and_revokes_every_token(
         assert api.get("/api/v1/me", token=used, expected=401)["error"]["code"] == "auth.invalid_token"
     erased = session.scalar(select(Resident).where(Resident.public_id == first_id))
     assert erased.erased_at is not None
-    assert (erased.real_name_sealed, erased.id_number_sealed, erased.id_number_lookup, erased.identities) == (None, None, None, [])
+    assert (erased.real_name_sealed, erased.id_number_sealed, erased.id_number_lookup, erased.identities) == (
+        None,
+        None,
+        None,
+        [],
+    )
     assert session.scalar(select(func.count()).select_from(ConsentRecord)) == 1  # kept, as proof of consent
     fresh = wechat_resident(api, fake_wechat, real_name=NAME, id_number=ID_NUMBER)
     assert api.get("/api/v1/me", token=fresh)["id"] != first_id
@@ -161,7 +178,11 @@ def test_erasure_removes_personal_data_and_revokes_every_token(
 
 
 def test_no_plaintext_name_id_number_or_phone_in_the_database_or_logs(
-    app: Flask, api: Api, fake_wechat: FakeChannel, fake_alipay: FakeChannel, session: Session,
+    app: Flask,
+    api: Api,
+    fake_wechat: FakeChannel,
+    fake_alipay: FakeChannel,
+    session: Session,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     caplog.set_level(logging.DEBUG)
@@ -240,7 +261,9 @@ def test_two_residents_binding_the_same_id_number_at_once_are_merged_not_failed(
             return result
 
     fake_channels.verifiers.update(wechat=RendezvousVerifier(fake_wechat), alipay=RendezvousVerifier(fake_alipay))
-    racing = create_app(replace(Settings.from_env({}), database_url=empty_postgres_url), clock=clock, channels=fake_channels)
+    racing = create_app(
+        replace(Settings.from_env({}), database_url=empty_postgres_url), clock=clock, channels=fake_channels
+    )
     racing_api = Api(racing.test_client())
     tokens = [
         wechat_resident(racing_api, fake_wechat, real_name=NAME, id_number=ID_NUMBER),

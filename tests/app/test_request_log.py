@@ -1,4 +1,5 @@
 """One structured line per request, with nothing personal in it."""
+
 from __future__ import annotations
 
 import json
@@ -33,7 +34,9 @@ def test_one_json_line_per_request_without_the_query_string(api: Api, caplog: py
 
 
 def test_formatter_masks_id_and_mobile_numbers_that_slip_into_a_message() -> None:
-    record = logging.LogRecord("citytiles", logging.INFO, __file__, 1, "bound 11010519491231002X to 13812345678", (), None)
+    record = logging.LogRecord(
+        "citytiles", logging.INFO, __file__, 1, "bound 11010519491231002X to 13812345678", (), None
+    )
     line = JSONFormatter().format(record)
     assert "1101**********002X" in line and "138****5678" in line
     assert "11010519491231002X" not in line and "13812345678" not in line

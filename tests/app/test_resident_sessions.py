@@ -1,4 +1,5 @@
 """Resident login through each channel app, one resident across apps, and the session lifecycle."""
+
 from __future__ import annotations
 
 import threading
@@ -32,7 +33,9 @@ def log_in(api: Api, channel: str, app_id: str, code: str, expected: int = 201) 
     return api.post("/api/v1/sessions", json={"channel": channel, "app_id": app_id, "code": code}, expected=expected)
 
 
-def test_mini_program_login_creates_a_resident_and_reveals_no_channel_secrets(api: Api, fake_wechat: FakeChannel, clock: Clock) -> None:
+def test_mini_program_login_creates_a_resident_and_reveals_no_channel_secrets(
+    api: Api, fake_wechat: FakeChannel, clock: Clock
+) -> None:
     code, openid = fake_wechat.issue_code("o-mini-1", unionid="u-1")
     body = log_in(api, "wechat", MINI, code)
     assert body["expires_at"] == (clock() + timedelta(days=1)).isoformat()
@@ -54,7 +57,9 @@ def test_same_user_again_and_through_the_official_account_is_one_resident(api: A
     assert other["resident"]["id"] != first["resident"]["id"]
 
 
-def test_alipay_is_a_separate_resident_until_real_names_link_them(api: Api, fake_wechat: FakeChannel, fake_alipay: FakeChannel) -> None:
+def test_alipay_is_a_separate_resident_until_real_names_link_them(
+    api: Api, fake_wechat: FakeChannel, fake_alipay: FakeChannel
+) -> None:
     wechat = log_in(api, "wechat", MINI, fake_wechat.issue_code("o-1", unionid="u-1")[0])
     alipay = log_in(api, "alipay", ALIPAY, fake_alipay.issue_code("2088000000000001")[0])
     assert wechat["resident"]["id"] != alipay["resident"]["id"]
@@ -130,7 +135,9 @@ class RendezvousLogin:
 
 
 @pytest.mark.postgres
-def test_two_concurrent_first_logins_create_one_resident(empty_postgres_url: str, clock: Clock, fake_wechat: FakeChannel) -> None:
+def test_two_concurrent_first_logins_create_one_resident(
+    empty_postgres_url: str, clock: Clock, fake_wechat: FakeChannel
+) -> None:
     settings = replace(Settings.from_env({}), database_url=empty_postgres_url)
     login = RendezvousLogin(FakeLogin(fake_wechat, MINI), threading.Barrier(2, timeout=10))
     racing: Flask = create_app(settings, clock=clock, channels=ChannelAdapters(logins={MINI: login}))
@@ -152,7 +159,10 @@ def test_one_person_logging_in_through_two_apps_at_once_is_one_resident(
     barrier = threading.Barrier(2, timeout=10)
     logins = {app: RendezvousLogin(FakeLogin(fake_wechat, app), barrier) for app in (MINI, OA)}
     racing: Flask = create_app(settings, clock=clock, channels=ChannelAdapters(logins=logins))
-    codes = [(MINI, fake_wechat.issue_code("o-mini", unionid="u-same")[0]), (OA, fake_wechat.issue_code("o-oa", unionid="u-same")[0])]
+    codes = [
+        (MINI, fake_wechat.issue_code("o-mini", unionid="u-same")[0]),
+        (OA, fake_wechat.issue_code("o-oa", unionid="u-same")[0]),
+    ]
     results = race_logins(racing, codes)
     assert [r["status"] for r in results] == [201, 201]
     assert results[0]["resident"]["id"] == results[1]["resident"]["id"]
@@ -167,7 +177,9 @@ def race_logins(racing: Flask, codes: list[tuple[str, str]]) -> list[dict]:
     results: list[dict] = []
 
     def first_login(app_id: str, code: str) -> None:
-        response = racing.test_client().post("/api/v1/sessions", json={"channel": "wechat", "app_id": app_id, "code": code})
+        response = racing.test_client().post(
+            "/api/v1/sessions", json={"channel": "wechat", "app_id": app_id, "code": code}
+        )
         results.append({"status": response.status_code, **response.get_json()})
 
     threads = [threading.Thread(target=first_login, args=pair) for pair in codes]

@@ -1,4 +1,5 @@
 """The resident flows end to end: real SDKs, over HTTP, against the sandbox, on both databases."""
+
 from __future__ import annotations
 
 import logging
@@ -80,7 +81,9 @@ def test_full_resident_journey_leaves_no_plaintext_in_database_or_logs(
     session_factory = real_app.extensions["session_factory"]
     with session_factory() as db:
         stored = "\n".join(
-            str(row) for table in target_metadata.sorted_tables for row in db.execute(text(f"SELECT * FROM {table.name}"))
+            str(row)
+            for table in target_metadata.sorted_tables
+            for row in db.execute(text(f"SELECT * FROM {table.name}"))
         )
     everything = stored + caplog.text
     for secret in (NAME, ID_NUMBER, PHONE):
@@ -96,7 +99,8 @@ def test_login_errors_from_the_real_channels(real_api: Api, clean_sandbox: Sandb
     assert log_in(real_api, "alipay", ALIPAY, "bogus", expected=401)["error"]["code"] == "session.code_invalid"
     clean_sandbox.helper("POST", "faults", json={"target": "alipay.oauth", "mode": "down", "times": 1})
     response = real_api.client.post(
-        "/api/v1/sessions", json={"channel": "alipay", "app_id": ALIPAY, "code": clean_sandbox.alipay_code()["auth_code"]}
+        "/api/v1/sessions",
+        json={"channel": "alipay", "app_id": ALIPAY, "code": clean_sandbox.alipay_code()["auth_code"]},
     )
     assert response.status_code == 503 and int(response.headers["Retry-After"]) > 0
     clean_sandbox.helper("POST", "faults", json={"target": "wechat.jscode2session", "mode": "rate_limit", "times": 1})
@@ -107,6 +111,8 @@ def test_login_errors_from_the_real_channels(real_api: Api, clean_sandbox: Sandb
 
 
 def test_a_slow_channel_times_out_as_unavailable(real_api: Api, clean_sandbox: Sandbox) -> None:
-    clean_sandbox.helper("POST", "faults", json={"target": "wechat.jscode2session", "mode": "slow", "delay_seconds": 4, "times": 1})
+    clean_sandbox.helper(
+        "POST", "faults", json={"target": "wechat.jscode2session", "mode": "slow", "delay_seconds": 4, "times": 1}
+    )
     body = log_in(real_api, "wechat", MINI, clean_sandbox.wechat_code()["code"], expected=503)
     assert body["error"]["code"] == "channel.unavailable"

@@ -1,4 +1,5 @@
 """Staff login: expiring tokens, logout, tampering, lockout, account creation."""
+
 from __future__ import annotations
 
 from datetime import timedelta
@@ -51,7 +52,9 @@ def test_logout_revokes_the_token_at_once(api: Api, make_staff) -> None:
     api.get("/admin/api/me", token=other)
 
 
-@pytest.mark.parametrize("mangle", [lambda t: t[:-1] + ("A" if t[-1] != "A" else "B"), lambda t: t[4:], lambda t: "x" + t])
+@pytest.mark.parametrize(
+    "mangle", [lambda t: t[:-1] + ("A" if t[-1] != "A" else "B"), lambda t: t[4:], lambda t: "x" + t]
+)
 def test_tampered_tokens_are_rejected(api: Api, make_staff, mangle) -> None:
     token = make_staff("ada", "platform_admin")
     assert api.get("/admin/api/me", token=mangle(token), expected=401)["error"]["code"] == "auth.invalid_token"

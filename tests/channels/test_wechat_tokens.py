@@ -1,4 +1,5 @@
 """Many worker processes share one WeChat access token through Redis, fetched from stable_token."""
+
 from __future__ import annotations
 
 import json
@@ -30,7 +31,8 @@ settings = replace(
 )
 login = build_channel_adapters(settings).logins[args["app_id"]]
 user = login.exchange_code(args["code"])
-print(json.dumps({"openid_seen": bool(user.external_id), "token": hashlib.sha256(login.client.access_token.encode()).hexdigest()}))
+token = hashlib.sha256(login.client.access_token.encode()).hexdigest()
+print(json.dumps({"openid_seen": bool(user.external_id), "token": token}))
 """
 
 

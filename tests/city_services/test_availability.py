@@ -1,9 +1,10 @@
 """The state a resident sees is derived from settings and the clock."""
+
 from __future__ import annotations
 
+from datetime import UTC
 from datetime import datetime
 from datetime import time
-from datetime import timezone
 
 from city_services.availability import CITY_TIME
 from city_services.availability import Hours
@@ -66,7 +67,9 @@ def test_maintenance_ending_after_hours_is_back_at_the_next_opening() -> None:
 def test_back_to_back_windows_report_the_end_of_the_last() -> None:
     first = Window(local(2026, 11, 18, 9, 0), local(2026, 11, 18, 10, 0), "a", None)
     second = Window(local(2026, 11, 18, 10, 0), local(2026, 11, 18, 12, 0), "b", None)
-    assert availability(True, ALL_DAY, (first, second), local(2026, 11, 18, 9, 30)).back_at == local(2026, 11, 18, 12, 0)
+    assert availability(True, ALL_DAY, (first, second), local(2026, 11, 18, 9, 30)).back_at == local(
+        2026, 11, 18, 12, 0
+    )
 
 
 def test_off_hours_return_skips_a_window_at_the_next_opening() -> None:
@@ -83,6 +86,6 @@ def test_future_and_past_windows_do_not_affect_now() -> None:
 
 def test_hours_are_read_in_city_time_whatever_the_clock_zone() -> None:
     # 01:00 UTC is 09:00 in Hangzhou: open.
-    assert availability(True, OFFICE, (), datetime(2026, 11, 18, 1, 0, tzinfo=timezone.utc)).state == "available"
+    assert availability(True, OFFICE, (), datetime(2026, 11, 18, 1, 0, tzinfo=UTC)).state == "available"
     # 10:00 UTC is 18:00 in Hangzhou: closed.
-    assert availability(True, OFFICE, (), datetime(2026, 11, 18, 10, 0, tzinfo=timezone.utc)).state == "off_hours"
+    assert availability(True, OFFICE, (), datetime(2026, 11, 18, 10, 0, tzinfo=UTC)).state == "off_hours"

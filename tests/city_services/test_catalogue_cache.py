@@ -1,4 +1,5 @@
 """Tiles come from a per-process cache that an operator's change invalidates at once everywhere."""
+
 from __future__ import annotations
 
 from collections.abc import Iterator

@@ -1,8 +1,9 @@
 """Seeding adds what is new and never overwrites operators' changes."""
+
 from __future__ import annotations
 
+from datetime import UTC
 from datetime import datetime
-from datetime import timezone
 from pathlib import Path
 
 import pytest
@@ -19,7 +20,7 @@ from database import transaction
 from errors import Invalid
 from tests.conftest import SEED
 
-NOW = datetime(2026, 11, 18, tzinfo=timezone.utc)
+NOW = datetime(2026, 11, 18, tzinfo=UTC)
 EXTRA_CITY = """
 [[cities]]
 code = "320100"
@@ -51,7 +52,9 @@ def test_seed_file_loads_both_demo_cities_with_all_services_on_both_channels(ses
 def test_seeding_again_adds_nothing_and_keeps_operator_changes(session: Session, tmp_path: Path) -> None:
     seed_catalogue(session, read_seed(SEED), now=NOW)
     with transaction(session):
-        offering = session.scalar(select(Offering).where(Offering.city_code == "330100", Offering.service_code == "car_move"))
+        offering = session.scalar(
+            select(Offering).where(Offering.city_code == "330100", Offering.service_code == "car_move")
+        )
         offering.enabled = False
         offering.upstream_params = {"region": "浙A", "timeout_seconds": 9}
     again = seed_catalogue(session, read_seed(SEED), now=NOW)
@@ -95,7 +98,7 @@ def test_bad_seed_files_are_refused_naming_the_problem(tmp_path: Path, text: str
 
 def test_seed_with_unknown_upstream_or_channel_is_refused(tmp_path: Path) -> None:
     for bad, code in (
-        ("upstream = \"fake\"", "upstream = \"nowhere\""),
+        ('upstream = "fake"', 'upstream = "nowhere"'),
         ('channels = ["alipay"]', 'channels = ["douyin"]'),
         ("enabled = false", 'enabled = "false"'),
     ):

@@ -1,8 +1,9 @@
 """Settings come from the environment at call time; production refuses unsafe configuration."""
+
 from __future__ import annotations
 
+from datetime import UTC
 from datetime import datetime
-from datetime import timezone
 from pathlib import Path
 
 import pytest
@@ -45,7 +46,9 @@ name_en = "Hangzhou"
 """
 
 
-def write_seed(tmp_path: Path, upstream: str = "hangzhou_gjj", base_url: str = "https://gjj.hangzhou.gov.cn/api") -> str:
+def write_seed(
+    tmp_path: Path, upstream: str = "hangzhou_gjj", base_url: str = "https://gjj.hangzhou.gov.cn/api"
+) -> str:
     path = tmp_path / "cities.toml"
     path.write_text(PRODUCTION_SEED.format(upstream=upstream, base_url=base_url), encoding="utf-8")
     return str(path)
@@ -92,7 +95,11 @@ def write_channel_apps(tmp_path: Path) -> str:
 
 def test_safe_production_configuration_starts(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("WECHAT_MINI_SECRET", "0123456789abcdef0123456789abcdef")
-    environ = {**SAFE_PRODUCTION, "CATALOGUE_SEED": write_seed(tmp_path), "CHANNEL_APPS_FILE": write_channel_apps(tmp_path)}
+    environ = {
+        **SAFE_PRODUCTION,
+        "CATALOGUE_SEED": write_seed(tmp_path),
+        "CHANNEL_APPS_FILE": write_channel_apps(tmp_path),
+    }
     app = create_app(Settings.from_env(environ))
     assert app.extensions["settings"].is_production
     assert list(app.extensions["channels"].logins) == ["wx7c1b5d1e2f3a4b50"]
@@ -100,7 +107,11 @@ def test_safe_production_configuration_starts(tmp_path: Path, monkeypatch: pytes
 
 def test_production_refuses_a_channel_app_without_its_secret(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("WECHAT_MINI_SECRET", raising=False)
-    environ = {**SAFE_PRODUCTION, "CATALOGUE_SEED": write_seed(tmp_path), "CHANNEL_APPS_FILE": write_channel_apps(tmp_path)}
+    environ = {
+        **SAFE_PRODUCTION,
+        "CATALOGUE_SEED": write_seed(tmp_path),
+        "CHANNEL_APPS_FILE": write_channel_apps(tmp_path),
+    }
     with pytest.raises(UnsafeConfiguration) as refused:
         create_app(Settings.from_env(environ))
     assert "WECHAT_MINI_SECRET" in str(refused.value)
@@ -123,7 +134,15 @@ def test_production_refuses_every_unsafe_setting_naming_each(tmp_path: Path) -> 
         create_app(Settings.from_env(environ))
     message = str(refused.value)
     assert len(refused.value.problems) == 7
-    for needle in ("SECRET_KEY", "PII_KEYS", "SQLite", "WECHAT_API_BASE_URL", "ALIPAY_GATEWAY_URL", "fake upstream", "base_url"):
+    for needle in (
+        "SECRET_KEY",
+        "PII_KEYS",
+        "SQLite",
+        "WECHAT_API_BASE_URL",
+        "ALIPAY_GATEWAY_URL",
+        "fake upstream",
+        "base_url",
+    ):
         assert needle in message
 
 
@@ -158,7 +177,7 @@ def test_production_refuses_unsafe_upstreams_an_operator_stored(tmp_path: Path) 
     upgrade_to_head(url)
     engine = make_engine(url)
     with make_session_factory(engine)() as session:
-        seed_catalogue(session, read_seed(Path(write_seed(tmp_path))), now=datetime(2026, 11, 18, tzinfo=timezone.utc))
+        seed_catalogue(session, read_seed(Path(write_seed(tmp_path))), now=datetime(2026, 11, 18, tzinfo=UTC))
         with transaction(session):
             session.query(Offering).one().upstream = "fake"
     engine.dispose()

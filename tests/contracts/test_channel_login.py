@@ -1,4 +1,5 @@
 """One ChannelLogin contract, run over the fake and over each real adapter against the sandbox."""
+
 from __future__ import annotations
 
 from collections.abc import Callable
@@ -108,5 +109,3 @@ def test_secrets_stay_out_of_the_users_repr(subject: LoginSubject) -> None:
     user = subject.login.exchange_code(subject.issue("ada")[0])
     if user.secret:
         assert user.secret not in repr(user)
-
-

@@ -1,4 +1,5 @@
 """One RealNameVerifier and PhoneNumbers contract, over the fakes and the real adapters against the sandbox."""
+
 from __future__ import annotations
 
 from collections.abc import Callable
@@ -49,7 +50,9 @@ def sandbox_subject(sandbox: Sandbox, tmp_path: Path, channel: str) -> VerifierS
     login: ChannelLogin = adapters.logins[app_id]
 
     def sign_in(person: dict[str, str]) -> ChannelUser:
-        code = sandbox.wechat_code(**person)["code"] if channel == "wechat" else sandbox.alipay_code(**person)["auth_code"]
+        code = (
+            sandbox.wechat_code(**person)["code"] if channel == "wechat" else sandbox.alipay_code(**person)["auth_code"]
+        )
         return login.exchange_code(code)
 
     return VerifierSubject(adapters.verifiers[channel], sign_in)

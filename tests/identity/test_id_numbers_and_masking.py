@@ -1,4 +1,5 @@
 """ID number checks (GB 11643) and masking."""
+
 from __future__ import annotations
 
 import pytest

@@ -1,4 +1,5 @@
 """The PII vault: sealed at rest, bound to its field, rotatable, with keyed lookups."""
+
 from __future__ import annotations
 
 import base64

@@ -1,4 +1,5 @@
 """Migrations build the schema the models describe, on an empty PostgreSQL and on SQLite."""
+
 from __future__ import annotations
 
 from collections.abc import Iterator

@@ -1,4 +1,5 @@
 """Fixtures: a sandbox on 127.0.0.1:0 in a thread, and the real SDKs pointed at it."""
+
 from __future__ import annotations
 
 import os
@@ -43,14 +44,21 @@ class SandboxWeChatClient(WeChatClient):
         response = self._http.post(
             self.base_url + "/cgi-bin/stable_token",
             json={
-                "grant_type": "client_credential", "appid": self.appid, "secret": self.secret, "force_refresh": False,
+                "grant_type": "client_credential",
+                "appid": self.appid,
+                "secret": self.secret,
+                "force_refresh": False,
             },
             timeout=self.timeout,
         )
         result = response.json()
         if result.get("errcode", 0) != 0:
             raise WeChatClientException(
-                result["errcode"], result["errmsg"], client=self, request=response.request, response=response,
+                result["errcode"],
+                result["errmsg"],
+                client=self,
+                request=response.request,
+                response=response,
             )
         self.session.set(self.access_token_key, result["access_token"], result["expires_in"])
         self.expires_at = int(time.time()) + result["expires_in"]
@@ -136,10 +144,15 @@ def fake_citytiles() -> Iterator[dict[str, Any]]:
 
     @app.route("/<path:path>", methods=["GET", "POST", "DELETE", "PUT", "PATCH"])
     def echo(path: str) -> Any:
-        seen.append({
-            "method": request.method, "path": path, "query": request.query_string.decode(),
-            "authorization": request.headers.get("Authorization"), "body": request.get_data(as_text=True),
-        })
+        seen.append(
+            {
+                "method": request.method,
+                "path": path,
+                "query": request.query_string.decode(),
+                "authorization": request.headers.get("Authorization"),
+                "body": request.get_data(as_text=True),
+            }
+        )
         if path == "api/v1/broken":
             return jsonify({"error": {"code": "demo.broken", "message": "it broke", "details": {}}}), 422
         return jsonify({"echo": seen[-1]})

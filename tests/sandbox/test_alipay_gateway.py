@@ -1,4 +1,5 @@
 """The Alipay gateway, driven by python-alipay-sdk: login, profile, real-name, notices, signatures."""
+
 from __future__ import annotations
 
 import base64
@@ -121,7 +122,9 @@ def test_template_message_is_listed(sandbox: Any) -> None:
 
 def test_a_request_signed_with_another_key_is_rejected(sandbox: Any) -> None:
     stranger = rsa.generate_private_key(public_exponent=65537, key_size=2048).private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.TraditionalOpenSSL, serialization.NoEncryption(),
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.TraditionalOpenSSL,
+        serialization.NoEncryption(),
     )
     client = sandbox.alipay(app_private_key=stranger.decode())
 
@@ -154,7 +157,7 @@ def test_wire_format_is_signed_over_the_exact_inner_text(sandbox: Any) -> None:
     assert content_type == "text/html;charset=utf-8"
     prefix = '{"alipay_system_oauth_token_response":'
     assert raw.startswith(prefix) and raw.endswith('"}')
-    inner, signature = raw[len(prefix):-2].rsplit(',"sign":"', 1)
+    inner, signature = raw[len(prefix) : -2].rsplit(',"sign":"', 1)
     public_key = serialization.load_pem_public_key(public_key_pem(sandbox))
     public_key.verify(base64.b64decode(signature), inner.encode(), padding.PKCS1v15(), hashes.SHA256())  # type: ignore
 

@@ -1,4 +1,5 @@
 """`python -m sandbox` serves the same app from the command line."""
+
 from __future__ import annotations
 
 import os
@@ -17,12 +18,21 @@ REPO = Path(__file__).resolve().parents[2]
 def test_python_m_sandbox_serves_and_writes_its_state(tmp_path: Path) -> None:
     environment = {**os.environ, "SANDBOX_PORT": "0", "NO_PROXY": "127.0.0.1"}
     command = [
-        sys.executable, "-m", "sandbox",
-        "--state-dir", str(tmp_path / "state"),
-        "--citytiles-url", "http://127.0.0.1:1",
+        sys.executable,
+        "-m",
+        "sandbox",
+        "--state-dir",
+        str(tmp_path / "state"),
+        "--citytiles-url",
+        "http://127.0.0.1:1",
     ]
     process = subprocess.Popen(
-        command, cwd=REPO, env=environment, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+        command,
+        cwd=REPO,
+        env=environment,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
     )
     try:
         selector = selectors.DefaultSelector()

@@ -1,4 +1,5 @@
 """The /_sandbox/ helpers: input checking, people across apps, messages, faults, the proxy and the page."""
+
 from __future__ import annotations
 
 import re
@@ -163,7 +164,9 @@ def test_alipay_faults(sandbox: Any, faults: Any) -> None:
 def test_proxy_forwards_method_body_query_and_authorization(sandbox: Any, fake_citytiles: dict[str, Any]) -> None:
     response = sandbox.http.post(
         sandbox.base + "/_sandbox/citytiles/api/v1/me/real-name?x=1&y=2",
-        json={"name": "张三"}, headers={"Authorization": "Bearer t0k", "Cookie": "leak=1"}, timeout=5,
+        json={"name": "张三"},
+        headers={"Authorization": "Bearer t0k", "Cookie": "leak=1"},
+        timeout=5,
     )
 
     assert response.status_code == 200

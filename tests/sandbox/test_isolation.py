@@ -1,4 +1,5 @@
 """The sandbox is an outside peer: it shares no code with citytiles and does not lean on the SDKs."""
+
 from __future__ import annotations
 
 import ast
@@ -9,8 +10,18 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[2]
 SANDBOX = REPO / "sandbox"
 FORBIDDEN = {
-    "app", "config", "identity", "channels", "city_services", "billing", "database", "errors", "wsgi",
-    "wechatpy", "alipay", "wechatpayv3",
+    "app",
+    "config",
+    "identity",
+    "channels",
+    "city_services",
+    "billing",
+    "database",
+    "errors",
+    "wsgi",
+    "wechatpy",
+    "alipay",
+    "wechatpayv3",
 }
 
 
@@ -35,7 +46,9 @@ def _called_name(call: ast.Call) -> str:
 
 def test_the_checker_sees_forbidden_imports() -> None:
     assert imported_top_levels("import config\nfrom channels.wechat import x\nimportlib.import_module('alipay')") == {
-        "config", "channels", "alipay",
+        "config",
+        "channels",
+        "alipay",
     }
 
 

@@ -1,4 +1,5 @@
 """Credentials are generated on first start, written where citytiles reads them, and reused."""
+
 from __future__ import annotations
 
 import stat

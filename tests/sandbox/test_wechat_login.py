@@ -1,4 +1,5 @@
 """Mini-program login, phone numbers, subscribe messages, OA web login and the real-name check, via wechatpy."""
+
 from __future__ import annotations
 
 import base64

@@ -1,4 +1,5 @@
 """WeChat app access tokens: rotation, grace, stable tokens, expiry, and wechatpy's retry path."""
+
 from __future__ import annotations
 
 import time
@@ -27,8 +28,10 @@ def stable(sb: Any, force: bool = False, app_id: str = MINI_PROGRAM, secret: str
 def verdict(sb: Any, token: str) -> int:
     """The errcode an API gives this token: 40003 (bad openid) means the token itself was accepted."""
     response = sb.http.post(
-        sb.base + "/cgi-bin/message/subscribe/send", params={"access_token": token},
-        json={"touser": "o-nobody-at-all", "template_id": "T", "data": {"k": {"value": "v"}}}, timeout=5,
+        sb.base + "/cgi-bin/message/subscribe/send",
+        params={"access_token": token},
+        json={"touser": "o-nobody-at-all", "template_id": "T", "data": {"k": {"value": "v"}}},
+        timeout=5,
     )
     return response.json()["errcode"]
 
