@@ -19,6 +19,7 @@ from identity.models import StaffMember
 from identity.rotation import reseal_personal_data
 from identity.staff import NewStaffMember
 from identity.staff import create_staff_member
+from identity.staff import unlock_username
 from migrations import upgrade_to_head
 
 
@@ -83,7 +84,23 @@ def reseal_pii_command() -> None:
     click.echo(f"re-sealed {changed} values under key {current_app.extensions['vault'].active_key_id}")
 
 
+@click.command("unlock-staff")
+@click.option("--username", required=True)
+@with_appcontext
+def unlock_staff_command(username: str) -> None:
+    """Lift the lock that failed logins put on a username."""
+    cleared = unlock_username(get_session(), username)
+    click.echo(f"unlocked {username!r}" if cleared else f"{username!r} had no failed logins")
+
+
 def register_cli(app: Flask) -> None:
     """Attach the commands to `flask`."""
-    for command in (migrate_command, seed_catalogue_command, create_platform_admin_command, reseal_pii_command):
+    commands = (
+        migrate_command,
+        seed_catalogue_command,
+        create_platform_admin_command,
+        reseal_pii_command,
+        unlock_staff_command,
+    )
+    for command in commands:
         app.cli.add_command(command)

@@ -53,6 +53,7 @@ ERROR_CODES: dict[str, tuple[int, str]] = {
     "identity.real_name_already_bound": (409, "A different real name is already bound to this resident."),
     "identity.no_channel_identity": (422, "The session did not come through a channel app."),
     "identity.phone_not_supported": (422, "Phone binding is not offered through this app."),
+    "identity.resident_changed": (409, "The account was erased or joined with another meanwhile; log in again."),
     "identity.real_name_not_offered": (422, "Real-name verification is not offered through this channel yet."),
     "identity.channel_login_expired": (401, "The channel authorisation from login has lapsed; log in again."),
     "identity.phone_code_invalid": (401, "The phone authorisation code is not valid."),

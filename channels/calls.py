@@ -6,8 +6,10 @@ import logging
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Any
 
 from errors import DomainError
+from errors import UpstreamUnavailable
 
 log = logging.getLogger("citytiles.channels")
 security_log = logging.getLogger("citytiles.security")
@@ -37,3 +39,19 @@ def channel_call(channel: str, operation: str, app_id: str) -> Iterator[None]:
                 "duration_ms": round((time.perf_counter() - started) * 1000, 1),
             },
         )
+
+
+def answer_fields(channel: str, operation: str, answer: object, *required: str) -> dict[str, Any]:
+    """The channel's answer as a mapping that holds the fields we need, or UpstreamUnavailable."""
+    if isinstance(answer, dict) and all(answer.get(name) for name in required):
+        return answer
+    raise unreadable_answer(channel, operation, answer)
+
+
+def unreadable_answer(channel: str, operation: str, answer: object) -> UpstreamUnavailable:
+    """Log that a channel answered in a shape we cannot use, and the error to raise for it."""
+    # Only the shape is logged: the answer may carry personal data.
+    log.warning(
+        "unreadable channel answer", extra={"channel": channel, "operation": operation, "shape": type(answer).__name__}
+    )
+    return UpstreamUnavailable("channel.unavailable", "The channel gave an answer we could not read.", retry_after=30)

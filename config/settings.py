@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+import socket
 from collections.abc import Mapping
 from dataclasses import dataclass
 from dataclasses import field
@@ -13,6 +14,7 @@ DEFAULT_SECRET_KEY = "citytiles-development-secret-key-change-me"
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_DATABASE_URL = f"sqlite:///{PROJECT_ROOT / 'var' / 'citytiles.db'}"
 DEFAULT_SEED = PROJECT_ROOT / "config" / "cities.toml"
+APP_ENVS = ("development", "test", "production")
 DEFAULT_CHANNEL_APPS = PROJECT_ROOT / "config" / "channels.toml"
 # Development-only PII keys; production refuses to start with them.
 DEFAULT_PII_KEYS = "dev1:ZGV2ZWxvcG1lbnQtb25seS1waWkta2V5LTMyLWJ5dGU="
@@ -60,8 +62,11 @@ class Settings:
     @classmethod
     def from_env(cls, environ: Mapping[str, str]) -> Settings:
         """Build settings from an environment mapping, with safe development defaults."""
+        app_env = environ.get("APP_ENV", "development").strip().lower()
+        if app_env not in APP_ENVS:
+            raise UnsafeConfiguration([f"APP_ENV must be one of {', '.join(APP_ENVS)}, not {app_env!r}"])
         return cls(
-            app_env=environ.get("APP_ENV", "development"),
+            app_env=app_env,
             secret_key=environ.get("SECRET_KEY", DEFAULT_SECRET_KEY),
             database_url=environ.get("DATABASE_URL", DEFAULT_DATABASE_URL),
             redis_url=environ.get("REDIS_URL") or None,
@@ -94,8 +99,9 @@ class Settings:
         problems = []
         if self.secret_key == DEFAULT_SECRET_KEY or len(self.secret_key) < 32:
             problems.append("SECRET_KEY is the development default or shorter than 32 characters")
-        if self.pii_keys == DEFAULT_PII_KEYS or self.pii_lookup_key == DEFAULT_PII_LOOKUP_KEY:
-            problems.append("PII_KEYS or PII_LOOKUP_KEY is the development default")
+        development_key = DEFAULT_PII_KEYS.partition(":")[2]
+        if development_key in self.pii_keys or self.pii_lookup_key == DEFAULT_PII_LOOKUP_KEY:
+            problems.append("PII_KEYS or PII_LOOKUP_KEY holds the development key")
         if self.database_url.startswith("sqlite"):
             problems.append("DATABASE_URL points at SQLite; production needs PostgreSQL")
         channel_urls = {
@@ -115,13 +121,27 @@ class Settings:
 
 
 def is_public_https(url: str) -> bool:
-    """Whether a URL is HTTPS to a host that is not loopback, a sandbox or unspecified."""
-    parts = urlsplit(url)
-    host = (parts.hostname or "").lower()
-    if parts.scheme != "https" or not host or host == "localhost" or "sandbox" in host:
-        return False
+    """Whether a URL is HTTPS to a public host: not loopback, private, a sandbox, or an address in disguise."""
     try:
-        address = ipaddress.ip_address(host)
+        parts = urlsplit(url)
+        host = (parts.hostname or "").lower().rstrip(".")
     except ValueError:
-        return True
-    return not (address.is_loopback or address.is_private or address.is_unspecified)
+        return False
+    if parts.scheme != "https" or not host or "sandbox" in host:
+        return False
+    if host == "localhost" or host.endswith(".localhost"):
+        return False
+    address = _numeric_address(host)
+    return address is None or address.is_global
+
+
+def _numeric_address(host: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    """The address a host names by number, in any of the forms resolvers accept (127.1, 0x7f000001, ...)."""
+    try:
+        return ipaddress.ip_address(host)
+    except ValueError:
+        pass
+    try:
+        return ipaddress.IPv4Address(socket.inet_aton(host))
+    except OSError:
+        return None

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import re
+import unicodedata
 from datetime import date
 
-_SHAPE = re.compile(r"^\d{17}[\dX]$")
+# ASCII digits only: \d would also take full-width and other scripts' digits.
+_SHAPE = re.compile(r"^[0-9]{17}[0-9X]$")
 _WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
 _CHECK_CHARACTERS = "10X98765432"
 
@@ -17,8 +19,8 @@ def check_digit(first_seventeen: str) -> str:
 
 
 def normalise_id_number(text: str) -> str:
-    """Trim and upper-case the trailing x, as residents type it either way."""
-    return text.strip().upper()
+    """Trim, fold full-width characters (as Chinese keyboards type them) to ASCII, upper-case the x."""
+    return unicodedata.normalize("NFKC", text).strip().upper()
 
 
 def id_number_problem(id_number: str) -> str | None:

@@ -12,6 +12,7 @@ from errors import Invalid
 from identity.models import Resident
 from identity.ports import PhoneNumbers
 from identity.residents import SignedIn
+from identity.residents import lock_live_resident
 from identity.vault import Vault
 
 PHONE = "resident.phone"
@@ -28,6 +29,7 @@ def bind_phone(
     end_reads(session)
     phone = source.phone_number(code, identity.external_id)
     with transaction(session):
-        signed_in.resident.phone_sealed = vault.seal(PHONE, phone)
-        signed_in.resident.phone_lookup = vault.lookup(PHONE, phone)
-    return signed_in.resident
+        resident = lock_live_resident(session, signed_in.resident.id)
+        resident.phone_sealed = vault.seal(PHONE, phone)
+        resident.phone_lookup = vault.lookup(PHONE, phone)
+    return resident

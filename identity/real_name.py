@@ -6,10 +6,8 @@ import re
 from dataclasses import dataclass
 from dataclasses import field
 from datetime import datetime
-from typing import Any
 
 from sqlalchemy import select
-from sqlalchemy import update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -19,16 +17,14 @@ from errors import Invalid
 from identity.consent import record_consent
 from identity.id_numbers import id_number_problem
 from identity.id_numbers import normalise_id_number
-from identity.models import AccessToken
-from identity.models import ChannelIdentity
-from identity.models import ChannelUnion
-from identity.models import ConsentRecord
+from identity.merging import iso
+from identity.merging import merge_residents
 from identity.models import Resident
-from identity.models import ResidentMerge
 from identity.ports import RealNameClaim
 from identity.ports import RealNameVerifier
 from identity.residents import SignedIn
 from identity.residents import channel_secret
+from identity.residents import lock_live_resident
 from identity.vault import Vault
 
 REAL_NAME = "resident.real_name"
@@ -88,14 +84,20 @@ def bind_real_name(
     if not result.matched:
         raise Invalid("identity.real_name_mismatch", "The name and ID number do not match your verified identity.")
     with transaction(session):
+        resident = lock_live_resident(session, resident.id)
         for attempt in range(2):
             holder = session.scalar(
                 select(Resident)
-                .where(Resident.id_number_lookup == lookup, Resident.id != resident.id)
+                .where(
+                    Resident.id_number_lookup == lookup,
+                    Resident.id != resident.id,
+                    Resident.erased_at.is_(None),
+                    Resident.merged_into_id.is_(None),
+                )
                 .with_for_update()
             )
             target = holder or resident
-            previous = {"verified_by": target.real_name_verified_by, "verified_at": _iso(target.real_name_verified_at)}
+            previous = {"verified_by": target.real_name_verified_by, "verified_at": iso(target.real_name_verified_at)}
             try:
                 # If another resident binds the same number at this moment, the unique lookup index
                 # stops one of us; the loser finds the winner as holder on the second pass and merges.
@@ -121,58 +123,3 @@ def bind_real_name(
                 survivor_previous_verification=previous,
             )
     return target
-
-
-def merge_residents(
-    session: Session,
-    *,
-    survivor: Resident,
-    merged: Resident,
-    reason: str,
-    now: datetime,
-    survivor_previous_verification: dict[str, str | None] | None = None,
-) -> ResidentMerge:
-    """Move everything of one resident to the survivor, and record exactly what moved and what was dropped."""
-    moved_identities = [
-        {"channel": i.channel, "app_id": i.app_id}
-        for i in session.scalars(select(ChannelIdentity).where(ChannelIdentity.resident_id == merged.id))
-    ]
-    moves = {
-        "identities": update(ChannelIdentity).where(ChannelIdentity.resident_id == merged.id),
-        "unions": update(ChannelUnion).where(ChannelUnion.resident_id == merged.id),
-        "sessions": update(AccessToken).where(AccessToken.resident_id == merged.id),
-        "consents": update(ConsentRecord).where(ConsentRecord.resident_id == merged.id),
-    }
-    counts = {
-        name: _rows_changed(session.execute(statement.values(resident_id=survivor.id)))
-        for name, statement in moves.items()
-    }
-    moved: dict[str, object] = {
-        "identities": moved_identities,
-        "unions": counts["unions"],
-        "sessions": counts["sessions"],
-        "consents": counts["consents"],
-        "survivor_previous_verification": survivor_previous_verification,
-    }
-    if merged.phone_sealed is not None:
-        # The survivor's own phone wins; the record says the other was dropped, never which number it was.
-        moved["phone"] = "dropped_survivor_has_one" if survivor.phone_sealed is not None else "moved"
-        if survivor.phone_sealed is None:
-            survivor.phone_sealed, survivor.phone_lookup = merged.phone_sealed, merged.phone_lookup
-    merged.phone_sealed = merged.phone_lookup = None
-    merged.real_name_sealed = merged.id_number_sealed = merged.id_number_lookup = None
-    merged.merged_into_id = survivor.id
-    record = ResidentMerge(survivor_id=survivor.id, merged_id=merged.id, reason=reason, moved=moved, at=now)
-    session.add(record)
-    session.flush()
-    session.expire(survivor, ["identities"])
-    return record
-
-
-def _rows_changed(result: Any) -> int:
-    """How many rows an UPDATE touched."""
-    return int(result.rowcount)
-
-
-def _iso(moment: datetime | None) -> str | None:
-    return moment.isoformat() if moment else None

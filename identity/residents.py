@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import secrets
 from dataclasses import dataclass
 from datetime import datetime
@@ -13,7 +14,9 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from database import transaction
+from errors import Conflict
 from errors import Unauthenticated
+from identity.merging import merge_residents
 from identity.models import AccessToken
 from identity.models import ChannelIdentity
 from identity.models import ChannelUnion
@@ -28,6 +31,7 @@ from identity.tokens import revoke_all_for_resident
 from identity.vault import Vault
 
 CHANNEL_SECRET = "channel_identity.secret"
+log = logging.getLogger("citytiles.identity")
 
 
 @dataclass(frozen=True)
@@ -54,11 +58,12 @@ def sign_in(
     # The channel call happens before any transaction opens, so no row waits on the network.
     user = login.exchange_code(code)
     with transaction(session):
-        identity = _find_identity(session, user) or _add_identity(session, user, now)
+        # Locked, so a merge committing meanwhile cannot leave this login on the merged resident.
+        identity = _find_identity(session, user, lock=True) or _add_identity(session, user, now)
         identity.last_login_at = now
         if user.unionid and identity.unionid != user.unionid:
             identity.unionid = user.unionid
-            _claim_union(session, user.channel, user.unionid, identity.resident_id)
+            _join_union(session, identity, user.unionid, now)
         if user.secret:
             identity.channel_secret_sealed = vault.seal(CHANNEL_SECRET, user.secret)
         token = issue_token(
@@ -71,7 +76,12 @@ def signed_in_resident(session: Session, token: str, *, now: datetime) -> Signed
     """The live resident a bearer token belongs to, or Unauthenticated."""
     stored = find_live_token(session, token, now)
     resident = session.get(Resident, stored.resident_id) if stored.resident_id is not None else None
-    if resident is None or resident.erased_at is not None:
+    # Merges move tokens; one issued in the instant of a merge still reaches the surviving resident.
+    for _ in range(3):
+        if resident is None or resident.merged_into_id is None:
+            break
+        resident = session.get(Resident, resident.merged_into_id)
+    if resident is None or resident.erased_at is not None or resident.merged_into_id is not None:
         raise Unauthenticated("auth.invalid_token", "The access token is not valid.")
     identity = session.get(ChannelIdentity, stored.channel_identity_id) if stored.channel_identity_id else None
     return SignedIn(resident=resident, identity=identity, token=stored)
@@ -92,6 +102,7 @@ def erase_resident(session: Session, resident: Resident, *, now: datetime) -> No
     """Erase a resident's personal data and channel accounts and revoke every token."""
     # The row stays, anonymised: consent records (and, later, payments) must be kept.
     with transaction(session):
+        lock_live_resident(session, resident.id)
         revoke_all_for_resident(session, resident.id, now)
         session.execute(delete(ChannelIdentity).where(ChannelIdentity.resident_id == resident.id))
         session.execute(delete(ChannelUnion).where(ChannelUnion.resident_id == resident.id))
@@ -107,23 +118,51 @@ def erase_resident(session: Session, resident: Resident, *, now: datetime) -> No
     session.expire(resident, ["identities"])
 
 
-def _claim_union(session: Session, channel: str, unionid: str, resident_id: int) -> None:
-    """Record whose unionid this is, unless someone holds it already (then real names may link them later)."""
+def lock_live_resident(session: Session, resident_id: int) -> Resident:
+    """The resident's row, locked for this transaction; Conflict if it was erased or merged meanwhile."""
+    resident = session.scalar(
+        select(Resident).where(Resident.id == resident_id).with_for_update().execution_options(populate_existing=True)
+    )
+    if resident is None or resident.erased_at is not None or resident.merged_into_id is not None:
+        raise Conflict(
+            "identity.resident_changed", "This account was erased or joined with another meanwhile; log in again."
+        )
+    return resident
+
+
+def _join_union(session: Session, identity: ChannelIdentity, unionid: str, now: datetime) -> None:
+    """Record whose unionid this is; if another resident holds it, the two are one person and merge."""
     try:
         with session.begin_nested():
-            session.add(ChannelUnion(channel=channel, unionid=unionid, resident_id=resident_id))
+            session.add(ChannelUnion(channel=identity.channel, unionid=unionid, resident_id=identity.resident_id))
+        return
     except IntegrityError:
         pass
-
-
-def _find_identity(session: Session, user: ChannelUser) -> ChannelIdentity | None:
-    return session.scalar(
-        select(ChannelIdentity).where(
-            ChannelIdentity.channel == user.channel,
-            ChannelIdentity.app_id == user.app_id,
-            ChannelIdentity.external_id == user.external_id,
+    holder_id = session.scalar(
+        select(ChannelUnion.resident_id).where(
+            ChannelUnion.channel == identity.channel, ChannelUnion.unionid == unionid
         )
     )
+    if holder_id is None or holder_id == identity.resident_id:
+        return
+    survivor, merged = lock_live_resident(session, holder_id), lock_live_resident(session, identity.resident_id)
+    if survivor.id_number_lookup and merged.id_number_lookup and survivor.id_number_lookup != merged.id_number_lookup:
+        # The channel says one person, their verified ID numbers say two: leave both as they are.
+        log.warning("unionid shared by residents with different verified ID numbers; not merged")
+        return
+    if merged.id_number_lookup and not survivor.id_number_lookup:
+        survivor, merged = merged, survivor
+    merge_residents(session, survivor=survivor, merged=merged, reason="same_unionid", now=now)
+    session.refresh(identity)
+
+
+def _find_identity(session: Session, user: ChannelUser, *, lock: bool = False) -> ChannelIdentity | None:
+    query = select(ChannelIdentity).where(
+        ChannelIdentity.channel == user.channel,
+        ChannelIdentity.app_id == user.app_id,
+        ChannelIdentity.external_id == user.external_id,
+    )
+    return session.scalar(query.with_for_update() if lock else query)
 
 
 def _add_identity(session: Session, user: ChannelUser, now: datetime) -> ChannelIdentity:

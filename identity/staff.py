@@ -125,7 +125,10 @@ def log_in(session: Session, username: str, password: str, *, now: datetime, lif
         if throttle.locked_until is not None and throttle.locked_until > now:
             failure: Exception = _locked(throttle.locked_until, now)
         elif staff is None or not staff.active or not matches:
+            if throttle.last_failed_at is not None and now - throttle.last_failed_at > LOCKOUT:
+                throttle.failed_logins = 0  # failures count within one window, not forever
             throttle.failed_logins += 1
+            throttle.last_failed_at = now
             if throttle.failed_logins >= MAX_FAILED_LOGINS:
                 throttle.locked_until = now + LOCKOUT
                 throttle.failed_logins = 0
@@ -136,6 +139,16 @@ def log_in(session: Session, username: str, password: str, *, now: datetime, lif
             return StaffLogin(token=issue_token(session, now=now, lifetime=lifetime, staff_id=staff.id), staff=staff)
     # Raised after the commit, so the failure count is kept.
     raise failure
+
+
+def unlock_username(session: Session, username: str) -> bool:
+    """Clear a username's failed logins and lock; whether there was anything to clear."""
+    with transaction(session):
+        throttle = session.get(LoginThrottle, username)
+        if throttle is None:
+            return False
+        session.delete(throttle)
+    return True
 
 
 def _throttle_for(session: Session, username: str) -> LoginThrottle:

@@ -36,7 +36,10 @@ class Vault:
             parsed[key_id] = base64.b64decode(encoded)
         if any(len(key) != 32 for key in parsed.values()) or active_key_id not in parsed:
             raise ValueError("PII_KEYS needs 32-byte keys, and PII_ACTIVE_KEY must name one of them")
-        return cls(parsed, active_key_id, base64.b64decode(lookup_key))
+        lookup = base64.b64decode(lookup_key)
+        if len(lookup) < 32:
+            raise ValueError("PII_LOOKUP_KEY needs at least 32 bytes, or ID numbers could be guessed from lookups")
+        return cls(parsed, active_key_id, lookup)
 
     def seal(self, purpose: str, plaintext: str) -> str:
         """Encrypt under the active key: `v1:<key id>:<base64 nonce+ciphertext>`."""

@@ -112,6 +112,8 @@ def erase_me(signed_in: SignedIn) -> None:
         "identity.no_channel_identity",
         "identity.real_name_not_offered",
         "identity.channel_login_expired",
+        "identity.resident_changed",
+        "channel.rate_limited",
         "channel.unavailable",
     ),
 )
@@ -135,7 +137,13 @@ def bind_my_real_name(signed_in: SignedIn, payload: RealNameRequest) -> Resident
     body=PhoneSchema,
     response=ResidentSchema(),
     auth="resident",
-    errors=("identity.phone_not_supported", "identity.phone_code_invalid", "channel.unavailable"),
+    errors=(
+        "identity.phone_not_supported",
+        "identity.phone_code_invalid",
+        "identity.resident_changed",
+        "channel.rate_limited",
+        "channel.unavailable",
+    ),
 )
 def bind_my_phone(signed_in: SignedIn, payload: dict[str, str]) -> ResidentProfile:
     """Only the masked number is ever shown back."""

@@ -16,7 +16,18 @@ from errors import DomainError
 from errors import UpstreamUnavailable
 from identity.ports import LoginRejected
 
-TRANSPORT_ERRORS = (URLError, socket.timeout, TimeoutError, ConnectionError, OSError)
+# Transport failures, and the SDK tripping over an answer it cannot decode (bad JSON, base64, shape).
+SDK_FAILURES = (
+    AliPayValidationError,
+    URLError,
+    socket.timeout,
+    TimeoutError,
+    ConnectionError,
+    OSError,
+    ValueError,
+    TypeError,
+    AttributeError,
+)
 SUB_CODE_ERRORS: Mapping[str, Callable[[], DomainError]] = {
     "isv.code-invalid": lambda: LoginRejected("session.code_invalid", "This auth code is invalid, expired or used."),
     "aop.invalid-auth-token": lambda: LoginRejected(

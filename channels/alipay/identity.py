@@ -5,8 +5,9 @@ from __future__ import annotations
 from alipay import AliPay
 from alipay.exceptions import AliPayException
 
-from channels.alipay.errors import TRANSPORT_ERRORS
+from channels.alipay.errors import SDK_FAILURES
 from channels.alipay.errors import from_alipay
+from channels.calls import answer_fields
 from channels.calls import channel_call
 from errors import UpstreamUnavailable
 from identity.ports import LoginRejected
@@ -39,7 +40,8 @@ class AlipayRealNames:
                     "alipay.user.certdoc.certverify.preconsult",
                     biz_content={"user_name": claim.name, "cert_type": "IDENTITY_CARD", "cert_no": claim.id_number},
                 )
-                if registered.get("code") != "10000":
+                registered = answer_fields("alipay", "certverify.preconsult", registered, "code")
+                if registered.get("code") != "10000" or not registered.get("verify_id"):
                     raise UpstreamUnavailable(
                         "channel.unavailable", "Alipay could not start the check.", retry_after=30
                     )
@@ -48,8 +50,9 @@ class AlipayRealNames:
                     biz_content={"verify_id": registered["verify_id"]},
                     auth_token=claim.secret or "",
                 )
-            except (AliPayException, *TRANSPORT_ERRORS) as error:
+            except (AliPayException, *SDK_FAILURES) as error:
                 raise from_alipay(error, claim.app_id, LAPSED) from error
+            verdict = answer_fields("alipay", "certverify.consult", verdict, "code")
         if verdict.get("code") != "10000":
             # A signed business error comes back as data, not as an exception.
             lapsed = LAPSED.get(str(verdict.get("sub_code")))

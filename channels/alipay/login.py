@@ -5,10 +5,11 @@ from __future__ import annotations
 from alipay import AliPay
 from alipay.exceptions import AliPayException
 
-from channels.alipay.errors import TRANSPORT_ERRORS
+from channels.alipay.errors import SDK_FAILURES
 from channels.alipay.errors import from_alipay
+from channels.calls import answer_fields
 from channels.calls import channel_call
-from errors import UpstreamUnavailable
+from channels.calls import unreadable_answer
 from identity.ports import ChannelUser
 
 
@@ -27,12 +28,11 @@ class AlipayLogin:
         with channel_call("alipay", "system.oauth.token", self.app_id):
             try:
                 result = self.client.server_api("alipay.system.oauth.token", grant_type="authorization_code", code=code)
-            except (AliPayException, *TRANSPORT_ERRORS) as error:
+            except (AliPayException, *SDK_FAILURES) as error:
                 raise from_alipay(error, self.app_id) from error
-        if "access_token" not in result:
-            raise UpstreamUnavailable(
-                "channel.unavailable", "Alipay gave no authorisation for this code.", retry_after=30
-            )
-        user_id = result.get("user_id")
-        external_id = result.get("open_id") or user_id
+            result = answer_fields("alipay", "system.oauth.token", result, "access_token")
+            user_id = result.get("user_id")
+            external_id = result.get("open_id") or user_id
+            if not isinstance(external_id, str) or not external_id:
+                raise unreadable_answer("alipay", "system.oauth.token", result)
         return ChannelUser("alipay", self.app_id, external_id, user_id, secret=result["access_token"])

@@ -7,6 +7,7 @@ from collections.abc import Callable
 import requests
 from wechatpy.exceptions import WeChatException
 
+from channels.calls import answer_fields
 from channels.calls import channel_call
 from channels.wechat.client import StableTokenClient
 from channels.wechat.errors import from_wechat
@@ -39,9 +40,10 @@ class WeChatPhoneNumbers:
                     # With the openid, WeChat refuses a code that was issued to someone else.
                     data={"code": code, "openid": external_id},
                 )
-            except (WeChatException, requests.RequestException) as error:
+            except (WeChatException, requests.RequestException, ValueError, KeyError) as error:
                 raise from_wechat(error, PHONE_CODE_ERRORS) from error
-        phone: str = result["phone_info"]["purePhoneNumber"]
+            info = answer_fields("wechat", "getuserphonenumber", result, "phone_info")["phone_info"]
+            phone: str = answer_fields("wechat", "getuserphonenumber", info, "purePhoneNumber")["purePhoneNumber"]
         return phone
 
 
@@ -66,9 +68,9 @@ class WeChatRealNames:
                     "sandbox/realname/check",
                     data={"openid": claim.external_id, "real_name": claim.name, "id_number": claim.id_number},
                 )
-            except (WeChatException, requests.RequestException) as error:
+            except (WeChatException, requests.RequestException, ValueError, KeyError) as error:
                 raise from_wechat(error) from error
-        verdict = result.get("verify_result")
+            verdict = answer_fields("wechat", "realname_check", result, "verify_result")["verify_result"]
         if verdict == "no_real_name":
             raise RealNameUnavailable("identity.real_name_unavailable", "WeChat holds no verified identity for you.")
         return RealNameResult(

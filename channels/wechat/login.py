@@ -6,6 +6,7 @@ import requests
 from wechatpy.exceptions import WeChatException
 from wechatpy.oauth import WeChatOAuth
 
+from channels.calls import answer_fields
 from channels.calls import channel_call
 from channels.wechat.client import StableTokenClient
 from channels.wechat.client import TimeoutSession
@@ -28,8 +29,9 @@ class MiniProgramLogin:
         with channel_call("wechat", "jscode2session", self.app_id):
             try:
                 result = self.client.wxa.code_to_session(code)
-            except (WeChatException, requests.RequestException) as error:
+            except (WeChatException, requests.RequestException, ValueError, KeyError) as error:
                 raise from_wechat(error) from error
+            result = answer_fields("wechat", "jscode2session", result, "openid")
         return ChannelUser(
             "wechat", self.app_id, result["openid"], result.get("unionid"), secret=result.get("session_key")
         )
@@ -53,6 +55,7 @@ class OfficialAccountLogin:
         with channel_call("wechat", "oauth2_access_token", self.app_id):
             try:
                 result = oauth.fetch_access_token(code)
-            except (WeChatException, requests.RequestException) as error:
+            except (WeChatException, requests.RequestException, ValueError, KeyError) as error:
                 raise from_wechat(error) from error
+            result = answer_fields("wechat", "oauth2_access_token", result, "openid")
         return ChannelUser("wechat", self.app_id, result["openid"], result.get("unionid"))

@@ -20,6 +20,7 @@ def upgrade() -> None:
         "login_throttles",
         sa.Column("username", sa.String(length=64), nullable=False),
         sa.Column("failed_logins", sa.Integer(), nullable=False),
+        sa.Column("last_failed_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("locked_until", sa.DateTime(timezone=True), nullable=True),
         sa.PrimaryKeyConstraint("username", name=op.f("pk_login_throttles")),
     )

@@ -13,9 +13,11 @@ from sqlalchemy.orm import Session
 
 from errors import UpstreamUnavailable
 from identity.fake_channels import FakeChannel
+from identity.fake_channels import FakeRealNames
 from identity.models import ConsentRecord
 from identity.models import Resident
 from identity.models import ResidentMerge
+from identity.ports import RealNameResult
 from migrations.metadata import target_metadata
 from tests.conftest import ALIPAY_MINI_PROGRAM as ALIPAY
 from tests.conftest import WECHAT_MINI_PROGRAM as MINI
@@ -289,3 +291,48 @@ def test_two_residents_binding_the_same_id_number_at_once_are_merged_not_failed(
     with racing.extensions["session_factory"]() as db:
         assert db.scalar(select(func.count()).select_from(ResidentMerge)) == 1
     racing.extensions["engine"].dispose()
+
+
+def test_erasing_while_the_channel_verifies_leaves_nothing_behind(
+    app: Flask, api: Api, fake_wechat: FakeChannel, session: Session
+) -> None:
+    token = wechat_resident(api, fake_wechat, real_name=NAME, id_number=ID_NUMBER, phone=PHONE)
+    erase_now = lambda: api.delete("/api/v1/me", token=token, expected=204)  # noqa: E731
+
+    class ErasingVerifier:
+        name = "erasing"
+
+        def verify(self, claim):  # type: ignore[no-untyped-def]
+            erase_now()
+            return RealNameResult(matched=True, verifier=self.name)
+
+    app.extensions["channels"].verifiers["wechat"] = ErasingVerifier()
+    assert bind(api, token, expected=409)["error"]["code"] == "identity.resident_changed"
+    erased = session.scalar(select(Resident))
+    assert erased.erased_at is not None
+    assert (erased.real_name_sealed, erased.id_number_sealed, erased.id_number_lookup) == (None, None, None)
+    # The same person starts afresh and can bind, with no lingering claim on the number.
+    fresh = wechat_resident(api, fake_wechat, real_name=NAME, id_number=ID_NUMBER)
+    app.extensions["channels"].verifiers["wechat"] = FakeRealNames(fake_wechat)
+    assert bind(api, fresh)["real_name_verified"] is True
+    assert api.get("/api/v1/me", token=fresh)["real_name_verified"] is True
+
+
+def test_a_later_login_carrying_the_unionid_joins_an_official_account_resident(
+    api: Api, fake_wechat: FakeChannel, session: Session
+) -> None:
+    from tests.conftest import WECHAT_OFFICIAL_ACCOUNT as OA
+
+    # snsapi_base: the official account first sees the person without a unionid.
+    web_code, _ = fake_wechat.issue_code("o-oa")
+    web = api.post("/api/v1/sessions", json={"channel": "wechat", "app_id": OA, "code": web_code}, expected=201)
+    mini = wechat_resident(api, fake_wechat, "o-mini")  # the mini-program carries unionid "u-o-mini"
+    assert api.get("/api/v1/me", token=mini)["id"] != web["resident"]["id"]
+    fake_wechat.users["o-oa"]["unionid"] = "u-o-mini"  # later, snsapi_userinfo reveals the unionid
+    again_code, _ = fake_wechat.issue_code("o-oa")
+    again = api.post("/api/v1/sessions", json={"channel": "wechat", "app_id": OA, "code": again_code}, expected=201)
+    assert again["resident"]["id"] == api.get("/api/v1/me", token=mini)["id"]
+    assert {c["app_id"] for c in again["resident"]["channels"]} == {OA, MINI}
+    assert api.get("/api/v1/me", token=web["token"])["id"] == again["resident"]["id"]
+    [merge] = session.scalars(select(ResidentMerge)).all()
+    assert merge.reason == "same_unionid"

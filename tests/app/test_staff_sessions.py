@@ -159,3 +159,23 @@ def test_unknown_usernames_lock_like_known_ones(api: Api, make_staff) -> None:
             api.post("/admin/api/sessions", json={"username": username, "password": "guess"}, expected=401)
         locked = api.post("/admin/api/sessions", json={"username": username, "password": "guess"}, expected=429)
         assert locked["error"]["code"] == "auth.locked"
+
+
+def test_failures_spread_over_time_do_not_lock(api: Api, make_staff, clock: Clock) -> None:
+    make_staff("ada", "platform_admin")
+    for _ in range(4):
+        login(api, "guess", expected=401)
+    clock.advance(minutes=16)
+    for _ in range(4):
+        login(api, "guess", expected=401)
+    login(api)
+
+
+def test_an_operator_can_unlock_a_username(app, api: Api, make_staff) -> None:  # type: ignore[no-untyped-def]
+    make_staff("ada", "platform_admin")
+    for _ in range(5):
+        login(api, "guess", expected=401)
+    login(api, expected=429)
+    result = app.test_cli_runner().invoke(args=["unlock-staff", "--username", "ada"])
+    assert result.exit_code == 0 and "unlocked 'ada'" in result.output
+    login(api)

@@ -190,3 +190,41 @@ def test_production_refuses_unsafe_upstreams_an_operator_stored(tmp_path: Path) 
     with pytest.raises(UnsafeConfiguration) as refused:
         create_app(settings)
     assert "330100/housing_fund/wechat uses the fake upstream adapter" in str(refused.value)
+
+
+@pytest.mark.parametrize("value", ["Production", " PRODUCTION "])
+def test_app_env_is_read_case_insensitively(value: str) -> None:
+    assert Settings.from_env({"APP_ENV": value}).is_production
+
+
+def test_an_unknown_app_env_is_refused() -> None:
+    with pytest.raises(UnsafeConfiguration):
+        Settings.from_env({"APP_ENV": "prod"})
+
+
+def test_production_refuses_the_development_pii_key_among_others(tmp_path: Path) -> None:
+    from config.settings import DEFAULT_PII_KEYS
+
+    environ = {
+        **SAFE_PRODUCTION,
+        "PII_KEYS": f"{DEFAULT_PII_KEYS},{SAFE_PRODUCTION['PII_KEYS']}",
+        "CATALOGUE_SEED": write_seed(tmp_path),
+    }
+    with pytest.raises(UnsafeConfiguration) as refused:
+        create_app(Settings.from_env(environ))
+    assert "PII_KEYS" in str(refused.value)
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "https://localhost./",
+        "https://127.1/",
+        "https://0x7f000001/",
+        "https://2130706433/",
+        "https://a.localhost/",
+        "https://100.64.0.1/",
+    ],
+)
+def test_disguised_local_addresses_are_not_public(url: str) -> None:
+    assert not is_public_https(url)

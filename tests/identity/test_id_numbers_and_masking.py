@@ -44,3 +44,10 @@ def test_masks() -> None:
 def test_redact_masks_numbers_inside_text() -> None:
     assert redact("id=330102199001011234&p=13812345678") == "id=3301**********1234&p=138****5678"
     assert redact("order 20261122000123456789") == "order 20261122000123456789"
+
+
+def test_full_width_digits_fold_to_the_same_number_and_other_scripts_are_refused() -> None:
+    from identity.id_numbers import normalise_id_number
+
+    assert normalise_id_number(" １１０１０５１９４９１２３１００２ｘ ") == "11010519491231002X"
+    assert id_number_problem(normalise_id_number("١١٠١٠٥١٩٤٩١٢٣١٠٠٢X")) is not None

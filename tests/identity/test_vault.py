@@ -63,3 +63,8 @@ def test_lookup_is_stable_keyed_and_per_field() -> None:
 def test_bad_key_configuration_is_refused(keys: str, active: str) -> None:
     with pytest.raises(ValueError):
         vault(keys, active)
+
+
+def test_a_short_lookup_key_is_refused() -> None:
+    with pytest.raises(ValueError):
+        Vault.from_settings(f"k1:{K1}", "k1", "")

@@ -1,0 +1,81 @@
+"""A channel answering with HTML, the wrong JSON or a broken signature is unavailable, never a crash."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from dataclasses import replace
+from pathlib import Path
+from threading import Thread
+
+import pytest
+from werkzeug.serving import make_server
+from werkzeug.wrappers import Request
+from werkzeug.wrappers import Response
+
+from app.wiring import build_channel_adapters
+from config.settings import ChannelSettings
+from errors import UpstreamUnavailable
+from identity.ports import RealNameClaim
+from tests.conftest import Sandbox
+
+MINI, OA, ALIPAY = "wx7c1b5d1e2f3a4b50", "wx9a8b7c6d5e4f3a20", "2021004100000001"
+TOKEN = json.dumps({"access_token": "t", "expires_in": 7200})
+ANSWERS = {
+    "html": ("text/html", "<html><body>502 Bad Gateway</body></html>"),
+    "wrong-json": ("application/json", '{"unexpected": 1}'),
+    "empty-alipay-user": (
+        "text/html",
+        '{"alipay_system_oauth_token_response":{"access_token":"x"},"sign":"bm90IGEgc2lnbmF0dXJl"}',
+    ),
+    "broken-signature": ("text/html", '{"alipay_system_oauth_token_response":{"user_id":"2088"},"sign":"%%%"}'),
+}
+
+
+class Stub:
+    """An HTTP server that hands out a token but answers every other call with one fixed body."""
+
+    def __init__(self) -> None:
+        self.answer = ANSWERS["html"]
+
+    def __call__(self, environ, start_response):  # type: ignore[no-untyped-def]
+        path = Request(environ).path
+        content_type, body = ("application/json", TOKEN) if path.endswith("stable_token") else self.answer
+        return Response(body, content_type=content_type)(environ, start_response)
+
+
+@pytest.fixture(scope="module")
+def stub() -> Iterator[tuple[Stub, str]]:
+    app = Stub()
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    Thread(target=server.serve_forever, daemon=True).start()
+    yield app, f"http://127.0.0.1:{server.server_port}"
+    server.shutdown()
+
+
+@pytest.fixture
+def adapters(sandbox: Sandbox, stub: tuple[Stub, str], tmp_path: Path):  # type: ignore[no-untyped-def]
+    base = stub[1]
+    return build_channel_adapters(
+        replace(sandbox.channel_settings(tmp_path), channels=ChannelSettings(base, base + "/gateway.do"))
+    )
+
+
+@pytest.mark.parametrize("answer", list(ANSWERS))
+@pytest.mark.parametrize("app_id", [MINI, OA, ALIPAY])
+def test_logins_turn_unreadable_answers_into_unavailable(adapters, stub, answer: str, app_id: str) -> None:  # type: ignore[no-untyped-def]
+    stub[0].answer = ANSWERS[answer]
+    with pytest.raises(UpstreamUnavailable) as unavailable:
+        adapters.logins[app_id].exchange_code("any-code")
+    assert unavailable.value.code == "channel.unavailable"
+
+
+@pytest.mark.parametrize("answer", ["html", "wrong-json"])
+def test_phone_and_real_name_checks_turn_unreadable_answers_into_unavailable(adapters, stub, answer: str) -> None:  # type: ignore[no-untyped-def]
+    stub[0].answer = ANSWERS[answer]
+    with pytest.raises(UpstreamUnavailable):
+        adapters.phones[MINI].phone_number("code", "openid")
+    for channel, app_id in (("wechat", MINI), ("alipay", ALIPAY)):
+        claim = RealNameClaim(channel, app_id, "user", "secret", "张三", "11010519491231002X")
+        with pytest.raises(UpstreamUnavailable):
+            adapters.verifiers[channel].verify(claim)
