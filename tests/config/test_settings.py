@@ -129,6 +129,7 @@ def test_production_refuses_every_unsafe_setting_naming_each(tmp_path: Path) -> 
         "WECHAT_API_BASE_URL": "http://127.0.0.1:8700",
         "ALIPAY_GATEWAY_URL": "https://sandbox.example.com/gateway.do",
         "CATALOGUE_SEED": write_seed(tmp_path, upstream="fake", base_url="http://10.0.0.5/gjj"),
+        "CHANNEL_APPS_FILE": str(tmp_path / "no-channel-apps.toml"),
     }
     with pytest.raises(UnsafeConfiguration) as refused:
         create_app(Settings.from_env(environ))
