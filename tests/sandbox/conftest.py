@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import threading
-import time
 from collections.abc import Callable
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -17,52 +16,16 @@ from alipay import AliPay
 from flask import Flask
 from flask import jsonify
 from flask import request
-from wechatpy import WeChatClient
-from wechatpy.exceptions import WeChatClientException
+from wechatpy.session.memorystorage import MemoryStorage
 from werkzeug.serving import make_server
 
+from channels.wechat.client import StableTokenClient
 from sandbox.server import serve_in_thread
 from sandbox.settings import SandboxConfig
 
 MINI_PROGRAM = "wx7c1b5d1e2f3a4b50"
 OFFICIAL_ACCOUNT = "wx9a8b7c6d5e4f3a20"
 ALIPAY_APP = "2021004100000001"
-
-
-class SandboxWeChatClient(WeChatClient):
-    """wechatpy's client, pointed at the sandbox, taking its token from /cgi-bin/stable_token."""
-
-    def __init__(self, appid: str, secret: str, base_url: str, **kwargs: Any) -> None:
-        super().__init__(appid, secret, **kwargs)
-        self.base_url = base_url
-        self.API_BASE_URL = base_url + "/cgi-bin/"
-        self.wxa.API_BASE_URL = base_url + "/"
-        self._http.trust_env = False  # loopback only, whatever proxy the environment names
-
-    def fetch_access_token(self) -> dict[str, Any]:
-        """POST JSON to stable_token (wechatpy 1.8 only knows the classic, hard-coded URL)."""
-        response = self._http.post(
-            self.base_url + "/cgi-bin/stable_token",
-            json={
-                "grant_type": "client_credential",
-                "appid": self.appid,
-                "secret": self.secret,
-                "force_refresh": False,
-            },
-            timeout=self.timeout,
-        )
-        result = response.json()
-        if result.get("errcode", 0) != 0:
-            raise WeChatClientException(
-                result["errcode"],
-                result["errmsg"],
-                client=self,
-                request=response.request,
-                response=response,
-            )
-        self.session.set(self.access_token_key, result["access_token"], result["expires_in"])
-        self.expires_at = int(time.time()) + result["expires_in"]
-        return result
 
 
 @dataclass
@@ -93,10 +56,17 @@ class RunningSandbox:
         """A WeChat app secret, read from the state directory as citytiles' demo config does."""
         return (self.config.state_dir / "wechat" / f"{app_id}.secret").read_text().strip()
 
-    def wechat(self, app_id: str = MINI_PROGRAM, secret: str | None = None, **kwargs: Any) -> SandboxWeChatClient:
-        """A wechatpy client for app_id (with its real secret unless one is given)."""
-        kwargs.setdefault("timeout", 10)
-        return SandboxWeChatClient(app_id, secret or self.secret(app_id), self.base, **kwargs)
+    def wechat(
+        self, app_id: str = MINI_PROGRAM, secret: str | None = None, session: Any = None, timeout: float = 10
+    ) -> StableTokenClient:
+        """citytiles' wechatpy client for app_id (with its real secret unless one is given), on the sandbox."""
+        return StableTokenClient(
+            app_id,
+            secret or self.secret(app_id),
+            base_url=self.base,
+            storage=session if session is not None else MemoryStorage(),
+            timeout=timeout,
+        )
 
     def alipay(
         self, app_id: str = ALIPAY_APP, app_private_key: str | None = None, alipay_public_key: str | None = None
