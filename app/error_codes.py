@@ -47,6 +47,7 @@ ERROR_CODES: dict[str, tuple[int, str]] = {
     "channel.unavailable": (503, "The channel cannot be reached; Retry-After says when to retry."),
     "identity.invalid_name": (422, "The name is not a name as on an ID card."),
     "identity.invalid_id_number": (422, "The ID number's format, birth date or check digit is wrong."),
+    "identity.unknown_consent_purpose": (404, "No consent text exists for that purpose."),
     "identity.unknown_consent_version": (422, "The consent text version is not one we published."),
     "identity.real_name_mismatch": (422, "The name and ID number do not match the channel's verified identity."),
     "identity.real_name_unavailable": (422, "The channel holds no verified identity for this user."),

@@ -7,6 +7,7 @@ from datetime import datetime
 from sqlalchemy.orm import Session
 
 from errors import Invalid
+from errors import NotFound
 from identity.models import ConsentRecord
 
 # purpose -> {version: text}. A new wording is a new version; old versions stay for the record.
@@ -18,6 +19,15 @@ CONSENT_TEXTS: dict[str, dict[str, str]] = {
         ),
     },
 }
+
+
+def current_consent_text(purpose: str) -> tuple[str, str]:
+    """The newest version of a purpose's consent text, as (version, text), for the front end to show."""
+    versions = CONSENT_TEXTS.get(purpose)
+    if not versions:
+        raise NotFound("identity.unknown_consent_purpose", f"No consent text for {purpose!r}.", {"purpose": purpose})
+    version = max(versions)
+    return version, versions[version]
 
 
 def record_consent(session: Session, resident_id: int, purpose: str, text_version: str, now: datetime) -> ConsentRecord:

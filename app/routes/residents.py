@@ -11,6 +11,7 @@ from flask import current_app
 from app.auth import bearer_token
 from app.db_session import get_session
 from app.operations import operation
+from app.schemas.residents import ConsentTextSchema
 from app.schemas.residents import PhoneSchema
 from app.schemas.residents import RealNameSchema
 from app.schemas.residents import ResidentSchema
@@ -18,6 +19,7 @@ from app.schemas.residents import ResidentSessionSchema
 from app.schemas.residents import SessionRequestSchema
 from app.wiring import ChannelAdapters
 from errors import Invalid
+from identity.consent import current_consent_text
 from identity.phones import bind_phone
 from identity.profiles import ResidentProfile
 from identity.profiles import profile_of
@@ -128,6 +130,19 @@ def bind_my_real_name(signed_in: SignedIn, payload: RealNameRequest) -> Resident
         now=current_app.extensions["clock"](),
     )
     return profile(resident)
+
+
+@blueprint.get("/consent-texts/<purpose>")
+@operation(
+    summary="The consent text to show a resident before a purpose (e.g. real_name_verification)",
+    tag="residents",
+    response=ConsentTextSchema(),
+    errors=("identity.unknown_consent_purpose",),
+)
+def consent_text(purpose: str) -> dict[str, str]:
+    """The newest version; the resident's request then names that version."""
+    version, text = current_consent_text(purpose)
+    return {"purpose": purpose, "version": version, "text": text}
 
 
 @blueprint.post("/me/phone")

@@ -63,6 +63,14 @@ class RealNameSchema(Schema):
         return RealNameRequest(**data)
 
 
+class ConsentTextSchema(Schema):
+    """The consent text to show before asking; send its version back with the request it covers."""
+
+    purpose = fields.String(required=True, metadata={"example": "real_name_verification"})
+    version = fields.String(required=True, metadata={"example": "2026-11"})
+    text = fields.String(required=True)
+
+
 class PhoneSchema(Schema):
     """The code from WeChat's getPhoneNumber button."""
 

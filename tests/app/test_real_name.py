@@ -336,3 +336,10 @@ def test_a_later_login_carrying_the_unionid_joins_an_official_account_resident(
     assert api.get("/api/v1/me", token=web["token"])["id"] == again["resident"]["id"]
     [merge] = session.scalars(select(ResidentMerge)).all()
     assert merge.reason == "same_unionid"
+
+
+def test_the_consent_text_to_show_and_its_version(api: Api) -> None:
+    body = api.get("/api/v1/consent-texts/real_name_verification")
+    assert body["purpose"] == "real_name_verification" and body["version"] == CONSENT and "身份证号" in body["text"]
+    missing = api.get("/api/v1/consent-texts/marketing", expected=404)
+    assert missing["error"]["code"] == "identity.unknown_consent_purpose"
