@@ -14,6 +14,8 @@ ERROR_CODES: dict[str, tuple[int, str]] = {
     "request.too_large": (413, "The request body is larger than the server accepts."),
     "request.unsupported_media_type": (415, "The body must be JSON (Content-Type: application/json)."),
     "request.invalid": (422, "Fields are missing, of the wrong type, or unknown; details.fields names each."),
+    "request.conflict": (409, "Someone changed the same thing at the same moment; reload and try again."),
+    "database.busy": (503, "The database is too busy to take this change now; Retry-After says when to retry."),
     "internal_error": (500, "Something failed on our side; details.request_id identifies it in our logs."),
     # Authentication and roles
     "auth.required": (401, "No bearer token was sent."),
@@ -70,4 +72,6 @@ ERROR_CODES: dict[str, tuple[int, str]] = {
 EVERY_OPERATION = ("internal_error",)
 WITH_BODY = ("request.malformed", "request.too_large", "request.unsupported_media_type", "request.invalid")
 WITH_QUERY = ("request.invalid",)
+# A write can lose a race the business rules do not name, or find the database busy.
+WRITES = ("request.conflict", "database.busy")
 AUTHENTICATED = ("auth.required", "auth.invalid_token", "auth.token_expired")

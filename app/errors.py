@@ -11,6 +11,8 @@ from flask import g
 from flask import jsonify
 from flask import request
 from marshmallow import ValidationError
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import OperationalError
 from werkzeug.exceptions import HTTPException
 
 from app.error_codes import ERROR_CODES
@@ -103,6 +105,25 @@ def handle_http_error(error: HTTPException) -> Response:
     return response
 
 
+# A statement that lost to another transaction: PostgreSQL's SQLSTATEs and SQLite's extended names.
+LOST_RACE = {"23505", "40001", "40P01", "55P03", "SQLITE_CONSTRAINT_UNIQUE", "SQLITE_CONSTRAINT_PRIMARYKEY"}
+DATABASE_BUSY = {"SQLITE_BUSY", "SQLITE_LOCKED", "SQLITE_BUSY_SNAPSHOT"}
+
+
+def handle_database_error(error: IntegrityError | OperationalError) -> Response:
+    """A race the use-case did not name is still a race: 409 to the loser, 503 when the database is busy."""
+    reason = getattr(error.orig, "sqlstate", None) or getattr(error.orig, "sqlite_errorname", None)
+    if reason in LOST_RACE:
+        log.warning("lost a race", extra={"reason": reason, "request_id": g.get("request_id")})
+        return error_response(409, "request.conflict", ERROR_CODES["request.conflict"][1])
+    if reason in DATABASE_BUSY:
+        log.warning("database busy", extra={"reason": reason, "request_id": g.get("request_id")})
+        response = error_response(503, "database.busy", ERROR_CODES["database.busy"][1])
+        response.headers["Retry-After"] = "1"
+        return response
+    return handle_unexpected_error(error)
+
+
 def handle_unexpected_error(error: Exception) -> Response:
     """Log the failure with the request id and answer without a stack trace."""
     request_id = g.get("request_id", "")
@@ -115,4 +136,6 @@ def register_errors(app: Flask) -> None:
     app.register_error_handler(DomainError, handle_domain_error)
     app.register_error_handler(ValidationError, handle_validation_error)
     app.register_error_handler(HTTPException, handle_http_error)
+    app.register_error_handler(IntegrityError, handle_database_error)
+    app.register_error_handler(OperationalError, handle_database_error)
     app.register_error_handler(Exception, handle_unexpected_error)

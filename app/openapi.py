@@ -14,6 +14,7 @@ from app.error_codes import ERROR_CODES
 from app.error_codes import EVERY_OPERATION
 from app.error_codes import WITH_BODY
 from app.error_codes import WITH_QUERY
+from app.error_codes import WRITES
 from app.operations import Operation
 from app.schemas.errors import ErrorSchema
 
@@ -38,16 +39,18 @@ def build_openapi(app: Flask) -> dict[str, Any]:
         path = _PATH_ARGUMENT.sub(r"{\1}", rule.rule)
         methods = sorted((rule.methods or set()) - {"HEAD", "OPTIONS"})
         spec.path(
-            path=path, operations={m.lower(): _operation(rule.endpoint, rule.arguments, described) for m in methods}
+            path=path, operations={m.lower(): _operation(rule.endpoint, rule.arguments, described, m) for m in methods}
         )
     document = spec.to_dict()
     document["x-error-codes"] = {code: {"status": s, "description": d} for code, (s, d) in ERROR_CODES.items()}
     return document
 
 
-def error_codes_of(described: Operation) -> list[str]:
+def error_codes_of(described: Operation, method: str = "GET") -> list[str]:
     """Every error code an operation can answer with, its own and those its kind implies."""
     codes = list(described.errors) + list(EVERY_OPERATION)
+    if method not in ("GET", "HEAD", "OPTIONS"):
+        codes += WRITES
     if described.body is not None:
         codes += WITH_BODY
     if described.query is not None:
@@ -57,7 +60,7 @@ def error_codes_of(described: Operation) -> list[str]:
     return list(dict.fromkeys(codes))
 
 
-def _operation(endpoint: str, arguments: set[str], described: Operation) -> dict[str, Any]:
+def _operation(endpoint: str, arguments: set[str], described: Operation, method: str) -> dict[str, Any]:
     parameters: list[dict[str, Any]] = [
         {"in": "path", "name": name, "required": True, "schema": {"type": "string"}} for name in sorted(arguments)
     ]
@@ -68,7 +71,7 @@ def _operation(endpoint: str, arguments: set[str], described: Operation) -> dict
         success["content"] = {"application/json": {"schema": described.response}}
     responses: dict[str, Any] = {str(described.status): success}
     by_status: dict[int, list[str]] = {}
-    for code in error_codes_of(described):
+    for code in error_codes_of(described, method):
         by_status.setdefault(ERROR_CODES[code][0], []).append(code)
     for status, codes in sorted(by_status.items()):
         responses[str(status)] = {

@@ -7,10 +7,17 @@ from typing import Any
 from sqlalchemy import Engine
 from sqlalchemy import create_engine
 from sqlalchemy import event
+from sqlalchemy.engine import Connection
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
 from sqlalchemy.orm import sessionmaker
 from sqlalchemy.pool import StaticPool
+
+from database.transaction import WRITING
+from database.transaction import track_flushes
+
+# How long a writer waits for SQLite's single write lock before the request is answered 503.
+SQLITE_BUSY_TIMEOUT_SECONDS = 10
 
 
 def make_engine(url: str) -> Engine:
@@ -19,24 +26,40 @@ def make_engine(url: str) -> Engine:
     if parsed.get_backend_name() != "sqlite":
         return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=10, hide_parameters=True)
     # hide_parameters: a failed statement's values (sealed PII, openids) never reach an error log.
-    options: dict[str, Any] = {"connect_args": {"check_same_thread": False, "timeout": 30}, "hide_parameters": True}
+    options: dict[str, Any] = {
+        "connect_args": {"check_same_thread": False, "timeout": SQLITE_BUSY_TIMEOUT_SECONDS},
+        "hide_parameters": True,
+    }
     if parsed.database in (None, "", ":memory:"):
         # One shared connection, or every checkout would see a new empty database.
         options["poolclass"] = StaticPool
     engine = create_engine(url, **options)
     event.listen(engine, "connect", _configure_sqlite)
+    event.listen(engine, "begin", _begin_sqlite)
     return engine
 
 
 def _configure_sqlite(dbapi_connection: Any, connection_record: Any) -> None:
-    """Enforce foreign keys and let readers work while a writer commits."""
+    """Enforce foreign keys, let readers work while a writer commits, and begin transactions ourselves."""
+    # Python's sqlite3 would otherwise send a deferred BEGIN only before the first write, so two
+    # transactions could both read, then one fail to write ("database is locked") or both act on
+    # what they read: SELECT ... FOR UPDATE means nothing to SQLite.
+    dbapi_connection.isolation_level = None
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA journal_mode=WAL")
-    cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_SECONDS * 1000}")
     cursor.close()
+
+
+def _begin_sqlite(connection: Connection) -> None:
+    """A writing transaction takes SQLite's write lock as it begins, so it serialises like a row lock."""
+    writing = connection.get_execution_options().get(WRITING, False)
+    connection.exec_driver_sql("BEGIN IMMEDIATE" if writing else "BEGIN")
 
 
 def make_session_factory(engine: Engine) -> sessionmaker[Session]:
     """Sessions whose objects stay readable after commit, as a web request needs."""
-    return sessionmaker(bind=engine, expire_on_commit=False)
+    sessions = sessionmaker(bind=engine, expire_on_commit=False)
+    track_flushes(sessions)
+    return sessions

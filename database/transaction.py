@@ -5,20 +5,69 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+from sqlalchemy import event
 from sqlalchemy.orm import Session
+from sqlalchemy.orm import sessionmaker
+
+# The execution option transaction() sets: this transaction will write, so take the write lock now.
+WRITING = "citytiles_writing"
+_OPEN = "citytiles_transaction_open"
+_FLUSHED = "citytiles_flushed"
+
+
+class TransactionMisuse(RuntimeError):
+    """transaction() was used where it cannot be a boundary: nested, or after writes it would swallow."""
 
 
 def end_reads(session: Session) -> None:
     """End the transaction earlier lookups began, so none stays open across a network call."""
+    if session.info.get(_OPEN):
+        raise TransactionMisuse("end_reads() inside transaction() would commit half of a unit of work")
+    _refuse_pending_writes(session)
     session.commit()
 
 
 @contextmanager
 def transaction(session: Session) -> Iterator[Session]:
-    """Commit what the block did, or roll all of it back if the block raises."""
+    """Begin a writing transaction that holds the write lock; commit the block, or roll all of it back."""
+    # A boundary: everything the block writes commits together, nothing from before rides along,
+    # and the lock (FOR UPDATE on PostgreSQL, the write lock on SQLite) is held from the start.
+    if session.info.get(_OPEN):
+        raise TransactionMisuse("transaction() does not nest; one use-case, one transaction")
+    _refuse_pending_writes(session)
+    if session.in_transaction():
+        session.commit()  # only reads were made: end them, so what follows reads under the lock
+    session.info[_OPEN] = True
     try:
+        session.connection(execution_options={WRITING: True})
         yield session
     except BaseException:
         session.rollback()
         raise
-    session.commit()
+    else:
+        session.commit()
+    finally:
+        session.info.pop(_OPEN, None)
+        session.info.pop(_FLUSHED, None)
+
+
+def _refuse_pending_writes(session: Session) -> None:
+    """Writes made outside transaction() would be committed by accident: a bug, never silently accepted."""
+    if session.new or session.dirty or session.deleted or session.info.get(_FLUSHED):
+        raise TransactionMisuse("writes are pending outside transaction(); make them inside it")
+
+
+def track_flushes(sessions: sessionmaker[Session]) -> None:
+    """Remember flushes made outside transaction() until the session's transaction ends."""
+    event.listen(sessions, "after_flush", _note_flush)
+    event.listen(sessions, "after_soft_rollback", _forget_flush)
+    event.listen(sessions, "after_commit", _forget_flush)
+
+
+def _note_flush(session: Session, flush_context: object) -> None:
+    if not session.info.get(_OPEN):
+        session.info[_FLUSHED] = True
+
+
+def _forget_flush(session: Session, *args: object) -> None:
+    session.info.pop(_FLUSHED, None)

@@ -66,8 +66,7 @@ def bind_real_name(
     if identity is None:
         raise Invalid("identity.no_channel_identity", "Log in through a channel app to verify your real name.")
     lookup = vault.lookup(ID_NUMBER, id_number)
-    if resident.id_number_lookup is not None and resident.id_number_lookup != lookup:
-        raise Conflict("identity.real_name_already_bound", "A different real name is already bound to this account.")
+    _refuse_another_binding(resident, lookup)
     verifier = verifiers.get(identity.channel)
     if verifier is None:
         raise Invalid(
@@ -84,7 +83,9 @@ def bind_real_name(
     if not result.matched:
         raise Invalid("identity.real_name_mismatch", "The name and ID number do not match your verified identity.")
     with transaction(session):
+        # The world may have moved while the channel answered: every check is made again under the lock.
         resident = lock_live_resident(session, resident.id)
+        _refuse_another_binding(resident, lookup)
         for attempt in range(2):
             holder = session.scalar(
                 select(Resident)
@@ -123,3 +124,9 @@ def bind_real_name(
                 survivor_previous_verification=previous,
             )
     return target
+
+
+def _refuse_another_binding(resident: Resident, lookup: str) -> None:
+    """A resident's verified ID number never changes; binding the same one again is a harmless repeat."""
+    if resident.id_number_lookup is not None and resident.id_number_lookup != lookup:
+        raise Conflict("identity.real_name_already_bound", "A different real name is already bound to this account.")

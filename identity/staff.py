@@ -57,9 +57,6 @@ class StaffLogin:
 def create_staff_member(session: Session, new: NewStaffMember, *, now: datetime) -> StaffMember:
     """Add a staff account after checking its role, scope and password; the caller commits."""
     check_new_staff_member(new)
-    taken = session.scalar(select(StaffMember.id).where(StaffMember.username == new.username))
-    if taken is not None:
-        raise Conflict("staff.username_taken", f"Username {new.username!r} is already taken.")
     staff = StaffMember(
         username=new.username,
         display_name=new.display_name,
@@ -70,8 +67,13 @@ def create_staff_member(session: Session, new: NewStaffMember, *, now: datetime)
         active=True,
         created_at=now,
     )
-    session.add(staff)
-    session.flush()
+    # The unique username decides between two creations racing on another connection; the loser
+    # gets the same answer as if it had come second.
+    try:
+        with session.begin_nested():
+            session.add(staff)
+    except IntegrityError:
+        raise Conflict("staff.username_taken", f"Username {new.username!r} is already taken.") from None
     return staff
 
 

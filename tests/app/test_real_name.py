@@ -243,9 +243,8 @@ def test_another_residents_phone_code_is_refused(api: Api, fake_wechat: FakeChan
     assert api.get("/api/v1/me", token=mine)["phone"] is None
 
 
-@pytest.mark.postgres
 def test_two_residents_binding_the_same_id_number_at_once_are_merged_not_failed(
-    empty_postgres_url: str, clock, fake_channels, fake_wechat: FakeChannel, fake_alipay: FakeChannel
+    database_url: str, clock, fake_channels, fake_wechat: FakeChannel, fake_alipay: FakeChannel
 ) -> None:
     import threading
     from dataclasses import replace
@@ -263,9 +262,7 @@ def test_two_residents_binding_the_same_id_number_at_once_are_merged_not_failed(
             return result
 
     fake_channels.verifiers.update(wechat=RendezvousVerifier(fake_wechat), alipay=RendezvousVerifier(fake_alipay))
-    racing = create_app(
-        replace(Settings.from_env({}), database_url=empty_postgres_url), clock=clock, channels=fake_channels
-    )
+    racing = create_app(replace(Settings.from_env({}), database_url=database_url), clock=clock, channels=fake_channels)
     racing_api = Api(racing.test_client())
     tokens = [
         wechat_resident(racing_api, fake_wechat, real_name=NAME, id_number=ID_NUMBER),

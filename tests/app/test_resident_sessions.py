@@ -134,11 +134,10 @@ class RendezvousLogin:
         return user
 
 
-@pytest.mark.postgres
 def test_two_concurrent_first_logins_create_one_resident(
-    empty_postgres_url: str, clock: Clock, fake_wechat: FakeChannel
+    database_url: str, clock: Clock, fake_wechat: FakeChannel
 ) -> None:
-    settings = replace(Settings.from_env({}), database_url=empty_postgres_url)
+    settings = replace(Settings.from_env({}), database_url=database_url)
     login = RendezvousLogin(FakeLogin(fake_wechat, MINI), threading.Barrier(2, timeout=10))
     racing: Flask = create_app(settings, clock=clock, channels=ChannelAdapters(logins={MINI: login}))
     codes = [(MINI, fake_wechat.issue_code("o-new", unionid="u-new")[0]) for _ in range(2)]
@@ -151,11 +150,10 @@ def test_two_concurrent_first_logins_create_one_resident(
     racing.extensions["engine"].dispose()
 
 
-@pytest.mark.postgres
 def test_one_person_logging_in_through_two_apps_at_once_is_one_resident(
-    empty_postgres_url: str, clock: Clock, fake_wechat: FakeChannel
+    database_url: str, clock: Clock, fake_wechat: FakeChannel
 ) -> None:
-    settings = replace(Settings.from_env({}), database_url=empty_postgres_url)
+    settings = replace(Settings.from_env({}), database_url=database_url)
     barrier = threading.Barrier(2, timeout=10)
     logins = {app: RendezvousLogin(FakeLogin(fake_wechat, app), barrier) for app in (MINI, OA)}
     racing: Flask = create_app(settings, clock=clock, channels=ChannelAdapters(logins=logins))

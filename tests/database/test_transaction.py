@@ -1,0 +1,104 @@
+"""transaction() is a real boundary, and its lock locks on SQLite as on PostgreSQL."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+
+import pytest
+from sqlalchemy import Engine
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+from sqlalchemy.orm import sessionmaker
+
+from city_services.models import CatalogueRevision
+from database import end_reads
+from database import transaction
+from database.engine import make_engine
+from database.engine import make_session_factory
+from database.transaction import TransactionMisuse
+from tests.concurrency import run_together
+
+
+@pytest.fixture
+def engine(database_url: str) -> Iterator[Engine]:
+    """An engine on the parametrised database, holding one counter row."""
+    made = make_engine(database_url)
+    with make_session_factory(made)() as session, transaction(session):
+        session.add(CatalogueRevision(id=1, revision=0))
+    yield made
+    made.dispose()
+
+
+@pytest.fixture
+def sessions(engine: Engine) -> sessionmaker[Session]:
+    return make_session_factory(engine)
+
+
+def count_once(sessions: sessionmaker[Session]) -> None:
+    """Read the counter under the lock, dawdle, write it back plus one: loses updates unless the lock locks."""
+    with sessions() as session:
+        session.scalar(select(CatalogueRevision.revision))  # a read before the unit of work, as requests do
+        with transaction(session):
+            row = session.scalar(select(CatalogueRevision).with_for_update().execution_options(populate_existing=True))
+            assert row is not None
+            seen = row.revision
+            time.sleep(0.002)
+            row.revision = seen + 1
+
+
+def test_concurrent_read_modify_writes_lose_no_update(sessions: sessionmaker[Session]) -> None:
+    run_together(16, lambda _: count_once(sessions))
+    with sessions() as session:
+        assert session.scalar(select(CatalogueRevision.revision)) == 16
+
+
+def test_transactions_do_not_nest(sessions: sessionmaker[Session]) -> None:
+    with sessions() as session:
+        with pytest.raises(TransactionMisuse), transaction(session), transaction(session):
+            pass  # pragma: no cover
+
+
+def test_writes_made_before_the_boundary_are_refused_not_swallowed(sessions: sessionmaker[Session]) -> None:
+    with sessions() as session:
+        session.add(CatalogueRevision(id=2, revision=7))
+        with pytest.raises(TransactionMisuse), transaction(session):
+            pass  # pragma: no cover
+        session.rollback()
+        session.add(CatalogueRevision(id=2, revision=7))
+        session.flush()  # flushed but uncommitted is still a write outside the boundary
+        with pytest.raises(TransactionMisuse), transaction(session):
+            pass  # pragma: no cover
+        session.rollback()
+        with pytest.raises(TransactionMisuse):
+            end_reads(session.add(CatalogueRevision(id=2, revision=7)) or session)
+        session.rollback()
+    with sessions() as session:
+        assert session.get(CatalogueRevision, 2) is None
+
+
+def test_a_refused_block_commits_nothing_and_the_session_stays_usable(sessions: sessionmaker[Session]) -> None:
+    with sessions() as session:
+        with pytest.raises(ZeroDivisionError), transaction(session):
+            session.add(CatalogueRevision(id=3, revision=1))
+            session.flush()
+            _ = 1 / 0
+        with transaction(session):
+            session.add(CatalogueRevision(id=4, revision=1))
+    with sessions() as session:
+        assert session.get(CatalogueRevision, 3) is None
+        assert session.get(CatalogueRevision, 4) is not None
+
+
+def test_end_reads_inside_a_transaction_is_refused(sessions: sessionmaker[Session]) -> None:
+    with sessions() as session, pytest.raises(TransactionMisuse), transaction(session):
+        end_reads(session)
+
+
+def test_objects_read_before_the_boundary_stay_readable(sessions: sessionmaker[Session]) -> None:
+    with sessions() as session:
+        row = session.get(CatalogueRevision, 1)
+        assert row is not None
+        with transaction(session):
+            session.add(CatalogueRevision(id=5, revision=1))
+        assert row.revision == 0
