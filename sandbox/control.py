@@ -1,12 +1,12 @@
 """Test helpers under /_sandbox/: play the user's side of the super-apps, read what was sent, break things.
 
-Every helper speaks JSON. Bad input is answered 400 with
-`{"error": {"code": "sandbox.invalid_request", "message": ..., "details": {field: reason}}}`.
+Every helper speaks JSON and reads its input through sandbox.helper_input. Bad input is answered 400
+with `{"error": {"code": "sandbox.invalid_request", "message": ..., "details": {field: reason}}}`;
+unknown paths and methods under /_sandbox/ get the same shape with 404 and 405.
 """
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 from typing import Any
 
@@ -15,11 +15,26 @@ from flask import Response
 from flask import jsonify
 from flask import request
 from flask import send_from_directory
+from werkzeug.exceptions import HTTPException
+from werkzeug.exceptions import MethodNotAllowed
 
 from sandbox.faults import MODES
 from sandbox.faults import TARGETS
 from sandbox.faults import Fault
+from sandbox.helper_input import HelperError
+from sandbox.helper_input import choice
+from sandbox.helper_input import error_body
+from sandbox.helper_input import flag
+from sandbox.helper_input import json_object
+from sandbox.helper_input import number
+from sandbox.helper_input import required_choice
+from sandbox.helper_input import required_text
+from sandbox.helper_input import text
+from sandbox.helper_input import whole_number
+from sandbox.residents import ALIPAY_USER_ID
+from sandbox.residents import WECHAT_ID
 from sandbox.residents import Identity
+from sandbox.residents import InvalidIdentity
 from sandbox.residents import ResidentConflict
 from sandbox.settings import MINI_PROGRAM
 from sandbox.settings import OFFICIAL_ACCOUNT
@@ -27,22 +42,15 @@ from sandbox.world import LoginGrant
 from sandbox.world import World
 
 STATIC_DIR = Path(__file__).parent / "static"
-
-_WECHAT_ID = re.compile(r"[A-Za-z0-9_-]{6,64}")
-_ALIPAY_USER_ID = re.compile(r"2088\d{12}")
-_ID_NUMBER = re.compile(r"\d{17}[\dXx]")
-_PHONE = re.compile(r"1\d{10}")
-_FORBIDDEN_IN_TEXT = re.compile(r"[{}\x00-\x1f]")  # braces would break Alipay's brace-counting clients
-
-
-class HelperError(Exception):
-    """Bad helper input; answered 400."""
-
-    def __init__(
-        self, message: str, details: dict[str, str] | None = None, code: str = "sandbox.invalid_request"
-    ) -> None:
-        super().__init__(message)
-        self.message, self.details, self.code = message, details or {}, code
+PREFIX = "/_sandbox/"
+# The page loads its script and style from the sandbox itself, so nothing inline is needed.
+PAGE_POLICY = "default-src 'self'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
+_IDENTITY_FIELDS = ("real_name", "id_number", "phone")
+_SCOPES = ("snsapi_base", "snsapi_userinfo")
+_FAULT_FIELDS = ("target", "mode", "delay_seconds", "errcode", "times", "persistent", "close_connection")
+_MAX_DELAY_SECONDS = 300.0
+_MAX_TIMES = 1_000_000
+_ERRCODE_RANGE = (-(2**31), 2**31 - 1)
 
 
 def create_control_blueprint(world: World) -> Blueprint:
@@ -51,11 +59,35 @@ def create_control_blueprint(world: World) -> Blueprint:
 
     @bp.errorhandler(HelperError)
     def bad_input(error: HelperError) -> tuple[Response, int]:
-        return jsonify({"error": {"code": error.code, "message": error.message, "details": error.details}}), 400
+        return jsonify(error_body(error.code, error.message, error.details)), 400
+
+    @bp.app_errorhandler(HTTPException)
+    def http_error(error: HTTPException) -> HTTPException | Response:
+        # Routing errors never reach a blueprint's own handlers, so this one is app-wide; the
+        # emulated WeChat and Alipay paths keep the platforms' own (HTML) answers.
+        if not request.path.startswith(PREFIX) or error.code is None or error.code < 400:
+            return error
+        answer = jsonify(error_body(f"sandbox.{_snake(error.name)}", error.description or error.name))
+        answer.status_code = error.code
+        if isinstance(error, MethodNotAllowed) and error.valid_methods:
+            answer.headers["Allow"] = ", ".join(error.valid_methods)
+        return answer
+
+    @bp.after_request
+    def hygiene(response: Response) -> Response:
+        response.headers["X-Content-Type-Options"] = "nosniff"
+        response.headers["Cache-Control"] = "no-store"  # credentials, codes and identities
+        return response
 
     @bp.get("/")
     def page() -> Response:
-        return send_from_directory(STATIC_DIR, "index.html")
+        response = send_from_directory(STATIC_DIR, "index.html")
+        response.headers["Content-Security-Policy"] = PAGE_POLICY
+        return response
+
+    @bp.get("/static/<path:name>")
+    def asset(name: str) -> Response:
+        return send_from_directory(STATIC_DIR, name)
 
     @bp.get("/config")
     def describe() -> Response:
@@ -92,20 +124,16 @@ def create_control_blueprint(world: World) -> Blueprint:
 
     @bp.post("/wechat/login-code")
     def wechat_login_code() -> Response:
-        body = _payload()
-        app = world.config.wechat_app(_required(body, "app_id"))
+        body = json_object(("app_id", "openid", "unionid", "scope", *_IDENTITY_FIELDS))
+        app = world.config.wechat_app(required_text(body, "app_id"))
         if app is None:
             raise HelperError("unknown WeChat app", {"app_id": "not a WeChat app of this sandbox"})
-        scope = _optional(body, "scope", re.compile(r"snsapi_base|snsapi_userinfo"))
+        scope = choice(body, "scope", _SCOPES)
         if scope is not None and app.kind != OFFICIAL_ACCOUNT:
             raise HelperError("scope applies to official accounts only", {"scope": "not for a mini-program"})
+        openid, unionid = text(body, "openid", pattern=WECHAT_ID), text(body, "unionid", pattern=WECHAT_ID)
         try:
-            person, openid = world.wechat_people.enrol(
-                app,
-                _optional(body, "openid", _WECHAT_ID),
-                _optional(body, "unionid", _WECHAT_ID),
-                _identity(body),
-            )
+            person, openid = world.wechat_people.enrol(app, openid, unionid, _identity(body))
         except ResidentConflict as conflict:
             raise HelperError(str(conflict), {"openid": "conflicts with unionid"}) from None
         grant = LoginGrant(openid, "" if app.kind == MINI_PROGRAM else scope or "snsapi_base")
@@ -119,14 +147,13 @@ def create_control_blueprint(world: World) -> Blueprint:
 
     @bp.post("/wechat/phone-code")
     def wechat_phone_code() -> Response:
-        body = _payload()
-        app_id, openid = _required(body, "app_id"), _required(body, "openid")
+        body = json_object(("app_id", "openid", "phone"))
+        app_id = _known_wechat_app(body.get("app_id"))
+        openid = required_text(body, "openid", pattern=WECHAT_ID)
         person = world.wechat_people.find(app_id, openid)
         if person is None:
             raise HelperError("unknown user", {"openid": "no such openid in this app"})
-        phone = _optional(body, "phone", _PHONE)
-        if phone is not None:
-            person.identity.update(None, None, phone)
+        person.identity.update(_identity(body, fields=("phone",)))
         if not person.identity.phone:
             raise HelperError("the user has no phone number", {"phone": "give one"})
         return jsonify({"code": world.phone_codes.issue(app_id, openid)})
@@ -146,30 +173,25 @@ def create_control_blueprint(world: World) -> Blueprint:
 
     @bp.post("/wechat/expire-tokens")
     def expire_tokens() -> Response:
-        app_id = _known_wechat_app(_payload().get("app_id"))
+        app_id = _known_wechat_app(json_object(("app_id",)).get("app_id"))
         return jsonify({"app_id": app_id, "expired": world.app_tokens.expire_all(app_id)})
 
     @bp.post("/alipay/auth-code")
     def alipay_auth_code() -> Response:
-        body = _payload()
-        app = world.config.alipay_app(_required(body, "app_id"))
+        body = json_object(("app_id", "user_id", "nick_name", *_IDENTITY_FIELDS))
+        app = world.config.alipay_app(required_text(body, "app_id"))
         if app is None:
             raise HelperError("unknown Alipay app", {"app_id": "not an Alipay app of this sandbox"})
-        user, open_id = world.alipay_people.enrol(
-            app.app_id,
-            _optional(body, "user_id", _ALIPAY_USER_ID),
-            _optional(body, "nick_name"),
-            _identity(body),
-        )
+        user_id, nick_name = text(body, "user_id", pattern=ALIPAY_USER_ID), text(body, "nick_name")
+        user, open_id = world.alipay_people.enrol(app.app_id, user_id, nick_name, _identity(body))
         code = world.auth_codes.issue(app.app_id, user.user_id)
         return jsonify({"app_id": app.app_id, "auth_code": code, "user_id": user.user_id, "open_id": open_id})
 
     @bp.get("/messages")
     def messages() -> Response:
-        channel = request.args.get("channel")
-        if channel not in (None, "wechat", "alipay"):
-            raise HelperError("unknown channel", {"channel": "wechat or alipay"})
-        return jsonify({"messages": world.outbox.list(channel, request.args.get("user"))})
+        channel = choice(request.args, "channel", ("wechat", "alipay"))
+        user = text(request.args, "user", limit=128)
+        return jsonify({"messages": world.outbox.list(channel, user)})
 
     @bp.delete("/messages")
     def forget_messages() -> Response:
@@ -182,7 +204,7 @@ def create_control_blueprint(world: World) -> Blueprint:
 
     @bp.post("/faults")
     def arm_fault() -> tuple[Response, int]:
-        fault = _fault(_payload())
+        fault = _fault(json_object(_FAULT_FIELDS))
         world.faults.arm(fault)
         return jsonify({"fault": fault.describe()}), 201
 
@@ -192,70 +214,37 @@ def create_control_blueprint(world: World) -> Blueprint:
         return jsonify({"faults": []})
 
     def _known_wechat_app(app_id: object) -> str:
-        if not isinstance(app_id, str) or world.config.wechat_app(app_id) is None:
+        if not isinstance(app_id, str) or not app_id or world.config.wechat_app(app_id) is None:
             raise HelperError("unknown WeChat app", {"app_id": "not a WeChat app of this sandbox"})
         return app_id
 
     return bp
 
 
-def _payload() -> dict[str, Any]:
-    body = request.get_json(silent=True)
-    if not isinstance(body, dict):
-        raise HelperError("the body must be a JSON object", {"body": "not a JSON object"})
-    return body
-
-
-def _required(body: dict[str, Any], key: str) -> str:
-    value = body.get(key)
-    if not isinstance(value, str) or not value:
-        raise HelperError(f"{key} is required", {key: "required string"})
-    return value
-
-
-def _optional(body: dict[str, Any], key: str, pattern: re.Pattern[str] | None = None) -> str | None:
-    value = body.get(key)
-    if value is None:
-        return None
-    if not isinstance(value, str) or not value.strip():
-        raise HelperError(f"{key} must be a non-empty string", {key: "not a non-empty string"})
-    value = value.strip()
-    if pattern is not None and not pattern.fullmatch(value):
-        raise HelperError(f"{key} has the wrong format", {key: f"must match {pattern.pattern}"})
-    if pattern is None and (len(value) > 64 or _FORBIDDEN_IN_TEXT.search(value)):
-        reason = "at most 64 characters, no braces or control characters"
-        raise HelperError(f"{key} is not acceptable text", {key: reason})
-    return value
-
-
-def _identity(body: dict[str, Any]) -> Identity:
-    id_number = _optional(body, "id_number", _ID_NUMBER)
-    return Identity(
-        _optional(body, "real_name"), id_number.upper() if id_number else None, _optional(body, "phone", _PHONE)
-    )
+def _identity(body: dict[str, Any], fields: tuple[str, ...] = _IDENTITY_FIELDS) -> Identity:
+    given = {key: text(body, key) for key in fields}
+    if given.get("id_number"):
+        given["id_number"] = given["id_number"].upper()  # the check character is typed as x too
+    try:
+        return Identity(**given)
+    except InvalidIdentity as invalid:
+        raise HelperError(str(invalid), {invalid.field_name: invalid.reason}) from None
 
 
 def _fault(body: dict[str, Any]) -> Fault:
-    target, mode = body.get("target"), body.get("mode")
-    if target not in TARGETS:
-        raise HelperError("unknown fault target", {"target": "one of " + ", ".join(TARGETS)})
-    if mode not in MODES:
-        raise HelperError("unknown fault mode", {"mode": "one of " + ", ".join(MODES)})
+    target, mode = required_choice(body, "target", tuple(TARGETS)), required_choice(body, "mode", MODES)
     if mode == "rate_limit" and not target.startswith("wechat."):
         raise HelperError("rate_limit exists for WeChat targets only", {"mode": "not for Alipay"})
-    delay = body.get("delay_seconds", 0)
-    if mode == "slow" and (isinstance(delay, bool) or not isinstance(delay, (int, float)) or not 0 < delay <= 300):
-        raise HelperError("slow needs delay_seconds", {"delay_seconds": "a number in (0, 300]"})
-    times, persistent = body.get("times"), body.get("persistent", False)
-    if times is not None and (isinstance(times, bool) or not isinstance(times, int) or times < 1):
-        raise HelperError("times must be a positive integer", {"times": "integer >= 1"})
-    if not isinstance(persistent, bool):
-        raise HelperError("persistent must be a boolean", {"persistent": "true or false"})
-    errcode, close = body.get("errcode"), body.get("close_connection", False)
-    if errcode is not None and (isinstance(errcode, bool) or not isinstance(errcode, int)):
-        raise HelperError("errcode must be an integer", {"errcode": "WeChat errcode"})
-    if not isinstance(close, bool):
-        raise HelperError("close_connection must be a boolean", {"close_connection": "true or false"})
+    delay = number(body, "delay_seconds", default=0.0, low=0.0, high=_MAX_DELAY_SECONDS)
+    if mode == "slow" and delay <= 0:
+        raise HelperError("slow needs delay_seconds", {"delay_seconds": f"a number in (0, {_MAX_DELAY_SECONDS}]"})
+    times = whole_number(body, "times", low=1, high=_MAX_TIMES)
+    errcode = whole_number(body, "errcode", low=_ERRCODE_RANGE[0], high=_ERRCODE_RANGE[1])
+    persistent, close = flag(body, "persistent"), flag(body, "close_connection")
     # flaky is about alternation, so it keeps going unless told how many calls to cover.
     remaining = None if persistent or (mode == "flaky" and times is None) else (times or 1)
-    return Fault(target, mode, remaining, float(delay), errcode, close)
+    return Fault(target, mode, remaining, delay, errcode, close)
+
+
+def _snake(name: str) -> str:
+    return "_".join(name.lower().split())

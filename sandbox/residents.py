@@ -8,6 +8,7 @@ real-name checks compare against.
 
 from __future__ import annotations
 
+import re
 import secrets
 import string
 import threading
@@ -19,9 +20,26 @@ from sandbox.settings import WeChatApp
 _ALNUM = string.ascii_letters + string.digits
 _URLSAFE = _ALNUM + "-_"
 
+# What the channels issue and certify, matched in full. ASCII digits only: \d (and str.isdigit)
+# also take full-width, Arabic-Indic and other scripts' digits, which no channel issues.
+WECHAT_ID = re.compile(r"[A-Za-z0-9_-]{6,64}")
+ALIPAY_USER_ID = re.compile(r"2088[0-9]{12}")
+ID_NUMBER = re.compile(r"[0-9]{17}[0-9X]")
+PHONE = re.compile(r"1[0-9]{10}")
+# As citytiles reads names: CJK ideographs (rare characters live in the extension planes) or Latin.
+REAL_NAME = re.compile(r"[\u3400-\u9fff\U00020000-\U0003134f·]{2,30}|[A-Za-z][A-Za-z .'-]{1,59}")
+
 
 class ResidentConflict(ValueError):
     """The ids a caller gave describe two different people."""
+
+
+class InvalidIdentity(ValueError):
+    """An id or certified identity field no channel would hold."""
+
+    def __init__(self, field_name: str, pattern: re.Pattern[str]) -> None:
+        super().__init__(f"{field_name} has the wrong format")
+        self.field_name, self.reason = field_name, f"must match {pattern.pattern}"
 
 
 @dataclass
@@ -32,11 +50,16 @@ class Identity:
     id_number: str | None = None
     phone: str | None = None
 
-    def update(self, real_name: str | None, id_number: str | None, phone: str | None) -> None:
-        """Overwrite the fields that are given, keep the others."""
-        self.real_name = real_name if real_name is not None else self.real_name
-        self.id_number = id_number if id_number is not None else self.id_number
-        self.phone = phone if phone is not None else self.phone
+    def __post_init__(self) -> None:
+        _check("real_name", self.real_name, REAL_NAME)
+        _check("id_number", self.id_number, ID_NUMBER)
+        _check("phone", self.phone, PHONE)
+
+    def update(self, other: Identity) -> None:
+        """Overwrite the fields other gives, keep the others."""
+        self.real_name = other.real_name if other.real_name is not None else self.real_name
+        self.id_number = other.id_number if other.id_number is not None else self.id_number
+        self.phone = other.phone if other.phone is not None else self.phone
 
 
 @dataclass
@@ -72,6 +95,8 @@ class WeChatResidents:
         self, app: WeChatApp, openid: str | None, unionid: str | None, identity: Identity
     ) -> tuple[WeChatPerson, str]:
         """Find or create the person these ids name in app; return them and their openid there."""
+        _check("openid", openid, WECHAT_ID)
+        _check("unionid", unionid, WECHAT_ID)
         if unionid is not None and app.unionid_space is None:
             raise ResidentConflict(f"app {app.app_id} is bound to no Open Platform account, so it has no unionid")
         # Apps without an Open Platform account still need a space; people there are per app.
@@ -91,7 +116,7 @@ class WeChatResidents:
             openid = known or openid or _wechat_id()
             person.openids[app.app_id] = openid
             self._by_openid[(app.app_id, openid)] = person
-            person.identity.update(identity.real_name, identity.id_number, identity.phone)
+            person.identity.update(identity)
             return person, openid
 
     def find(self, app_id: str, openid: str) -> WeChatPerson | None:
@@ -112,6 +137,7 @@ class AlipayResidents:
         self, app_id: str, user_id: str | None, nick_name: str | None, identity: Identity
     ) -> tuple[AlipayUser, str]:
         """Find or create the user; return them and their open_id in app_id."""
+        _check("user_id", user_id, ALIPAY_USER_ID)
         with self._lock:
             user = self._by_user_id.get(user_id) if user_id else None
             if user is None:
@@ -119,7 +145,7 @@ class AlipayResidents:
                 self._by_user_id[user.user_id] = user
             if nick_name is not None:
                 user.nick_name = nick_name
-            user.identity.update(identity.real_name, identity.id_number, identity.phone)
+            user.identity.update(identity)
             open_id = user.open_ids.get(app_id)
             if open_id is None:
                 open_id = "0" + "".join(secrets.choice(string.digits) for _ in range(2)) + _random(_ALNUM, 44)
@@ -142,6 +168,11 @@ class AlipayResidents:
             candidate = "2088" + "".join(secrets.choice(string.digits) for _ in range(12))
             if candidate not in self._by_user_id:
                 return candidate
+
+
+def _check(field_name: str, value: str | None, pattern: re.Pattern[str]) -> None:
+    if value is not None and not pattern.fullmatch(value):
+        raise InvalidIdentity(field_name, pattern)
 
 
 def _wechat_id() -> str:

@@ -19,6 +19,7 @@ from sandbox.grants import EXPIRED
 from sandbox.grants import VALID
 from sandbox.grants import Grant
 from sandbox.residents import Identity
+from sandbox.residents import InvalidIdentity
 from sandbox.residents import ResidentConflict
 from sandbox.settings import OFFICIAL_ACCOUNT
 from sandbox.settings import WeChatApp
@@ -112,8 +113,8 @@ def create_wechat_oauth_blueprint(world: World) -> Blueprint:
             return _who_are_you(app)
         try:
             _, openid = world.wechat_people.enrol(app, None if visitor in ("", "new") else visitor, None, Identity())
-        except ResidentConflict as conflict:
-            return _page("Cannot sign in", f"<p>{html.escape(str(conflict))}</p>", 400)
+        except (ResidentConflict, InvalidIdentity) as refused:
+            return _page("Cannot sign in", f"<p>{html.escape(str(refused))}</p>", 400)
         code = world.login_codes.issue(app.app_id, LoginGrant(openid, scope))
         separator = "&" if "?" in redirect_uri else "?"
         return redirect(redirect_uri + separator + urlencode({"code": code, "state": request.args.get("state", "")}))

@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import re
+import shutil
+import subprocess
 import urllib.error
+from html.parser import HTMLParser
+from pathlib import PurePosixPath
 from typing import Any
 
 import pytest
@@ -190,8 +194,64 @@ def test_the_super_app_page_is_self_contained(sandbox: Any) -> None:
 
     assert page.status_code == 200 and page.headers["Content-Type"].startswith("text/html")
     assert re.search(r"""(src|href)\s*=\s*["']?(https?:)?//""", page.text) is None  # no CDN, no external asset
+    script = sandbox.http.get(sandbox.base + "/_sandbox/static/page.js", timeout=5).text
     calls = ("/api/v1/cities", "/api/v1/sessions", "/api/v1/me", "/api/v1/me/real-name", "/_sandbox/wechat/login-code")
     for call in (*calls, "/_sandbox/alipay/auth-code"):
-        assert call in page.text
+        assert call in script
     config = sandbox.http.get(sandbox.base + "/_sandbox/config", timeout=5).json()
     assert [a["app_id"] for a in config["wechat_apps"]] == [MINI_PROGRAM, OFFICIAL_ACCOUNT]
+
+
+class _PageParts(HTMLParser):
+    """What a Content-Security-Policy of default-src 'self' would block, and the assets a page loads."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.assets: list[str] = []
+        self.inline: list[str] = []
+        self._in_inline_script = False
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        named = dict(attrs)
+        self.inline += [f"{tag} {name}=" for name, _ in attrs if name == "style" or name.startswith("on")]
+        if tag == "style":
+            self.inline.append("<style>")
+        if tag == "script" and named.get("src"):
+            self.assets.append(named["src"] or "")
+        self._in_inline_script = tag == "script" and not named.get("src")
+        if tag == "link" and named.get("rel") == "stylesheet":
+            self.assets.append(named.get("href") or "")
+
+    def handle_data(self, data: str) -> None:
+        if self._in_inline_script and data.strip():
+            self.inline.append("<script> with a body")
+
+    def handle_endtag(self, tag: str) -> None:
+        self._in_inline_script = False
+
+
+def test_the_super_app_page_works_under_a_strict_content_security_policy(sandbox: Any) -> None:
+    page = sandbox.http.get(sandbox.base + "/_sandbox/", timeout=5)
+    policy = page.headers["Content-Security-Policy"]
+    assert "default-src 'self'" in policy and "frame-ancestors 'none'" in policy
+    assert "unsafe-inline" not in policy and page.headers["X-Content-Type-Options"] == "nosniff"
+
+    parts = _PageParts()
+    parts.feed(page.text)
+    assert parts.inline == []
+    assert sorted(parts.assets) == ["/_sandbox/static/page.css", "/_sandbox/static/page.js"]
+    types = {".css": "text/css", ".js": "text/javascript"}
+    for asset in parts.assets:
+        loaded = sandbox.http.get(sandbox.base + asset, timeout=5)
+        assert loaded.status_code == 200 and loaded.headers["Content-Type"].startswith(
+            types[PurePosixPath(asset).suffix]
+        )
+        assert loaded.headers["X-Content-Type-Options"] == "nosniff"  # so the browser runs it only as what it is
+
+
+@pytest.mark.skipif(shutil.which("node") is None, reason="node checks the page script's syntax")
+def test_the_page_script_parses(sandbox: Any, tmp_path: Any) -> None:
+    script = tmp_path / "page.js"
+    script.write_text(sandbox.http.get(sandbox.base + "/_sandbox/static/page.js", timeout=5).text)
+    checked = subprocess.run(["node", "--check", str(script)], capture_output=True, text=True, timeout=60)
+    assert checked.returncode == 0, checked.stderr
