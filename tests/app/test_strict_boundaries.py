@@ -207,3 +207,16 @@ def test_logins_are_whole_values(api: Api, make_staff) -> None:
     ]
     answers = [outcome(api, "POST", path, json=body) for path, body in bodies]
     assert answers == [(422, "request.invalid")] * len(bodies)
+
+
+def test_a_phone_number_the_channel_sends_loose_is_not_stored(api: Api, fake_wechat: FakeChannel) -> None:
+    login_code, _ = fake_wechat.issue_code("o-1")
+    login = {"channel": "wechat", "app_id": WECHAT_MINI_PROGRAM, "code": login_code}
+    token = api.post("/api/v1/sessions", json=login, expected=201)["token"]
+    for phone in ("1381234567\n", "１３８１２３４５６７８", "138 1234 5678"):
+        phone_code, _ = fake_wechat.issue_code("o-1", phone=phone)
+        assert outcome(api, "POST", "/api/v1/me/phone", token, json={"code": phone_code}) == (
+            503,
+            "channel.unavailable",
+        )
+    assert api.get("/api/v1/me", token=token)["phone"] is None
