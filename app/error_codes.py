@@ -63,9 +63,18 @@ ERROR_CODES: dict[str, tuple[int, str]] = {
     # Staff accounts
     "staff.username_taken": (409, "That username is taken."),
     "staff.unknown_role": (422, "Unknown role."),
-    "staff.weak_password": (422, "The password is too short."),
+    "staff.weak_password": (
+        422,
+        "The password needs 12 characters besides outer spaces, 6 different ones, and no control characters.",
+    ),
     "staff.scope_required": (422, "City operators need cities; channel admins need channels."),
     "staff.scope_not_allowed": (422, "This role is not scoped to cities or channels."),
+    "staff.invalid_scope": (422, "Cities and channels are listed once each, well-formed, and at most 50 cities."),
+    "staff.unknown_city": (422, "A city in the scope is not one citytiles serves."),
+    "staff.invalid_username": (422, "A username is 3 to 64 of a-z, 0-9, '.', '_' and '-'."),
+    "staff.invalid_display_name": (422, "A display name is one line of text, not blank."),
+    "staff.reason_required": (422, "Creating a staff account needs a reason."),
+    "audit.reason_required": (422, "Every staff change needs a reason: one line of text, not blank."),
 }
 
 # Codes every operation of a kind can answer with, besides its own.

@@ -10,6 +10,7 @@ from typing import Any
 
 from errors import DomainError
 from errors import UpstreamUnavailable
+from text_rules import refused_characters
 
 log = logging.getLogger("citytiles.channels")
 security_log = logging.getLogger("citytiles.security")
@@ -42,8 +43,14 @@ def channel_call(channel: str, operation: str, app_id: str) -> Iterator[None]:
 
 
 def answer_fields(channel: str, operation: str, answer: object, *required: str) -> dict[str, Any]:
-    """The channel's answer as a mapping that holds the fields we need, or UpstreamUnavailable."""
-    if isinstance(answer, dict) and all(answer.get(name) for name in required):
+    """The channel's answer as a mapping that holds the fields we need and clean text, or UpstreamUnavailable."""
+    # Identifiers and tokens in an answer are stored or sent on: one carrying a control character is
+    # as unreadable as a missing one.
+    if (
+        isinstance(answer, dict)
+        and all(answer.get(name) for name in required)
+        and not any(isinstance(value, str) and refused_characters(value) for value in answer.values())
+    ):
         return answer
     raise unreadable_answer(channel, operation, answer)
 

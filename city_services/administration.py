@@ -25,6 +25,7 @@ from city_services.offering_rules import normalise_weekdays
 from database import transaction
 from errors import Invalid
 from errors import NotFound
+from identity.audit import reason_problem
 from identity.audit import record_staff_action
 from identity.models import StaffMember
 from identity.roles import authorise
@@ -89,8 +90,9 @@ def change_offering(
     """Apply an operator's change to one city × service × channel, with its audit entry, atomically."""
     check_channel(channel)
     authorise(staff, "catalogue.change", city=city, channel=channel)
-    if not change.reason.strip():
-        raise Invalid("catalogue.reason_required", "Say why you are making this change.")
+    problem = reason_problem(change.reason)
+    if problem:
+        raise Invalid("catalogue.reason_required", problem)
     with transaction(session):
         _require_city(session, city)
         offering = session.scalar(
@@ -123,6 +125,11 @@ def change_offering(
             )
             bump_revision(session)
     return offering
+
+
+def served_cities(session: Session) -> frozenset[str]:
+    """The codes of every city citytiles serves, for checking staff scopes against."""
+    return frozenset(session.scalars(select(City.code)))
 
 
 def stored_upstreams(session: Session) -> list[tuple[str, str, dict[str, Any]]]:
@@ -169,7 +176,7 @@ def _apply(offering: Offering, change: OfferingChange, *, now: datetime, require
         if len(change.maintenance_windows) > MAX_WINDOWS:
             raise Invalid("catalogue.too_many_windows", f"At most {MAX_WINDOWS} maintenance windows.")
         for window in change.maintenance_windows:
-            check_window(window.starts_at, window.ends_at, window.message_zh, now=now)
+            check_window(window.starts_at, window.ends_at, window.message_zh, window.message_en, now=now)
     if change.enabled is not None:
         offering.enabled = change.enabled
     offering.upstream = upstream

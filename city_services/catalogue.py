@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import threading
 from dataclasses import dataclass
 from datetime import datetime
@@ -18,7 +19,12 @@ from city_services.availability import availability
 from city_services.models import CatalogueRevision
 from city_services.models import City
 from city_services.models import Offering
+from city_services.offering_rules import check_hours
+from errors import Invalid
 from errors import NotFound
+
+log = logging.getLogger("citytiles.catalogue")
+_AROUND_THE_CLOCK = Hours(opens_at=None, closes_at=None, weekdays=frozenset(range(1, 8)))
 
 
 @dataclass(frozen=True)
@@ -106,22 +112,27 @@ def bump_revision(session: Session) -> None:
 
 
 def load_snapshot(session: Session, revision: int) -> CatalogueSnapshot:
-    """Read the whole catalogue in two queries."""
+    """Read the whole catalogue in two queries; an offering whose stored hours cannot be read shows as unavailable."""
     cities = session.scalars(select(City).order_by(City.display_order, City.code)).all()
     offerings = session.scalars(select(Offering)).all()
     tiles: dict[tuple[str, str], list[tuple[int, TileEntry]]] = {}
     for offering in offerings:
         service = offering.service
+        enabled, hours = offering.enabled, readable_hours(offering)
+        windows = tuple(
+            Window(w.starts_at, w.ends_at, w.message_zh, w.message_en) for w in offering.maintenance_windows
+        )
+        if hours is None:
+            # One broken row must not take down the other tiles or other cities: it shows as switched off.
+            enabled, hours, windows = False, _AROUND_THE_CLOCK, ()
         entry = TileEntry(
             code=service.code,
             name={"zh-CN": service.name_zh, "en": service.name_en},
             category=service.category,
             icon=service.icon,
-            enabled=offering.enabled,
-            hours=hours_of(offering),
-            windows=tuple(
-                Window(w.starts_at, w.ends_at, w.message_zh, w.message_en) for w in offering.maintenance_windows
-            ),
+            enabled=enabled,
+            hours=hours,
+            windows=windows,
         )
         tiles.setdefault((offering.city_code, offering.channel), []).append((service.display_order, entry))
     return CatalogueSnapshot(
@@ -132,12 +143,31 @@ def load_snapshot(session: Session, revision: int) -> CatalogueSnapshot:
 
 
 def hours_of(offering: Offering) -> Hours:
-    """An offering's stored hours as a value."""
+    """An offering's stored hours as a value; Invalid when they break the rules every writer is held to."""
+    check_hours(offering.opens_at, offering.closes_at, offering.open_weekdays)
     return Hours(
         opens_at=time.fromisoformat(offering.opens_at) if offering.opens_at else None,
         closes_at=time.fromisoformat(offering.closes_at) if offering.closes_at else None,
         weekdays=frozenset(int(d) for d in offering.open_weekdays),
     )
+
+
+def readable_hours(offering: Offering) -> Hours | None:
+    """An offering's hours, or None (logged) when what is stored cannot be read, e.g. written around the rules."""
+    try:
+        return hours_of(offering)
+    except Invalid as error:
+        log.warning(
+            "unreadable offering shown as unavailable",
+            extra={
+                "offering_id": offering.id,
+                "city": offering.city_code,
+                "service": offering.service_code,
+                "channel": offering.channel,
+                "problem": error.code,
+            },
+        )
+        return None
 
 
 def list_cities(snapshot: CatalogueSnapshot) -> tuple[CityEntry, ...]:

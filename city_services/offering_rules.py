@@ -13,11 +13,18 @@ from city_services.models import CHANNELS
 from city_services.upstreams import UPSTREAM_ADAPTERS
 from config.settings import is_public_https
 from errors import Invalid
+from text_rules import matches
+from text_rules import text_problem
 
-_CLOCK = re.compile(r"^([01]\d|2[0-3]):[0-5]\d$")
-_WEEKDAYS = re.compile(r"^[1-7]{1,7}$")
+# Applied with fullmatch only, in ASCII: "08:00\n" or "０８:００" is not a time of day.
+_CLOCK = re.compile(r"(?:[01][0-9]|2[0-3]):[0-5][0-9]")
+_WEEKDAYS = re.compile(r"[1-7]{1,7}")
+_PARAM_NAME = re.compile(r"[a-z][a-z0-9_]{0,63}")
 MAX_WINDOWS = 20
 MAX_WINDOW_AHEAD = timedelta(days=366)
+MAX_PARAMS = 32
+MAX_PARAM_LENGTH = 512
+MAX_MESSAGE_LENGTH = 200
 
 
 def check_channel(channel: str) -> None:
@@ -35,10 +42,19 @@ def check_upstream(service: str, adapter: str, params: dict[str, Any], *, requir
             f"{service} has no upstream adapter named {adapter!r}.",
             {"upstream": list(known)},
         )
+    if not isinstance(params, dict) or len(params) > MAX_PARAMS:
+        raise Invalid("catalogue.invalid_upstream_params", f"At most {MAX_PARAMS} upstream parameters.")
+    if any(not matches(_PARAM_NAME, k) for k in params):
+        raise Invalid("catalogue.invalid_upstream_params", "Parameter names are lower-case ASCII words.")
     if any(not isinstance(v, (str, int, float, bool)) for v in params.values()):
         raise Invalid("catalogue.invalid_upstream_params", "Upstream parameters must be plain values.")
     if any(isinstance(v, float) and not math.isfinite(v) for v in params.values()):
         raise Invalid("catalogue.invalid_upstream_params", "Upstream parameters must be finite numbers.")
+    if any(isinstance(v, str) and text_problem(v, max_length=MAX_PARAM_LENGTH, min_length=0) for v in params.values()):
+        raise Invalid(
+            "catalogue.invalid_upstream_params",
+            f"Upstream parameter text must be at most {MAX_PARAM_LENGTH} characters, without control characters.",
+        )
     if require_public:
         if adapter == "fake":
             raise Invalid("catalogue.unsafe_upstream", "The fake upstream adapter is not allowed in production.")
@@ -48,20 +64,25 @@ def check_upstream(service: str, adapter: str, params: dict[str, Any], *, requir
 
 
 def check_hours(opens_at: str | None, closes_at: str | None, weekdays: str) -> None:
-    """Refuse hours that are not HH:MM, that close before they open, or weekdays that are not 1–7."""
+    """Refuse hours that are not HH:MM, that close before they open, or weekdays that are not 1–7, each once.
+
+    Whatever passes here can be read back by hours_of: the same check guards every writer (API, seed file).
+    """
     if (opens_at is None) != (closes_at is None):
         raise Invalid("catalogue.invalid_hours", "Give both opening and closing time, or neither for all day.")
     for clock in (opens_at, closes_at):
-        if clock is not None and not _CLOCK.match(clock):
+        if clock is not None and not matches(_CLOCK, clock):
             raise Invalid("catalogue.invalid_hours", f"{clock!r} is not a time of day as HH:MM.")
     if opens_at is not None and closes_at is not None and time.fromisoformat(closes_at) <= time.fromisoformat(opens_at):
         raise Invalid("catalogue.invalid_hours", "Closing time must be after opening time.")
-    if not _WEEKDAYS.match(weekdays) or len(set(weekdays)) != len(weekdays):
+    if not matches(_WEEKDAYS, weekdays) or len(set(weekdays)) != len(weekdays):
         raise Invalid("catalogue.invalid_hours", "Weekdays are the digits 1 (Monday) to 7 (Sunday), each once.")
 
 
-def check_window(starts_at: datetime, ends_at: datetime, message_zh: str, *, now: datetime) -> None:
-    """Refuse a window that is over already, ends before it starts, lies years ahead, or has no notice."""
+def check_window(
+    starts_at: datetime, ends_at: datetime, message_zh: str, message_en: str | None = None, *, now: datetime
+) -> None:
+    """Refuse a window that is over already, ends before it starts, lies years ahead, or has no readable notice."""
     if ends_at <= starts_at:
         raise Invalid("catalogue.invalid_maintenance_window", "A maintenance window must end after it starts.")
     if ends_at <= now:
@@ -72,8 +93,16 @@ def check_window(starts_at: datetime, ends_at: datetime, message_zh: str, *, now
             "catalogue.invalid_maintenance_window",
             "A maintenance window must lie within a year of now; disable the service to close it indefinitely.",
         )
-    if not message_zh.strip():
-        raise Invalid("catalogue.invalid_maintenance_window", "A maintenance window needs a message for residents.")
+    if text_problem(message_zh, max_length=MAX_MESSAGE_LENGTH):
+        raise Invalid(
+            "catalogue.invalid_maintenance_window",
+            f"A maintenance window needs a message for residents: one line of at most {MAX_MESSAGE_LENGTH} characters.",
+        )
+    if message_en is not None and text_problem(message_en, max_length=MAX_MESSAGE_LENGTH, min_length=0):
+        raise Invalid(
+            "catalogue.invalid_maintenance_window",
+            f"The English message is one line of at most {MAX_MESSAGE_LENGTH} characters.",
+        )
 
 
 def normalise_weekdays(weekdays: str) -> str:

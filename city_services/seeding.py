@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import tomllib
 from dataclasses import dataclass
 from dataclasses import field
@@ -22,6 +23,13 @@ from city_services.offering_rules import check_upstream
 from city_services.offering_rules import normalise_weekdays
 from database import transaction
 from errors import Invalid
+from text_rules import CITY_CODE
+from text_rules import matches
+from text_rules import text_problem
+
+# Codes, categories and icons are ASCII words; names are what the model's columns hold.
+_SERVICE_WORD = re.compile(r"[a-z][a-z0-9_-]{0,31}")
+MAX_NAME_LENGTH = 64
 
 
 @dataclass(frozen=True)
@@ -72,10 +80,10 @@ def read_seed(path: Path) -> CatalogueSeed:
     cities, offerings = [], []
     for city in document.get("cities", []):
         code = str(city.get("code", ""))
-        if not (len(code) == 6 and code.isdigit()):
+        if not matches(CITY_CODE, code):
             raise Invalid("catalogue.invalid_city_code", f"City code {code!r} is not a 6-digit division code.")
-        if not isinstance(city.get("name_zh"), str) or not isinstance(city.get("name_en"), str):
-            raise Invalid("catalogue.invalid_seed", f"City {code} needs name_zh and name_en.")
+        if any(text_problem(city.get(k), max_length=MAX_NAME_LENGTH) for k in ("name_zh", "name_en")):
+            raise Invalid("catalogue.invalid_seed", f"City {code} needs name_zh and name_en, one line each.")
         cities.append({"code": code, "name_zh": city["name_zh"], "name_en": city["name_en"]})
         for entry in city.get("offerings", []):
             offerings.extend(_offerings(code, entry, service_codes))
@@ -129,6 +137,10 @@ def _service(entry: dict[str, Any]) -> dict[str, Any]:
     missing = [k for k in keys if k not in entry]
     if missing:
         raise Invalid("catalogue.invalid_seed", f"Service {entry.get('code')!r} lacks {', '.join(missing)}.")
+    if not all(matches(_SERVICE_WORD, entry[k]) for k in ("code", "category", "icon")):
+        raise Invalid("catalogue.invalid_seed", f"Service {entry['code']!r}: code, category and icon are ASCII words.")
+    if any(text_problem(entry[k], max_length=MAX_NAME_LENGTH) for k in ("name_zh", "name_en")):
+        raise Invalid("catalogue.invalid_seed", f"Service {entry['code']!r}: names are one line of text each.")
     return {k: entry[k] for k in keys}
 
 
@@ -137,11 +149,15 @@ def _offerings(city: str, entry: dict[str, Any], service_codes: set[str]) -> lis
     if service not in service_codes:
         raise Invalid("catalogue.invalid_seed", f"City {city} offers unknown service {service!r}.")
     hours = entry.get("hours", {})
+    if not isinstance(hours, dict):
+        raise Invalid("catalogue.invalid_seed", f"{city}/{service}: hours must be a table.")
     opens_at, closes_at = hours.get("opens_at"), hours.get("closes_at")
     weekdays = normalise_weekdays(str(hours.get("weekdays", "1234567")))
     check_hours(opens_at, closes_at, weekdays)
     if not isinstance(entry.get("enabled", False), bool):
         raise Invalid("catalogue.invalid_seed", f"{city}/{service}: enabled must be true or false.")
+    if not isinstance(entry.get("upstream_params", {}), dict):
+        raise Invalid("catalogue.invalid_seed", f"{city}/{service}: upstream_params must be a table.")
     params = dict(entry.get("upstream_params", {}))
     check_upstream(service, entry.get("upstream", ""), params)
     offerings = []

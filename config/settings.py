@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+import re
 import socket
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -19,6 +20,9 @@ DEFAULT_CHANNEL_APPS = PROJECT_ROOT / "config" / "channels.toml"
 # Development-only PII keys; production refuses to start with them.
 DEFAULT_PII_KEYS = "dev1:ZGV2ZWxvcG1lbnQtb25seS1waWkta2V5LTMyLWJ5dGU="
 DEFAULT_PII_LOOKUP_KEY = "ZGV2ZWxvcG1lbnQtb25seS1sb29rdXAta2V5LTMyYnk="
+# Applied with fullmatch: ASCII digits only, nothing before or after.
+_WHOLE_NUMBER = re.compile(r"[1-9][0-9]{0,17}")
+_DECIMAL_NUMBER = re.compile(r"[0-9]{1,6}(?:\.[0-9]{1,6})?")
 
 
 class UnsafeConfiguration(Exception):
@@ -71,14 +75,14 @@ class Settings:
             database_url=environ.get("DATABASE_URL", DEFAULT_DATABASE_URL),
             redis_url=environ.get("REDIS_URL") or None,
             catalogue_seed=Path(environ.get("CATALOGUE_SEED", str(DEFAULT_SEED))),
-            staff_token_minutes=int(environ.get("STAFF_TOKEN_MINUTES", "480")),
-            resident_token_minutes=int(environ.get("RESIDENT_TOKEN_MINUTES", "1440")),
+            staff_token_minutes=whole_number(environ, "STAFF_TOKEN_MINUTES", 480),
+            resident_token_minutes=whole_number(environ, "RESIDENT_TOKEN_MINUTES", 1440),
             channel_apps_file=Path(environ.get("CHANNEL_APPS_FILE", str(DEFAULT_CHANNEL_APPS))),
-            channel_timeout_seconds=float(environ.get("CHANNEL_TIMEOUT_SECONDS", "5")),
+            channel_timeout_seconds=decimal_number(environ, "CHANNEL_TIMEOUT_SECONDS", 5.0),
             pii_keys=environ.get("PII_KEYS", DEFAULT_PII_KEYS),
             pii_active_key=environ.get("PII_ACTIVE_KEY", "dev1"),
             pii_lookup_key=environ.get("PII_LOOKUP_KEY", DEFAULT_PII_LOOKUP_KEY),
-            max_body_bytes=int(environ.get("MAX_BODY_BYTES", str(64 * 1024))),
+            max_body_bytes=whole_number(environ, "MAX_BODY_BYTES", 64 * 1024),
             log_level=environ.get("LOG_LEVEL", "INFO").upper(),
             channels=ChannelSettings(
                 wechat_api_base_url=environ.get("WECHAT_API_BASE_URL", ChannelSettings.wechat_api_base_url),
@@ -118,6 +122,26 @@ class Settings:
             if isinstance(base_url, str) and not is_public_https(base_url):
                 problems.append(f"{where} upstream base_url is not a public HTTPS URL: {base_url}")
         return problems
+
+
+def whole_number(environ: Mapping[str, str], name: str, default: int) -> int:
+    """A positive whole number from the environment, in ASCII digits: int() would also take "４８０" or " 480\n"."""
+    raw = environ.get(name)
+    if raw is None:
+        return default
+    if _WHOLE_NUMBER.fullmatch(raw) is None:
+        raise ValueError(f"{name} must be a positive whole number in ASCII digits, not {raw!r}")
+    return int(raw)
+
+
+def decimal_number(environ: Mapping[str, str], name: str, default: float) -> float:
+    """A positive decimal number from the environment: float() would also take "nan", "inf" or "1e999"."""
+    raw = environ.get(name)
+    if raw is None:
+        return default
+    if _DECIMAL_NUMBER.fullmatch(raw) is None or float(raw) <= 0:
+        raise ValueError(f"{name} must be a positive decimal number such as 2.5, not {raw!r}")
+    return float(raw)
 
 
 def is_public_https(url: str) -> bool:

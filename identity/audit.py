@@ -9,9 +9,19 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from errors import Invalid
 from identity.models import AuditEntry
 from identity.models import StaffMember
 from identity.roles import authorise
+from text_rules import text_problem
+
+MAX_REASON_LENGTH = 500
+
+
+def reason_problem(reason: object) -> str | None:
+    """Why a staff member's reason for a change is not acceptable (blank, too long, control characters), or None."""
+    problem = text_problem(reason, max_length=MAX_REASON_LENGTH)
+    return f"Say why you are making this change. {problem}" if problem else None
 
 
 def record_staff_action(
@@ -28,6 +38,10 @@ def record_staff_action(
     channel: str | None = None,
 ) -> AuditEntry:
     """Add an audit entry inside the caller's transaction, so it lands with the change or not at all."""
+    # Use-cases check the reason first with their own code; this is the last line for any new one.
+    problem = reason_problem(reason)
+    if problem:
+        raise Invalid("audit.reason_required", problem)
     entry = AuditEntry(
         at=at,
         actor_id=actor.id,
@@ -38,7 +52,7 @@ def record_staff_action(
         channel=channel,
         before=before,
         after=after,
-        reason=reason,
+        reason=reason.strip(),
     )
     session.add(entry)
     return entry

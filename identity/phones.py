@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 
 from sqlalchemy.orm import Session
@@ -9,6 +10,7 @@ from sqlalchemy.orm import Session
 from database import end_reads
 from database import transaction
 from errors import Invalid
+from errors import UpstreamUnavailable
 from identity.models import Resident
 from identity.ports import PhoneNumbers
 from identity.residents import SignedIn
@@ -16,6 +18,8 @@ from identity.residents import lock_live_resident
 from identity.vault import Vault
 
 PHONE = "resident.phone"
+# What the channel verified: ASCII digits, an optional leading +, nothing after (applied with fullmatch).
+_PHONE_NUMBER = re.compile(r"\+?[0-9]{5,20}")
 
 
 def bind_phone(
@@ -28,6 +32,9 @@ def bind_phone(
         raise Invalid("identity.phone_not_supported", "Phone binding is not offered through this app.")
     end_reads(session)
     phone = source.phone_number(code, identity.external_id)
+    if not isinstance(phone, str) or _PHONE_NUMBER.fullmatch(phone) is None:
+        # Stored sealed, a value we cannot read back as a number would only surface later, masked wrongly.
+        raise UpstreamUnavailable("channel.unavailable", "The channel's answer could not be read; try again later.")
     with transaction(session):
         resident = lock_live_resident(session, signed_in.resident.id)
         resident.phone_sealed = vault.seal(PHONE, phone)

@@ -30,8 +30,15 @@ from identity.vault import Vault
 REAL_NAME = "resident.real_name"
 ID_NUMBER = "resident.id_number"
 PURPOSE = "real_name_verification"
-# CJK ideographs including the extension planes, where rare characters in names (生僻字) live.
-_NAME = re.compile(r"^[\u3400-\u9fff\U00020000-\U0003134f·]{2,30}$|^[A-Za-z][A-Za-z .'-]{1,59}$")
+# A name as on an ID card, applied with fullmatch: CJK unified ideographs (extension A, the basic
+# block, and extensions B to I on the supplementary planes, where rare characters in names (生僻字)
+# live; not the Yijing hexagram symbols at U+4DC0) in parts joined by single middle dots, as in
+# 阿依古丽·买买提; or Latin letters in words joined by single spaces, hyphens, apostrophes or periods.
+_CJK = "\u3400-\u4dbf\u4e00-\u9fff\U00020000-\U0002a6df\U0002a700-\U0002ee5f\U00030000-\U000323af"
+_NAME = re.compile(
+    rf"(?=.{{2,30}}\Z)[{_CJK}]+(?:\u00b7[{_CJK}]+)*"
+    r"|(?=.{2,60}\Z)[A-Za-z]+(?:(?:\. ?|[ '-])[A-Za-z]+)*\.?"
+)
 
 
 @dataclass(frozen=True)
@@ -57,9 +64,9 @@ def bind_real_name(
     # merged into that one, and the merge is recorded with everything it moved.
     name = request.name.strip()
     id_number = normalise_id_number(request.id_number)
-    if not _NAME.match(name):
+    if not _NAME.fullmatch(name):
         raise Invalid("identity.invalid_name", "Give your name as on your ID card.", {"field": "name"})
-    problem = id_number_problem(id_number)
+    problem = id_number_problem(id_number, now=now)
     if problem:
         raise Invalid("identity.invalid_id_number", problem, {"field": "id_number"})
     resident, identity = signed_in.resident, signed_in.identity

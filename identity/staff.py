@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+from collections.abc import Collection
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -17,6 +19,7 @@ from errors import Conflict
 from errors import Invalid
 from errors import TooManyRequests
 from errors import Unauthenticated
+from identity.audit import reason_problem
 from identity.audit import record_staff_action
 from identity.models import ROLES
 from identity.models import LoginThrottle
@@ -28,10 +31,22 @@ from identity.tokens import IssuedToken
 from identity.tokens import find_live_token
 from identity.tokens import issue_token
 from identity.tokens import revoke
+from text_rules import CITY_CODE
+from text_rules import matches
+from text_rules import refused_characters
+from text_rules import text_problem
 
 MAX_FAILED_LOGINS = 5
 LOCKOUT = timedelta(minutes=15)
 MIN_PASSWORD_LENGTH = 12
+MAX_PASSWORD_LENGTH = 256
+# "aaaaaaaaaaaa" and "abababababab" are not passwords.
+MIN_DISTINCT_PASSWORD_CHARACTERS = 6
+MAX_SCOPE_CITIES = 50
+# The channels a channel admin can be scoped to; city_services.models.CHANNELS names the same two.
+SCOPE_CHANNELS = ("wechat", "alipay")
+_USERNAME = re.compile(r"[a-z0-9][a-z0-9._-]{2,63}")
+MAX_DISPLAY_NAME_LENGTH = 128
 
 
 @dataclass(frozen=True)
@@ -78,10 +93,23 @@ def create_staff_member(session: Session, new: NewStaffMember, *, now: datetime)
 
 
 def add_staff_member(
-    session: Session, actor: StaffMember, new: NewStaffMember, *, reason: str, now: datetime
+    session: Session,
+    actor: StaffMember,
+    new: NewStaffMember,
+    *,
+    reason: str,
+    now: datetime,
+    served_cities: Collection[str],
 ) -> StaffMember:
-    """Create a staff account on a platform admin's behalf, with an audit entry."""
+    """Create a staff account on a platform admin's behalf, with an audit entry; cities must be ones we serve."""
     authorise(actor, "staff.manage")
+    problem = reason_problem(reason)
+    if problem:
+        raise Invalid("staff.reason_required", problem)
+    check_new_staff_member(new)
+    unknown = [city for city in new.cities if city not in served_cities]
+    if unknown:
+        raise Invalid("staff.unknown_city", f"citytiles does not serve {', '.join(unknown)}.", {"cities": unknown})
     with transaction(session):
         staff = create_staff_member(session, new, now=now)
         record_staff_action(
@@ -97,17 +125,55 @@ def add_staff_member(
 
 
 def check_new_staff_member(new: NewStaffMember) -> None:
-    """Raise Invalid when a role and its scope do not fit together, or the password is weak."""
+    """Raise Invalid when the username, name, password, role or scope of a new account is not acceptable."""
+    if not matches(_USERNAME, new.username):
+        raise Invalid(
+            "staff.invalid_username",
+            "A username is 3 to 64 of a-z, 0-9, '.', '_' and '-', starting with a letter or digit.",
+        )
+    if text_problem(new.display_name, max_length=MAX_DISPLAY_NAME_LENGTH):
+        raise Invalid(
+            "staff.invalid_display_name",
+            f"A display name is one line of 1 to {MAX_DISPLAY_NAME_LENGTH} characters, not blank.",
+        )
     if new.role not in ROLES:
         raise Invalid("staff.unknown_role", f"Unknown role {new.role!r}.", {"role": list(ROLES)})
-    if len(new.password) < MIN_PASSWORD_LENGTH:
-        raise Invalid("staff.weak_password", f"Passwords need at least {MIN_PASSWORD_LENGTH} characters.")
+    password_problem = _password_problem(new.password)
+    if password_problem:
+        raise Invalid("staff.weak_password", password_problem)
+    _check_scope(new)
+
+
+def _password_problem(password: object) -> str | None:
+    """Why a new password is not real content (blank padding, too few distinct characters, control characters)."""
+    if not isinstance(password, str) or refused_characters(password):
+        return "Passwords may not hold control or invisible characters."
+    if len(password.strip()) < MIN_PASSWORD_LENGTH or len(password) > MAX_PASSWORD_LENGTH:
+        return (
+            f"Passwords need at least {MIN_PASSWORD_LENGTH} characters, not counting outer spaces,"
+            f" and at most {MAX_PASSWORD_LENGTH}."
+        )
+    if len(set(password)) < MIN_DISTINCT_PASSWORD_CHARACTERS:
+        return f"Passwords need at least {MIN_DISTINCT_PASSWORD_CHARACTERS} different characters."
+    return None
+
+
+def _check_scope(new: NewStaffMember) -> None:
+    """A city operator has cities, a channel admin channels; each listed once, well-formed, and not too many."""
     if new.role == "city_operator" and not new.cities:
         raise Invalid("staff.scope_required", "A city operator needs at least one city.")
     if new.role == "channel_admin" and not new.channels:
         raise Invalid("staff.scope_required", "A channel admin needs at least one channel.")
     if new.role != "city_operator" and new.cities or new.role != "channel_admin" and new.channels:
         raise Invalid("staff.scope_not_allowed", f"A {new.role} is not scoped to cities or channels.")
+    if len(new.cities) > MAX_SCOPE_CITIES:
+        raise Invalid("staff.invalid_scope", f"At most {MAX_SCOPE_CITIES} cities per operator.")
+    if any(not matches(CITY_CODE, city) for city in new.cities):
+        raise Invalid("staff.invalid_scope", "Cities are 6-digit division codes.")
+    if any(channel not in SCOPE_CHANNELS for channel in new.channels):
+        raise Invalid("staff.invalid_scope", f"Channels are {' or '.join(SCOPE_CHANNELS)}.")
+    if len(set(new.cities)) != len(new.cities) or len(set(new.channels)) != len(new.channels):
+        raise Invalid("staff.invalid_scope", "List each city and channel once.")
 
 
 def list_staff_members(session: Session, actor: StaffMember) -> Sequence[StaffMember]:

@@ -11,7 +11,19 @@ from tests.conftest import ROOT
 
 BUSINESS = ("identity", "city_services", "billing")
 SDKS = ("wechatpy", "wechatpayv3", "alipay")
-OURS = ("app", "config", "database", "identity", "city_services", "billing", "channels", "errors", "migrations", "wsgi")
+OURS = (
+    "app",
+    "config",
+    "database",
+    "identity",
+    "city_services",
+    "billing",
+    "channels",
+    "errors",
+    "text_rules",
+    "migrations",
+    "wsgi",
+)
 
 
 def imports_of(path: Path) -> set[str]:

@@ -18,7 +18,7 @@ from city_services.administration import city_catalogue
 from city_services.administration import describe_offering
 from city_services.availability import Window
 from city_services.availability import availability
-from city_services.catalogue import hours_of
+from city_services.catalogue import readable_hours
 from city_services.models import Offering
 from identity.models import StaffMember
 
@@ -83,5 +83,11 @@ def update_offering(
 def offering_view(offering: Offering) -> dict[str, Any]:
     """An offering's settings plus the state residents see at this moment."""
     windows = tuple(Window(w.starts_at, w.ends_at, w.message_zh, w.message_en) for w in offering.maintenance_windows)
-    state = availability(offering.enabled, hours_of(offering), windows, current_app.extensions["clock"]()).state
+    hours = readable_hours(offering)
+    # Settings stored around the rules are shown as they are, so an operator can see and fix them.
+    state = (
+        availability(offering.enabled, hours, windows, current_app.extensions["clock"]()).state
+        if hours is not None
+        else "unavailable"
+    )
     return {**describe_offering(offering), "state": state, "updated_at": offering.updated_at}

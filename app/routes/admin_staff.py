@@ -12,6 +12,7 @@ from app.operations import operation
 from app.schemas.staff import NewStaffSchema
 from app.schemas.staff import StaffListSchema
 from app.schemas.staff import StaffSchema
+from city_services.administration import served_cities
 from identity.models import StaffMember
 from identity.staff import NewStaffMember
 from identity.staff import add_staff_member
@@ -44,9 +45,17 @@ def list_staff(staff: StaffMember) -> dict[str, Any]:
         "staff.weak_password",
         "staff.scope_required",
         "staff.scope_not_allowed",
+        "staff.invalid_scope",
+        "staff.unknown_city",
+        "staff.invalid_username",
+        "staff.invalid_display_name",
+        "staff.reason_required",
     ),
 )
 def create_staff(staff: StaffMember, payload: tuple[NewStaffMember, str]) -> StaffMember:
     """A city operator needs cities, a channel admin needs channels."""
     new, reason = payload
-    return add_staff_member(get_session(), staff, new, reason=reason, now=current_app.extensions["clock"]())
+    session = get_session()
+    return add_staff_member(
+        session, staff, new, reason=reason, now=current_app.extensions["clock"](), served_cities=served_cities(session)
+    )

@@ -6,6 +6,7 @@ from marshmallow import Schema
 from marshmallow import fields
 from marshmallow import validate
 
+from app.schemas.strict import StrictText
 from city_services.models import CHANNELS
 
 STATES = ("available", "maintenance", "off_hours", "unavailable")
@@ -27,7 +28,7 @@ class CitiesSchema(Schema):
 class TilesQuerySchema(Schema):
     """Which channel's tiles to show."""
 
-    channel = fields.String(required=True, validate=validate.OneOf(CHANNELS))
+    channel = StrictText(max_length=16, required=True, validate=validate.OneOf(CHANNELS))
 
 
 class TileSchema(Schema):

@@ -9,16 +9,21 @@ from marshmallow import fields
 from marshmallow import post_load
 from marshmallow import validate
 
+from app.schemas.strict import StrictText
 from city_services.models import CHANNELS
 from identity.real_name import RealNameRequest
+
+APP_ID = r"[A-Za-z0-9_-]{1,32}"
+# Login and authorisation codes are opaque tokens of printable ASCII.
+CHANNEL_CODE = r"[!-~]{1,256}"
 
 
 class SessionRequestSchema(Schema):
     """A channel login code, from wx.login, the official-account authorisation, or my.getAuthCode."""
 
-    channel = fields.String(required=True, validate=validate.OneOf(CHANNELS))
-    app_id = fields.String(required=True, validate=validate.Length(min=1, max=32))
-    code = fields.String(required=True, validate=validate.Length(min=1, max=256))
+    channel = StrictText(max_length=16, required=True, validate=validate.OneOf(CHANNELS))
+    app_id = StrictText(max_length=32, pattern=APP_ID, pattern_error="A channel app id.", required=True)
+    code = StrictText(max_length=256, pattern=CHANNEL_CODE, pattern_error="A channel code.", required=True)
 
 
 class ChannelAccountSchema(Schema):
@@ -53,9 +58,12 @@ class ResidentSessionSchema(Schema):
 class RealNameSchema(Schema):
     """A real name to bind, with the version of the consent text the resident agreed to."""
 
-    name = fields.String(required=True, validate=validate.Length(min=1, max=60), load_only=True)
-    id_number = fields.String(required=True, validate=validate.Length(min=15, max=20), load_only=True)
-    consent_version = fields.String(required=True, validate=validate.Length(min=1, max=64))
+    # The name's characters and the ID number's digits are the use-case's rules (identity.invalid_*).
+    name = StrictText(max_length=60, required=True, load_only=True)
+    id_number = StrictText(max_length=20, min_length=15, required=True, load_only=True)
+    consent_version = StrictText(
+        max_length=64, pattern=r"[0-9A-Za-z._-]{1,64}", pattern_error="A consent text version.", required=True
+    )
 
     @post_load
     def make_request(self, data: dict[str, Any], **kwargs: Any) -> RealNameRequest:
@@ -74,4 +82,4 @@ class ConsentTextSchema(Schema):
 class PhoneSchema(Schema):
     """The code from WeChat's getPhoneNumber button."""
 
-    code = fields.String(required=True, validate=validate.Length(min=1, max=256))
+    code = StrictText(max_length=256, pattern=CHANNEL_CODE, pattern_error="A channel code.", required=True)

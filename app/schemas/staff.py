@@ -9,16 +9,23 @@ from marshmallow import fields
 from marshmallow import post_load
 from marshmallow import validate
 
+from app.schemas.administration import CITY_CODE
+from app.schemas.administration import reason_field
+from app.schemas.strict import Distinct
+from app.schemas.strict import StrictText
 from city_services.models import CHANNELS
 from identity.models import ROLES
+from identity.staff import MAX_DISPLAY_NAME_LENGTH
+from identity.staff import MAX_PASSWORD_LENGTH
+from identity.staff import MAX_SCOPE_CITIES
 from identity.staff import NewStaffMember
 
 
 class StaffLoginSchema(Schema):
     """A staff member's credentials."""
 
-    username = fields.String(required=True, validate=validate.Length(min=1, max=64))
-    password = fields.String(required=True, validate=validate.Length(min=1, max=256), load_only=True)
+    username = StrictText(max_length=64, required=True)
+    password = StrictText(max_length=MAX_PASSWORD_LENGTH, blank=True, required=True, load_only=True)
 
 
 class StaffSchema(Schema):
@@ -50,13 +57,25 @@ class StaffListSchema(Schema):
 class NewStaffSchema(Schema):
     """A new staff account and why it is being created."""
 
-    username = fields.String(required=True, validate=validate.Regexp(r"^[a-z0-9][a-z0-9._-]{2,63}$"))
-    display_name = fields.String(required=True, validate=validate.Length(min=1, max=128))
-    password = fields.String(required=True, validate=validate.Length(min=12, max=256), load_only=True)
-    role = fields.String(required=True, validate=validate.OneOf(ROLES))
-    cities = fields.List(fields.String(validate=validate.Regexp(r"^\d{6}$")), load_default=list)
-    channels = fields.List(fields.String(validate=validate.OneOf(CHANNELS)), load_default=list)
-    reason = fields.String(required=True, validate=validate.Length(min=1, max=500))
+    username = StrictText(
+        max_length=64,
+        min_length=3,
+        pattern=r"[a-z0-9][a-z0-9._-]{2,63}",
+        pattern_error="3 to 64 of a-z, 0-9, '.', '_' and '-', starting with a letter or digit.",
+        required=True,
+    )
+    display_name = StrictText(max_length=MAX_DISPLAY_NAME_LENGTH, required=True)
+    password = StrictText(max_length=MAX_PASSWORD_LENGTH, min_length=12, required=True, load_only=True)
+    role = StrictText(max_length=32, required=True, validate=validate.OneOf(ROLES))
+    cities = fields.List(
+        StrictText(max_length=6, pattern=CITY_CODE, pattern_error="A 6-digit city code."),
+        load_default=list,
+        validate=[validate.Length(max=MAX_SCOPE_CITIES), Distinct()],
+    )
+    channels = fields.List(
+        StrictText(max_length=16, validate=validate.OneOf(CHANNELS)), load_default=list, validate=Distinct()
+    )
+    reason = reason_field()
 
     @post_load
     def make_new_staff_member(self, data: dict[str, Any], **kwargs: Any) -> tuple[NewStaffMember, str]:

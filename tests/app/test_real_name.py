@@ -103,9 +103,9 @@ def test_channel_down_during_verification_is_503(api: Api, fake_wechat: FakeChan
 def test_a_different_real_name_cannot_replace_a_bound_one(api: Api, fake_wechat: FakeChannel) -> None:
     token = wechat_resident(api, fake_wechat, real_name=NAME, id_number=ID_NUMBER)
     bind(api, token)
-    fake_wechat.users["o-1"].update(real_name="李四", id_number="440524188001010014")
+    fake_wechat.users["o-1"].update(real_name="李四", id_number="440524198001010013")
     assert (
-        bind(api, token, "李四", "440524188001010014", expected=409)["error"]["code"]
+        bind(api, token, "李四", "440524198001010013", expected=409)["error"]["code"]
         == "identity.real_name_already_bound"
     )
 
@@ -196,7 +196,7 @@ def test_no_plaintext_name_id_number_or_phone_in_the_database_or_logs(
         api.post("/api/v1/me/phone", json={"code": code}, token=wechat)
         bind(api, wechat)
         bind(api, alipay_resident(api, fake_alipay, real_name=NAME, id_number=ID_NUMBER))
-        bind(api, wechat, "李四", "440524188001010014", expected=409)
+        bind(api, wechat, "李四", "440524198001010013", expected=409)
     finally:
         logger.removeHandler(caplog.handler)
     assert caplog.records, "the flow should have logged its requests"
@@ -204,7 +204,7 @@ def test_no_plaintext_name_id_number_or_phone_in_the_database_or_logs(
     for table in target_metadata.sorted_tables:
         stored.extend(str(row) for row in session.execute(text(f"SELECT * FROM {table.name}")))
     everything = "\n".join(stored) + caplog.text
-    for secret in (NAME, ID_NUMBER, PHONE, "李四", "440524188001010014", ID_NUMBER[:-1]):
+    for secret in (NAME, ID_NUMBER, PHONE, "李四", "440524198001010013", ID_NUMBER[:-1]):
         assert secret not in everything
     assert "1101**********002X" not in "\n".join(stored)  # not even masked copies are stored
 

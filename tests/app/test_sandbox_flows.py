@@ -17,7 +17,7 @@ from tests.conftest import Api
 from tests.conftest import Clock
 from tests.conftest import Sandbox
 
-NAME, ID_NUMBER, PHONE = "陈静", "440524188001010014", "13700001111"
+NAME, ID_NUMBER, PHONE = "陈静", "440524198001010013", "13700001111"
 MINI, OA, ALIPAY = "wx7c1b5d1e2f3a4b50", "wx9a8b7c6d5e4f3a20", "2021004100000001"
 
 
@@ -64,7 +64,7 @@ def test_full_resident_journey_leaves_no_plaintext_in_database_or_logs(
         real_api.post("/api/v1/me/phone", json={"code": mini["phone_code"]}, token=token)
         body = {"name": NAME, "id_number": ID_NUMBER, "consent_version": "2026-11"}
         profile = real_api.post("/api/v1/me/real-name", json=body, token=token)
-        assert (profile["name"], profile["id_number"], profile["phone"]) == ("陈*", "4405**********0014", "137****1111")
+        assert (profile["name"], profile["id_number"], profile["phone"]) == ("陈*", "4405**********0013", "137****1111")
         alipay = clean_sandbox.alipay_code(**person)
         alipay_token = log_in(real_api, "alipay", ALIPAY, alipay["auth_code"])["token"]
         linked = real_api.post("/api/v1/me/real-name", json=body, token=alipay_token)

@@ -28,6 +28,7 @@ ANSWERS = {
         "text/html",
         '{"alipay_system_oauth_token_response":{"access_token":"x"},"sign":"bm90IGEgc2lnbmF0dXJl"}',
     ),
+    "control-characters": ("application/json", '{"openid": "o-1\\n", "unionid": "u\\u202e", "session_key": "k"}'),
     "broken-signature": ("text/html", '{"alipay_system_oauth_token_response":{"user_id":"2088"},"sign":"%%%"}'),
 }
 
