@@ -57,6 +57,9 @@ class Settings:
     pii_lookup_key: str = field(default=DEFAULT_PII_LOOKUP_KEY, repr=False)
     max_body_bytes: int = 64 * 1024
     log_level: str = "INFO"
+    # Proxies in front of citytiles that append to X-Forwarded-For; their entries are trusted to
+    # name the client, whose address abuse limits count against. 0: the socket's peer is the client.
+    trusted_proxy_hops: int = 0
     channels: ChannelSettings = field(default_factory=ChannelSettings)
 
     @classmethod
@@ -80,6 +83,7 @@ class Settings:
             pii_lookup_key=environ.get("PII_LOOKUP_KEY", DEFAULT_PII_LOOKUP_KEY),
             max_body_bytes=int(environ.get("MAX_BODY_BYTES", str(64 * 1024))),
             log_level=environ.get("LOG_LEVEL", "INFO").upper(),
+            trusted_proxy_hops=int(environ.get("TRUSTED_PROXY_HOPS", "0")),
             channels=ChannelSettings(
                 wechat_api_base_url=environ.get("WECHAT_API_BASE_URL", ChannelSettings.wechat_api_base_url),
                 alipay_gateway_url=environ.get("ALIPAY_GATEWAY_URL", ChannelSettings.alipay_gateway_url),

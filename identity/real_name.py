@@ -6,14 +6,20 @@ import re
 from dataclasses import dataclass
 from dataclasses import field
 from datetime import datetime
+from datetime import timedelta
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from database import transaction
+from database.transaction import end_reads
 from errors import Conflict
 from errors import Invalid
+from errors import TooManyRequests
+from identity.attempts import AttemptCounter
+from identity.attempts import AttemptKey
+from identity.consent import check_consent_version
 from identity.consent import record_consent
 from identity.id_numbers import id_number_problem
 from identity.id_numbers import normalise_id_number
@@ -30,6 +36,10 @@ from identity.vault import Vault
 REAL_NAME = "resident.real_name"
 ID_NUMBER = "resident.id_number"
 PURPOSE = "real_name_verification"
+# Each attempt costs a channel call: a day's allowance per resident.
+MAX_ATTEMPTS_PER_DAY = 5
+ATTEMPT_WINDOW = timedelta(days=1)
+ATTEMPT_LIMIT = "real_name.resident"
 # CJK ideographs including the extension planes, where rare characters in names (生僻字) live.
 _NAME = re.compile(r"^[\u3400-\u9fff\U00020000-\U0003134f·]{2,30}$|^[A-Za-z][A-Za-z .'-]{1,59}$")
 
@@ -50,6 +60,7 @@ def bind_real_name(
     *,
     verifiers: dict[str, RealNameVerifier],
     vault: Vault,
+    attempts: AttemptCounter,
     now: datetime,
 ) -> Resident:
     """Verify the name and ID number with the channel the resident came through, then store them sealed."""
@@ -72,6 +83,16 @@ def bind_real_name(
     if verifier is None:
         raise Invalid(
             "identity.real_name_not_offered", f"Real-name verification through {identity.channel} is not offered yet."
+        )
+    check_consent_version(PURPOSE, request.consent_version)
+    # Every check that could refuse without the channel is done: what is left costs a channel call.
+    end_reads(session)
+    tally = attempts.count(AttemptKey(ATTEMPT_LIMIT, str(resident.id)), window=ATTEMPT_WINDOW, now=now)
+    if tally.exceeds(MAX_ATTEMPTS_PER_DAY):
+        raise TooManyRequests(
+            "identity.too_many_attempts",
+            f"At most {MAX_ATTEMPTS_PER_DAY} real-name attempts a day; try again later.",
+            retry_after=tally.retry_after(now),
         )
     with transaction(session):
         record_consent(session, resident.id, PURPOSE, request.consent_version, now)
