@@ -68,6 +68,9 @@ class Settings:
         app_env = environ.get("APP_ENV", "development").strip().lower()
         if app_env not in APP_ENVS:
             raise UnsafeConfiguration([f"APP_ENV must be one of {', '.join(APP_ENVS)}, not {app_env!r}"])
+        proxy_hops = int(environ.get("TRUSTED_PROXY_HOPS", "0"))
+        if proxy_hops < 0:
+            raise UnsafeConfiguration([f"TRUSTED_PROXY_HOPS must be 0 or more, not {proxy_hops}"])
         return cls(
             app_env=app_env,
             secret_key=environ.get("SECRET_KEY", DEFAULT_SECRET_KEY),
@@ -83,7 +86,7 @@ class Settings:
             pii_lookup_key=environ.get("PII_LOOKUP_KEY", DEFAULT_PII_LOOKUP_KEY),
             max_body_bytes=int(environ.get("MAX_BODY_BYTES", str(64 * 1024))),
             log_level=environ.get("LOG_LEVEL", "INFO").upper(),
-            trusted_proxy_hops=int(environ.get("TRUSTED_PROXY_HOPS", "0")),
+            trusted_proxy_hops=proxy_hops,
             channels=ChannelSettings(
                 wechat_api_base_url=environ.get("WECHAT_API_BASE_URL", ChannelSettings.wechat_api_base_url),
                 alipay_gateway_url=environ.get("ALIPAY_GATEWAY_URL", ChannelSettings.alipay_gateway_url),

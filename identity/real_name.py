@@ -95,6 +95,8 @@ def bind_real_name(
             retry_after=tally.retry_after(now),
         )
     with transaction(session):
+        # Locked, so identical retries arriving together still leave one consent record.
+        lock_live_resident(session, resident.id)
         record_consent(session, resident.id, PURPOSE, request.consent_version, now)
     # That commit also ended the reads: no transaction is open while the channel checks the claim.
     result = verifier.verify(
