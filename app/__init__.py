@@ -12,6 +12,7 @@ from typing import Any
 from flask import Flask
 from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from app.cli import register_cli
 from app.db_session import init_db_session
@@ -20,6 +21,7 @@ from app.request_log import configure_logging
 from app.request_log import init_request_log
 from app.routes import register_routes
 from app.wiring import ChannelAdapters
+from app.wiring import build_attempt_counter
 from app.wiring import build_channel_adapters
 from city_services.administration import stored_upstreams
 from city_services.catalogue import CatalogueCache
@@ -63,6 +65,11 @@ def create_app(
     app.config.update(SECRET_KEY=settings.secret_key, MAX_CONTENT_LENGTH=settings.max_body_bytes)
     app.json.ensure_ascii = False  # type: ignore[attr-defined]
     app.json.sort_keys = False  # type: ignore[attr-defined]
+    if settings.trusted_proxy_hops:
+        # Behind proxies, the client is what the trusted hops say; without any, X-Forwarded-For
+        # is the client's own claim and ignored, or anyone could pick the address they are counted as.
+        hops = settings.trusted_proxy_hops
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops)  # type: ignore[method-assign]
     channels = channels if channels is not None else build_channel_adapters(settings)
     engine = make_engine(settings.database_url)
     if settings.is_production:
@@ -82,6 +89,7 @@ def create_app(
         catalogue_cache=CatalogueCache(),
         vault=Vault.from_settings(settings.pii_keys, settings.pii_active_key, settings.pii_lookup_key),
         channels=channels,
+        attempts=build_attempt_counter(settings, engine),
     )
     init_db_session(app)
     init_request_log(app)

@@ -19,6 +19,7 @@ from identity.models import StaffMember
 from identity.rotation import reseal_personal_data
 from identity.staff import NewStaffMember
 from identity.staff import create_staff_member
+from identity.staff import unlock_address
 from identity.staff import unlock_username
 from migrations import upgrade_to_head
 
@@ -85,12 +86,20 @@ def reseal_pii_command() -> None:
 
 
 @click.command("unlock-staff")
-@click.option("--username", required=True)
+@click.option("--username", help="Lift the lock on this username, from every address.")
+@click.option("--address", help="Lift the lock on this client address.")
 @with_appcontext
-def unlock_staff_command(username: str) -> None:
-    """Lift the lock that failed logins put on a username."""
-    cleared = unlock_username(get_session(), username)
-    click.echo(f"unlocked {username!r}" if cleared else f"{username!r} had no failed logins")
+def unlock_staff_command(username: str | None, address: str | None) -> None:
+    """Lift the locks that failed logins put on a username or an address."""
+    if not username and not address:
+        raise click.UsageError("give --username, --address or both")
+    attempts = current_app.extensions["attempts"]
+    if username:
+        unlock_username(attempts, username)
+        click.echo(f"unlocked {username!r}")
+    if address:
+        unlock_address(attempts, address)
+        click.echo(f"unlocked address {address}")
 
 
 def register_cli(app: Flask) -> None:

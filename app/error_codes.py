@@ -22,7 +22,9 @@ ERROR_CODES: dict[str, tuple[int, str]] = {
     "auth.invalid_token": (401, "The token is unknown, tampered with or revoked."),
     "auth.token_expired": (401, "The token has expired; log in again."),
     "auth.invalid_credentials": (401, "Wrong username or password."),
-    "auth.locked": (429, "Too many failed logins; Retry-After says when to try again."),
+    "auth.locked": (429, "Too many failed logins as this username from your address; Retry-After says when."),
+    "auth.too_many_attempts": (429, "Too many failed logins from your address; Retry-After says when to try again."),
+    "limits.unavailable": (503, "Attempt limits cannot be checked right now; Retry-After says when to retry."),
     "auth.forbidden": (403, "Your role may not do this."),
     "auth.city_out_of_scope": (403, "You do not operate this city."),
     "auth.channel_out_of_scope": (403, "You do not administer this channel."),
@@ -60,6 +62,7 @@ ERROR_CODES: dict[str, tuple[int, str]] = {
     "identity.real_name_not_offered": (422, "Real-name verification is not offered through this channel yet."),
     "identity.channel_login_expired": (401, "The channel authorisation from login has lapsed; log in again."),
     "identity.phone_code_invalid": (401, "The phone authorisation code is not valid."),
+    "identity.too_many_attempts": (429, "Too many real-name attempts today; Retry-After says when to try again."),
     # Staff accounts
     "staff.username_taken": (409, "That username is taken."),
     "staff.unknown_role": (422, "Unknown role."),

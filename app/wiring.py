@@ -9,8 +9,13 @@ from dataclasses import field
 from pathlib import Path
 from typing import Any
 
+from sqlalchemy import Engine
+
 from config import Settings
 from config.settings import PROJECT_ROOT
+from identity.attempt_counts import DatabaseAttempts
+from identity.attempts import AttemptCounter
+from identity.attempts import counter_secret
 from identity.ports import ChannelLogin
 from identity.ports import PhoneNumbers
 from identity.ports import RealNameVerifier
@@ -94,3 +99,13 @@ def build_channel_adapters(settings: Settings) -> ChannelAdapters:
 def _secrets_of(channel: str, entry: dict[str, Any]) -> dict[str, str]:
     names = {"wechat": ("secret",), "alipay": ("app_private_key", "alipay_public_key")}[channel]
     return {name: read_secret(entry, name) for name in names}
+
+
+def build_attempt_counter(settings: Settings, engine: Engine) -> AttemptCounter:
+    """Abuse-limit counters every worker shares: in Redis when REDIS_URL is set, else in the database."""
+    secret = counter_secret(settings.secret_key)
+    if settings.redis_url:
+        from app.redis_attempts import RedisAttempts
+
+        return RedisAttempts.from_url(settings.redis_url, secret)
+    return DatabaseAttempts(engine, secret)

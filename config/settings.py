@@ -61,6 +61,9 @@ class Settings:
     pii_lookup_key: str = field(default=DEFAULT_PII_LOOKUP_KEY, repr=False)
     max_body_bytes: int = 64 * 1024
     log_level: str = "INFO"
+    # Proxies in front of citytiles that append to X-Forwarded-For; their entries are trusted to
+    # name the client, whose address abuse limits count against. 0: the socket's peer is the client.
+    trusted_proxy_hops: int = 0
     channels: ChannelSettings = field(default_factory=ChannelSettings)
 
     @classmethod
@@ -69,6 +72,9 @@ class Settings:
         app_env = environ.get("APP_ENV", "development").strip().lower()
         if app_env not in APP_ENVS:
             raise UnsafeConfiguration([f"APP_ENV must be one of {', '.join(APP_ENVS)}, not {app_env!r}"])
+        proxy_hops = int(environ.get("TRUSTED_PROXY_HOPS", "0"))
+        if proxy_hops < 0:
+            raise UnsafeConfiguration([f"TRUSTED_PROXY_HOPS must be 0 or more, not {proxy_hops}"])
         return cls(
             app_env=app_env,
             secret_key=environ.get("SECRET_KEY", DEFAULT_SECRET_KEY),
@@ -84,6 +90,7 @@ class Settings:
             pii_lookup_key=environ.get("PII_LOOKUP_KEY", DEFAULT_PII_LOOKUP_KEY),
             max_body_bytes=whole_number(environ, "MAX_BODY_BYTES", 64 * 1024),
             log_level=environ.get("LOG_LEVEL", "INFO").upper(),
+            trusted_proxy_hops=proxy_hops,
             channels=ChannelSettings(
                 wechat_api_base_url=environ.get("WECHAT_API_BASE_URL", ChannelSettings.wechat_api_base_url),
                 alipay_gateway_url=environ.get("ALIPAY_GATEWAY_URL", ChannelSettings.alipay_gateway_url),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from errors import Invalid
@@ -30,14 +31,32 @@ def current_consent_text(purpose: str) -> tuple[str, str]:
     return version, versions[version]
 
 
-def record_consent(session: Session, resident_id: int, purpose: str, text_version: str, now: datetime) -> ConsentRecord:
-    """Record that the resident agreed to a purpose under a known version of its text."""
+def check_consent_version(purpose: str, text_version: str) -> None:
+    """Raise Invalid unless the version is one we published for the purpose."""
     if text_version not in CONSENT_TEXTS.get(purpose, {}):
         raise Invalid(
             "identity.unknown_consent_version",
             f"Unknown consent text version {text_version!r} for {purpose}.",
             {"versions": sorted(CONSENT_TEXTS.get(purpose, {}))},
         )
+
+
+def record_consent(session: Session, resident_id: int, purpose: str, text_version: str, now: datetime) -> ConsentRecord:
+    """Record that the resident agreed to a purpose under a known version of its text, once per version."""
+    check_consent_version(purpose, text_version)
+    # A retry agrees to nothing new: the first record of this version stays the record.
+    given = session.scalar(
+        select(ConsentRecord)
+        .where(
+            ConsentRecord.resident_id == resident_id,
+            ConsentRecord.purpose == purpose,
+            ConsentRecord.text_version == text_version,
+        )
+        .order_by(ConsentRecord.id)
+        .limit(1)
+    )
+    if given is not None:
+        return given
     record = ConsentRecord(resident_id=resident_id, purpose=purpose, text_version=text_version, given_at=now)
     session.add(record)
     return record

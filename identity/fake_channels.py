@@ -88,9 +88,12 @@ class FakeRealNames:
 
     fake: FakeChannel
     name: str = "fake_real_name"
+    # How many times the channel was asked, so tests can tell a refusal made before asking.
+    calls: int = 0
 
     def verify(self, claim: RealNameClaim) -> RealNameResult:
         """Match the claim against the user's certified name and ID number."""
+        self.calls += 1
         if self.fake.failures:
             raise self.fake.failures.pop(0)
         user = self.fake.users.get(claim.external_id, {})

@@ -45,15 +45,19 @@ class StaffMember(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
-class LoginThrottle(Base):
-    """Failed staff logins per username, known or not, so a lockout reveals nothing about who exists."""
+class AttemptCount(Base):
+    """Attempts counted against one abuse-limit key in its current window (identity.attempt_counts).
 
-    __tablename__ = "login_throttles"
+    Keys are keyed digests, never usernames or addresses; rows whose window has ended are purged.
+    """
 
-    username: Mapped[str] = mapped_column(String(64), primary_key=True)
-    failed_logins: Mapped[int] = mapped_column(Integer, default=0)
-    last_failed_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
-    locked_until: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    __tablename__ = "attempt_counts"
+
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    # The digest of the limit and subject alone, to clear a username's counts from every address.
+    subject: Mapped[str] = mapped_column(String(64), index=True)
+    attempts: Mapped[int] = mapped_column(Integer)
+    window_ends_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
 
 
 class AccessToken(Base):

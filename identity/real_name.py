@@ -6,14 +6,20 @@ import re
 from dataclasses import dataclass
 from dataclasses import field
 from datetime import datetime
+from datetime import timedelta
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from database import transaction
+from database.transaction import end_reads
 from errors import Conflict
 from errors import Invalid
+from errors import TooManyRequests
+from identity.attempts import AttemptCounter
+from identity.attempts import AttemptKey
+from identity.consent import check_consent_version
 from identity.consent import record_consent
 from identity.id_numbers import id_number_problem
 from identity.id_numbers import normalise_id_number
@@ -30,6 +36,10 @@ from identity.vault import Vault
 REAL_NAME = "resident.real_name"
 ID_NUMBER = "resident.id_number"
 PURPOSE = "real_name_verification"
+# Each attempt costs a channel call: a day's allowance per resident.
+MAX_ATTEMPTS_PER_DAY = 5
+ATTEMPT_WINDOW = timedelta(days=1)
+ATTEMPT_LIMIT = "real_name.resident"
 # A name as on an ID card, applied with fullmatch: CJK unified ideographs (extension A, the basic
 # block, and extensions B to I on the supplementary planes, where rare characters in names (生僻字)
 # live; not the Yijing hexagram symbols at U+4DC0) in parts joined by single middle dots, as in
@@ -57,6 +67,7 @@ def bind_real_name(
     *,
     verifiers: dict[str, RealNameVerifier],
     vault: Vault,
+    attempts: AttemptCounter,
     now: datetime,
 ) -> Resident:
     """Verify the name and ID number with the channel the resident came through, then store them sealed."""
@@ -79,7 +90,19 @@ def bind_real_name(
         raise Invalid(
             "identity.real_name_not_offered", f"Real-name verification through {identity.channel} is not offered yet."
         )
+    check_consent_version(PURPOSE, request.consent_version)
+    # Every check that could refuse without the channel is done: what is left costs a channel call.
+    end_reads(session)
+    tally = attempts.count(AttemptKey(ATTEMPT_LIMIT, str(resident.id)), window=ATTEMPT_WINDOW, now=now)
+    if tally.exceeds(MAX_ATTEMPTS_PER_DAY):
+        raise TooManyRequests(
+            "identity.too_many_attempts",
+            f"At most {MAX_ATTEMPTS_PER_DAY} real-name attempts a day; try again later.",
+            retry_after=tally.retry_after(now),
+        )
     with transaction(session):
+        # Locked, so identical retries arriving together still leave one consent record.
+        lock_live_resident(session, resident.id)
         record_consent(session, resident.id, PURPOSE, request.consent_version, now)
     # That commit also ended the reads: no transaction is open while the channel checks the claim.
     result = verifier.verify(

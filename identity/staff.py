@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Collection
 from collections.abc import Sequence
@@ -19,10 +20,13 @@ from errors import Conflict
 from errors import Invalid
 from errors import TooManyRequests
 from errors import Unauthenticated
+from identity.attempts import AttemptCounter
+from identity.attempts import AttemptKey
+from identity.attempts import Tally
+from identity.attempts import source_of
 from identity.audit import reason_problem
 from identity.audit import record_staff_action
 from identity.models import ROLES
-from identity.models import LoginThrottle
 from identity.models import StaffMember
 from identity.passwords import hash_password
 from identity.passwords import password_matches
@@ -36,8 +40,13 @@ from text_rules import matches
 from text_rules import refused_characters
 from text_rules import text_problem
 
+# Failed logins allowed per username from one address, and from one address in all, per window.
 MAX_FAILED_LOGINS = 5
+MAX_FAILED_LOGINS_PER_ADDRESS = 20
 LOCKOUT = timedelta(minutes=15)
+USERNAME_LIMIT = "staff_login.username"
+ADDRESS_LIMIT = "staff_login.address"
+security_log = logging.getLogger("citytiles.security")
 MIN_PASSWORD_LENGTH = 12
 MAX_PASSWORD_LENGTH = 256
 # "aaaaaaaaaaaa" and "abababababab" are not passwords.
@@ -182,56 +191,81 @@ def list_staff_members(session: Session, actor: StaffMember) -> Sequence[StaffMe
     return session.scalars(select(StaffMember).order_by(StaffMember.username)).all()
 
 
-def log_in(session: Session, username: str, password: str, *, now: datetime, lifetime: timedelta) -> StaffLogin:
-    """Check a username and password and issue a token; repeated failures lock the username a while."""
-    # Unknown usernames are counted and locked like known ones, and every path hashes once,
-    # so neither the answers nor their timing tell which usernames exist.
+def log_in(
+    session: Session,
+    username: str,
+    password: str,
+    *,
+    source: str | None,
+    attempts: AttemptCounter,
+    now: datetime,
+    lifetime: timedelta,
+) -> StaffLogin:
+    """Check a username and password and issue a token, within the limits on the address it came from.
+
+    :param source: the client's address; failures lock a username only for the address they came
+        from, so nobody can keep a staff member locked out from elsewhere.
+    """
+    # Each attempt is counted before the password is checked, so attempts made in parallel cannot
+    # all pass a check made before any of them failed; a good login takes its attempts back.
+    where = source_of(source)
+    from_address = AttemptKey(ADDRESS_LIMIT, where)
+    tally = attempts.count(from_address, window=LOCKOUT, now=now)
+    if tally.exceeds(MAX_FAILED_LOGINS_PER_ADDRESS):
+        _log_lockout(tally, MAX_FAILED_LOGINS_PER_ADDRESS, "auth.too_many_attempts", where, None)
+        raise TooManyRequests(
+            "auth.too_many_attempts",
+            "Too many failed logins from your address; try again later.",
+            retry_after=tally.retry_after(now),
+        )
+    as_username = AttemptKey(USERNAME_LIMIT, username, where)
+    tally = attempts.count(as_username, window=LOCKOUT, now=now)
+    if tally.exceeds(MAX_FAILED_LOGINS):
+        _log_lockout(tally, MAX_FAILED_LOGINS, "auth.locked", where, username)
+        raise TooManyRequests(
+            "auth.locked", "Too many failed logins; try again later.", retry_after=tally.retry_after(now)
+        )
+    # Unknown usernames are counted like known ones, and every checked attempt hashes once, so
+    # neither the answers nor their timing tell which usernames exist.
+    staff = session.scalar(select(StaffMember).where(StaffMember.username == username))
+    matches = password_matches(password, staff.password_hash if staff else _unknown_user_hash())
+    if staff is None or not staff.active or not matches:
+        raise Unauthenticated("auth.invalid_credentials", "Wrong username or password.")
     with transaction(session):
-        throttle = _throttle_for(session, username)
-        staff = session.scalar(select(StaffMember).where(StaffMember.username == username))
-        matches = password_matches(password, staff.password_hash if staff else _unknown_user_hash())
-        if throttle.locked_until is not None and throttle.locked_until > now:
-            failure: Exception = _locked(throttle.locked_until, now)
-        elif staff is None or not staff.active or not matches:
-            if throttle.last_failed_at is not None and now - throttle.last_failed_at > LOCKOUT:
-                throttle.failed_logins = 0  # failures count within one window, not forever
-            throttle.failed_logins += 1
-            throttle.last_failed_at = now
-            if throttle.failed_logins >= MAX_FAILED_LOGINS:
-                throttle.locked_until = now + LOCKOUT
-                throttle.failed_logins = 0
-            failure = _invalid_credentials()
-        else:
-            throttle.failed_logins = 0
-            throttle.locked_until = None
-            return StaffLogin(token=issue_token(session, now=now, lifetime=lifetime, staff_id=staff.id), staff=staff)
-    # Raised after the commit, so the failure count is kept.
-    raise failure
+        token = issue_token(session, now=now, lifetime=lifetime, staff_id=staff.id)
+    attempts.clear(USERNAME_LIMIT, username, where)
+    attempts.forgive(from_address, now=now)
+    return StaffLogin(token=token, staff=staff)
 
 
-def unlock_username(session: Session, username: str) -> bool:
-    """Clear a username's failed logins and lock; whether there was anything to clear."""
-    with transaction(session):
-        throttle = session.get(LoginThrottle, username)
-        if throttle is None:
-            return False
-        session.delete(throttle)
-    return True
+def unlock_username(attempts: AttemptCounter, username: str) -> None:
+    """Lift the lock failed logins put on a username, for every address."""
+    attempts.clear(USERNAME_LIMIT, username)
 
 
-def _throttle_for(session: Session, username: str) -> LoginThrottle:
-    """The username's throttle row, locked; created on first use, tolerating a concurrent creation."""
-    query = select(LoginThrottle).where(LoginThrottle.username == username).with_for_update()
-    throttle = session.scalar(query)
-    if throttle is None:
-        try:
-            with session.begin_nested():
-                throttle = LoginThrottle(username=username, failed_logins=0)
-                session.add(throttle)
-        except IntegrityError:
-            throttle = session.scalar(query)
-    assert throttle is not None
-    return throttle
+def unlock_address(attempts: AttemptCounter, address: str) -> None:
+    """Lift the lock failed logins put on an address."""
+    attempts.clear(ADDRESS_LIMIT, source_of(address))
+
+
+def _log_lockout(tally: Tally, limit: int, code: str, source: str, username: str | None) -> None:
+    """A security event the first time a window's attempts pass the limit: the address and a masked username."""
+    if tally.count != limit + 1:
+        return
+    security_log.warning(
+        "lockout",
+        extra={
+            "code": code,
+            "source": source,
+            "username": mask_username(username) if username is not None else None,
+            "until": tally.window_ends_at.isoformat(),
+        },
+    )
+
+
+def mask_username(username: str) -> str:
+    """The first character and the length: enough to tell attacks apart, not to recover a mistyped password."""
+    return f"{username[:1]}…({len(username)})"
 
 
 def staff_for_token(session: Session, token: str, *, now: datetime) -> StaffMember:
@@ -259,15 +293,6 @@ def describe_staff_member(staff: StaffMember) -> dict[str, object]:
         "channels": list(staff.channels),
         "active": staff.active,
     }
-
-
-def _invalid_credentials() -> Unauthenticated:
-    return Unauthenticated("auth.invalid_credentials", "Wrong username or password.")
-
-
-def _locked(until: datetime, now: datetime) -> TooManyRequests:
-    seconds = max(1, int((until - now).total_seconds()))
-    return TooManyRequests("auth.locked", "Too many failed logins; try again later.", retry_after=seconds)
 
 
 @cache

@@ -7,6 +7,7 @@ from typing import Any
 
 from flask import Blueprint
 from flask import current_app
+from flask import request
 
 from app.auth import bearer_token
 from app.db_session import get_session
@@ -28,15 +29,17 @@ blueprint = Blueprint("admin_sessions", __name__, url_prefix="/admin/api")
     body=StaffLoginSchema,
     response=StaffSessionSchema(),
     status=201,
-    errors=("auth.invalid_credentials", "auth.locked"),
+    errors=("auth.invalid_credentials", "auth.locked", "auth.too_many_attempts", "limits.unavailable"),
 )
 def create_session(payload: dict[str, str]) -> Any:
-    """Check the credentials; five failures in a row lock the account for a while."""
+    """Check the credentials; failures from one address lock that address, or a username there, a while."""
     settings = current_app.extensions["settings"]
     login = log_in(
         get_session(),
         payload["username"],
         payload["password"],
+        source=request.remote_addr,
+        attempts=current_app.extensions["attempts"],
         now=current_app.extensions["clock"](),
         lifetime=timedelta(minutes=settings.staff_token_minutes),
     )

@@ -115,6 +115,8 @@ def erase_me(signed_in: SignedIn) -> None:
         "identity.real_name_not_offered",
         "identity.channel_login_expired",
         "identity.resident_changed",
+        "identity.too_many_attempts",
+        "limits.unavailable",
         "channel.rate_limited",
         "channel.unavailable",
     ),
@@ -127,6 +129,7 @@ def bind_my_real_name(signed_in: SignedIn, payload: RealNameRequest) -> Resident
         payload,
         verifiers=adapters().verifiers,
         vault=current_app.extensions["vault"],
+        attempts=current_app.extensions["attempts"],
         now=current_app.extensions["clock"](),
     )
     return profile(resident)
