@@ -41,7 +41,7 @@ demo: install
 	echo && $(BIN)/gunicorn -c config/gunicorn.conf.py wsgi:app
 
 test: install
-	$(BIN)/pytest -q
+	$(BIN)/pytest -q -n auto
 
 clean:
 	rm -rf $(VENV) var .pytest_cache

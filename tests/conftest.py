@@ -18,6 +18,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import create_engine
 from sqlalchemy import text
+from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
 
 from app import create_app
@@ -36,6 +37,32 @@ from migrations.metadata import target_metadata
 ROOT = Path(__file__).resolve().parent.parent
 SEED = ROOT / "config" / "cities.toml"
 STAFF_PASSWORD = "correct horse battery staple"
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Under pytest-xdist each worker gets its own PostgreSQL database and Redis db, as a separate CI job would."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER")
+    if not worker:
+        return
+    number = int(worker.removeprefix("gw"))
+    if os.environ.get("TEST_DATABASE_URL"):
+        os.environ["TEST_DATABASE_URL"] = database_of_worker(os.environ["TEST_DATABASE_URL"], worker)
+    if os.environ.get("TEST_REDIS_URL"):
+        base = make_url(os.environ["TEST_REDIS_URL"].replace("redis://", "postgresql://", 1))
+        index = int(base.database or 0) + 1 + number
+        os.environ["TEST_REDIS_URL"] = f"redis://{base.host or '127.0.0.1'}:{base.port or 6379}/{index}"
+
+
+def database_of_worker(url: str, worker: str) -> str:
+    """The worker's own database beside the given one, created on first use."""
+    base = make_url(url)
+    name = f"{base.database}_{worker}"
+    engine = create_engine(base, isolation_level="AUTOCOMMIT")
+    with engine.connect() as connection:
+        if not connection.scalar(text("SELECT 1 FROM pg_database WHERE datname = :name"), {"name": name}):
+            connection.execute(text(f'CREATE DATABASE "{name}"'))
+    engine.dispose()
+    return base.set(database=name).render_as_string(hide_password=False)
 
 
 def require_service(variable: str) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -19,7 +20,8 @@ from migrations import upgrade_to_head
 from migrations.metadata import target_metadata
 from tests.conftest import require_service
 
-SCRATCH_DATABASE = "citytiles_migration_check"
+# One per pytest-xdist worker, so parallel runs never drop each other's database.
+SCRATCH_DATABASE = "citytiles_migration_check" + os.environ.get("PYTEST_XDIST_WORKER", "")
 
 
 @pytest.fixture
