@@ -14,6 +14,11 @@ ERROR_CODES: dict[str, tuple[int, str]] = {
     "request.too_large": (413, "The request body is larger than the server accepts."),
     "request.unsupported_media_type": (415, "The body must be JSON (Content-Type: application/json)."),
     "request.invalid": (422, "Fields are missing, of the wrong type, or unknown; details.fields names each."),
+    "request.uri_too_long": (414, "The request line is longer than the server reads."),
+    "request.headers_too_large": (431, "The request has too many headers, or one longer than the server reads."),
+    "request.expectation_failed": (417, "The server does not meet the request's Expect header."),
+    "request.unsupported_transfer_coding": (501, "The body's Transfer-Encoding is not one the server reads."),
+    "request.forbidden": (403, "The server refuses connections of this kind."),
     "internal_error": (500, "Something failed on our side; details.request_id identifies it in our logs."),
     # Authentication and roles
     "auth.required": (401, "No bearer token was sent."),
