@@ -17,7 +17,6 @@ from app.cli import register_cli
 from app.db_session import init_db_session
 from app.errors import register_errors
 from app.http_headers import init_http_headers
-from app.request_body import init_request_body
 from app.request_log import configure_logging
 from app.request_log import init_request_log
 from app.routes import register_routes
@@ -88,7 +87,6 @@ def create_app(
     init_db_session(app)
     init_request_log(app)
     init_http_headers(app)
-    init_request_body(app)
     register_errors(app)
     register_routes(app)
     register_cli(app)

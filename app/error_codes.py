@@ -75,4 +75,6 @@ ERROR_CODES: dict[str, tuple[int, str]] = {
 EVERY_OPERATION = ("internal_error",)
 WITH_BODY = ("request.malformed", "request.too_large", "request.unsupported_media_type", "request.invalid")
 WITH_QUERY = ("request.invalid",)
+# A path parameter holding "/" (sent as %2F) makes the path one no route matches.
+WITH_PATH_PARAMETERS = ("request.route_not_found",)
 AUTHENTICATED = ("auth.required", "auth.invalid_token", "auth.token_expired")

@@ -10,12 +10,13 @@ from marshmallow import post_load
 from marshmallow import validate
 
 from app.schemas.catalogue import STATES
+from app.schemas.strict import FullMatch
 from app.schemas.strict import StrictBoolean
 from city_services.administration import HoursChange
 from city_services.administration import OfferingChange
 from city_services.administration import WindowChange
 
-CLOCK = validate.Regexp(r"^([01]\d|2[0-3]):[0-5]\d$", error="Use a time of day as HH:MM.")
+CLOCK = FullMatch(r"^([01]\d|2[0-3]):[0-5]\d$", error="Use a time of day as HH:MM.")
 
 
 class HoursSchema(Schema):
@@ -25,7 +26,7 @@ class HoursSchema(Schema):
     closes_at = fields.String(required=True, allow_none=True, validate=CLOCK, metadata={"example": "17:30"})
     weekdays = fields.String(
         load_default="1234567",
-        validate=validate.Regexp(r"^[1-7]{1,7}$", error="ISO weekday digits, 1 = Monday ... 7 = Sunday."),
+        validate=FullMatch(r"^[1-7]{1,7}$", error="ISO weekday digits, 1 = Monday ... 7 = Sunday."),
         metadata={"example": "12345"},
     )
 
@@ -110,7 +111,7 @@ class CityCatalogueSchema(Schema):
 class AuditQuerySchema(Schema):
     """Filters and paging for the audit log."""
 
-    city = fields.String(validate=validate.Regexp(r"^\d{6}$"))
+    city = fields.String(validate=FullMatch(r"^\d{6}$"))
     before_id = fields.Integer(validate=validate.Range(min=1, max=2**31 - 1))
     limit = fields.Integer(load_default=50, validate=validate.Range(min=1, max=200))
 

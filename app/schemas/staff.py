@@ -9,6 +9,7 @@ from marshmallow import fields
 from marshmallow import post_load
 from marshmallow import validate
 
+from app.schemas.strict import FullMatch
 from city_services.models import CHANNELS
 from identity.models import ROLES
 from identity.staff import NewStaffMember
@@ -50,11 +51,11 @@ class StaffListSchema(Schema):
 class NewStaffSchema(Schema):
     """A new staff account and why it is being created."""
 
-    username = fields.String(required=True, validate=validate.Regexp(r"^[a-z0-9][a-z0-9._-]{2,63}$"))
+    username = fields.String(required=True, validate=FullMatch(r"^[a-z0-9][a-z0-9._-]{2,63}$"))
     display_name = fields.String(required=True, validate=validate.Length(min=1, max=128))
     password = fields.String(required=True, validate=validate.Length(min=12, max=256), load_only=True)
     role = fields.String(required=True, validate=validate.OneOf(ROLES))
-    cities = fields.List(fields.String(validate=validate.Regexp(r"^\d{6}$")), load_default=list)
+    cities = fields.List(fields.String(validate=FullMatch(r"^\d{6}$")), load_default=list)
     channels = fields.List(fields.String(validate=validate.OneOf(CHANNELS)), load_default=list)
     reason = fields.String(required=True, validate=validate.Length(min=1, max=500))
 
