@@ -17,6 +17,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 from app.cli import register_cli
 from app.db_session import init_db_session
 from app.errors import register_errors
+from app.http_headers import init_http_headers
 from app.request_log import configure_logging
 from app.request_log import init_request_log
 from app.routes import register_routes
@@ -93,6 +94,7 @@ def create_app(
     )
     init_db_session(app)
     init_request_log(app)
+    init_http_headers(app)
     register_errors(app)
     register_routes(app)
     register_cli(app)

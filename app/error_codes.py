@@ -16,6 +16,11 @@ ERROR_CODES: dict[str, tuple[int, str]] = {
     "request.invalid": (422, "Fields are missing, of the wrong type, or unknown; details.fields names each."),
     "request.conflict": (409, "Someone changed the same thing at the same moment; reload and try again."),
     "database.busy": (503, "The database is too busy to take this change now; Retry-After says when to retry."),
+    "request.uri_too_long": (414, "The request line is longer than the server reads."),
+    "request.headers_too_large": (431, "The request has too many headers, or one longer than the server reads."),
+    "request.expectation_failed": (417, "The server does not meet the request's Expect header."),
+    "request.unsupported_transfer_coding": (501, "The body's Transfer-Encoding is not one the server reads."),
+    "request.forbidden": (403, "The server refuses connections of this kind."),
     "internal_error": (500, "Something failed on our side; details.request_id identifies it in our logs."),
     # Authentication and roles
     "auth.required": (401, "No bearer token was sent."),
@@ -86,4 +91,6 @@ WITH_BODY = ("request.malformed", "request.too_large", "request.unsupported_medi
 WITH_QUERY = ("request.invalid",)
 # A write can lose a race the business rules do not name, or find the database busy.
 WRITES = ("request.conflict", "database.busy")
+# A path parameter holding "/" (sent as %2F) makes the path one no route matches.
+WITH_PATH_PARAMETERS = ("request.route_not_found",)
 AUTHENTICATED = ("auth.required", "auth.invalid_token", "auth.token_expired")

@@ -13,6 +13,7 @@ from app.error_codes import AUTHENTICATED
 from app.error_codes import ERROR_CODES
 from app.error_codes import EVERY_OPERATION
 from app.error_codes import WITH_BODY
+from app.error_codes import WITH_PATH_PARAMETERS
 from app.error_codes import WITH_QUERY
 from app.error_codes import WRITES
 from app.operations import Operation
@@ -46,11 +47,15 @@ def build_openapi(app: Flask) -> dict[str, Any]:
     return document
 
 
-def error_codes_of(described: Operation, method: str = "GET") -> list[str]:
+def error_codes_of(
+    described: Operation, method: str = "GET", path_arguments: set[str] | frozenset[str] = frozenset()
+) -> list[str]:
     """Every error code an operation can answer with, its own and those its kind implies."""
     codes = list(described.errors) + list(EVERY_OPERATION)
     if method not in ("GET", "HEAD", "OPTIONS"):
         codes += WRITES
+    if path_arguments:
+        codes += WITH_PATH_PARAMETERS
     if described.body is not None:
         codes += WITH_BODY
     if described.query is not None:
@@ -70,8 +75,10 @@ def _operation(endpoint: str, arguments: set[str], described: Operation, method:
     if described.response is not None:
         success["content"] = {"application/json": {"schema": described.response}}
     responses: dict[str, Any] = {str(described.status): success}
+    for status, meaning in described.other_statuses:
+        responses[str(status)] = {**success, "description": meaning}
     by_status: dict[int, list[str]] = {}
-    for code in error_codes_of(described, method):
+    for code in error_codes_of(described, method, arguments):
         by_status.setdefault(ERROR_CODES[code][0], []).append(code)
     for status, codes in sorted(by_status.items()):
         responses[str(status)] = {

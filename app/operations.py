@@ -22,6 +22,7 @@ from app.auth import current_resident
 from app.auth import current_staff
 from app.errors import MalformedRequest
 from app.errors import UnsupportedMediaType
+from app.request_body import read_body
 
 
 @dataclass(frozen=True)
@@ -36,6 +37,8 @@ class Operation:
     status: int
     errors: tuple[str, ...]
     auth: str | None
+    # Statuses the view itself answers with the response schema besides `status` (e.g. 503 from /readyz).
+    other_statuses: tuple[tuple[int, str], ...] = ()
 
 
 def operation(
@@ -48,9 +51,15 @@ def operation(
     status: int = 200,
     errors: tuple[str, ...] = (),
     auth: str | None = None,
+    other_statuses: dict[int, str] | None = None,
 ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
-    """Wrap a view so it receives `staff`, `params` and `payload` already checked, and returns plain data."""
-    described = Operation(summary, tag, body, query, response, status, errors, auth)
+    """Wrap a view so it receives `staff`, `params` and `payload` already checked, and returns plain data.
+
+    :param other_statuses: statuses the view returns itself with the response schema, and what each means.
+    """
+    described = Operation(
+        summary, tag, body, query, response, status, errors, auth, tuple((other_statuses or {}).items())
+    )
 
     def decorate(view: Callable[..., Any]) -> Callable[..., Any]:
         """Wrap one view."""
@@ -108,7 +117,7 @@ def read_json_object() -> dict[str, Any]:
         raise UnsupportedMediaType(
             "request.unsupported_media_type", "Send the body as JSON with Content-Type: application/json."
         )
-    data = parse_json(request.get_data(cache=True))
+    data = parse_json(read_body())
     if not isinstance(data, dict):
         raise ValidationError({"_schema": ["The body must be a JSON object."]})
     return data

@@ -28,6 +28,7 @@ def healthz() -> dict[str, str]:
     summary="Whether this instance can serve traffic (database, and Redis when configured)",
     tag="health",
     response=ReadinessSchema(),
+    other_statuses={503: "Not ready: `checks` names each dependency that is down."},
 )
 def readyz() -> tuple[dict[str, object], int]:
     """Check each dependency; 503 when any is down, naming which."""

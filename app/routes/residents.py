@@ -91,6 +91,7 @@ def me(signed_in: SignedIn) -> ResidentProfile:
     tag="residents",
     status=204,
     auth="resident",
+    errors=("identity.resident_changed",),
 )
 def erase_me(signed_in: SignedIn) -> None:
     """Records that must be kept stay, anonymised."""

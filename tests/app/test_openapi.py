@@ -101,3 +101,27 @@ def test_docs_page_is_html_that_reads_the_document(api: Api) -> None:
     response = api.client.get("/api/v1/docs")
     assert response.status_code == 200 and response.mimetype == "text/html"
     assert "openapi.json" in response.get_data(as_text=True)
+
+
+def test_statuses_views_answer_themselves_are_documented(api: Api) -> None:
+    paths = api.get("/api/v1/openapi.json")["paths"]
+    readiness = paths["/readyz"]["get"]["responses"]
+    assert readiness["503"]["content"] == readiness["200"]["content"]
+    assert "identity.resident_changed" in paths["/api/v1/me"]["delete"]["responses"]["409"]["x-error-codes"]
+
+
+def test_every_operation_documents_the_statuses_its_kind_implies(api: Api) -> None:
+    for path, operations in api.get("/api/v1/openapi.json")["paths"].items():
+        for method, described in operations.items():
+            statuses = set(described["responses"])
+            if "security" in described:
+                assert {"401"} <= statuses, (method, path)
+            if "requestBody" in described:
+                assert {"400", "413", "415", "422"} <= statuses, (method, path)
+            if "{" in path:
+                assert "request.route_not_found" in described["responses"]["404"]["x-error-codes"], (method, path)
+
+
+def test_a_path_parameter_holding_a_slash_reaches_no_route(api: Api) -> None:
+    body = api.get("/api/v1/cities/33%2F0100/services?channel=wechat", expected=404)
+    assert body["error"]["code"] == "request.route_not_found"
