@@ -13,6 +13,8 @@ from flask import Flask
 from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
+from app.catalogue_news import build_catalogue_news
+from app.catalogue_pages import CataloguePages
 from app.cli import register_cli
 from app.db_session import init_db_session
 from app.errors import register_errors
@@ -74,12 +76,16 @@ def create_app(
     # In development a missing secret leaves that app out rather than stopping flask commands.
     for problem in channels.problems:
         logging.getLogger("citytiles.channels").warning("channel app left out: %s", problem)
+    session_factory = make_session_factory(engine)
+    catalogue_news = build_catalogue_news(settings, engine, session_factory)
     app.extensions.update(
         settings=settings,
         engine=engine,
-        session_factory=make_session_factory(engine),
+        session_factory=session_factory,
         clock=clock,
-        catalogue_cache=CatalogueCache(),
+        catalogue_news=catalogue_news,
+        catalogue_cache=CatalogueCache(catalogue_news),
+        catalogue_pages=CataloguePages(),
         vault=Vault.from_settings(settings.pii_keys, settings.pii_active_key, settings.pii_lookup_key),
         channels=channels,
     )

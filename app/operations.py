@@ -36,6 +36,7 @@ class Operation:
     status: int
     errors: tuple[str, ...]
     auth: str | None
+    conditional: bool = False
 
 
 def operation(
@@ -48,9 +49,13 @@ def operation(
     status: int = 200,
     errors: tuple[str, ...] = (),
     auth: str | None = None,
+    conditional: bool = False,
 ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
-    """Wrap a view so it receives `staff`, `params` and `payload` already checked, and returns plain data."""
-    described = Operation(summary, tag, body, query, response, status, errors, auth)
+    """Wrap a view so it receives `staff`, `params` and `payload` already checked, and returns plain data.
+
+    :param conditional: the view answers with an ETag and Cache-Control, and 304 to a matching If-None-Match.
+    """
+    described = Operation(summary, tag, body, query, response, status, errors, auth, conditional)
 
     def decorate(view: Callable[..., Any]) -> Callable[..., Any]:
         """Wrap one view."""
