@@ -16,6 +16,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from app.catalogue_news import build_catalogue_news
 from app.catalogue_pages import CataloguePages
 from app.cli import register_cli
+from app.cookie_session import SessionCookieWhenSent
 from app.db_session import init_db_session
 from app.errors import register_errors
 from app.request_log import configure_logging
@@ -65,6 +66,7 @@ def create_app(
     app.config.update(SECRET_KEY=settings.secret_key, MAX_CONTENT_LENGTH=settings.max_body_bytes)
     app.json.ensure_ascii = False  # type: ignore[attr-defined]
     app.json.sort_keys = False  # type: ignore[attr-defined]
+    app.session_interface = SessionCookieWhenSent()
     channels = channels if channels is not None else build_channel_adapters(settings)
     engine = make_engine(settings.database_url)
     if settings.is_production:

@@ -18,6 +18,8 @@ from identity.masking import redact
 
 log = logging.getLogger("citytiles.requests")
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{8,64}$")
+# Every ID or mobile number redact() masks is a run of at least 11 digits: a line without one is left as it is.
+_MAY_HOLD_NUMBERS = re.compile(r"\d{11}")
 _STANDARD_ATTRIBUTES = set(logging.LogRecord("", 0, "", 0, "", (), None).__dict__) | {"message", "asctime"}
 
 
@@ -36,7 +38,8 @@ class JSONFormatter(logging.Formatter):
         if record.exc_info:
             entry["exception"] = self.formatException(record.exc_info)
         # Defence in depth: whatever slipped into a message, ID and mobile numbers leave masked.
-        return redact(json.dumps(entry, ensure_ascii=False, default=str))
+        line = json.dumps(entry, ensure_ascii=False, default=str)
+        return redact(line) if _MAY_HOLD_NUMBERS.search(line) else line
 
 
 def configure_logging(level: str) -> None:

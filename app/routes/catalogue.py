@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from datetime import datetime
 from typing import Any
 
@@ -9,6 +10,8 @@ from flask import Blueprint
 from flask import Response
 from flask import current_app
 from flask import request
+from werkzeug.datastructures import LanguageAccept
+from werkzeug.http import parse_accept_header
 
 from app.catalogue_pages import conditional_response
 from app.db_session import get_session
@@ -90,4 +93,10 @@ def catalogue_snapshot() -> CatalogueSnapshot:
 
 def preferred_language() -> str:
     """zh-CN unless the caller's Accept-Language prefers English."""
-    return request.accept_languages.best_match(LANGUAGES, default="zh-CN") or "zh-CN"
+    return language_for(request.headers.get("Accept-Language", ""))
+
+
+@functools.lru_cache(maxsize=256)
+def language_for(accept_language: str) -> str:
+    """Our best language for an Accept-Language header; clients send few distinct ones, so each is parsed once."""
+    return parse_accept_header(accept_language, LanguageAccept).best_match(LANGUAGES, default="zh-CN") or "zh-CN"

@@ -39,8 +39,8 @@ def second_worker(settings: Settings, clock: Clock) -> Iterator[Flask]:
 
 
 def test_a_warm_cache_asks_the_database_nothing(app: Flask, api: Api) -> None:
-    # A timer that never moves: no poll falls due, so any statement would be a query per request.
-    app.extensions["catalogue_cache"] = CatalogueCache(app.extensions["catalogue_news"], monotonic=lambda: 0.0)
+    # A timer that never moves and no news: nothing says "re-read", so any statement would be per request.
+    app.extensions["catalogue_cache"] = CatalogueCache(NoNews(), monotonic=lambda: 0.0)
     api.get(TILES)
     api.get("/api/v1/cities")
     counter = StatementCounter(app)
