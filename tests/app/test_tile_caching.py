@@ -100,3 +100,11 @@ def test_cached_tiles_flip_exactly_at_closing_time(api: Api, clock: Clock, opera
     closed = car_move(api.client.get(TILES))
     assert closed["state"] == "off_hours"
     assert closed["available_again_at"] == (clock() + timedelta(hours=21, minutes=55)).isoformat()
+
+
+def test_remembered_queries_still_answer_each_query_string_for_itself(api: Api) -> None:
+    for _ in range(2):
+        for channel in ("wechat", "alipay"):
+            assert api.get(f"/api/v1/cities/330100/services?channel={channel}")["channel"] == channel
+        refused = api.get("/api/v1/cities/330100/services?channel=douyin", expected=422)
+        assert "channel" in refused["error"]["details"]["fields"]
