@@ -167,19 +167,21 @@ def test_without_news_another_worker_polls_the_revision_at_most_twice_a_second(
 
 
 @ON_SQLITE
-def test_on_sqlite_another_worker_sees_a_write_to_the_file_on_its_next_request(
+def test_on_sqlite_another_worker_sees_a_write_to_the_file_within_milliseconds(
     other_worker: Callable[..., Api], settings: Settings, change_car_move: Callable[[bool], None]
 ) -> None:
-    other = other_worker(
-        DatabaseFileNews(Path(make_url(settings.database_url).database or "")), monotonic=FrozenTimer()
-    )
-    assert car_move_state(other) == "available"
-    reads = RevisionReads(other.client.application)
+    database = Path(make_url(settings.database_url).database or "")
+    every_request = other_worker(DatabaseFileNews(database, look_every=0), monotonic=FrozenTimer())
+    as_configured = other_worker(DatabaseFileNews(database), monotonic=FrozenTimer())
+    for worker in (every_request, as_configured):
+        assert car_move_state(worker) == "available"
+    reads = RevisionReads(every_request.client.application)
     for _ in range(5):
-        car_move_state(other)
+        car_move_state(every_request)
     assert reads.count == 0
     change_car_move(False)
-    assert car_move_state(other) == "unavailable"
+    assert car_move_state(every_request) == "unavailable"
+    assert seconds_until_shown(as_configured, "unavailable") < 0.2
 
 
 @ON_POSTGRESQL
