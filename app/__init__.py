@@ -14,7 +14,10 @@ from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
 from werkzeug.middleware.proxy_fix import ProxyFix
 
+from app.catalogue_news import build_catalogue_news
+from app.catalogue_pages import CataloguePages
 from app.cli import register_cli
+from app.cookie_session import SessionCookieWhenSent
 from app.db_session import init_db_session
 from app.errors import register_errors
 from app.http_headers import init_http_headers
@@ -71,6 +74,7 @@ def create_app(
         # is the client's own claim and ignored, or anyone could pick the address they are counted as.
         hops = settings.trusted_proxy_hops
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops)  # type: ignore[method-assign]
+    app.session_interface = SessionCookieWhenSent()
     channels = channels if channels is not None else build_channel_adapters(settings)
     engine = make_engine(settings.database_url)
     if settings.is_production:
@@ -82,12 +86,16 @@ def create_app(
     # In development a missing secret leaves that app out rather than stopping flask commands.
     for problem in channels.problems:
         logging.getLogger("citytiles.channels").warning("channel app left out: %s", problem)
+    session_factory = make_session_factory(engine)
+    catalogue_news = build_catalogue_news(settings, engine, session_factory)
     app.extensions.update(
         settings=settings,
         engine=engine,
-        session_factory=make_session_factory(engine),
+        session_factory=session_factory,
         clock=clock,
-        catalogue_cache=CatalogueCache(),
+        catalogue_news=catalogue_news,
+        catalogue_cache=CatalogueCache(catalogue_news),
+        catalogue_pages=CataloguePages(),
         vault=Vault.from_settings(settings.pii_keys, settings.pii_active_key, settings.pii_lookup_key),
         channels=channels,
         attempts=build_attempt_counter(settings, engine),

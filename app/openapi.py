@@ -77,6 +77,8 @@ def _operation(endpoint: str, arguments: set[str], described: Operation, method:
     responses: dict[str, Any] = {str(described.status): success}
     for status, meaning in described.other_statuses:
         responses[str(status)] = {**success, "description": meaning}
+    if described.conditional:
+        _describe_conditional(parameters, responses)
     by_status: dict[int, list[str]] = {}
     for code in error_codes_of(described, method, arguments):
         by_status.setdefault(ERROR_CODES[code][0], []).append(code)
@@ -98,3 +100,26 @@ def _operation(endpoint: str, arguments: set[str], described: Operation, method:
     if described.auth is not None:
         operation["security"] = [{"bearer": []}]
     return operation
+
+
+def _describe_conditional(parameters: list[dict[str, Any]], responses: dict[str, Any]) -> None:
+    """If-None-Match in, ETag and Cache-Control out, and the 304 a matching tag gets."""
+    parameters.append(
+        {
+            "in": "header",
+            "name": "If-None-Match",
+            "required": False,
+            "schema": {"type": "string"},
+            "description": "An ETag from an earlier answer: 304 without a body if it still holds.",
+        }
+    )
+    headers = {
+        "ETag": {"description": "Strong tag of the body.", "schema": {"type": "string"}},
+        "Cache-Control": {
+            "description": "`public, max-age=N`: N at most 30 and never past the next change of a tile's state.",
+            "schema": {"type": "string"},
+        },
+    }
+    for response in responses.values():
+        response["headers"] = headers
+    responses["304"] = {"description": "Not modified: the If-None-Match tag is still the body's.", "headers": headers}

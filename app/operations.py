@@ -39,6 +39,7 @@ class Operation:
     auth: str | None
     # Statuses the view itself answers with the response schema besides `status` (e.g. 503 from /readyz).
     other_statuses: tuple[tuple[int, str], ...] = ()
+    conditional: bool = False
 
 
 def operation(
@@ -52,14 +53,19 @@ def operation(
     errors: tuple[str, ...] = (),
     auth: str | None = None,
     other_statuses: dict[int, str] | None = None,
+    conditional: bool = False,
 ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """Wrap a view so it receives `staff`, `params` and `payload` already checked, and returns plain data.
 
     :param other_statuses: statuses the view returns itself with the response schema, and what each means.
+    :param conditional: the view answers with an ETag and Cache-Control, and 304 to a matching If-None-Match.
     """
     described = Operation(
-        summary, tag, body, query, response, status, errors, auth, tuple((other_statuses or {}).items())
+        summary, tag, body, query, response, status, errors, auth, tuple((other_statuses or {}).items()), conditional
     )
+    # Built once: a schema's construction costs several times its load, and loading keeps no state on it.
+    read_query = query_reader(query(), remember=conditional) if query is not None else None
+    body_schema = body() if body is not None else None
 
     def decorate(view: Callable[..., Any]) -> Callable[..., Any]:
         """Wrap one view."""
@@ -72,10 +78,10 @@ def operation(
                 arguments["staff"] = current_staff()
             elif described.auth == "resident":
                 arguments["signed_in"] = current_resident()
-            if described.query is not None:
-                arguments["params"] = described.query().load(request.args.to_dict())
-            if described.body is not None:
-                arguments["payload"] = described.body().load(read_json_object())
+            if read_query is not None:
+                arguments["params"] = read_query()
+            if body_schema is not None:
+                arguments["payload"] = body_schema.load(read_json_object())
             result = view(**arguments)
             if isinstance(result, Response):
                 return result
@@ -91,6 +97,29 @@ def operation(
         return endpoint
 
     return decorate
+
+
+def query_reader(schema: Schema, *, remember: bool) -> Callable[[], dict[str, Any]]:
+    """Read the request's query with the schema; optionally remembering what each query string gave.
+
+    :param remember: for cacheable endpoints, asked the same few query strings thousands of times a
+        second; their query schemas must read nothing but the query (no defaults from the clock).
+    """
+
+    def read() -> dict[str, Any]:
+        """Validate the query string's parameters."""
+        loaded: dict[str, Any] = schema.load(request.args.to_dict())
+        return loaded
+
+    if not remember:
+        return read
+
+    @functools.lru_cache(maxsize=256)
+    def read_string(query_string: bytes) -> dict[str, Any]:
+        """Only valid queries are remembered: a refused one raises again each time."""
+        return read()
+
+    return lambda: dict(read_string(request.query_string))
 
 
 def parse_json(raw: bytes) -> Any:

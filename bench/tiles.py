@@ -12,6 +12,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from app import create_app  # noqa: E402
+from app.catalogue_pages import CataloguePages  # noqa: E402
 from city_services.catalogue import CatalogueCache  # noqa: E402
 from city_services.seeding import read_seed  # noqa: E402
 from city_services.seeding import seed_catalogue  # noqa: E402
@@ -47,7 +48,11 @@ def main() -> None:
         client = app.test_client()
         floor = rate(client, "/healthz")
         cached = rate(client, TILES)
-        uncached = rate(client, TILES, lambda: app.extensions.__setitem__("catalogue_cache", CatalogueCache()))
+        uncached = rate(
+            client,
+            TILES,
+            lambda: app.extensions.update(catalogue_cache=CatalogueCache(), catalogue_pages=CataloguePages()),
+        )
         app.extensions["engine"].dispose()
     print(f"database: {url.split(':')[0]}, {REQUESTS} requests each")
     print(f"  /healthz (framework floor): {floor:8.0f} req/s")

@@ -129,3 +129,18 @@ def _describe_weekdays(weekdays: frozenset[int]) -> tuple[str, str]:
     if ordered == [1, 2, 3, 4, 5]:
         return "周一至周五", "Mon-Fri"
     return "、".join(WEEKDAY_NAMES_ZH[d] for d in ordered), ", ".join(WEEKDAY_NAMES_EN[d] for d in ordered)
+
+
+def next_change(enabled: bool, hours: Hours, windows: tuple[Window, ...], now: datetime) -> datetime | None:
+    """The first moment after `now` at which this offering's state (or its notice) may change; None if never.
+
+    It may name a moment where nothing changes (every local midnight, say); never one too late.
+    """
+    if not enabled:
+        return None
+    today = now.astimezone(CITY_TIME).date()
+    # Hours change nothing between today's opening, today's closing and the next local midnight.
+    candidates = [datetime.combine(today + timedelta(days=1), time(0, 0), CITY_TIME)]
+    candidates += [datetime.combine(today, t, CITY_TIME) for t in (hours.opens_at, hours.closes_at) if t is not None]
+    candidates += [moment for w in windows for moment in (w.starts_at, w.ends_at)]
+    return min((moment for moment in candidates if moment > now), default=None)

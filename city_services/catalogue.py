@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Callable
+from collections.abc import Hashable
 from dataclasses import dataclass
 from datetime import datetime
 from datetime import time
+from time import monotonic as monotonic_clock
 
 from sqlalchemy import select
 from sqlalchemy import update
@@ -16,6 +19,12 @@ from city_services.availability import Availability
 from city_services.availability import Hours
 from city_services.availability import Window
 from city_services.availability import availability
+from city_services.availability import next_change
+from city_services.catalogue_changes import CHANGED
+from city_services.catalogue_changes import COMMITS_HERE
+from city_services.catalogue_changes import CatalogueChanges
+from city_services.catalogue_changes import CommitsHere
+from city_services.catalogue_changes import NoNews
 from city_services.models import CatalogueRevision
 from city_services.models import City
 from city_services.models import Offering
@@ -76,25 +85,64 @@ class CatalogueSnapshot:
 
 
 class CatalogueCache:
-    """A per-process copy of the catalogue, rebuilt as soon as the stored revision moves."""
+    """A per-process copy of the catalogue, re-read only when news, a commit here or a poll says it may have moved.
 
-    def __init__(self) -> None:
+    :param changes: how other processes' changes are heard of; without news the revision is re-read
+        every `poll_seconds`; with a listener connected, every `recheck_seconds` as a safety net.
+    :param monotonic: the timer for those intervals (tests pass one they control).
+    :param local_commits: this process's catalogue commits (a test passes its own to act as another process).
+    """
+
+    def __init__(
+        self,
+        changes: CatalogueChanges | None = None,
+        *,
+        poll_seconds: float = 0.5,
+        recheck_seconds: float = 15.0,
+        monotonic: Callable[[], float] = monotonic_clock,
+        local_commits: CommitsHere = COMMITS_HERE,
+    ) -> None:
+        self._changes: CatalogueChanges = changes if changes is not None else NoNews()
+        self._poll_seconds = poll_seconds
+        self._recheck_seconds = recheck_seconds
+        self._monotonic = monotonic
         self._lock = threading.Lock()
         self._snapshot: CatalogueSnapshot | None = None
+        self._checked_at: tuple[Hashable, int] | None = None
+        self._recheck_due = 0.0
+        self._local_commits = local_commits
+        local_commits.watch()
 
-    def snapshot(self, session: Session) -> CatalogueSnapshot:
-        """The catalogue at the latest committed revision, loaded at most once per revision."""
-        revision = current_revision(session)
+    def snapshot(self, session: Callable[[], Session]) -> CatalogueSnapshot:
+        """The catalogue at the latest committed revision; the database is asked only when it may have moved.
+
+        :param session: gives a session when one is needed, so a fresh copy costs no connection at all.
+        """
         cached = self._snapshot
-        if cached is not None and cached.revision == revision:
+        if cached is not None and self._fresh():
             return cached
         with self._lock:
             cached = self._snapshot
+            if cached is not None and self._fresh():
+                return cached  # another thread has just checked
+            # Note the news before reading: news arriving during the read makes the next request read again.
+            seen = (self._changes.stamp(), self._local_commits.count)
+            started = self._monotonic()
+            db = session()
+            revision = current_revision(db)
             if cached is None or cached.revision != revision:
                 # Read after the revision: rows are at least that new, so a newer label only costs a reload.
-                cached = load_snapshot(session, revision)
+                cached = load_snapshot(db, revision)
                 self._snapshot = cached
+            interval = self._recheck_seconds if self._changes.listening() else self._poll_seconds
+            self._checked_at, self._recheck_due = seen, started + interval
         return cached
+
+    def _fresh(self) -> bool:
+        return (
+            self._monotonic() < self._recheck_due
+            and (self._changes.stamp(), self._local_commits.count) == self._checked_at
+        )
 
 
 def current_revision(session: Session) -> int:
@@ -109,6 +157,8 @@ def bump_revision(session: Session) -> None:
     )
     if bumped.rowcount == 0:  # type: ignore[attr-defined]
         session.add(CatalogueRevision(id=1, revision=1))
+    # Seen on commit: caches in this process re-read at once, and the wiring tells other processes.
+    session.info[CHANGED] = True
 
 
 def load_snapshot(session: Session, revision: int) -> CatalogueSnapshot:
@@ -182,3 +232,9 @@ def tiles_for(snapshot: CatalogueSnapshot, city: str, channel: str, now: datetim
         Tile(e.code, e.name, e.category, e.icon, availability(e.enabled, e.hours, e.windows, now))
         for e in snapshot.tiles.get((city, channel), ())
     ]
+
+
+def tiles_unchanged_until(snapshot: CatalogueSnapshot, city: str, channel: str, now: datetime) -> datetime | None:
+    """Until when tiles_for gives the answer it gives now, at this revision; None: until the catalogue changes."""
+    moments = (next_change(e.enabled, e.hours, e.windows, now) for e in snapshot.tiles.get((city, channel), ()))
+    return min((moment for moment in moments if moment is not None), default=None)

@@ -82,7 +82,9 @@ def test_operations_list_their_error_codes_under_the_right_status(app: Flask, ap
     assert patch["security"] == [{"bearer": []}]
     assert patch["requestBody"]["content"]["application/json"]["schema"]["$ref"].endswith("OfferingChange")
     tiles = document["paths"]["/api/v1/cities/{city}/services"]["get"]
-    assert [p["name"] for p in tiles["parameters"]] == ["city", "channel"]
+    assert [p["name"] for p in tiles["parameters"]] == ["city", "channel", "If-None-Match"]
+    assert set(tiles["responses"]["200"]["headers"]) == {"ETag", "Cache-Control"}
+    assert "304" in tiles["responses"] and "304" in document["paths"]["/api/v1/cities"]["get"]["responses"]
     assert "catalogue.city_not_found" in tiles["responses"]["404"]["x-error-codes"]
     for view in app.view_functions.values():
         described = getattr(view, "operation", None)

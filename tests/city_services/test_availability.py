@@ -5,11 +5,15 @@ from __future__ import annotations
 from datetime import UTC
 from datetime import datetime
 from datetime import time
+from datetime import timedelta
+
+import pytest
 
 from city_services.availability import CITY_TIME
 from city_services.availability import Hours
 from city_services.availability import Window
 from city_services.availability import availability
+from city_services.availability import next_change
 
 ALL_DAY = Hours(None, None, frozenset(range(1, 8)))
 OFFICE = Hours(time(8, 30), time(17, 30), frozenset({1, 2, 3, 4, 5}))
@@ -89,3 +93,24 @@ def test_hours_are_read_in_city_time_whatever_the_clock_zone() -> None:
     assert availability(True, OFFICE, (), datetime(2026, 11, 18, 1, 0, tzinfo=UTC)).state == "available"
     # 10:00 UTC is 18:00 in Hangzhou: closed.
     assert availability(True, OFFICE, (), datetime(2026, 11, 18, 10, 0, tzinfo=UTC)).state == "off_hours"
+
+
+WEEKEND_MORNINGS = Hours(time(9, 0), time(12, 0), frozenset({6, 7}))
+UPGRADE = Window(local(2026, 11, 20, 9, 0).astimezone(UTC), local(2026, 11, 21, 10, 15).astimezone(UTC), "升级", None)
+
+
+@pytest.mark.parametrize("hours", [ALL_DAY, OFFICE, WEEKEND_MORNINGS, Hours(None, None, frozenset({3}))])
+@pytest.mark.parametrize("windows", [(), (UPGRADE,)])
+def test_nothing_a_resident_sees_changes_before_next_change(hours: Hours, windows: tuple[Window, ...]) -> None:
+    moment, end = local(2026, 11, 17, 23, 50).astimezone(UTC), local(2026, 11, 25, 0, 0).astimezone(UTC)
+    while moment < end:
+        until = next_change(True, hours, windows, moment)
+        assert until is not None and until > moment
+        shown = availability(True, hours, windows, moment)
+        probe = moment
+        while probe < until:
+            assert availability(True, hours, windows, probe) == shown, (moment, probe)
+            probe += timedelta(minutes=7)
+        assert availability(True, hours, windows, until - timedelta(microseconds=1)) == shown
+        moment = until
+    assert next_change(False, OFFICE, windows, moment) is None
