@@ -66,8 +66,12 @@ ERROR_CODES: dict[str, tuple[int, str]] = {
     "identity.resident_changed": (409, "The account was erased or joined with another meanwhile; log in again."),
     "identity.real_name_not_offered": (422, "Real-name verification is not offered through this channel yet."),
     "identity.channel_login_expired": (401, "The channel authorisation from login has lapsed; log in again."),
-    "identity.phone_code_invalid": (401, "The phone authorisation code is not valid."),
-    "identity.too_many_attempts": (429, "Too many real-name attempts today; Retry-After says when to try again."),
+    "identity.phone_code_invalid": (422, "The phone authorisation code is not valid."),
+    "identity.too_many_attempts": (
+        429,
+        "Today's real-name or phone attempts for this account are used up; Retry-After says when to try again.",
+    ),
+    "session.too_many_attempts": (429, "Too many failed logins from your address; Retry-After says when to try again."),
     # Staff accounts
     "staff.username_taken": (409, "That username is taken."),
     "staff.unknown_role": (422, "Unknown role."),

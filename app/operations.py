@@ -20,9 +20,12 @@ from marshmallow import ValidationError
 
 from app.auth import current_resident
 from app.auth import current_staff
+from app.error_codes import ERROR_CODES
 from app.errors import MalformedRequest
 from app.errors import UnsupportedMediaType
 from app.request_body import read_body
+from errors import NotFound
+from text_rules import refused_characters
 
 
 @dataclass(frozen=True)
@@ -73,6 +76,10 @@ def operation(
         @functools.wraps(view)
         def endpoint(**path_args: Any) -> Any:
             """Authenticate, validate, call the view, dump its result."""
+            # A path value with control or format characters names nothing we hold; saying so
+            # without echoing it keeps them out of messages and logs.
+            if any(refused_characters(str(value)) for value in path_args.values()):
+                raise NotFound("request.route_not_found", ERROR_CODES["request.route_not_found"][1])
             arguments = dict(path_args)
             if described.auth == "staff":
                 arguments["staff"] = current_staff()
@@ -107,7 +114,10 @@ def query_reader(schema: Schema, *, remember: bool) -> Callable[[], dict[str, An
     """
 
     def read() -> dict[str, Any]:
-        """Validate the query string's parameters."""
+        """Validate the query string's parameters; one given twice is ambiguous, not first-come."""
+        repeated = {key: ["Give this parameter once."] for key, values in request.args.lists() if len(values) > 1}
+        if repeated:
+            raise ValidationError(repeated)
         loaded: dict[str, Any] = schema.load(request.args.to_dict())
         return loaded
 

@@ -16,6 +16,7 @@ from datetime import datetime
 from datetime import timedelta
 from typing import Protocol
 
+from errors import TooManyRequests
 from errors import UpstreamUnavailable
 
 
@@ -64,6 +65,16 @@ class AttemptCounter(Protocol):
 
 class CounterUnavailable(UpstreamUnavailable):
     """The store the counters live in cannot be reached: refuse rather than let attempts through uncounted."""
+
+
+def spend_attempt(
+    attempts: AttemptCounter, key: AttemptKey, *, limit: int, window: timedelta, now: datetime, code: str, what: str
+) -> Tally:
+    """Count one attempt against an allowance; TooManyRequests with Retry-After once it is spent."""
+    tally = attempts.count(key, window=window, now=now)
+    if tally.exceeds(limit):
+        raise TooManyRequests(code, f"At most {limit} {what}; try again later.", retry_after=tally.retry_after(now))
+    return tally
 
 
 def key_digest(secret: bytes, *parts: str) -> str:

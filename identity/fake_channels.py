@@ -6,6 +6,7 @@ import secrets
 from dataclasses import dataclass
 from dataclasses import field
 
+from errors import Invalid
 from identity.ports import ChannelUser
 from identity.ports import LoginRejected
 from identity.ports import RealNameClaim
@@ -120,5 +121,5 @@ class FakePhones:
             owner = None
         phone = self.fake.users[owner].get("phone") if owner else None
         if owner != external_id or not phone:
-            raise LoginRejected("identity.phone_code_invalid", "This phone authorisation code is not valid.")
+            raise Invalid("identity.phone_code_invalid", "This phone authorisation code is not valid.")
         return phone

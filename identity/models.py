@@ -74,7 +74,7 @@ class AccessToken(Base):
         ForeignKey("channel_identities.id", ondelete="SET NULL"), nullable=True
     )
     issued_at: Mapped[datetime] = mapped_column(UTCDateTime)
-    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
 
 

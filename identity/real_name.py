@@ -16,9 +16,9 @@ from database import transaction
 from database.transaction import end_reads
 from errors import Conflict
 from errors import Invalid
-from errors import TooManyRequests
 from identity.attempts import AttemptCounter
 from identity.attempts import AttemptKey
+from identity.attempts import spend_attempt
 from identity.consent import check_consent_version
 from identity.consent import record_consent
 from identity.id_numbers import id_number_problem
@@ -29,6 +29,7 @@ from identity.models import Resident
 from identity.ports import RealNameClaim
 from identity.ports import RealNameVerifier
 from identity.residents import SignedIn
+from identity.residents import channel_account
 from identity.residents import channel_secret
 from identity.residents import lock_live_resident
 from identity.vault import Vault
@@ -36,7 +37,8 @@ from identity.vault import Vault
 REAL_NAME = "resident.real_name"
 ID_NUMBER = "resident.id_number"
 PURPOSE = "real_name_verification"
-# Each attempt costs a channel call: a day's allowance per resident.
+# Each attempt costs a channel call: a day's allowance per channel account, which outlives an
+# erasure (erasing and logging in again makes a new resident, never a new allowance).
 MAX_ATTEMPTS_PER_DAY = 5
 ATTEMPT_WINDOW = timedelta(days=1)
 ATTEMPT_LIMIT = "real_name.resident"
@@ -93,13 +95,15 @@ def bind_real_name(
     check_consent_version(PURPOSE, request.consent_version)
     # Every check that could refuse without the channel is done: what is left costs a channel call.
     end_reads(session)
-    tally = attempts.count(AttemptKey(ATTEMPT_LIMIT, str(resident.id)), window=ATTEMPT_WINDOW, now=now)
-    if tally.exceeds(MAX_ATTEMPTS_PER_DAY):
-        raise TooManyRequests(
-            "identity.too_many_attempts",
-            f"At most {MAX_ATTEMPTS_PER_DAY} real-name attempts a day; try again later.",
-            retry_after=tally.retry_after(now),
-        )
+    spend_attempt(
+        attempts,
+        AttemptKey(ATTEMPT_LIMIT, channel_account(identity)),
+        limit=MAX_ATTEMPTS_PER_DAY,
+        window=ATTEMPT_WINDOW,
+        now=now,
+        code="identity.too_many_attempts",
+        what="real-name attempts a day",
+    )
     with transaction(session):
         # Locked, so identical retries arriving together still leave one consent record.
         lock_live_resident(session, resident.id)

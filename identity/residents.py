@@ -15,7 +15,11 @@ from sqlalchemy.orm import Session
 
 from database import transaction
 from errors import Conflict
+from errors import TooManyRequests
 from errors import Unauthenticated
+from identity.attempts import AttemptCounter
+from identity.attempts import AttemptKey
+from identity.attempts import source_of
 from identity.merging import merge_residents
 from identity.models import AccessToken
 from identity.models import ChannelIdentity
@@ -31,7 +35,11 @@ from identity.tokens import revoke_all_for_resident
 from identity.vault import Vault
 
 CHANNEL_SECRET = "channel_identity.secret"
+MAX_FAILED_LOGINS_PER_ADDRESS = 50
+LOGIN_WINDOW = timedelta(minutes=15)
+LOGIN_LIMIT = "resident_login.address"
 log = logging.getLogger("citytiles.identity")
+security_log = logging.getLogger("citytiles.security")
 
 
 @dataclass(frozen=True)
@@ -52,11 +60,33 @@ class SignedIn:
 
 
 def sign_in(
-    session: Session, login: ChannelLogin, code: str, *, vault: Vault, now: datetime, lifetime: timedelta
+    session: Session,
+    login: ChannelLogin,
+    code: str,
+    *,
+    source: str | None,
+    attempts: AttemptCounter,
+    vault: Vault,
+    now: datetime,
+    lifetime: timedelta,
 ) -> ResidentSession:
     """Exchange a channel login code and sign the resident in, creating them on first sight."""
+    # Every exchange costs the app's channel quota, shared by all its residents: guessed codes from
+    # one address are limited, and a good login takes its attempt back. Many residents share one
+    # carrier address, so the allowance counts failures only, and generously.
+    from_address = AttemptKey(LOGIN_LIMIT, login.app_id, source_of(source))
+    tally = attempts.count(from_address, window=LOGIN_WINDOW, now=now)
+    if tally.exceeds(MAX_FAILED_LOGINS_PER_ADDRESS):
+        if tally.count == MAX_FAILED_LOGINS_PER_ADDRESS + 1:  # once per window, not once per refusal
+            security_log.warning("lockout", extra={"limit": LOGIN_LIMIT, "source": from_address.source})
+        raise TooManyRequests(
+            "session.too_many_attempts",
+            "Too many failed logins from your address; try again later.",
+            retry_after=tally.retry_after(now),
+        )
     # The channel call happens before any transaction opens, so no row waits on the network.
     user = login.exchange_code(code)
+    attempts.forgive(from_address, now=now)
     with transaction(session):
         # Locked, so a merge committing meanwhile cannot leave this login on the merged resident.
         identity = _find_identity(session, user, lock=True) or _add_identity(session, user, now)
@@ -91,6 +121,11 @@ def sign_out(session: Session, token: str, *, now: datetime) -> None:
     """Revoke the token at once."""
     with transaction(session):
         revoke(find_live_token(session, token, now), now)
+
+
+def channel_account(identity: ChannelIdentity) -> str:
+    """The channel account an identity is, as the subject of an allowance: it survives the resident's erasure."""
+    return f"{identity.channel}\x1f{identity.app_id}\x1f{identity.external_id}"
 
 
 def channel_secret(identity: ChannelIdentity, vault: Vault) -> str | None:

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from datetime import timedelta
 
+from sqlalchemy import delete
 from sqlalchemy import select
 from sqlalchemy import update
 from sqlalchemy.orm import Session
@@ -16,6 +17,10 @@ from errors import Unauthenticated
 from identity.models import AccessToken
 
 TOKEN_PREFIX = "ctk_"
+# Dead tokens are deleted a day after they expire (a revoked token expires like any other), a
+# batch at each login, so the table holds only what could still be presented.
+KEPT_AFTER_EXPIRY = timedelta(days=1)
+PURGE_BATCH = 100
 
 
 @dataclass(frozen=True)
@@ -36,6 +41,7 @@ def issue_token(
     channel_identity_id: int | None = None,
 ) -> IssuedToken:
     """Create a token for a staff member or a resident; the caller's transaction stores it."""
+    _purge_dead_tokens(session, now)
     token = TOKEN_PREFIX + secrets.token_urlsafe(32)
     expires_at = now + lifetime
     session.add(
@@ -76,6 +82,17 @@ def revoke(token: AccessToken, now: datetime) -> None:
     """Stop a token from working from this moment on."""
     if token.revoked_at is None:
         token.revoked_at = now
+
+
+def _purge_dead_tokens(session: Session, now: datetime) -> None:
+    """Delete a batch of tokens long expired; rows another login is deleting are skipped, not waited for."""
+    dead = (
+        select(AccessToken.id)
+        .where(AccessToken.expires_at < now - KEPT_AFTER_EXPIRY)
+        .limit(PURGE_BATCH)
+        .with_for_update(skip_locked=True)
+    )
+    session.execute(delete(AccessToken).where(AccessToken.id.in_(dead.scalar_subquery())))
 
 
 def _digest(token: str) -> str:

@@ -7,8 +7,10 @@ import subprocess
 
 from tests.conftest import ROOT
 
-README = (ROOT / "README.md").read_text(encoding="utf-8")
-TOOLS = ("flask", "gunicorn", "pytest", "alembic", "mypy", "ruff")
+README = "\n".join(
+    (ROOT / name).read_text(encoding="utf-8") for name in ("README.md", "sandbox/README.md", "bench/README.md")
+)
+TOOLS = ("flask", "gunicorn", "pytest", "alembic", "mypy", "ruff", "python")
 
 
 def commands() -> list[str]:
@@ -21,6 +23,11 @@ def commands() -> list[str]:
 def test_project_tools_are_called_from_the_virtualenv() -> None:
     bare = [c for c in commands() if re.search(rf"(?<![/\w.-])({'|'.join(TOOLS)}) [a-z-]", c)]
     assert not bare, f"say .venv/bin/<tool> or a make target: {bare}"
+
+
+def test_examples_run_on_the_python3_a_newcomer_has() -> None:
+    # datetime.UTC is new in 3.11; macOS and older Ubuntu ship an older python3.
+    assert not [c for c in commands() if "python3" in c and "d.UTC" in c]
 
 
 def test_no_gnu_only_options() -> None:

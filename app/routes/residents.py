@@ -7,6 +7,7 @@ from typing import Any
 
 from flask import Blueprint
 from flask import current_app
+from flask import request
 
 from app.auth import bearer_token
 from app.db_session import get_session
@@ -35,6 +36,8 @@ LOGIN_ERRORS = (
     "session.unknown_app",
     "session.code_invalid",
     "session.code_used",
+    "session.too_many_attempts",
+    "limits.unavailable",
     "channel.rate_limited",
     "channel.unavailable",
 )
@@ -62,6 +65,8 @@ def create_session(payload: dict[str, str]) -> dict[str, Any]:
         get_session(),
         login,
         payload["code"],
+        source=request.remote_addr,
+        attempts=current_app.extensions["attempts"],
         vault=current_app.extensions["vault"],
         now=current_app.extensions["clock"](),
         lifetime=timedelta(minutes=current_app.extensions["settings"].resident_token_minutes),
@@ -159,6 +164,8 @@ def consent_text(purpose: str) -> dict[str, str]:
     errors=(
         "identity.phone_not_supported",
         "identity.phone_code_invalid",
+        "identity.too_many_attempts",
+        "limits.unavailable",
         "identity.resident_changed",
         "channel.rate_limited",
         "channel.unavailable",
@@ -171,6 +178,7 @@ def bind_my_phone(signed_in: SignedIn, payload: dict[str, str]) -> ResidentProfi
         signed_in,
         payload["code"],
         sources=adapters().phones,
+        attempts=current_app.extensions["attempts"],
         vault=current_app.extensions["vault"],
         now=current_app.extensions["clock"](),
     )

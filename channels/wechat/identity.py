@@ -12,13 +12,13 @@ from channels.calls import channel_call
 from channels.wechat.client import StableTokenClient
 from channels.wechat.errors import from_wechat
 from errors import DomainError
-from identity.ports import LoginRejected
+from errors import Invalid
 from identity.ports import RealNameClaim
 from identity.ports import RealNameResult
 from identity.ports import RealNameUnavailable
 
 PHONE_CODE_ERRORS: dict[int, Callable[[], DomainError]] = {
-    40029: lambda: LoginRejected("identity.phone_code_invalid", "This phone authorisation code is not valid.")
+    40029: lambda: Invalid("identity.phone_code_invalid", "This phone authorisation code is not valid.")
 }
 
 

@@ -148,7 +148,7 @@ def test_phone_binding_through_wechat_only(api: Api, fake_wechat: FakeChannel, f
     code, _ = fake_wechat.issue_code("o-1", phone=PHONE)
     assert api.post("/api/v1/me/phone", json={"code": code}, token=token)["phone"] == "138****5678"
     assert (
-        api.post("/api/v1/me/phone", json={"code": code}, token=token, expected=401)["error"]["code"]
+        api.post("/api/v1/me/phone", json={"code": code}, token=token, expected=422)["error"]["code"]
         == "identity.phone_code_invalid"
     )
     alipay = alipay_resident(api, fake_alipay)
@@ -238,7 +238,7 @@ def test_another_residents_phone_code_is_refused(api: Api, fake_wechat: FakeChan
     mine = wechat_resident(api, fake_wechat, "o-me")
     wechat_resident(api, fake_wechat, "o-other", phone="13900000002")
     their_code, _ = fake_wechat.issue_code("o-other", phone="13900000002")
-    body = api.post("/api/v1/me/phone", json={"code": their_code}, token=mine, expected=401)
+    body = api.post("/api/v1/me/phone", json={"code": their_code}, token=mine, expected=422)
     assert body["error"]["code"] == "identity.phone_code_invalid"
     assert api.get("/api/v1/me", token=mine)["phone"] is None
 

@@ -1,4 +1,4 @@
-"""Real-name attempts cost a channel call: a day's allowance per resident, and consent recorded once."""
+"""Attempts that cost a channel call: daily allowances per channel account, login codes per address, consent once."""
 
 from __future__ import annotations
 
@@ -91,3 +91,63 @@ def test_identical_retries_at_once_record_one_consent(app: Flask, fake_wechat: F
     with ThreadPoolExecutor(max_workers=5) as pool:
         assert set(pool.map(attempt, range(5))) == {422}
     assert session.scalar(select(func.count()).select_from(ConsentRecord)) == 1
+
+
+def test_erasing_and_logging_in_again_does_not_renew_the_allowance(
+    app: Flask, api: Api, fake_wechat: FakeChannel
+) -> None:
+    token = wechat_resident(api, fake_wechat, real_name="李四", id_number=ID_NUMBER)
+    for _ in range(5):
+        bind(api, token, expected=422)
+    api.delete("/api/v1/me", token=token, expected=204)
+    again = wechat_resident(api, fake_wechat, real_name="李四", id_number=ID_NUMBER)
+    assert bind(api, again, expected=429)["error"]["code"] == "identity.too_many_attempts"
+    assert channel_calls(app) == 5
+
+
+def test_phone_lookups_have_a_daily_allowance_per_account(api: Api, fake_wechat: FakeChannel) -> None:
+    token = wechat_resident(api, fake_wechat, phone="13812345678")
+    for attempt in range(5):
+        body = api.post("/api/v1/me/phone", json={"code": f"guess-{attempt}"}, token=token, expected=422)
+        assert body["error"]["code"] == "identity.phone_code_invalid"
+    code, _ = fake_wechat.issue_code("o-1", phone="13812345678")
+    refused = api.post("/api/v1/me/phone", json={"code": code}, token=token, expected=429)
+    assert refused["error"]["code"] == "identity.too_many_attempts"
+    assert api.get("/api/v1/me", token=token)["phone"] is None
+
+
+def test_a_bad_phone_code_keeps_the_session_and_challenges_nothing(api: Api, fake_wechat: FakeChannel) -> None:
+    token = wechat_resident(api, fake_wechat)
+    response = api.client.post("/api/v1/me/phone", json={"code": "nope"}, headers={"Authorization": f"Bearer {token}"})
+    assert response.status_code == 422 and "WWW-Authenticate" not in response.headers
+    api.get("/api/v1/me", token=token)
+
+
+def test_guessed_login_codes_from_one_address_are_limited_and_logged(
+    app: Flask, api: Api, fake_wechat: FakeChannel, caplog
+) -> None:
+    from identity.residents import MAX_FAILED_LOGINS_PER_ADDRESS
+    from tests.conftest import WECHAT_MINI_PROGRAM as MINI
+
+    guess = {"channel": "wechat", "app_id": MINI}
+    for attempt in range(MAX_FAILED_LOGINS_PER_ADDRESS):
+        api.post("/api/v1/sessions", json={**guess, "code": f"guess-{attempt}"}, expected=401)
+    code, _ = fake_wechat.issue_code("o-real")
+    with caplog.at_level("WARNING", logger="citytiles.security"):
+        refused = api.client.post("/api/v1/sessions", json={**guess, "code": code})
+    assert refused.status_code == 429 and refused.get_json()["error"]["code"] == "session.too_many_attempts"
+    assert int(refused.headers["Retry-After"]) > 0
+    assert [r for r in caplog.records if r.getMessage() == "lockout"]
+    elsewhere = app.test_client().post(
+        "/api/v1/sessions", json={**guess, "code": code}, environ_base={"REMOTE_ADDR": "198.51.100.7"}
+    )
+    assert elsewhere.status_code == 201  # another address is not locked out
+
+
+def test_good_logins_take_their_attempt_back(api: Api, fake_wechat: FakeChannel) -> None:
+    from identity.residents import MAX_FAILED_LOGINS_PER_ADDRESS
+    from tests.conftest import WECHAT_MINI_PROGRAM as MINI
+
+    for _ in range(MAX_FAILED_LOGINS_PER_ADDRESS + 5):
+        code, _ = fake_wechat.issue_code("o-frequent")
+        api.post("/api/v1/sessions", json={"channel": "wechat", "app_id": MINI, "code": code}, expected=201)

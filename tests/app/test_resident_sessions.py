@@ -186,3 +186,17 @@ def race_logins(racing: Flask, codes: list[tuple[str, str]]) -> list[dict]:
     for thread in threads:
         thread.join()
     return results
+
+
+def test_dead_tokens_are_purged_so_the_table_stays_bounded(
+    api: Api, fake_wechat: FakeChannel, clock: Clock, session: Session
+) -> None:
+    from identity.models import AccessToken
+
+    for _ in range(30):
+        log_in(api, "wechat", MINI, fake_wechat.issue_code("o-often")[0])
+    clock.advance(days=3)  # every one of them expired two days ago
+    live = log_in(api, "wechat", MINI, fake_wechat.issue_code("o-often")[0])["token"]
+    session.rollback()
+    assert session.scalar(select(func.count()).select_from(AccessToken)) == 1
+    api.get("/api/v1/me", token=live)

@@ -220,3 +220,25 @@ def test_a_phone_number_the_channel_sends_loose_is_not_stored(api: Api, fake_wec
             "channel.unavailable",
         )
     assert api.get("/api/v1/me", token=token)["phone"] is None
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/admin/api/cities/330100%0A/catalogue",
+        "/api/v1/consent-texts/%E2%80%AE",
+        "/api/v1/cities/%00/services?channel=wechat",
+        "/api/v1/cities/330100%0A/services?channel=wechat",
+    ],
+)
+def test_path_values_with_control_characters_name_nothing_and_are_not_echoed(api: Api, make_staff, path: str) -> None:
+    token = make_staff("root", "platform_admin")
+    response = api.client.get(path, headers={"Authorization": f"Bearer {token}"})
+    assert response.status_code == 404
+    assert response.get_json()["error"]["code"] == "request.route_not_found"
+    assert not any(c in response.get_data(as_text=True) for c in ("\\n", "\\u202e", "\\u0000", "\u202e"))
+
+
+def test_a_query_parameter_given_twice_is_refused(api: Api) -> None:
+    body = api.get("/api/v1/cities/330100/services?channel=wechat&channel=alipay", expected=422)
+    assert body["error"]["details"]["fields"] == {"channel": ["Give this parameter once."]}

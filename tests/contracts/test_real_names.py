@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from app.wiring import build_channel_adapters
+from errors import Invalid
 from identity.fake_channels import FakeChannel
 from identity.fake_channels import FakeLogin
 from identity.fake_channels import FakePhones
@@ -108,20 +109,20 @@ def phone_subject(request: pytest.FixtureRequest, tmp_path: Path) -> PhoneSubjec
 def test_a_phone_code_gives_the_verified_number_once(phone_subject: PhoneSubject) -> None:
     code, owner = phone_subject.issue()
     assert phone_subject.phones.phone_number(code, owner) == PHONE
-    with pytest.raises(LoginRejected) as rejected:
+    with pytest.raises(Invalid) as rejected:
         phone_subject.phones.phone_number(code, owner)
     assert rejected.value.code == "identity.phone_code_invalid"
 
 
 def test_a_bad_phone_code_is_rejected(phone_subject: PhoneSubject) -> None:
-    with pytest.raises(LoginRejected) as rejected:
+    with pytest.raises(Invalid) as rejected:
         phone_subject.phones.phone_number("not-a-code", "o-phone")
     assert rejected.value.code == "identity.phone_code_invalid"
 
 
 def test_a_phone_code_issued_to_someone_else_is_rejected(phone_subject: PhoneSubject) -> None:
     code, _owner = phone_subject.issue()
-    with pytest.raises(LoginRejected) as rejected:
+    with pytest.raises(Invalid) as rejected:
         phone_subject.phones.phone_number(code, "o-somebody-else")
     assert rejected.value.code == "identity.phone_code_invalid"
 
