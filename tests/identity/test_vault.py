@@ -68,3 +68,28 @@ def test_bad_key_configuration_is_refused(keys: str, active: str) -> None:
 def test_a_short_lookup_key_is_refused() -> None:
     with pytest.raises(ValueError):
         Vault.from_settings(f"k1:{K1}", "k1", "")
+
+
+@pytest.mark.parametrize("size", [0, 16, 31])
+def test_a_lookup_key_shorter_than_32_bytes_is_refused(size: int) -> None:
+    with pytest.raises(ValueError, match="PII_LOOKUP_KEY"):
+        Vault.from_settings(f"k1:{K1}", "k1", base64.b64encode(b"L" * size).decode())
+
+
+@pytest.mark.parametrize("size", [32, 64])
+def test_a_lookup_key_of_32_bytes_or_more_is_taken(size: int) -> None:
+    key = b"L" * size
+    assert Vault.from_settings(f"k1:{K1}", "k1", base64.b64encode(key).decode()).lookup_key == key
+
+
+@pytest.mark.parametrize("size", [16, 31, 33, 64])
+def test_sealing_keys_must_be_exactly_32_bytes(size: int) -> None:
+    other = base64.b64encode(bytes([7]) * size).decode()
+    with pytest.raises(ValueError, match="PII_KEYS"):
+        vault(f"k1:{K1},k2:{other}", "k1")
+
+
+def test_several_keys_with_spaces_and_empty_items_are_parsed() -> None:
+    parsed = vault(f" k1:{K1} ,, k2:{K2} ,", "k2")
+    assert parsed.keys == {"k1": b"1" * 32, "k2": b"2" * 32} and parsed.active_key_id == "k2"
+    assert parsed.seal("f", "x").startswith("v1:k2:")
