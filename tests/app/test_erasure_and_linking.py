@@ -12,10 +12,12 @@ from identity.models import Resident
 from identity.models import ResidentMerge
 from tests.app.test_real_name import ID_NUMBER
 from tests.app.test_real_name import NAME
+from tests.app.test_real_name import alipay_resident
 from tests.app.test_real_name import bind
 from tests.app.test_real_name import wechat_resident
 from tests.conftest import WECHAT_OFFICIAL_ACCOUNT as OA
 from tests.conftest import Api
+from tests.conftest import Clock
 
 OTHER_NAME, OTHER_ID_NUMBER = "李四", "440524188001010014"
 
@@ -89,3 +91,35 @@ def test_a_unionid_joins_a_verified_and_an_unverified_resident(
     again = official_account_login(api, fake_wechat, "o-oa")
     assert again["resident"]["id"] == verified["id"] != web["resident"]["id"]
     assert api.get("/api/v1/me", token=web["token"])["id_number"] == "1101**********002X"
+
+
+def test_a_token_revoked_before_erasure_keeps_the_moment_it_was_revoked(
+    api: Api, fake_wechat: FakeChannel, session: Session, clock: Clock
+) -> None:
+    signed_out = wechat_resident(api, fake_wechat, "o-1")
+    current = wechat_resident(api, fake_wechat, "o-1")
+    signed_out_at = clock()
+    api.delete("/api/v1/sessions/current", token=signed_out, expected=204)
+    clock.advance(hours=1)
+    api.delete("/api/v1/me", token=current, expected=204)
+    assert sorted(t.revoked_at for t in session.scalars(select(AccessToken))) == [signed_out_at, clock()]
+
+
+def test_the_merge_record_keeps_when_the_survivor_was_verified_before(
+    api: Api, fake_wechat: FakeChannel, fake_alipay: FakeChannel, session: Session, clock: Clock
+) -> None:
+    first = wechat_resident(api, fake_wechat, real_name=NAME, id_number=ID_NUMBER)
+    bind(api, first)
+    verified_at = clock().isoformat()
+    clock.advance(minutes=5)
+    bind(api, alipay_resident(api, fake_alipay, real_name=NAME, id_number=ID_NUMBER))
+    [merge] = session.scalars(select(ResidentMerge)).all()
+    assert merge.moved["survivor_previous_verification"] == {
+        "verified_by": "fake_real_name",
+        "verified_at": verified_at,
+    }
+
+
+def test_an_unknown_consent_purpose_names_it(api: Api) -> None:
+    error = api.get("/api/v1/consent-texts/marketing", expected=404)["error"]
+    assert error["details"] == {"purpose": "marketing"} and "marketing" in error["message"]

@@ -1,0 +1,210 @@
+"""Signing in, unionid joins, merges, erasure, phones and re-sealing, at the identity layer on both databases."""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import Iterator
+from datetime import UTC
+from datetime import datetime
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from database import transaction
+from database.engine import make_engine
+from database.engine import make_session_factory
+from errors import Invalid
+from identity.consent import record_consent
+from identity.fake_channels import FakeChannel
+from identity.fake_channels import FakeLogin
+from identity.fake_channels import FakePhones
+from identity.merging import merge_residents
+from identity.models import AccessToken
+from identity.models import ChannelIdentity
+from identity.models import ChannelUnion
+from identity.models import ConsentRecord
+from identity.models import Resident
+from identity.models import ResidentMerge
+from identity.phones import PHONE
+from identity.phones import bind_phone
+from identity.residents import erase_resident
+from identity.residents import sign_in
+from identity.residents import signed_in_resident
+from identity.rotation import BATCH
+from identity.rotation import reseal_personal_data
+from identity.vault import Vault
+
+NOW = datetime(2026, 11, 18, 2, 0, tzinfo=UTC)
+HOUR = timedelta(hours=1)
+K1, K2 = (base64.b64encode(k * 32).decode() for k in (b"1", b"2"))
+VAULT = Vault.from_settings(f"k1:{K1}", "k1", base64.b64encode(b"L" * 32).decode())
+MINI, OA = "wx-mini", "wx-oa"
+
+
+@pytest.fixture
+def session(database_url: str) -> Iterator[Session]:
+    engine = make_engine(database_url)
+    db = make_session_factory(engine)()
+    yield db
+    db.close()
+    engine.dispose()
+
+
+@pytest.fixture
+def wechat() -> FakeChannel:
+    return FakeChannel("wechat")
+
+
+def log_in(session: Session, fake: FakeChannel, app_id: str, external_id: str, **user: str):  # type: ignore[no-untyped-def]
+    code, _ = fake.issue_code(external_id, **user)
+    return sign_in(session, FakeLogin(fake, app_id), code, vault=VAULT, now=NOW, lifetime=HOUR)
+
+
+def verify(session: Session, resident: Resident, id_number: str) -> None:
+    with transaction(session):
+        resident.id_number_lookup = VAULT.lookup("resident.id_number", id_number)
+        resident.id_number_sealed = VAULT.seal("resident.id_number", id_number)
+        resident.assurance_level = "channel_certified"
+
+
+def unions(session: Session) -> dict[tuple[str, str], int]:
+    return {(u.channel, u.unionid): u.resident_id for u in session.scalars(select(ChannelUnion))}
+
+
+def test_a_merge_moves_the_merged_residents_things_and_nobody_elses(session: Session, wechat: FakeChannel) -> None:
+    alipay = FakeChannel("alipay")
+    survivor = log_in(session, wechat, MINI, "o-1", unionid="u-1")
+    merged = log_in(session, alipay, "ali", "2088-1", unionid="2088-1")
+    bystander = log_in(session, wechat, MINI, "o-3", unionid="u-3")
+    with transaction(session):
+        for who in (survivor, merged, bystander):
+            record_consent(session, who.resident.id, "real_name_verification", "2026-11", NOW)
+        record = merge_residents(session, survivor=survivor.resident, merged=merged.resident, reason="test", now=NOW)
+    ids = survivor.resident.id, merged.resident.id, bystander.resident.id
+    assert record.moved["unions"] == 1 and record.moved["sessions"] == 1 and record.moved["consents"] == 1
+    assert record.moved["identities"] == [{"channel": "alipay", "app_id": "ali"}]
+    assert unions(session) == {("wechat", "u-1"): ids[0], ("alipay", "2088-1"): ids[0], ("wechat", "u-3"): ids[2]}
+    owners = sorted(i.resident_id for i in session.scalars(select(ChannelIdentity)))
+    assert owners == sorted([ids[0], ids[0], ids[2]])
+    assert sorted(c.resident_id for c in session.scalars(select(ConsentRecord))) == sorted([ids[0], ids[0], ids[2]])
+    assert sorted(t.resident_id for t in session.scalars(select(AccessToken))) == sorted([ids[0], ids[0], ids[2]])
+    assert {i.app_id for i in survivor.resident.identities} == {MINI, "ali"}  # seen at once, not stale
+    assert session.get(Resident, ids[1]).merged_into_id == ids[0]
+    assert session.get(Resident, ids[2]).merged_into_id is None
+
+
+def test_a_merge_moves_the_phone_only_when_the_survivor_has_none(session: Session, wechat: FakeChannel) -> None:
+    survivor = log_in(session, wechat, MINI, "o-1").resident
+    merged = log_in(session, wechat, MINI, "o-2").resident
+    with transaction(session):
+        merged.phone_sealed, merged.phone_lookup = VAULT.seal(PHONE, "13800000001"), "lookup-1"
+        record = merge_residents(session, survivor=survivor, merged=merged, reason="test", now=NOW)
+    assert record.moved["phone"] == "moved"
+    assert VAULT.open(PHONE, survivor.phone_sealed) == "13800000001" and survivor.phone_lookup == "lookup-1"
+    assert (merged.phone_sealed, merged.phone_lookup) == (None, None)
+    assert (merged.real_name_sealed, merged.id_number_sealed, merged.id_number_lookup) == (None, None, None)
+    assert record.moved["survivor_previous_verification"] is None
+
+
+def test_a_merge_without_phones_records_none(session: Session, wechat: FakeChannel) -> None:
+    survivor = log_in(session, wechat, MINI, "o-1").resident
+    merged = log_in(session, wechat, MINI, "o-2").resident
+    with transaction(session):
+        record = merge_residents(session, survivor=survivor, merged=merged, reason="test", now=NOW)
+    assert "phone" not in record.moved and survivor.phone_sealed is None
+    assert session.scalar(select(ResidentMerge)).reason == "test"
+
+
+def test_a_unionid_is_joined_within_its_own_channel_only(session: Session, wechat: FakeChannel) -> None:
+    alipay = FakeChannel("alipay")
+    # The same text as an Alipay user_id and a WeChat unionid names two different people.
+    on_alipay = log_in(session, alipay, "ali", "shared", unionid="shared")
+    on_wechat = log_in(session, wechat, MINI, "o-mini", unionid="shared")
+    assert on_wechat.resident.id != on_alipay.resident.id
+    log_in(session, wechat, OA, "o-oa")
+    joined = log_in(session, wechat, OA, "o-oa", unionid="shared")
+    assert joined.resident.id == on_wechat.resident.id
+    assert session.get(Resident, on_alipay.resident.id).merged_into_id is None
+
+
+def test_a_unionid_join_of_two_unverified_residents_keeps_the_one_the_channel_knew(
+    session: Session, wechat: FakeChannel
+) -> None:
+    holder = log_in(session, wechat, MINI, "o-mini", unionid="u-1")
+    newcomer = log_in(session, wechat, OA, "o-oa")
+    joined = log_in(session, wechat, OA, "o-oa", unionid="u-1")
+    assert joined.resident.public_id == holder.resident.public_id != newcomer.resident.public_id
+
+
+def test_a_unionid_seen_again_on_its_own_resident_changes_nothing(session: Session, wechat: FakeChannel) -> None:
+    first = log_in(session, wechat, OA, "o-oa", unionid="u-1")
+    log_in(session, wechat, OA, "o-oa", unionid="u-2")
+    again = log_in(session, wechat, OA, "o-oa", unionid="u-1")
+    assert again.resident.id == first.resident.id and again.resident.merged_into_id is None
+    assert signed_in_resident(session, again.token.token, now=NOW).resident.id == first.resident.id
+    assert session.scalar(select(ResidentMerge)) is None
+    assert unions(session) == {("wechat", "u-1"): first.resident.id, ("wechat", "u-2"): first.resident.id}
+
+
+def test_verified_residents_with_different_numbers_are_not_joined_by_a_unionid(
+    session: Session, wechat: FakeChannel
+) -> None:
+    holder = log_in(session, wechat, MINI, "o-mini", unionid="u-1")
+    other = log_in(session, wechat, OA, "o-oa")
+    verify(session, holder.resident, "11010519491231002X")
+    verify(session, other.resident, "440524188001010014")
+    again = log_in(session, wechat, OA, "o-oa", unionid="u-1")
+    assert again.resident.id == other.resident.id and session.scalar(select(ResidentMerge)) is None
+    assert unions(session) == {("wechat", "u-1"): holder.resident.id}
+
+
+def test_erasure_clears_every_personal_field(session: Session, wechat: FakeChannel) -> None:
+    signed = log_in(session, wechat, MINI, "o-1", unionid="u-1")
+    resident = signed.resident
+    verify(session, resident, "11010519491231002X")
+    with transaction(session):
+        resident.real_name_sealed = VAULT.seal("resident.real_name", "张三")
+        resident.phone_sealed, resident.phone_lookup = VAULT.seal(PHONE, "13800000001"), "lookup-1"
+        resident.real_name_verified_at, resident.real_name_verified_by = NOW, "fake_real_name"
+    erase_resident(session, resident, now=NOW)
+    session.expire_all()
+    erased = session.get(Resident, resident.id)
+    assert erased.erased_at == NOW and erased.assurance_level == "none"
+    for column in ("real_name_sealed", "id_number_sealed", "id_number_lookup", "phone_sealed", "phone_lookup"):
+        assert getattr(erased, column) is None, column
+    assert (erased.real_name_verified_at, erased.real_name_verified_by) == (None, None)
+    assert erased.identities == [] and unions(session) == {}
+    assert resident.identities == []  # the caller's object shows it at once
+
+
+def test_a_bound_phone_is_sealed_with_its_own_lookup(session: Session, wechat: FakeChannel) -> None:
+    signed = log_in(session, wechat, MINI, "o-1")
+    code, _ = wechat.issue_code("o-1", phone="13800000001")
+    who = signed_in_resident(session, signed.token.token, now=NOW)
+    resident = bind_phone(session, who, code, sources={MINI: FakePhones(wechat)}, vault=VAULT, now=NOW)
+    assert resident.phone_lookup == VAULT.lookup(PHONE, "13800000001")
+    assert VAULT.open(PHONE, resident.phone_sealed) == "13800000001"
+    with pytest.raises(Invalid) as refused:
+        bind_phone(session, who, code, sources={}, vault=VAULT, now=NOW)
+    assert refused.value.code == "identity.phone_not_supported" and refused.value.message
+
+
+def test_resealing_goes_past_the_first_batch(session: Session) -> None:
+    with transaction(session):
+        for n in range(BATCH + 1):
+            session.add(
+                Resident(
+                    public_id=f"r_{n}",
+                    created_at=NOW,
+                    assurance_level="none",
+                    phone_sealed=VAULT.seal(PHONE, f"138{n:08d}"),
+                )
+            )
+    rotated = Vault.from_settings(f"k1:{K1},k2:{K2}", "k2", base64.b64encode(b"L" * 32).decode())
+    assert reseal_personal_data(session, rotated) == BATCH + 1
+    phones = session.scalars(select(Resident.phone_sealed).order_by(Resident.id)).all()
+    assert all(p.startswith("v1:k2:") for p in phones)
+    assert [rotated.open(PHONE, p) for p in phones] == [f"138{n:08d}" for n in range(BATCH + 1)]
+    assert reseal_personal_data(session, rotated) == 0
