@@ -68,6 +68,8 @@ def main() -> int:
         print(f"{name:32} {detected:7} {len(results):6} {100 * detected / len(results):6.1f}%")
         for mutant, status in sorted(statuses.items()):
             if status not in DETECTED:
+                if status == "not checked":
+                    continue
                 if mutant in judged:
                     listed += 1
                 else:
