@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import UTC
 from datetime import datetime
 from datetime import timedelta
@@ -119,6 +120,7 @@ def test_a_merge_without_phones_records_none(session: Session, wechat: FakeChann
 
 def test_a_unionid_is_joined_within_its_own_channel_only(session: Session, wechat: FakeChannel) -> None:
     alipay = FakeChannel("alipay")
+    log_in(session, wechat, MINI, "o-first", unionid="u-first")  # an earlier WeChat person, unrelated
     # The same text as an Alipay user_id and a WeChat unionid names two different people.
     on_alipay = log_in(session, alipay, "ali", "shared", unionid="shared")
     on_wechat = log_in(session, wechat, MINI, "o-mini", unionid="shared")
@@ -189,6 +191,10 @@ def test_a_bound_phone_is_sealed_with_its_own_lookup(session: Session, wechat: F
     with pytest.raises(Invalid) as refused:
         bind_phone(session, who, code, sources={}, vault=VAULT, now=NOW)
     assert refused.value.code == "identity.phone_not_supported" and refused.value.message
+    without_identity = replace(who, identity=None)  # a session that did not come through a channel app
+    with pytest.raises(Invalid) as refused:
+        bind_phone(session, without_identity, code, sources={MINI: FakePhones(wechat)}, vault=VAULT, now=NOW)
+    assert refused.value.code == "identity.phone_not_supported"
 
 
 def test_resealing_goes_past_the_first_batch(session: Session) -> None:
@@ -208,3 +214,50 @@ def test_resealing_goes_past_the_first_batch(session: Session) -> None:
     assert all(p.startswith("v1:k2:") for p in phones)
     assert [rotated.open(PHONE, p) for p in phones] == [f"138{n:08d}" for n in range(BATCH + 1)]
     assert reseal_personal_data(session, rotated) == 0
+
+
+def test_the_lock_rereads_a_resident_another_session_erased_meanwhile(database_url: str, wechat: FakeChannel) -> None:
+    from errors import Conflict
+    from identity.residents import lock_live_resident
+
+    engine = make_engine(database_url)
+    sessions = make_session_factory(engine)
+    with sessions() as mine, sessions() as theirs:
+        resident_id = log_in(mine, wechat, MINI, "o-1").resident.id
+        held = mine.get(Resident, resident_id)  # held in this session's identity map, as a request would
+        assert held is not None and held.erased_at is None
+        mine.commit()
+        erase_resident(theirs, theirs.get(Resident, resident_id), now=NOW)
+        with pytest.raises(Conflict) as changed:
+            with transaction(mine):
+                lock_live_resident(mine, resident_id)
+        assert changed.value.code == "identity.resident_changed"
+    engine.dispose()
+
+
+def test_an_identity_without_a_channel_secret_has_none(session: Session, wechat: FakeChannel) -> None:
+    from identity.residents import channel_secret
+
+    identity = log_in(session, wechat, MINI, "o-1").resident.identities[0]
+    assert channel_secret(identity, VAULT) == "fake-session-o-1"
+    identity.channel_secret_sealed = None
+    assert channel_secret(identity, VAULT) is None
+
+
+def test_consent_is_recorded_only_under_a_known_purpose_and_version(session: Session, wechat: FakeChannel) -> None:
+    resident_id = log_in(session, wechat, MINI, "o-1").resident.id
+    for purpose, version, versions in (
+        ("real_name_verification", "2020-01", ["2026-11"]),
+        ("marketing", "2026-11", []),
+    ):
+        with pytest.raises(Invalid) as refused:
+            record_consent(session, resident_id, purpose, version, NOW)
+        assert refused.value.code == "identity.unknown_consent_version"
+        assert refused.value.details == {"versions": versions}
+    record = record_consent(session, resident_id, "real_name_verification", "2026-11", NOW)
+    assert (record.resident_id, record.purpose, record.text_version, record.given_at) == (
+        resident_id,
+        "real_name_verification",
+        "2026-11",
+        NOW,
+    )
