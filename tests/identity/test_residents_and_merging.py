@@ -120,7 +120,7 @@ def test_a_merge_without_phones_records_none(session: Session, wechat: FakeChann
 
 def test_a_unionid_is_joined_within_its_own_channel_only(session: Session, wechat: FakeChannel) -> None:
     alipay = FakeChannel("alipay")
-    log_in(session, wechat, MINI, "o-first", unionid="u-first")  # an earlier WeChat person, unrelated
+    log_in(session, wechat, MINI, "o-first", unionid="a-first")  # an earlier WeChat person, unrelated
     # The same text as an Alipay user_id and a WeChat unionid names two different people.
     on_alipay = log_in(session, alipay, "ali", "shared", unionid="shared")
     on_wechat = log_in(session, wechat, MINI, "o-mini", unionid="shared")
