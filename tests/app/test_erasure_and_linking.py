@@ -123,3 +123,9 @@ def test_the_merge_record_keeps_when_the_survivor_was_verified_before(
 def test_an_unknown_consent_purpose_names_it(api: Api) -> None:
     error = api.get("/api/v1/consent-texts/marketing", expected=404)["error"]
     assert error["details"] == {"purpose": "marketing"} and "marketing" in error["message"]
+
+
+def test_a_refused_claim_names_the_field_it_is_about(api: Api, fake_wechat: FakeChannel) -> None:
+    token = wechat_resident(api, fake_wechat, real_name=NAME, id_number=ID_NUMBER)
+    assert bind(api, token, "x", ID_NUMBER, expected=422)["error"]["details"] == {"field": "name"}
+    assert bind(api, token, NAME, "110105194912310021", expected=422)["error"]["details"] == {"field": "id_number"}
