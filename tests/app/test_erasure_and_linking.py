@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from flask import Flask
 from sqlalchemy import func
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -129,3 +130,15 @@ def test_a_refused_claim_names_the_field_it_is_about(api: Api, fake_wechat: Fake
     token = wechat_resident(api, fake_wechat, real_name=NAME, id_number=ID_NUMBER)
     assert bind(api, token, "x", ID_NUMBER, expected=422)["error"]["details"] == {"field": "name"}
     assert bind(api, token, NAME, "110105194912310021", expected=422)["error"]["details"] == {"field": "id_number"}
+
+
+def test_a_bound_id_number_is_stored_under_its_own_lookup(
+    app: Flask, api: Api, fake_wechat: FakeChannel, session: Session
+) -> None:
+    token = wechat_resident(api, fake_wechat, real_name=NAME, id_number=ID_NUMBER)
+    bind(api, token)
+    vault = app.extensions["vault"]
+    stored = session.scalar(select(Resident))
+    assert stored.id_number_lookup == vault.lookup("resident.id_number", ID_NUMBER)
+    assert vault.open("resident.id_number", stored.id_number_sealed) == ID_NUMBER
+    assert vault.open("resident.real_name", stored.real_name_sealed) == NAME

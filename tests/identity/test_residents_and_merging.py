@@ -261,3 +261,16 @@ def test_consent_is_recorded_only_under_a_known_purpose_and_version(session: Ses
         "2026-11",
         NOW,
     )
+
+
+def test_a_real_name_needs_a_channel_identity_to_verify_through(session: Session, wechat: FakeChannel) -> None:
+    from identity.fake_channels import FakeRealNames
+    from identity.real_name import RealNameRequest
+    from identity.real_name import bind_real_name
+
+    signed = log_in(session, wechat, MINI, "o-1", real_name="张三", id_number="11010519491231002X")
+    who = replace(signed_in_resident(session, signed.token.token, now=NOW), identity=None)
+    request = RealNameRequest(name="张三", id_number="11010519491231002X", consent_version="2026-11")
+    with pytest.raises(Invalid) as refused:
+        bind_real_name(session, who, request, verifiers={"wechat": FakeRealNames(wechat)}, vault=VAULT, now=NOW)
+    assert refused.value.code == "identity.no_channel_identity"
