@@ -142,3 +142,11 @@ def test_a_bound_id_number_is_stored_under_its_own_lookup(
     assert stored.id_number_lookup == vault.lookup("resident.id_number", ID_NUMBER)
     assert vault.open("resident.id_number", stored.id_number_sealed) == ID_NUMBER
     assert vault.open("resident.real_name", stored.real_name_sealed) == NAME
+
+
+def test_binding_the_same_real_name_again_changes_nothing(api: Api, fake_wechat: FakeChannel, session: Session) -> None:
+    token = wechat_resident(api, fake_wechat, real_name=NAME, id_number=ID_NUMBER)
+    first = bind(api, token)
+    assert bind(api, token) == first
+    assert api.get("/api/v1/me", token=token) == first
+    assert session.scalar(select(func.count()).select_from(ResidentMerge)) == 0
