@@ -274,3 +274,50 @@ def test_a_real_name_needs_a_channel_identity_to_verify_through(session: Session
     with pytest.raises(Invalid) as refused:
         bind_real_name(session, who, request, verifiers={"wechat": FakeRealNames(wechat)}, vault=VAULT, now=NOW)
     assert refused.value.code == "identity.no_channel_identity"
+
+
+def test_a_token_left_on_a_merged_resident_reaches_the_survivor(session: Session, wechat: FakeChannel) -> None:
+    survivor = log_in(session, wechat, MINI, "o-1")
+    merged = log_in(session, wechat, MINI, "o-2")
+    with transaction(session):
+        merge_residents(session, survivor=survivor.resident, merged=merged.resident, reason="test", now=NOW)
+    # A token issued in the instant of the merge still names the merged resident.
+    late = log_in(session, wechat, MINI, "o-2")
+    with transaction(session):
+        stored = session.scalar(
+            select(AccessToken).where(AccessToken.id == max(t.id for t in session.scalars(select(AccessToken))))
+        )
+        stored.resident_id = merged.resident.id
+    who = signed_in_resident(session, late.token.token, now=NOW)
+    assert who.resident.id == survivor.resident.id and who.token is stored
+    assert who.identity is not None and who.identity.external_id == "o-2"
+
+
+def test_a_token_without_a_channel_identity_signs_in_without_one(session: Session, wechat: FakeChannel) -> None:
+    from identity.tokens import issue_token
+
+    resident = log_in(session, wechat, MINI, "o-1").resident
+    with transaction(session):
+        issued = issue_token(session, now=NOW, lifetime=HOUR, resident_id=resident.id)
+    who = signed_in_resident(session, issued.token, now=NOW)
+    assert who.resident.id == resident.id and who.identity is None
+
+
+def test_a_profile_shows_when_the_resident_arrived_and_was_verified(session: Session, wechat: FakeChannel) -> None:
+    from identity.profiles import profile_of
+
+    resident = log_in(session, wechat, MINI, "o-1").resident
+    verify(session, resident, "11010519491231002X")
+    with transaction(session):
+        resident.real_name_verified_at = NOW + HOUR
+    profile = profile_of(resident, VAULT)
+    assert (profile.created_at, profile.verified_at, profile.id) == (NOW, NOW + HOUR, resident.public_id)
+    assert profile.id_number == "1101**********002X" and profile.real_name_verified is True
+
+
+def test_an_identity_is_one_app_of_one_channel(session: Session, wechat: FakeChannel) -> None:
+    # Alipay gives one user_id in every app; each app still gets its own identity on the one resident.
+    first = log_in(session, wechat, MINI, "same-id", unionid="u-1")
+    second = log_in(session, wechat, OA, "same-id", unionid="u-1")
+    assert second.resident.id == first.resident.id
+    assert sorted(i.app_id for i in second.resident.identities) == sorted([MINI, OA])
