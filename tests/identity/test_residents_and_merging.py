@@ -321,3 +321,26 @@ def test_an_identity_is_one_app_of_one_channel(session: Session, wechat: FakeCha
     second = log_in(session, wechat, OA, "same-id", unionid="u-1")
     assert second.resident.id == first.resident.id
     assert sorted(i.app_id for i in second.resident.identities) == sorted([MINI, OA])
+
+
+def test_a_first_login_creates_an_unverified_resident_with_a_short_public_id(
+    session: Session, wechat: FakeChannel
+) -> None:
+    import re
+
+    signed = log_in(session, wechat, MINI, "o-1", unionid="u-1")
+    resident = session.get(Resident, signed.resident.id)
+    assert re.fullmatch(r"r_[A-Za-z0-9_-]{16}", resident.public_id)
+    assert resident.assurance_level == "none" and resident.created_at == NOW
+    assert [i.unionid for i in resident.identities] == ["u-1"]
+
+
+def test_an_identity_keeps_the_unionid_it_was_last_given(session: Session, wechat: FakeChannel) -> None:
+    log_in(session, wechat, OA, "o-oa")  # snsapi_base: no unionid yet
+    log_in(session, wechat, OA, "o-oa", unionid="u-1")
+    assert session.scalar(select(ChannelIdentity.unionid)) == "u-1"
+    wechat.users["o-oa"].pop("unionid")
+    log_in(session, wechat, OA, "o-oa")  # snsapi_base again: what it knew stays
+    session.expire_all()
+    assert session.scalar(select(ChannelIdentity.unionid)) == "u-1"
+    assert unions(session) == {("wechat", "u-1"): session.scalar(select(ChannelIdentity.resident_id))}

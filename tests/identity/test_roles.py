@@ -26,8 +26,18 @@ def refusal(member: StaffMember, action: str, **scope: str) -> str | None:
     try:
         authorise(member, action, **scope)
     except Forbidden as error:
+        assert error.message, error.code
         return error.code
     return None
+
+
+def test_an_out_of_scope_refusal_names_the_city_or_channel() -> None:
+    with pytest.raises(Forbidden) as city:
+        authorise(staff("city_operator", ("330100",)), "catalogue.change", city="440300")
+    assert city.value.details == {"city": "440300"}
+    with pytest.raises(Forbidden) as channel:
+        authorise(staff("channel_admin", channels=("wechat",)), "catalogue.view", channel="alipay")
+    assert channel.value.details == {"channel": "alipay"}
 
 
 @pytest.mark.parametrize("role", sorted(ALLOWED))
