@@ -46,7 +46,9 @@ test: install
 # Mutation testing over the modules that guard identity, money and access: which ones is `only_mutate`
 # under [tool.mutmut] in pyproject.toml. Too slow for CI and not part of `make test`: run it before
 # resolving an issue that touches those modules. SQLite only; per mutant only the tests that reach the
-# mutated function run, stopping at the first failure. Results stay in mutants/ (`$(BIN)/mutmut show NAME`).
+# mutated function run, stopping at the first failure. Results stay in mutants/ (`$(BIN)/mutmut show NAME`);
+# `TEST_DATABASE_URL= $(BIN)/mutmut run [NAME...]` resumes an interrupted run or re-checks named mutants
+# after new tests, and `$(BIN)/python mutation/score.py` prints the score again. Over 60 min for identity/.
 mutation: install
 	rm -rf mutants
 	TEST_DATABASE_URL= TEST_REDIS_URL= CI= $(BIN)/mutmut run
