@@ -344,3 +344,31 @@ def test_an_identity_keeps_the_unionid_it_was_last_given(session: Session, wecha
     session.expire_all()
     assert session.scalar(select(ChannelIdentity.unionid)) == "u-1"
     assert unions(session) == {("wechat", "u-1"): session.scalar(select(ChannelIdentity.resident_id))}
+
+
+def test_the_channel_is_asked_with_the_whole_claim(session: Session, wechat: FakeChannel) -> None:
+    from identity.fake_channels import FakeRealNames
+    from identity.ports import RealNameClaim
+    from identity.ports import RealNameResult
+    from identity.real_name import RealNameRequest
+    from identity.real_name import bind_real_name
+
+    asked: list[RealNameClaim] = []
+
+    class Recording(FakeRealNames):
+        def verify(self, claim: RealNameClaim) -> RealNameResult:
+            asked.append(claim)
+            return super().verify(claim)
+
+    signed = log_in(session, wechat, MINI, "o-1", real_name="张三", id_number="11010519491231002X")
+    who = signed_in_resident(session, signed.token.token, now=NOW)
+    request = RealNameRequest(name=" 张三 ", id_number="11010519491231002x", consent_version="2026-11")
+    bind_real_name(session, who, request, verifiers={"wechat": Recording(wechat)}, vault=VAULT, now=NOW)
+    [claim] = asked
+    assert (claim.channel, claim.app_id, claim.external_id, claim.name, claim.id_number) == (
+        "wechat",
+        MINI,
+        "o-1",
+        "张三",
+        "11010519491231002X",
+    )
