@@ -57,6 +57,8 @@ class Vault:
             raise VaultError("ciphertext is malformed or sealed with an unknown key") from error
         if version != FORMAT:
             raise VaultError(f"unknown ciphertext format {version}")
+        if len(raw) < 12:
+            raise VaultError("ciphertext is too short to hold its nonce")  # AESGCM would raise ValueError
         try:
             return AESGCM(key).decrypt(raw[:12], raw[12:], purpose.encode()).decode()
         except InvalidTag as error:

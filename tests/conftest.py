@@ -258,6 +258,15 @@ def clean_sandbox(sandbox: Sandbox) -> Iterator[Sandbox]:
     sandbox.helper("DELETE", "faults")
 
 
+def check_error_shape(body: Any) -> None:
+    """The one error shape: a code, a message a person can read, and a details object."""
+    error = body["error"]
+    assert set(error) == {"code", "message", "details"}, body
+    assert isinstance(error["code"], str) and error["code"], body
+    assert isinstance(error["message"], str) and error["message"].strip(), body
+    assert isinstance(error["details"], dict), body
+
+
 class Api:
     """Calls the API like a client would and checks the status in one line."""
 
@@ -271,7 +280,10 @@ class Api:
             headers["Authorization"] = f"Bearer {token}"
         response = self.client.open(path, method=method, headers=headers, **kwargs)
         assert response.status_code == expected, (response.status_code, response.get_data(as_text=True))
-        return response.get_json(silent=True)
+        body = response.get_json(silent=True)
+        if response.status_code >= 400 and isinstance(body, dict) and "error" in body:
+            check_error_shape(body)
+        return body
 
     def get(self, path: str, **kwargs: Any) -> Any:
         return self.call("GET", path, **kwargs)

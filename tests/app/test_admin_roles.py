@@ -138,3 +138,13 @@ def test_creating_staff(api: Api, token_of, actor: str, expected: int) -> None:
 def test_every_admin_endpoint_needs_a_token(api: Api, method: str, path: str) -> None:
     body = api.call(method, path, json={}, expected=401)
     assert body["error"]["code"] == "auth.required"
+
+
+@pytest.mark.parametrize("city", ["330100", "440300"])
+def test_an_operator_of_two_cities_operates_both(api: Api, make_staff, city: str) -> None:
+    # Listed in an order where the city under test is first in one case and last in the other.
+    token = make_staff("two.cities", "city_operator", ("440300", "330100"))
+    api.get(f"/admin/api/cities/{city}/catalogue", token=token)
+    body = api.patch(f"/admin/api/cities/{city}/services/car_move/channels/alipay", json=CHANGE, token=token)
+    assert body["enabled"] is False
+    assert [e["city"] for e in api.get(f"/admin/api/audit-log?city={city}", token=token)["entries"]] == [city]

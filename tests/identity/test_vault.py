@@ -68,3 +68,64 @@ def test_bad_key_configuration_is_refused(keys: str, active: str) -> None:
 def test_a_short_lookup_key_is_refused() -> None:
     with pytest.raises(ValueError):
         Vault.from_settings(f"k1:{K1}", "k1", "")
+
+
+@pytest.mark.parametrize("size", [0, 16, 31])
+def test_a_lookup_key_shorter_than_32_bytes_is_refused(size: int) -> None:
+    with pytest.raises(ValueError, match="PII_LOOKUP_KEY"):
+        Vault.from_settings(f"k1:{K1}", "k1", base64.b64encode(b"L" * size).decode())
+
+
+@pytest.mark.parametrize("size", [32, 64])
+def test_a_lookup_key_of_32_bytes_or_more_is_taken(size: int) -> None:
+    key = b"L" * size
+    assert Vault.from_settings(f"k1:{K1}", "k1", base64.b64encode(key).decode()).lookup_key == key
+
+
+@pytest.mark.parametrize("size", [16, 31, 33, 64])
+def test_sealing_keys_must_be_exactly_32_bytes(size: int) -> None:
+    other = base64.b64encode(bytes([7]) * size).decode()
+    with pytest.raises(ValueError, match="PII_KEYS"):
+        vault(f"k1:{K1},k2:{other}", "k1")
+
+
+def test_several_keys_with_spaces_and_empty_items_are_parsed() -> None:
+    parsed = vault(f" k1:{K1} ,, k2:{K2} ,", "k2")
+    assert parsed.keys == {"k1": b"1" * 32, "k2": b"2" * 32} and parsed.active_key_id == "k2"
+    assert parsed.seal("f", "x").startswith("v1:k2:")
+
+
+def test_lookups_never_change_for_the_same_key_purpose_and_value() -> None:
+    # Stored lookups must keep matching across releases: HMAC-SHA256(key, purpose NUL value), hex.
+    assert vault().lookup("resident.id_number", "11010519491231002X") == (
+        "da8be8293ba8268af05ec814c3090e299ad5be89bbb953da503dd99d5da842ec"
+    )
+
+
+def test_a_ciphertext_is_version_key_id_and_base64_of_a_12_byte_nonce_and_the_sealed_text() -> None:
+    version, key_id, encoded = vault().seal("f", "13812345678").split(":")
+    raw = base64.b64decode(encoded)
+    assert (version, key_id) == ("v1", "k1")
+    assert len(raw) == 12 + len("13812345678") + 16  # nonce, ciphertext, GCM tag
+    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+    assert AESGCM(b"1" * 32).decrypt(raw[:12], raw[12:], b"f") == b"13812345678"
+
+
+@pytest.mark.parametrize(
+    "ciphertext",
+    [
+        "v2:k1:" + base64.b64encode(b"x" * 40).decode(),
+        "v1:k9:" + base64.b64encode(b"x" * 40).decode(),
+        "v1",
+        "v1:k1:%%%",
+    ],
+)
+def test_ciphertexts_of_another_format_or_key_are_refused(ciphertext: str) -> None:
+    with pytest.raises(VaultError):
+        vault().open("f", ciphertext)
+
+
+def test_needs_resealing_refuses_what_is_not_a_ciphertext() -> None:
+    with pytest.raises(VaultError):
+        vault().needs_resealing("v1:k1")
