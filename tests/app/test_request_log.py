@@ -54,3 +54,39 @@ def test_lines_the_formatter_skips_are_lines_redact_would_leave_alone() -> None:
                 written = number[:cut] + separator + number[cut:]
                 line = f'{{"message": "seen {written} here", "path": "/api/v1/cities/330100/services"}}'
                 assert redact(line) == line or _MAY_HOLD_NUMBERS.search(line), written
+
+
+def test_batched_lines_arrive_whole_and_in_order_from_many_threads() -> None:
+    import io
+    import logging
+    import threading
+    import time
+
+    from app.request_log import BatchedLineHandler
+
+    stream = io.StringIO()
+    handler = BatchedLineHandler(stream)
+    handler.setFormatter(logging.Formatter("%(threadName)s %(message)s"))
+    logger = logging.getLogger("citytiles.test.batched")
+    logger.addHandler(handler)
+    logger.propagate = False
+
+    def write(name: str) -> None:
+        for index in range(300):
+            logger.warning("line %05d", index)
+
+    threads = [threading.Thread(target=write, args=(str(n),), name=f"t{n}") for n in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    deadline = time.monotonic() + 5
+    while stream.getvalue().count("\n") < 1800 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    handler.drain()
+    logger.removeHandler(handler)
+    lines = stream.getvalue().splitlines()
+    assert len(lines) == 1800
+    for name in (f"t{n}" for n in range(6)):
+        mine = [line.split()[-1] for line in lines if line.startswith(name + " ")]
+        assert mine == [f"{index:05d}" for index in range(300)]  # whole lines, each thread's in order
