@@ -21,6 +21,7 @@ _CLOCK = re.compile(r"(?:[01][0-9]|2[0-3]):[0-5][0-9]")
 _WEEKDAYS = re.compile(r"[1-7]{1,7}")
 _PARAM_NAME = re.compile(r"[a-z][a-z0-9_]{0,63}")
 MAX_WINDOWS = 20
+MAX_PARAM_INTEGER = 2**53
 MAX_WINDOW_AHEAD = timedelta(days=366)
 MAX_PARAMS = 32
 MAX_PARAM_LENGTH = 512
@@ -50,6 +51,11 @@ def check_upstream(service: str, adapter: str, params: dict[str, Any], *, requir
         raise Invalid("catalogue.invalid_upstream_params", "Upstream parameters must be plain values.")
     if any(isinstance(v, float) and not math.isfinite(v) for v in params.values()):
         raise Invalid("catalogue.invalid_upstream_params", "Upstream parameters must be finite numbers.")
+    # Beyond 2**53 a number stops surviving JSON round trips and float conversions alike.
+    if any(isinstance(v, int) and not isinstance(v, bool) and abs(v) > MAX_PARAM_INTEGER for v in params.values()):
+        raise Invalid(
+            "catalogue.invalid_upstream_params", f"Upstream parameter numbers lie within ±{MAX_PARAM_INTEGER}."
+        )
     if any(isinstance(v, str) and text_problem(v, max_length=MAX_PARAM_LENGTH, min_length=0) for v in params.values()):
         raise Invalid(
             "catalogue.invalid_upstream_params",

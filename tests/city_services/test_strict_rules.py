@@ -132,3 +132,13 @@ def test_a_catalogue_change_needs_a_reason_in_the_use_case_too(app: Flask, sessi
             now=NOW,
         )
     assert refused.value.code == "catalogue.reason_required"
+
+
+def test_upstream_parameter_numbers_are_bounded() -> None:
+    from city_services.offering_rules import check_upstream
+    from errors import Invalid
+
+    check_upstream("housing_fund", "fake", {"timeout_seconds": 2**53})
+    for huge in (10**4000, -(2**53) - 1):
+        with pytest.raises(Invalid):
+            check_upstream("housing_fund", "fake", {"timeout_seconds": huge})
