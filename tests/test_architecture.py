@@ -19,6 +19,7 @@ OURS = (
     "city_services",
     "billing",
     "channels",
+    "outbound",
     "errors",
     "text_rules",
     "migrations",
@@ -61,7 +62,7 @@ def test_only_wiring_imports_channels() -> None:
 
 
 def test_only_app_imports_flask() -> None:
-    for package in ("config", "database", "identity", "city_services", "billing", "channels", "migrations"):
+    for package in ("config", "database", "identity", "city_services", "billing", "channels", "migrations", "outbound"):
         for path in files_in(package):
             assert "flask" not in imports_of(path), path
 
@@ -76,7 +77,7 @@ def test_sandbox_imports_nothing_of_ours_and_nothing_of_ours_imports_it() -> Non
 
 
 def test_infrastructure_does_not_reach_up_into_business_packages() -> None:
-    for package in ("config", "database"):
+    for package in ("config", "database", "outbound"):
         for path in files_in(package):
             assert not imports_of(path) & {"app", *BUSINESS, "channels"}, path
 
