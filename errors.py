@@ -65,3 +65,20 @@ class UpstreamUnavailable(DomainError):
     def __init__(self, code: str, message: str, retry_after: int = 30, details: dict[str, Any] | None = None) -> None:
         super().__init__(code, message, details)
         self.retry_after = retry_after
+
+
+class UpstreamRejected(DomainError):
+    """An upstream answered, and its answer is final: the resident must change something, not retry.
+
+    The kind says which: "not_found" (no such account or slot), "conflict" (the slot is gone, the
+    account is sealed) or "invalid" (the upstream refuses what was asked, e.g. a name mismatch).
+    """
+
+    def __init__(self, code: str, message: str, kind: str = "invalid", details: dict[str, Any] | None = None) -> None:
+        if kind not in REJECTION_KINDS:
+            raise ValueError(f"an upstream rejection is one of {REJECTION_KINDS}, not {kind!r}")
+        super().__init__(code, message, details)
+        self.kind = kind
+
+
+REJECTION_KINDS = ("not_found", "conflict", "invalid")

@@ -54,6 +54,9 @@ ERROR_CODES: dict[str, tuple[int, str]] = {
     "session.code_used": (401, "The login code has already been used; get a new one from the channel."),
     "channel.rate_limited": (429, "The channel is limiting requests for this user; Retry-After says when to retry."),
     "channel.unavailable": (503, "The channel cannot be reached; Retry-After says when to retry."),
+    # City upstream systems, through outbound/
+    "upstream.unavailable": (503, "The city's system cannot be reached; Retry-After says when to retry."),
+    "upstream.busy": (503, "Too many requests to the city's system are in flight; retry in a moment."),
     "identity.invalid_name": (422, "The name is not a name as on an ID card."),
     "identity.invalid_id_number": (422, "The ID number's format, birth date or check digit is wrong."),
     "identity.unknown_consent_purpose": (404, "No consent text exists for that purpose."),

@@ -13,7 +13,7 @@ from app.openapi import error_codes_of
 from tests.conftest import ROOT
 from tests.conftest import Api
 
-SOURCE_PACKAGES = ("app", "identity", "city_services", "channels", "config", "database", "errors.py")
+SOURCE_PACKAGES = ("app", "identity", "city_services", "channels", "config", "database", "outbound", "errors.py")
 # Error classes and the kind each maps to, as declared in errors.py and app/errors.py.
 KIND_OF = {
     "NotFound": "not_found",
@@ -28,6 +28,10 @@ KIND_OF = {
     "LoginRejected": "unauthenticated",
     "ChannelRateLimited": "too_many_requests",
     "RealNameUnavailable": "invalid",
+    "UpstreamRejected": "invalid",
+    "UpstreamRejected:invalid": "invalid",
+    "UpstreamRejected:not_found": "not_found",
+    "UpstreamRejected:conflict": "conflict",
 }
 
 
@@ -47,8 +51,19 @@ def raised_codes() -> list[tuple[str, str, str]]:
                     and node.args
                     and isinstance(node.args[0], ast.Constant)
                 ):
-                    found.append((node.func.id, node.args[0].value, str(file.relative_to(ROOT))))
+                    found.append((_kind_name(node), node.args[0].value, str(file.relative_to(ROOT))))
     return found
+
+
+def _kind_name(node: ast.Call) -> str:
+    """The class name, or for an upstream's final answer the kind it is given (a literal, third or by name)."""
+    if node.func.id != "UpstreamRejected":  # type: ignore[attr-defined]
+        return node.func.id  # type: ignore[attr-defined,no-any-return]
+    given = node.args[2] if len(node.args) > 2 else next((k.value for k in node.keywords if k.arg == "kind"), None)
+    if given is None:
+        return "UpstreamRejected:invalid"
+    assert isinstance(given, ast.Constant), "UpstreamRejected takes its kind as a literal"
+    return f"UpstreamRejected:{given.value}"
 
 
 def test_source_raises_codes_at_all() -> None:
