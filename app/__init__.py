@@ -27,6 +27,7 @@ from app.routes import register_routes
 from app.wiring import ChannelAdapters
 from app.wiring import build_attempt_counter
 from app.wiring import build_channel_adapters
+from app.wiring import build_outbound
 from city_services.administration import stored_upstreams
 from city_services.catalogue import CatalogueCache
 from city_services.seeding import read_seed
@@ -75,7 +76,8 @@ def create_app(
         hops = settings.trusted_proxy_hops
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops)  # type: ignore[method-assign]
     app.session_interface = SessionCookieWhenSent()
-    channels = channels if channels is not None else build_channel_adapters(settings)
+    outbound = build_outbound(settings)
+    channels = channels if channels is not None else build_channel_adapters(settings, outbound)
     engine = make_engine(settings.database_url)
     if settings.is_production:
         upstreams = read_seed(settings.catalogue_seed).upstreams() + stored_upstreams_if_readable(engine)
@@ -98,6 +100,7 @@ def create_app(
         catalogue_pages=CataloguePages(),
         vault=Vault.from_settings(settings.pii_keys, settings.pii_active_key, settings.pii_lookup_key),
         channels=channels,
+        outbound=outbound,
         attempts=build_attempt_counter(settings, engine),
     )
     init_db_session(app)

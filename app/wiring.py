@@ -19,6 +19,11 @@ from identity.attempts import counter_secret
 from identity.ports import ChannelLogin
 from identity.ports import PhoneNumbers
 from identity.ports import RealNameVerifier
+from outbound.breaker import Breakers
+from outbound.breaker import MemoryBreakerStore
+from outbound.bulkhead import Bulkheads
+from outbound.calls import Outbound
+from outbound.health import MemoryCallLog
 
 
 @dataclass(frozen=True)
@@ -66,11 +71,26 @@ def read_secret(entry: dict[str, Any], name: str) -> str:
     return path.read_text(encoding="utf-8").strip() + ("\n" if name.endswith("key") else "")
 
 
-def build_channel_adapters(settings: Settings) -> ChannelAdapters:
+def build_outbound(settings: Settings) -> Outbound:
+    """This process's way out: breakers and call figures in Redis when REDIS_URL is set, else in memory."""
+    if settings.redis_url:
+        from outbound.redis_breaker import RedisBreakerStore
+        from outbound.redis_health import RedisCallLog
+
+        return Outbound(
+            Breakers(RedisBreakerStore.from_url(settings.redis_url)),
+            Bulkheads(),
+            RedisCallLog.from_url(settings.redis_url),
+        )
+    return Outbound(Breakers(MemoryBreakerStore()), Bulkheads(), MemoryCallLog())
+
+
+def build_channel_adapters(settings: Settings, outbound: Outbound | None = None) -> ChannelAdapters:
     """Real channel adapters for every app in the channel apps file, pointed at the configured base URLs."""
     apps = read_channel_apps(settings.channel_apps_file)
     if not apps:
         return ChannelAdapters()
+    outbound = outbound or build_outbound(settings)
     from channels.alipay import build_alipay
     from channels.wechat import build_wechat
 
@@ -88,7 +108,7 @@ def build_channel_adapters(settings: Settings) -> ChannelAdapters:
                 problems.append(str(missing))
         if not entries:
             continue
-        built = build(settings, entries)
+        built = build(settings, entries, outbound)
         logins.update(built.logins)
         phones.update(built.phones)
         if channel in VERIFIED_IN_PRODUCTION or not settings.is_production:

@@ -1,44 +1,39 @@
-"""Every call to a channel is timed and logged the same way, without personal data."""
+"""Every call to a channel goes through outbound/, and an answer we cannot use is named here, once."""
 
 from __future__ import annotations
 
 import logging
-import time
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from typing import Any
+from typing import TypeVar
 
-from errors import DomainError
 from errors import UpstreamUnavailable
+from outbound.calls import Outbound
+from outbound.policy import CallPolicy
 from text_rules import refused_characters
 
+T = TypeVar("T")
 log = logging.getLogger("citytiles.channels")
 security_log = logging.getLogger("citytiles.security")
 
 
-@contextmanager
-def channel_call(channel: str, operation: str, app_id: str) -> Iterator[None]:
-    """Log the outcome and duration of one channel call; the caller maps errors to ours."""
-    started = time.perf_counter()
-    outcome = "ok"
-    try:
-        yield
-    except DomainError as error:
-        outcome = error.code
-        raise
-    except Exception as error:
-        outcome = type(error).__name__
-        raise
-    finally:
-        log.info(
-            "channel call",
-            extra={
-                "channel": channel,
-                "operation": operation,
-                "app_id": app_id,
-                "outcome": outcome,
-                "duration_ms": round((time.perf_counter() - started) * 1000, 1),
-            },
+class ChannelCalls:
+    """Calls to one channel's apps, each app a connection of its own (its own breaker and bulkhead)."""
+
+    def __init__(self, outbound: Outbound, channel: str, timeout_seconds: float) -> None:
+        self.outbound = outbound
+        self.channel = channel
+        # Login codes are single-use and a lost answer may have spent one: nothing here is retried.
+        self.policy = CallPolicy(timeout_seconds=timeout_seconds, read_retries=0)
+
+    def call(self, app_id: str, operation: str, attempt: Callable[[], T]) -> T:
+        """Make one call to an app's API under its connection's limits."""
+        return self.outbound.call(
+            f"channel.{self.channel}.{app_id}",
+            operation,
+            self.policy,
+            attempt,
+            unavailable_code="channel.unavailable",
         )
 
 

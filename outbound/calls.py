@@ -1,8 +1,9 @@
 """Every call to the outside world, made one way: bulkhead, breaker, timeout, retries for safe reads, one log line.
 
 What a failure means is decided here, once:
-* the upstream's final answer (`UpstreamRejected`: no such account, slot gone) is a good call for
-  the breaker and goes to the resident as it is;
+* the upstream's final answer (`UpstreamRejected`: no such account, slot gone; or another of our
+  DomainErrors an adapter maps an answer to, such as a refused login code) is a good call for the
+  breaker and goes to the resident as it is;
 * no usable answer (`UpstreamUnavailable` from the adapter: unreadable, unsigned, "system busy";
   or a transport failure: refused, reset, timed out, an HTTP error status) counts against the
   breaker, is retried when the call is a safe read, and reaches the caller as UpstreamUnavailable;
@@ -28,7 +29,7 @@ from tenacity import retry_if_exception
 from tenacity import stop_after_attempt
 from tenacity import wait_exponential_jitter
 
-from errors import UpstreamRejected
+from errors import DomainError
 from errors import UpstreamUnavailable
 from outbound.breaker import REFUSE
 from outbound.breaker import TRIAL
@@ -128,13 +129,14 @@ class Outbound:
         started = time.perf_counter()
         try:
             result = attempt()
-        except UpstreamRejected:
-            self._finish(connection, started, "ok")
-            self.breakers.succeeded(connection)
-            raise
         except UpstreamUnavailable as error:
             self._finish(connection, started, error.code)
             self.breakers.failed(connection, policy.failure_threshold)
+            raise
+        except DomainError:
+            # A final answer (UpstreamRejected, a refused login code): the far side works.
+            self._finish(connection, started, "ok")
+            self.breakers.succeeded(connection)
             raise
         except TRANSPORT_FAILURES as error:
             self._finish(connection, started, _transport_outcome(error))
@@ -192,7 +194,7 @@ def _transport_outcome(error: BaseException) -> str:
 def _outcome_of(error: BaseException) -> str:
     if isinstance(error, _BreakerOpen):
         return "breaker_open"
-    if isinstance(error, UpstreamRejected | UpstreamUnavailable):
+    if isinstance(error, DomainError):
         return error.code
     return type(error).__name__
 

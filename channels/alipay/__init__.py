@@ -10,11 +10,13 @@ from channels import ChannelBundle
 from channels.alipay.client import make_alipay
 from channels.alipay.identity import AlipayRealNames
 from channels.alipay.login import AlipayLogin
+from channels.calls import ChannelCalls
 from config import Settings
 from identity.ports import ChannelLogin
+from outbound.calls import Outbound
 
 
-def build_alipay(settings: Settings, apps: list[dict[str, Any]]) -> ChannelBundle:
+def build_alipay(settings: Settings, apps: list[dict[str, Any]], outbound: Outbound) -> ChannelBundle:
     """Adapters for each configured Alipay app; `apps` entries carry app_id and key PEMs."""
     clients: dict[str, AliPay] = {
         app["app_id"]: make_alipay(
@@ -26,5 +28,6 @@ def build_alipay(settings: Settings, apps: list[dict[str, Any]]) -> ChannelBundl
         )
         for app in apps
     }
-    logins: dict[str, ChannelLogin] = {app_id: AlipayLogin(client) for app_id, client in clients.items()}
-    return ChannelBundle(logins=logins, verifier=AlipayRealNames(clients))
+    calls = ChannelCalls(outbound, "alipay", settings.channel_timeout_seconds)
+    logins: dict[str, ChannelLogin] = {app_id: AlipayLogin(client, calls) for app_id, client in clients.items()}
+    return ChannelBundle(logins=logins, verifier=AlipayRealNames(clients, calls))

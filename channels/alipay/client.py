@@ -7,7 +7,11 @@ from urllib.request import Request
 from urllib.request import urlopen
 
 from alipay import AliPay
+from alipay.exceptions import AliPayException
+from alipay.exceptions import AliPayValidationError
 from alipay.utils import AliPayConfig
+
+from channels.calls import unreadable_answer
 
 
 class PostingAliPay(AliPay):  # type: ignore[misc]  # python-alipay-sdk ships no types
@@ -26,8 +30,15 @@ class PostingAliPay(AliPay):  # type: ignore[misc]  # python-alipay-sdk ships no
             method="POST",
         )
         with urlopen(request, timeout=self._config.timeout) as response:
-            raw = response.read().decode("utf-8")
-        return self._verify_and_return_sync_response(raw, response_type)
+            raw = response.read()
+        try:
+            return self._verify_and_return_sync_response(raw.decode("utf-8"), response_type)
+        except (AliPayException, AliPayValidationError):
+            raise
+        except (ValueError, TypeError, AttributeError, KeyError) as error:
+            # Only the SDK's reading of a foreign answer runs in this try: what it trips over here
+            # (not JSON, not an object, a signature that is not base64) is the answer's fault.
+            raise unreadable_answer("alipay", response_type, None) from error
 
 
 def make_alipay(

@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import json
-import socket
 from collections.abc import Callable
 from collections.abc import Mapping
-from urllib.error import URLError
 
 from alipay.exceptions import AliPayException
 from alipay.exceptions import AliPayValidationError
@@ -16,18 +14,8 @@ from errors import DomainError
 from errors import UpstreamUnavailable
 from identity.ports import LoginRejected
 
-# Transport failures, and the SDK tripping over an answer it cannot decode (bad JSON, base64, shape).
-SDK_FAILURES = (
-    AliPayValidationError,
-    URLError,
-    socket.timeout,
-    TimeoutError,
-    ConnectionError,
-    OSError,
-    ValueError,
-    TypeError,
-    AttributeError,
-)
+# What the SDK raises for an answer: a business error, or a signature that does not verify.
+SDK_FAILURES = (AliPayException, AliPayValidationError)
 SUB_CODE_ERRORS: Mapping[str, Callable[[], DomainError]] = {
     "isv.code-invalid": lambda: LoginRejected("session.code_invalid", "This auth code is invalid, expired or used."),
     "aop.invalid-auth-token": lambda: LoginRejected(
@@ -38,21 +26,21 @@ SUB_CODE_ERRORS: Mapping[str, Callable[[], DomainError]] = {
 
 
 def from_alipay(
-    error: Exception, app_id: str, sub_codes: Mapping[str, Callable[[], DomainError]] | None = None
+    error: AliPayException | AliPayValidationError,
+    app_id: str,
+    sub_codes: Mapping[str, Callable[[], DomainError]] | None = None,
 ) -> DomainError:
-    """Our error for an SDK or transport failure; a response that fails its signature is a security event."""
+    """Our error for the SDK's verdict on an answer; a response that fails its signature is a security event."""
     if isinstance(error, AliPayValidationError):
         security_log.warning("alipay response failed signature verification", extra={"app_id": app_id})
         return UpstreamUnavailable("channel.unavailable", "Alipay's answer could not be trusted.", retry_after=30)
-    if isinstance(error, AliPayException):
-        mapped = {**SUB_CODE_ERRORS, **(sub_codes or {})}.get(_sub_code(error) or "")
-        if mapped is not None:
-            return mapped()
-        return UpstreamUnavailable("channel.unavailable", "Alipay refused the request.", retry_after=30)
-    return UpstreamUnavailable("channel.unavailable", "Alipay cannot be reached right now.", retry_after=30)
+    mapped = {**SUB_CODE_ERRORS, **(sub_codes or {})}.get(_sub_code(error) or "")
+    if mapped is not None:
+        return mapped()
+    return UpstreamUnavailable("channel.unavailable", "Alipay refused the request.", retry_after=30)
 
 
-def _sub_code(error: AliPayException) -> str | None:
+def _sub_code(error: AliPayException | AliPayValidationError) -> str | None:
     """The sub_code inside the raw error body, which the SDK keeps only in the exception's text."""
     try:
         body = json.loads(str(error).split("message:", 1)[1])

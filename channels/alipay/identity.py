@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from alipay import AliPay
-from alipay.exceptions import AliPayException
 
 from channels.alipay.errors import SDK_FAILURES
 from channels.alipay.errors import from_alipay
+from channels.calls import ChannelCalls
 from channels.calls import answer_fields
-from channels.calls import channel_call
 from errors import UpstreamUnavailable
 from identity.ports import LoginRejected
 from identity.ports import RealNameClaim
@@ -28,13 +29,15 @@ class AlipayRealNames:
 
     name = "alipay_certdoc"
 
-    def __init__(self, clients: dict[str, AliPay]) -> None:
+    def __init__(self, clients: dict[str, AliPay], calls: ChannelCalls) -> None:
         self.clients = clients
+        self.calls = calls
 
     def verify(self, claim: RealNameClaim) -> RealNameResult:
         """Two gateway calls; the result says passed T or F."""
         client = self.clients[claim.app_id]
-        with channel_call("alipay", "certverify", claim.app_id):
+
+        def attempt() -> dict[str, Any]:
             try:
                 registered = client.server_api(
                     "alipay.user.certdoc.certverify.preconsult",
@@ -50,9 +53,11 @@ class AlipayRealNames:
                     biz_content={"verify_id": registered["verify_id"]},
                     auth_token=claim.secret or "",
                 )
-            except (AliPayException, *SDK_FAILURES) as error:
+            except SDK_FAILURES as error:
                 raise from_alipay(error, claim.app_id, LAPSED) from error
-            verdict = answer_fields("alipay", "certverify.consult", verdict, "code")
+            return answer_fields("alipay", "certverify.consult", verdict, "code")
+
+        verdict = self.calls.call(claim.app_id, "certverify", attempt)
         if verdict.get("code") != "10000":
             # A signed business error comes back as data, not as an exception.
             lapsed = LAPSED.get(str(verdict.get("sub_code")))

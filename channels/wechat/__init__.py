@@ -6,6 +6,7 @@ from collections.abc import Callable
 from typing import Any
 
 from channels import ChannelBundle
+from channels.calls import ChannelCalls
 from channels.wechat.client import StableTokenClient
 from channels.wechat.client import token_storage
 from channels.wechat.identity import WeChatPhoneNumbers
@@ -14,22 +15,25 @@ from channels.wechat.login import MiniProgramLogin
 from channels.wechat.login import OfficialAccountLogin
 from config import Settings
 from identity.ports import ChannelLogin
+from outbound.calls import Outbound
 
 # App kind -> how its login is built from the app entry, its client and the settings.
-LOGIN_KINDS: dict[str, Callable[[dict[str, Any], StableTokenClient, Settings], ChannelLogin]] = {
-    "mini_program": lambda app, client, settings: MiniProgramLogin(client),
-    "official_account": lambda app, client, settings: OfficialAccountLogin(
+LOGIN_KINDS: dict[str, Callable[[dict[str, Any], StableTokenClient, Settings, ChannelCalls], ChannelLogin]] = {
+    "mini_program": lambda app, client, settings, calls: MiniProgramLogin(client, calls),
+    "official_account": lambda app, client, settings, calls: OfficialAccountLogin(
         app["app_id"],
         app["secrets"]["secret"],
         base_url=settings.channels.wechat_api_base_url,
         timeout=settings.channel_timeout_seconds,
+        calls=calls,
     ),
 }
 
 
-def build_wechat(settings: Settings, apps: list[dict[str, Any]]) -> ChannelBundle:
+def build_wechat(settings: Settings, apps: list[dict[str, Any]], outbound: Outbound) -> ChannelBundle:
     """Adapters for each configured WeChat app; `apps` entries carry app_id, kind and secrets."""
     storage = token_storage(settings.redis_url)
+    calls = ChannelCalls(outbound, "wechat", settings.channel_timeout_seconds)
     clients = {
         app["app_id"]: StableTokenClient(
             app["app_id"],
@@ -44,10 +48,12 @@ def build_wechat(settings: Settings, apps: list[dict[str, Any]]) -> ChannelBundl
         if app["kind"] not in LOGIN_KINDS:
             raise ValueError(f"unknown WeChat app kind {app['kind']!r} for {app['app_id']}")
     return ChannelBundle(
-        logins={app["app_id"]: LOGIN_KINDS[app["kind"]](app, clients[app["app_id"]], settings) for app in apps},
-        verifier=WeChatRealNames(clients),
+        logins={app["app_id"]: LOGIN_KINDS[app["kind"]](app, clients[app["app_id"]], settings, calls) for app in apps},
+        verifier=WeChatRealNames(clients, calls),
         # Only mini-programs have the getPhoneNumber button; each exchanges its own codes.
         phones={
-            app["app_id"]: WeChatPhoneNumbers(clients[app["app_id"]]) for app in apps if app["kind"] == "mini_program"
+            app["app_id"]: WeChatPhoneNumbers(clients[app["app_id"]], calls)
+            for app in apps
+            if app["kind"] == "mini_program"
         },
     )

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
-import requests
 from wechatpy.exceptions import WeChatException
 
+from channels.calls import ChannelCalls
 from channels.calls import answer_fields
-from channels.calls import channel_call
 from channels.wechat.client import StableTokenClient
 from channels.wechat.errors import from_wechat
 from errors import DomainError
@@ -27,12 +27,14 @@ class WeChatPhoneNumbers:
 
     name = "wechat_phone_number"
 
-    def __init__(self, client: StableTokenClient) -> None:
+    def __init__(self, client: StableTokenClient, calls: ChannelCalls) -> None:
         self.client = client
+        self.calls = calls
 
     def phone_number(self, code: str, external_id: str) -> str:
         """wechatpy 1.8 has no wrapper for this API, so post it through the client (token handling included)."""
-        with channel_call("wechat", "getuserphonenumber", self.client.appid):
+
+        def attempt() -> str:
             try:
                 result = self.client.post(
                     "wxa/business/getuserphonenumber",
@@ -40,11 +42,13 @@ class WeChatPhoneNumbers:
                     # With the openid, WeChat refuses a code that was issued to someone else.
                     data={"code": code, "openid": external_id},
                 )
-            except (WeChatException, requests.RequestException, ValueError, KeyError) as error:
+            except WeChatException as error:
                 raise from_wechat(error, PHONE_CODE_ERRORS) from error
             info = answer_fields("wechat", "getuserphonenumber", result, "phone_info")["phone_info"]
             phone: str = answer_fields("wechat", "getuserphonenumber", info, "purePhoneNumber")["purePhoneNumber"]
-        return phone
+            return phone
+
+        return self.calls.call(self.client.appid, "getuserphonenumber", attempt)
 
 
 class WeChatRealNames:
@@ -56,21 +60,25 @@ class WeChatRealNames:
 
     name = "wechat_certified_identity"
 
-    def __init__(self, clients: dict[str, StableTokenClient]) -> None:
+    def __init__(self, clients: dict[str, StableTokenClient], calls: ChannelCalls) -> None:
         self.clients = clients
+        self.calls = calls
 
     def verify(self, claim: RealNameClaim) -> RealNameResult:
         """Compare the claim with WeChat's certified identity for this openid."""
         client = self.clients[claim.app_id]
-        with channel_call("wechat", "realname_check", claim.app_id):
+
+        def attempt() -> Any:
             try:
                 result = client.post(
                     "sandbox/realname/check",
                     data={"openid": claim.external_id, "real_name": claim.name, "id_number": claim.id_number},
                 )
-            except (WeChatException, requests.RequestException, ValueError, KeyError) as error:
+            except WeChatException as error:
                 raise from_wechat(error) from error
-            verdict = answer_fields("wechat", "realname_check", result, "verify_result")["verify_result"]
+            return answer_fields("wechat", "realname_check", result, "verify_result")["verify_result"]
+
+        verdict = self.calls.call(claim.app_id, "realname_check", attempt)
         if verdict == "no_real_name":
             raise RealNameUnavailable("identity.real_name_unavailable", "WeChat holds no verified identity for you.")
         return RealNameResult(

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-import requests
-from wechatpy.exceptions import WeChatException
-from wechatpy.oauth import WeChatOAuth
+from typing import Any
 
+from wechatpy.exceptions import WeChatException
+
+from channels.calls import ChannelCalls
 from channels.calls import answer_fields
-from channels.calls import channel_call
+from channels.wechat.client import CheckedOAuth
 from channels.wechat.client import StableTokenClient
 from channels.wechat.client import TimeoutSession
 from channels.wechat.errors import from_wechat
@@ -20,18 +21,22 @@ class MiniProgramLogin:
     name = "wechat_mini_program"
     channel = "wechat"
 
-    def __init__(self, client: StableTokenClient) -> None:
+    def __init__(self, client: StableTokenClient, calls: ChannelCalls) -> None:
         self.client = client
+        self.calls = calls
         self.app_id = client.appid
 
     def exchange_code(self, code: str) -> ChannelUser:
         """Exchange the code; the session_key stays on the server."""
-        with channel_call("wechat", "jscode2session", self.app_id):
+
+        def attempt() -> dict[str, Any]:
             try:
                 result = self.client.wxa.code_to_session(code)
-            except (WeChatException, requests.RequestException, ValueError, KeyError) as error:
+            except WeChatException as error:
                 raise from_wechat(error) from error
-            result = answer_fields("wechat", "jscode2session", result, "openid")
+            return answer_fields("wechat", "jscode2session", result, "openid")
+
+        result = self.calls.call(self.app_id, "jscode2session", attempt)
         return ChannelUser(
             "wechat", self.app_id, result["openid"], result.get("unionid"), secret=result.get("session_key")
         )
@@ -43,19 +48,23 @@ class OfficialAccountLogin:
     name = "wechat_official_account"
     channel = "wechat"
 
-    def __init__(self, app_id: str, secret: str, *, base_url: str, timeout: float) -> None:
+    def __init__(self, app_id: str, secret: str, *, base_url: str, timeout: float, calls: ChannelCalls) -> None:
         self.app_id, self.secret, self.base_url, self.timeout = app_id, secret, base_url.rstrip("/"), timeout
+        self.calls = calls
 
     def exchange_code(self, code: str) -> ChannelUser:
         """Exchange the code; a fresh WeChatOAuth per call because it keeps the result on itself."""
-        oauth = WeChatOAuth(self.app_id, self.secret, redirect_uri="", scope="snsapi_base")
+        oauth = CheckedOAuth(self.app_id, self.secret, redirect_uri="", scope="snsapi_base")
         oauth.API_BASE_URL = self.base_url + "/"
         oauth.OAUTH_BASE_URL = self.base_url + "/connect/"
         oauth._http = TimeoutSession(self.timeout)  # WeChatOAuth sets no timeout of its own
-        with channel_call("wechat", "oauth2_access_token", self.app_id):
+
+        def attempt() -> dict[str, Any]:
             try:
                 result = oauth.fetch_access_token(code)
-            except (WeChatException, requests.RequestException, ValueError, KeyError) as error:
+            except WeChatException as error:
                 raise from_wechat(error) from error
-            result = answer_fields("wechat", "oauth2_access_token", result, "openid")
+            return answer_fields("wechat", "oauth2_access_token", result, "openid")
+
+        result = self.calls.call(self.app_id, "oauth2_access_token", attempt)
         return ChannelUser("wechat", self.app_id, result["openid"], result.get("unionid"))

@@ -77,7 +77,7 @@ def test_full_resident_journey_leaves_no_plaintext_in_database_or_logs(
         )
     finally:
         logger.removeHandler(caplog.handler)
-    assert any(r.name == "citytiles.channels" for r in caplog.records)
+    assert any(r.name == "citytiles.outbound" and r.connection.startswith("channel.") for r in caplog.records)
     session_factory = real_app.extensions["session_factory"]
     with session_factory() as db:
         stored = "\n".join(

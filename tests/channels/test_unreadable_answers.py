@@ -30,6 +30,9 @@ ANSWERS = {
     ),
     "control-characters": ("application/json", '{"openid": "o-1\\n", "unionid": "u\\u202e", "session_key": "k"}'),
     "broken-signature": ("text/html", '{"alipay_system_oauth_token_response":{"user_id":"2088"},"sign":"%%%"}'),
+    "json-list": ("application/json", '[{"openid": "o-1"}]'),
+    "errcode-text": ("application/json", '{"errcode": "busy", "errmsg": "x"}'),
+    "http-502": ("application/json", '{"openid": "o-1"}'),
 }
 
 
@@ -38,11 +41,16 @@ class Stub:
 
     def __init__(self) -> None:
         self.answer = ANSWERS["html"]
+        self.calls = 0
 
     def __call__(self, environ, start_response):  # type: ignore[no-untyped-def]
         path = Request(environ).path
-        content_type, body = ("application/json", TOKEN) if path.endswith("stable_token") else self.answer
-        return Response(body, content_type=content_type)(environ, start_response)
+        if path.endswith("stable_token"):
+            return Response(TOKEN, content_type="application/json")(environ, start_response)
+        self.calls += 1
+        content_type, body = self.answer
+        status = 502 if self.answer == ANSWERS["http-502"] else 200
+        return Response(body, status=status, content_type=content_type)(environ, start_response)
 
 
 @pytest.fixture(scope="module")
@@ -80,3 +88,24 @@ def test_phone_and_real_name_checks_turn_unreadable_answers_into_unavailable(ada
         claim = RealNameClaim(channel, app_id, "user", "secret", "张三", "11010519491231002X")
         with pytest.raises(UpstreamUnavailable):
             adapters.verifiers[channel].verify(claim)
+
+
+@pytest.mark.parametrize("app_id", [MINI, OA, ALIPAY])
+def test_repeated_failures_open_the_apps_breaker_and_later_calls_are_refused_without_calling(  # type: ignore[no-untyped-def]
+    adapters, stub, app_id: str
+) -> None:
+    stub[0].answer = ANSWERS["html"]
+    for _ in range(5):
+        with pytest.raises(UpstreamUnavailable):
+            adapters.logins[app_id].exchange_code("any-code")
+    calls = stub[0].calls
+    with pytest.raises(UpstreamUnavailable) as refused:
+        adapters.logins[app_id].exchange_code("any-code")
+    assert stub[0].calls == calls
+    assert refused.value.code == "channel.unavailable"
+    assert refused.value.retry_after >= 1
+    # Each app is a connection of its own: another app is still called.
+    other = next(other for other in (MINI, OA, ALIPAY) if other != app_id)
+    with pytest.raises(UpstreamUnavailable):
+        adapters.logins[other].exchange_code("any-code")
+    assert stub[0].calls == calls + 1
