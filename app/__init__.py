@@ -101,6 +101,8 @@ def create_app(
         vault=Vault.from_settings(settings.pii_keys, settings.pii_active_key, settings.pii_lookup_key),
         channels=channels,
         outbound=outbound,
+        # Each package's erase function for a person's data (filled as city services arrive).
+        erasers=(),
         attempts=build_attempt_counter(settings, engine),
     )
     init_db_session(app)

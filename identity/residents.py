@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import secrets
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from datetime import timedelta
@@ -25,6 +26,8 @@ from identity.models import AccessToken
 from identity.models import ChannelIdentity
 from identity.models import ChannelUnion
 from identity.models import Resident
+from identity.people import Eraser
+from identity.people import person_ids
 from identity.ports import ChannelLogin
 from identity.ports import ChannelUser
 from identity.tokens import IssuedToken
@@ -133,11 +136,15 @@ def channel_secret(identity: ChannelIdentity, vault: Vault) -> str | None:
     return vault.open(CHANNEL_SECRET, identity.channel_secret_sealed) if identity.channel_secret_sealed else None
 
 
-def erase_resident(session: Session, resident: Resident, *, now: datetime) -> None:
-    """Erase a resident's personal data and channel accounts and revoke every token."""
+def erase_resident(session: Session, resident: Resident, *, now: datetime, erasers: Sequence[Eraser] = ()) -> None:
+    """Erase a resident's personal data, channel accounts and tokens; each package erases its own data too."""
     # The row stays, anonymised: consent records (and, later, payments) must be kept.
     with transaction(session):
         lock_live_resident(session, resident.id)
+        everyone = person_ids(session, resident.id)
+        for erase in erasers:
+            # In the same transaction: a person is erased everywhere or nowhere.
+            erase(session, everyone, now)
         revoke_all_for_resident(session, resident.id, now)
         session.execute(delete(ChannelIdentity).where(ChannelIdentity.resident_id == resident.id))
         session.execute(delete(ChannelUnion).where(ChannelUnion.resident_id == resident.id))

@@ -100,7 +100,12 @@ def me(signed_in: SignedIn) -> ResidentProfile:
 )
 def erase_me(signed_in: SignedIn) -> None:
     """Records that must be kept stay, anonymised."""
-    erase_resident(get_session(), signed_in.resident, now=current_app.extensions["clock"]())
+    erase_resident(
+        get_session(),
+        signed_in.resident,
+        now=current_app.extensions["clock"](),
+        erasers=current_app.extensions["erasers"],
+    )
 
 
 @blueprint.post("/me/real-name")

@@ -29,6 +29,7 @@ from identity.models import ChannelUnion
 from identity.models import ConsentRecord
 from identity.models import Resident
 from identity.models import ResidentMerge
+from identity.people import person_ids
 from identity.phones import PHONE
 from identity.phones import bind_phone
 from identity.residents import erase_resident
@@ -407,3 +408,38 @@ def test_the_channel_is_asked_with_the_whole_claim(session: Session, wechat: Fak
         "张三",
         "11010519491231002X",
     )
+
+
+def test_a_person_is_every_resident_merged_into_them_through_any_chain(session: Session, wechat: FakeChannel) -> None:
+    first, second, third, stranger = (log_in(session, wechat, MINI, f"o-{n}").resident for n in range(4))
+    with transaction(session):
+        merge_residents(session, survivor=second, merged=first, reason="test", now=NOW)
+    with transaction(session):
+        merge_residents(session, survivor=third, merged=second, reason="test", now=NOW)
+    assert person_ids(session, third.id) == {first.id, second.id, third.id}
+    assert person_ids(session, second.id) == {first.id, second.id}
+    assert person_ids(session, stranger.id) == {stranger.id}
+
+
+def test_erasure_runs_every_packages_eraser_over_the_whole_person_in_its_transaction(
+    session: Session, wechat: FakeChannel
+) -> None:
+    merged, survivor, stranger = (log_in(session, wechat, MINI, f"o-{n}").resident for n in range(3))
+    with transaction(session):
+        merge_residents(session, survivor=survivor, merged=merged, reason="test", now=NOW)
+    asked: list[tuple[frozenset[int], bool]] = []
+
+    def plates(db: Session, ids: frozenset[int], now: datetime) -> None:
+        asked.append((ids, db.in_transaction() and now == NOW))
+
+    def failing(db: Session, ids: frozenset[int], now: datetime) -> None:
+        raise RuntimeError("the locations table is gone")
+
+    with pytest.raises(RuntimeError):
+        erase_resident(session, survivor, now=NOW, erasers=(plates, failing))
+    session.rollback()
+    assert session.get(Resident, survivor.id).erased_at is None  # nowhere, since not everywhere
+    erase_resident(session, survivor, now=NOW, erasers=(plates,))
+    assert asked[-1] == (frozenset({merged.id, survivor.id}), True)
+    assert stranger.id not in asked[-1][0]
+    assert session.get(Resident, survivor.id).erased_at is not None
