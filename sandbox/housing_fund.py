@@ -185,6 +185,7 @@ class FundAccounts:
         entries: list[EntryInput] | None = None,
         loan: LoanInput | None = None,
         account_number: str | None = None,
+        opened_on: date | None = None,
     ) -> tuple[FundAccount, bool]:
         """Create (or replace) the account of id_number in system; True when it replaced one."""
         on = today()
@@ -205,7 +206,7 @@ class FundAccounts:
                 status=status,
                 balance_fen=balance_fen,
                 monthly_fen=0 if status == CLOSED else monthly_fen,
-                opened_on=min((e.posted_on for e in booked), default=on) - timedelta(days=20),
+                opened_on=opened_on or min((e.posted_on for e in booked), default=on) - timedelta(days=20),
                 closed_on=on if status == CLOSED else None,
                 entries=booked,
                 loan=None if loan is None else self._loan(system, number, loan),
@@ -276,6 +277,7 @@ def seed_demo_accounts(accounts: FundAccounts) -> None:
         5_234_567,
         monthly_fen=288_000,
         account_number="330100100001",
+        opened_on=date(2014, 7, 1),
         loan=LoanInput(80_000_000, 64_532_100, date(2019, 5, 20), 360, 310),
     )
     year_before = today().year - 2
@@ -287,10 +289,17 @@ def seed_demo_accounts(accounts: FundAccounts) -> None:
         monthly_fen=0,
         status=SEALED,
         account_number="330100100002",
+        opened_on=date(2016, 3, 1),
         entries=[EntryInput(date(year_before, month, 15), DEPOSIT, 150_000) for month in range(1, 13)],
     )
     accounts.open_account(
-        SHENZHEN_GJJ, "440305199204150037", "王五", 8_642_050, monthly_fen=450_000, account_number="204400000001"
+        SHENZHEN_GJJ,
+        "440305199204150037",
+        "王五",
+        8_642_050,
+        monthly_fen=450_000,
+        account_number="204400000001",
+        opened_on=date(2018, 9, 1),
     )
     accounts.open_account(
         SHENZHEN_GJJ,
@@ -299,6 +308,7 @@ def seed_demo_accounts(accounts: FundAccounts) -> None:
         0,
         status=CLOSED,
         account_number="204400000002",
+        opened_on=date(2012, 4, 1),
         entries=[EntryInput(today() - timedelta(days=40), WITHDRAWAL, 3_210_000)],
     )
 
