@@ -102,6 +102,18 @@ class TicketConflict(ValueError):
     """A status change the ticket's current status does not allow."""
 
 
+class RequestNoReused(ValueError):
+    """A request number already used for a different request."""
+
+
+class VehicleUnknown(LookupError):
+    """No vehicle with this plate and plate type is registered with the system."""
+
+
+class MonthlyLimitReached(ValueError):
+    """The requester has opened as many tickets this month as the system allows."""
+
+
 @dataclass
 class TrafficPoliceRecords:
     """Registered vehicles of both systems and Zhejiang's car-move tickets."""
@@ -126,23 +138,45 @@ class TrafficPoliceRecords:
         with self._lock:
             return self._vehicles.get((system, plate))
 
-    def request_move(self, system: str, request_no: str) -> Ticket | None:
-        """The ticket an earlier request with this request number opened, if any."""
-        with self._lock:
-            ticket_no = self._by_request_no.get(f"{system}:{request_no}")
-            return self.ticket(ticket_no) if ticket_no else None
+    def ask_owner_to_move(
+        self,
+        system: str,
+        request_no: str,
+        plate: str,
+        plate_type: str,
+        requester_ref: str,
+        location: Location,
+        message: str,
+    ) -> Ticket:
+        """Open a ticket for a registered vehicle, or return the one this request number already opened.
 
-    def requests_this_month(self, system: str, requester_ref: str) -> int:
-        """How many tickets requester_ref opened in system this calendar month (Beijing)."""
-        month = datetime.now(BEIJING).strftime("%Y%m")
+        Raises RequestNoReused, VehicleUnknown or MonthlyLimitReached; all checks and the opening happen
+        under one lock, so two concurrent retries of one request open one ticket.
+        """
         with self._lock:
-            return sum(
-                1
-                for t in self._tickets.values()
-                if t.system == system
-                and t.requester_ref == requester_ref
-                and datetime.fromtimestamp(t.created_at, BEIJING).strftime("%Y%m") == month
-            )
+            earlier = self._by_request_no.get(f"{system}:{request_no}")
+            if earlier is not None:
+                ticket = self._tickets[earlier]
+                if (ticket.plate, ticket.plate_type, ticket.requester_ref) != (plate, plate_type, requester_ref):
+                    raise RequestNoReused(request_no)
+                self._advance(ticket)
+                return ticket
+            vehicle = self._vehicles.get((system, plate))
+            if vehicle is None or vehicle.plate_type != plate_type:
+                raise VehicleUnknown(plate)
+            if self._requests_this_month(system, requester_ref) >= self.monthly_limit:
+                raise MonthlyLimitReached(requester_ref)
+            return self.open_ticket(vehicle, request_no, requester_ref, location, message)
+
+    def _requests_this_month(self, system: str, requester_ref: str) -> int:
+        month = datetime.now(BEIJING).strftime("%Y%m")
+        return sum(
+            1
+            for t in self._tickets.values()
+            if t.system == system
+            and t.requester_ref == requester_ref
+            and datetime.fromtimestamp(t.created_at, BEIJING).strftime("%Y%m") == month
+        )
 
     def open_ticket(
         self, vehicle: Vehicle, request_no: str, requester_ref: str, location: Location, message: str

@@ -41,6 +41,7 @@ from sandbox.upstream_access import VALID
 from sandbox.upstream_access import MalformedBody
 from sandbox.upstream_access import act_out_fault
 from sandbox.upstream_access import json_object_body
+from sandbox.upstream_access import same_secret
 from sandbox.world import World
 
 PREFIX = "/upstreams/shenzhen-gjj"
@@ -107,7 +108,7 @@ def create_shenzhen_gjj_blueprint(world: World) -> Blueprint:
         credential = world.housing_fund.credentials[SHENZHEN_GJJ]
         if not isinstance(client_id, str) or not isinstance(client_secret, str):
             raise SzGjjError("INVALID_REQUEST", "clientId and clientSecret are required strings.")
-        known = hmac.compare_digest(client_secret.encode("utf-8"), credential.secret.encode("ascii"))
+        known = same_secret(client_secret, credential.secret)
         if client_id != credential.client_id or not known:
             raise SzGjjError("INVALID_CLIENT")
         token = world.housing_fund.shenzhen_tokens.issue(client_id)

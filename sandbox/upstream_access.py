@@ -83,6 +83,11 @@ def same_signature(expected: str, given: str) -> bool:
     return hmac.compare_digest(expected.lower().encode(), given.lower().encode("utf-8", "replace"))
 
 
+def same_secret(given: str, secret: str) -> bool:
+    """Constant-time comparison of a presented secret (any JSON string, even a lone surrogate) with ours."""
+    return hmac.compare_digest(given.encode("utf-8", "surrogatepass"), secret.encode("ascii"))
+
+
 def act_out_fault(faults: FaultBoard, target: str) -> Response | str | None:
     """Apply an armed fault: None to carry on, a Response to send instead ("down"), or BUSY."""
     effect = faults.take(target)

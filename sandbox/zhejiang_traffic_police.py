@@ -8,7 +8,6 @@ and `POST .../api/v1/move-requests/<ticketNo>/cancel`. Every answer is HTTP 200 
 
 from __future__ import annotations
 
-import hmac
 import json
 import math
 import re
@@ -22,11 +21,13 @@ from flask import request
 from sandbox.car_move import CANCELLED
 from sandbox.car_move import PLATE
 from sandbox.car_move import PLATE_TYPES
-from sandbox.car_move import PROVINCE
 from sandbox.car_move import ZHEJIANG
 from sandbox.car_move import Location
+from sandbox.car_move import MonthlyLimitReached
+from sandbox.car_move import RequestNoReused
 from sandbox.car_move import Ticket
 from sandbox.car_move import TicketConflict
+from sandbox.car_move import VehicleUnknown
 from sandbox.outbox import BEIJING
 from sandbox.upstream_access import BUSY
 from sandbox.upstream_access import EXPIRED
@@ -34,6 +35,7 @@ from sandbox.upstream_access import VALID
 from sandbox.upstream_access import MalformedBody
 from sandbox.upstream_access import act_out_fault
 from sandbox.upstream_access import json_object_body
+from sandbox.upstream_access import same_secret
 from sandbox.world import World
 
 PREFIX = "/upstreams/zhejiang-traffic-police"
@@ -83,7 +85,7 @@ def create_zhejiang_traffic_police_blueprint(world: World) -> Blueprint:
         if not isinstance(app_key, str) or not isinstance(app_secret, str):
             raise ZjError(40001, "appKey和appSecret必填")
         credential = police.credentials[ZHEJIANG]
-        right_secret = hmac.compare_digest(app_secret.encode("utf-8"), credential.secret.encode("ascii"))
+        right_secret = same_secret(app_secret, credential.secret)
         if app_key != credential.client_id or not right_secret:
             raise ZjError(40103)
         token = police.zhejiang_tokens.issue(app_key)
@@ -102,17 +104,16 @@ def create_zhejiang_traffic_police_blueprint(world: World) -> Blueprint:
         message = body.get("message", "")
         if not isinstance(message, str) or len(message) > 50 or not message.isprintable():
             raise ZjError(40001, "message最多50个字符")
-        earlier = police.records.request_move(ZHEJIANG, request_no)
-        if earlier is not None:
-            if (earlier.plate, earlier.plate_type, earlier.requester_ref) != (plate, plate_type, requester_ref):
-                raise ZjError(40901)
-            return _success(describe_ticket(earlier))  # a retry of the same request
-        vehicle = police.records.vehicle(ZHEJIANG, plate)
-        if vehicle is None or vehicle.plate_type != plate_type or not plate.startswith(PROVINCE[ZHEJIANG]):
-            raise ZjError(40401)
-        if police.records.requests_this_month(ZHEJIANG, requester_ref) >= police.records.monthly_limit:
-            raise ZjError(42901)
-        ticket = police.records.open_ticket(vehicle, request_no, requester_ref, location, message)
+        try:
+            ticket = police.records.ask_owner_to_move(
+                ZHEJIANG, request_no, plate, plate_type, requester_ref, location, message
+            )
+        except RequestNoReused:
+            raise ZjError(40901) from None
+        except VehicleUnknown:
+            raise ZjError(40401) from None
+        except MonthlyLimitReached:
+            raise ZjError(42901) from None
         return _success(describe_ticket(ticket))
 
     @bp.get("/api/v1/move-requests/<ticket_no>")

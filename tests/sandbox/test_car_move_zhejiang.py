@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import concurrent.futures
 import re
 import secrets
 import time
@@ -161,6 +162,10 @@ def test_tokens_are_required_and_expire(spawn_sandbox: Any) -> None:
     answer = wrong.http.post(wrong._url("token"), json={"appKey": wrong.app_key, "appSecret": "x"}, timeout=10).json()
     assert answer["code"] == 40103
 
+    lone = b'{"appKey": "ZJJJ0571CT01", "appSecret": "\\ud800"}'
+    headers = {"Content-Type": "application/json"}
+    assert quick.http.post(police._url("token"), data=lone, headers=headers, timeout=10).json()["code"] == 40103
+
     assert police.call("GET", "move-requests/ZJNC1", token="nope").json()["code"] == 40101
     no_header = quick.http.get(quick.base + "/upstreams/zhejiang-traffic-police/api/v1/move-requests/ZJNC1", timeout=10)
     assert no_header.json()["code"] == 40101
@@ -211,7 +216,11 @@ def test_malformed_bodies(police: ZhejiangTrafficPolice) -> None:
     police.fetch_token()
     url = police._url("move-requests")
     headers = {"X-Access-Token": police.token or "", "Content-Type": "application/json"}
-    for raw in (b"", b"{", b"[]", b'"x"', b"\xff"):
+    lone = (
+        b'{"requestNo": "req-00000001", "hphm": "\\u6d59A12345", "hpzl": "02", "requesterRef": "r-000001",'
+        b' "location": {"address": "\\udc00"}}'
+    )
+    for raw in (b"", b"{", b"[]", b'"x"', b"\xff", lone):
         assert police.http.post(url, data=raw, headers=headers, timeout=10).json()["code"] == 40001
     token = {"X-Access-Token": police.token or ""}
     as_form = police.http.post(url, data={"hphm": "浙A12345"}, headers=token, timeout=10)
@@ -237,3 +246,13 @@ def test_malformed_bodies(police: ZhejiangTrafficPolice) -> None:
 def test_no_body_makes_the_system_fail(police: ZhejiangTrafficPolice, body: dict[str, Any]) -> None:
     response = police.call("POST", "move-requests", body)
     assert response.status_code == 200 and isinstance(response.json()["code"], int)
+
+
+def test_concurrent_retries_of_one_request_open_one_ticket(sandbox: Any, police: ZhejiangTrafficPolice) -> None:
+    plate, requester, number = new_plate(sandbox), new_ref(), "ct-race-" + secrets.token_hex(4)
+    police.fetch_token()
+    with concurrent.futures.ThreadPoolExecutor(max_workers=8) as pool:
+        answers = list(pool.map(lambda _: police.submit(plate, requester, request_no=number), range(8)))
+    assert [a["code"] for a in answers] == [0] * 8
+    assert len({a["data"]["ticketNo"] for a in answers}) == 1
+    assert len(sandbox.helper("GET", "car-move/tickets", params={"plate": plate}).json()["tickets"]) == 1

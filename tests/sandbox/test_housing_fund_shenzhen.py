@@ -168,6 +168,10 @@ def test_token_endpoint_refusals(gjj: ShenzhenGjj) -> None:
         assert error_of(gjj.http.post(url, json=body, timeout=10), status) == code
     as_form = gjj.http.post(url, data=good, timeout=10)
     assert error_of(as_form, 400) == "INVALID_REQUEST"
+    # JSON may carry lone surrogates, which no UTF-8 encoder takes: still an answer, not a crash.
+    raw = b'{"grantType": "client_credentials", "clientId": "citytiles-szgjj", "clientSecret": "\\ud800"}'
+    lone = gjj.http.post(url, data=raw, headers={"Content-Type": "application/json"}, timeout=10)
+    assert error_of(lone, 401) == "INVALID_CLIENT"
 
 
 def test_a_missing_or_unknown_token_is_401(gjj: ShenzhenGjj) -> None:
@@ -198,7 +202,8 @@ def test_malformed_bodies_are_400(gjj: ShenzhenGjj) -> None:
     gjj.fetch_token()
     url = f"{gjj.base}/upstreams/shenzhen-gjj/v2/accounts/query"
     headers = {"Authorization": f"Bearer {gjj.token}", "Content-Type": "application/json"}
-    for raw in (b"", b"{", b"[]", b"null", b'{"idNumber": NaN}', b"\xff", b"[" * 50_000 + b"]" * 50_000):
+    surrogates = b'{"idNumber": "440305199204150037", "name": "\\ud800"}'
+    for raw in (b"", b"{", b"[]", b"null", b'{"idNumber": NaN}', b"\xff", b"[" * 50_000 + b"]" * 50_000, surrogates):
         response = gjj.http.post(url, data=raw, headers=headers, timeout=10)
         assert error_of(response, 400) == "INVALID_REQUEST", raw[:20]
 
