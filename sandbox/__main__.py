@@ -18,13 +18,19 @@ def parse_arguments(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--port", type=int, default=int(os.environ.get("SANDBOX_PORT", "8700")))
     parser.add_argument("--state-dir", type=Path, default=Path("var/sandbox"))
     parser.add_argument("--citytiles-url", default=os.environ.get("CITYTILES_URL", "http://127.0.0.1:8000"))
+    # Car-move tickets advance by themselves so a demo shows the owner answering; 0 leaves it to the helper.
+    parser.add_argument("--car-move-step-seconds", type=float, default=20.0)
     return parser.parse_args(argv)
 
 
 def main(argv: list[str] | None = None) -> int:
     """Start the sandbox in the foreground until Ctrl-C."""
     options = parse_arguments(sys.argv[1:] if argv is None else argv)
-    config = SandboxConfig(state_dir=options.state_dir, citytiles_url=options.citytiles_url)
+    config = SandboxConfig(
+        state_dir=options.state_dir,
+        citytiles_url=options.citytiles_url,
+        car_move_step_seconds=max(options.car_move_step_seconds, 0.0),
+    )
     server = make_sandbox_server(config, options.host, options.port)
     base = f"http://{options.host}:{server.server_port}"
     print(f"sandbox: {base}  (super-app page: {base}/_sandbox/)", flush=True)

@@ -18,7 +18,8 @@ import threading
 from dataclasses import dataclass
 from dataclasses import field
 
-# target -> what it covers. Keep in step with the call sites in wechat.py, wechat_oauth.py, alipay.py.
+# target -> what it covers. Keep in step with the call sites in wechat.py, wechat_oauth.py, alipay.py and
+# the upstream systems' modules (hangzhou_gjj.py, shenzhen_gjj.py, zhejiang_/guangdong_traffic_police.py).
 TARGETS = {
     "wechat.token": "/cgi-bin/token and /cgi-bin/stable_token",
     "wechat.jscode2session": "/sns/jscode2session (mini-program login)",
@@ -30,6 +31,10 @@ TARGETS = {
     "alipay.user_info": "alipay.user.info.share",
     "alipay.certverify": "alipay.user.certdoc.certverify.preconsult and .consult",
     "alipay.message": "alipay.open.app.mini.templatemessage.send",
+    "housing_fund.hangzhou_gjj": "/upstreams/hangzhou-gjj/api/* (every operation)",
+    "housing_fund.shenzhen_gjj": "/upstreams/shenzhen-gjj/v2/accounts/* (not the token endpoint)",
+    "car_move.zhejiang_traffic_police": "/upstreams/zhejiang-traffic-police/api/v1/move-requests*",
+    "car_move.guangdong_traffic_police": "/upstreams/guangdong-traffic-police/api/vehicle/owner-check",
 }
 MODES = ("down", "slow", "error", "rate_limit", "flaky")
 

@@ -12,12 +12,17 @@ from werkzeug.serving import make_server
 
 from sandbox.alipay import create_alipay_blueprint
 from sandbox.control import create_control_blueprint
+from sandbox.guangdong_traffic_police import create_guangdong_traffic_police_blueprint
+from sandbox.hangzhou_gjj import create_hangzhou_gjj_blueprint
 from sandbox.proxy import create_proxy_blueprint
 from sandbox.settings import SandboxConfig
+from sandbox.shenzhen_gjj import create_shenzhen_gjj_blueprint
+from sandbox.upstream_control import create_upstream_control_blueprint
 from sandbox.wechat import create_wechat_blueprint
 from sandbox.wechat_oauth import create_wechat_oauth_blueprint
 from sandbox.world import World
 from sandbox.world import build_world
+from sandbox.zhejiang_traffic_police import create_zhejiang_traffic_police_blueprint
 
 
 def create_sandbox(config: SandboxConfig) -> Flask:
@@ -33,6 +38,11 @@ def create_sandbox(config: SandboxConfig) -> Flask:
         create_alipay_blueprint(world),
         create_control_blueprint(world),
         create_proxy_blueprint(world),
+        create_hangzhou_gjj_blueprint(world),
+        create_shenzhen_gjj_blueprint(world),
+        create_zhejiang_traffic_police_blueprint(world),
+        create_guangdong_traffic_police_blueprint(world),
+        create_upstream_control_blueprint(world),
     ):
         app.register_blueprint(blueprint)
     return app

@@ -62,6 +62,13 @@ class SandboxConfig:
     # Refresh tokens (WeChat OAuth, Alipay) live this long (both: about 30 days).
     refresh_ttl_seconds: int = 30 * 24 * 3600
     proxy_timeout_seconds: float = 10.0
+    # City upstream systems (housing fund, traffic police): bearer/access tokens live this long,
+    # signed requests may be this far off the sandbox's clock, and car-move tickets advance by
+    # themselves every car_move_step_seconds (0: only the helper moves them).
+    upstream_token_ttl_seconds: int = 7200
+    upstream_clock_skew_seconds: int = 300
+    car_move_step_seconds: float = 0.0
+    car_move_monthly_limit: int = 5
 
     def wechat_app(self, app_id: str) -> WeChatApp | None:
         """The WeChat app with this id, if configured."""

@@ -4,9 +4,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from sandbox.car_move import TrafficPoliceSystems
+from sandbox.car_move import build_traffic_police_systems
 from sandbox.codes import CodeBook
 from sandbox.faults import FaultBoard
 from sandbox.grants import GrantStore
+from sandbox.housing_fund import HousingFundSystems
+from sandbox.housing_fund import build_housing_fund_systems
 from sandbox.keys import SandboxKeys
 from sandbox.keys import load_or_create_keys
 from sandbox.outbox import Outbox
@@ -52,6 +56,8 @@ class World:
     login_quota: MinuteQuota
     faults: FaultBoard
     outbox: Outbox
+    housing_fund: HousingFundSystems
+    car_move: TrafficPoliceSystems
 
 
 def build_world(config: SandboxConfig) -> World:
@@ -72,4 +78,6 @@ def build_world(config: SandboxConfig) -> World:
         login_quota=MinuteQuota(config.login_rate_limit_per_minute),
         faults=FaultBoard(),
         outbox=Outbox(),
+        housing_fund=build_housing_fund_systems(config),
+        car_move=build_traffic_police_systems(config),
     )

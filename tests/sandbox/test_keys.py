@@ -21,7 +21,8 @@ def snapshot(state_dir: Path) -> dict[str, bytes]:
 def test_first_start_writes_the_documented_layout(tmp_path: Path) -> None:
     create_sandbox(SandboxConfig(state_dir=tmp_path))
 
-    assert set(snapshot(tmp_path)) == {
+    # The city upstream systems' credentials (upstreams/) have their own test in test_upstream_helpers.py.
+    assert {path for path in snapshot(tmp_path) if not path.startswith("upstreams/")} == {
         f"wechat/{MINI_PROGRAM}.secret",
         f"wechat/{OFFICIAL_ACCOUNT}.secret",
         "alipay/platform_private_key.pem",
