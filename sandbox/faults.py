@@ -4,7 +4,8 @@ Modes:
 * down        the endpoint answers HTTP 503 (or, with close_connection, drops the connection).
 * slow        the endpoint sleeps delay_seconds, then answers normally (outlast a client timeout).
 * error       a well-formed channel error: WeChat errcode (default -1 "system error"), Alipay
-              code 20000 isp.unknow-error.
+              code 20000 isp.unknow-error; zheyi_his HTTP 500 OperationOutcome HIS_ERROR;
+              shenzhen_health_platform code errcode (default "9999").
 * rate_limit  WeChat errcode 45011 (minute quota). WeChat targets only.
 * flaky       calls alternate failure (as "error") and success, starting with a failure.
 
@@ -18,7 +19,8 @@ import threading
 from dataclasses import dataclass
 from dataclasses import field
 
-# target -> what it covers. Keep in step with the call sites in wechat.py, wechat_oauth.py, alipay.py.
+# target -> what it covers. Keep in step with the call sites in wechat.py, wechat_oauth.py, alipay.py,
+# zheyi_his.py and shenzhen_health.py.
 TARGETS = {
     "wechat.token": "/cgi-bin/token and /cgi-bin/stable_token",
     "wechat.jscode2session": "/sns/jscode2session (mini-program login)",
@@ -30,6 +32,8 @@ TARGETS = {
     "alipay.user_info": "alipay.user.info.share",
     "alipay.certverify": "alipay.user.certdoc.certverify.preconsult and .consult",
     "alipay.message": "alipay.open.app.mini.templatemessage.send",
+    "outpatient.zheyi_his": "every /upstreams/zheyi-his/ endpoint",
+    "outpatient.shenzhen_health_platform": "every /upstreams/shenzhen-health/ endpoint",
 }
 MODES = ("down", "slow", "error", "rate_limit", "flaky")
 

@@ -12,12 +12,16 @@ from werkzeug.serving import make_server
 
 from sandbox.alipay import create_alipay_blueprint
 from sandbox.control import create_control_blueprint
+from sandbox.outpatient_helpers import create_outpatient_helpers_blueprint
 from sandbox.proxy import create_proxy_blueprint
 from sandbox.settings import SandboxConfig
+from sandbox.shenzhen_health import create_shenzhen_health_blueprint
+from sandbox.subscription_helpers import create_subscription_helpers_blueprint
 from sandbox.wechat import create_wechat_blueprint
 from sandbox.wechat_oauth import create_wechat_oauth_blueprint
 from sandbox.world import World
 from sandbox.world import build_world
+from sandbox.zheyi_his import create_zheyi_his_blueprint
 
 
 def create_sandbox(config: SandboxConfig) -> Flask:
@@ -33,6 +37,10 @@ def create_sandbox(config: SandboxConfig) -> Flask:
         create_alipay_blueprint(world),
         create_control_blueprint(world),
         create_proxy_blueprint(world),
+        create_subscription_helpers_blueprint(world),
+        create_outpatient_helpers_blueprint(world),
+        create_zheyi_his_blueprint(world),
+        create_shenzhen_health_blueprint(world),
     ):
         app.register_blueprint(blueprint)
     return app

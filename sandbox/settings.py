@@ -62,6 +62,10 @@ class SandboxConfig:
     # Refresh tokens (WeChat OAuth, Alipay) live this long (both: about 30 days).
     refresh_ttl_seconds: int = 30 * 24 * 3600
     proxy_timeout_seconds: float = 10.0
+    # A zheyi_his hold keeps its slot this long unless booked; a shenzhen_health_platform order
+    # for a paid slot keeps it this long unless confirmed.
+    outpatient_hold_seconds: float = 300
+    outpatient_order_seconds: float = 900
 
     def wechat_app(self, app_id: str) -> WeChatApp | None:
         """The WeChat app with this id, if configured."""

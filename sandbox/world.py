@@ -10,10 +10,14 @@ from sandbox.grants import GrantStore
 from sandbox.keys import SandboxKeys
 from sandbox.keys import load_or_create_keys
 from sandbox.outbox import Outbox
+from sandbox.outpatient import Outpatient
+from sandbox.outpatient import build_outpatient
 from sandbox.quota import MinuteQuota
 from sandbox.residents import AlipayResidents
 from sandbox.residents import WeChatResidents
 from sandbox.settings import SandboxConfig
+from sandbox.shenzhen_health_wire import SIGNATURE_WINDOW_SECONDS
+from sandbox.subscriptions import SubscriptionBook
 from sandbox.tokens import AccessTokens
 
 
@@ -52,6 +56,8 @@ class World:
     login_quota: MinuteQuota
     faults: FaultBoard
     outbox: Outbox
+    subscriptions: SubscriptionBook
+    outpatient: Outpatient
 
 
 def build_world(config: SandboxConfig) -> World:
@@ -72,4 +78,8 @@ def build_world(config: SandboxConfig) -> World:
         login_quota=MinuteQuota(config.login_rate_limit_per_minute),
         faults=FaultBoard(),
         outbox=Outbox(),
+        subscriptions=SubscriptionBook(),
+        outpatient=build_outpatient(
+            config.state_dir, config.outpatient_hold_seconds, config.outpatient_order_seconds, SIGNATURE_WINDOW_SECONDS
+        ),
     )
