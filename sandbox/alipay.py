@@ -16,7 +16,8 @@ Methods:
   text naming the fields that differ. A verify_id can be consulted until it expires.
 * alipay.open.app.mini.templatemessage.send, biz_content {to_user_id | to_open_id,
   user_template_id, page?, data (object or JSON text of {keyword: {value}}), form_id?} ->
-  code 10000; the notice is listed by GET /_sandbox/messages?channel=alipay.
+  code 10000 and msg_id, spending one subscription the user accepted (POST /_sandbox/alipay/subscribe);
+  without one, code 40004 USER_NOT_SUBSCRIBED. The notice is listed by GET /_sandbox/messages?channel=alipay.
 """
 
 from __future__ import annotations
@@ -42,6 +43,8 @@ from sandbox.codes import REDEEMED
 from sandbox.grants import EXPIRED
 from sandbox.grants import VALID
 from sandbox.grants import Grant
+from sandbox.notice_templates import alipay_data_problem
+from sandbox.notice_templates import notice_template
 from sandbox.outage import answer_down
 from sandbox.outbox import BEIJING
 from sandbox.residents import AlipayUser
@@ -174,7 +177,8 @@ def send_template_message(world: World, app: AlipayApp, params: dict[str, str], 
     if user is None or app.app_id not in user.open_ids:
         raise AlipayError("40004", "USER_NOT_EXIST", "用户不存在或未授权该应用")
     template_id = biz.get("user_template_id")
-    if not isinstance(template_id, str) or not template_id:
+    template = notice_template("alipay", app.app_id, template_id) if isinstance(template_id, str) else None
+    if template is None:
         raise AlipayError("40004", "TEMPLATE_NOT_EXIST", "模板不存在")
     data = biz.get("data")
     if isinstance(data, str):
@@ -182,11 +186,12 @@ def send_template_message(world: World, app: AlipayApp, params: dict[str, str], 
             data = json.loads(data)
         except ValueError:
             data = None
-    well_formed = isinstance(data, dict) and all(
-        isinstance(item, dict) and isinstance(item.get("value"), str) for item in data.values()
-    )
-    if not well_formed:
-        raise AlipayError("40004", "INVALID_DATA", "data格式错误，应为{keyword:{value}}")
+    problem = alipay_data_problem(template, data)
+    if problem is not None:
+        raise AlipayError("40004", "INVALID_DATA", problem)
+    # Each subscription the user accepted in the mini-program pays for one message.
+    if not world.subscriptions.spend("alipay", app.app_id, user.user_id, template.template_id):
+        raise AlipayError("40004", "USER_NOT_SUBSCRIBED", "用户未订阅该消息模板或订阅次数已用完")
     notice = world.outbox.deliver(
         channel="alipay",
         app_id=app.app_id,

@@ -4,7 +4,8 @@ Modes:
 * down        the endpoint answers HTTP 503 (or, with close_connection, drops the connection).
 * slow        the endpoint sleeps delay_seconds, then answers normally (outlast a client timeout).
 * error       a well-formed channel error: WeChat errcode (default -1 "system error"), Alipay
-              code 20000 isp.unknow-error.
+              code 20000 isp.unknow-error; zheyi_his HTTP 500 OperationOutcome HIS_ERROR;
+              shenzhen_health_platform code errcode (default "9999").
 * rate_limit  WeChat errcode 45011 (minute quota). WeChat targets only.
 * flaky       calls alternate failure (as "error") and success, starting with a failure.
 
@@ -19,7 +20,8 @@ from dataclasses import dataclass
 from dataclasses import field
 
 # target -> what it covers. Keep in step with the call sites in wechat.py, wechat_oauth.py, alipay.py and
-# the upstream systems' modules (hangzhou_gjj.py, shenzhen_gjj.py, zhejiang_/guangdong_traffic_police.py).
+# the upstream systems' modules (hangzhou_gjj.py, shenzhen_gjj.py, zhejiang_/guangdong_traffic_police.py,
+# zheyi_his.py, shenzhen_health.py).
 TARGETS = {
     "wechat.token": "/cgi-bin/token and /cgi-bin/stable_token",
     "wechat.jscode2session": "/sns/jscode2session (mini-program login)",
@@ -35,6 +37,8 @@ TARGETS = {
     "housing_fund.shenzhen_gjj": "/upstreams/shenzhen-gjj/v2/accounts/* (not the token endpoint)",
     "car_move.zhejiang_traffic_police": "/upstreams/zhejiang-traffic-police/api/v1/move-requests*",
     "car_move.guangdong_traffic_police": "/upstreams/guangdong-traffic-police/api/vehicle/owner-check",
+    "outpatient.zheyi_his": "every /upstreams/zheyi-his/ endpoint",
+    "outpatient.shenzhen_health_platform": "every /upstreams/shenzhen-health/ endpoint",
 }
 MODES = ("down", "slow", "error", "rate_limit", "flaky")
 

@@ -16,6 +16,9 @@ State-directory layout (paths relative to `state_dir`):
                                        citytiles signs gateway requests with. Written only when the
                                        sandbox generated the app key pair itself.
 
+    outpatient/...                     The outpatient systems' shared secrets (zheyi_his API key,
+                                       shenzhen_health_platform app secret): see sandbox/outpatient_keys.py.
+
 Every PEM has header lines and 64-column lines, which python-alipay-sdk requires.
 A file that exists is never regenerated, so restarts keep every credential.
 """

@@ -69,6 +69,10 @@ class SandboxConfig:
     upstream_clock_skew_seconds: int = 300
     car_move_step_seconds: float = 0.0
     car_move_monthly_limit: int = 5
+    # A zheyi_his hold keeps its slot this long unless booked; a shenzhen_health_platform order
+    # for a paid slot keeps it this long unless confirmed.
+    outpatient_hold_seconds: float = 300
+    outpatient_order_seconds: float = 900
 
     def wechat_app(self, app_id: str) -> WeChatApp | None:
         """The WeChat app with this id, if configured."""

@@ -19,6 +19,8 @@ from flask import Response
 from flask import request
 
 from sandbox.codes import REDEEMED
+from sandbox.notice_templates import notice_template
+from sandbox.notice_templates import wechat_data_problem
 from sandbox.settings import MINI_PROGRAM
 from sandbox.wechat_wire import WeChatError
 from sandbox.wechat_wire import act_out_fault
@@ -126,11 +128,17 @@ def create_wechat_blueprint(world: World) -> Blueprint:
         touser, template_id, page = body.get("touser"), body.get("template_id"), body.get("page")
         if not isinstance(touser, str) or world.wechat_people.find(app.app_id, touser) is None:
             raise WeChatError(40003)
-        if not isinstance(template_id, str) or not template_id.strip():
+        template = notice_template("wechat", app.app_id, template_id) if isinstance(template_id, str) else None
+        if template is None:
             raise WeChatError(40037)
-        _check_template_data(body.get("data"))
+        problem = wechat_data_problem(template, body.get("data"))
+        if problem is not None:
+            raise WeChatError(47003, f"hint: [{secrets.token_urlsafe(9)}] {problem}")
         if page is not None and not isinstance(page, str):
             raise WeChatError(47001)
+        # A one-time subscription the user accepted pays for exactly one message.
+        if not world.subscriptions.spend("wechat", app.app_id, touser, template.template_id):
+            raise WeChatError(43101)
         msgid = str(secrets.randbits(62))
         world.outbox.deliver(
             channel="wechat",
@@ -166,12 +174,3 @@ def create_wechat_blueprint(world: World) -> Blueprint:
         return wechat_json({"errcode": 0, "errmsg": "ok", "verify_result": result})
 
     return bp
-
-
-def _check_template_data(data: object) -> None:
-    """Subscribe-message data must be {keyword: {"value": str}}; WeChat answers 47003 otherwise."""
-    if not isinstance(data, dict) or not data:
-        raise WeChatError(47003, "data invalid")
-    for key, item in data.items():
-        if not isinstance(item, dict) or not isinstance(item.get("value"), str):
-            raise WeChatError(47003, f"data.{key}.value invalid")

@@ -37,6 +37,7 @@ ERRMSG = {
     41004: "appsecret missing",
     41008: "missing code",
     42001: "access_token expired",
+    43101: "user refuse to accept the msg",
     45011: "api minute-quota reach limit  mustslower  retry next minute",
     47001: "data format error",
     47003: "argument invalid!",

@@ -14,10 +14,14 @@ from sandbox.housing_fund import build_housing_fund_systems
 from sandbox.keys import SandboxKeys
 from sandbox.keys import load_or_create_keys
 from sandbox.outbox import Outbox
+from sandbox.outpatient import Outpatient
+from sandbox.outpatient import build_outpatient
 from sandbox.quota import MinuteQuota
 from sandbox.residents import AlipayResidents
 from sandbox.residents import WeChatResidents
 from sandbox.settings import SandboxConfig
+from sandbox.shenzhen_health_wire import SIGNATURE_WINDOW_SECONDS
+from sandbox.subscriptions import SubscriptionBook
 from sandbox.tokens import AccessTokens
 
 
@@ -58,6 +62,8 @@ class World:
     outbox: Outbox
     housing_fund: HousingFundSystems
     car_move: TrafficPoliceSystems
+    subscriptions: SubscriptionBook
+    outpatient: Outpatient
 
 
 def build_world(config: SandboxConfig) -> World:
@@ -80,4 +86,8 @@ def build_world(config: SandboxConfig) -> World:
         outbox=Outbox(),
         housing_fund=build_housing_fund_systems(config),
         car_move=build_traffic_police_systems(config),
+        subscriptions=SubscriptionBook(),
+        outpatient=build_outpatient(
+            config.state_dir, config.outpatient_hold_seconds, config.outpatient_order_seconds, SIGNATURE_WINDOW_SECONDS
+        ),
     )

@@ -26,6 +26,15 @@ from sandbox.settings import SandboxConfig
 MINI_PROGRAM = "wx7c1b5d1e2f3a4b50"
 OFFICIAL_ACCOUNT = "wx9a8b7c6d5e4f3a20"
 ALIPAY_APP = "2021004100000001"
+# Notice templates of the demo apps (sandbox/notice_templates.py), and data that fills them.
+WECHAT_CAR_MOVE = "CarMoveOwnerNotice-2bQ9wL0xVt7pKs3Rj5Ym8NdA"
+ALIPAY_CAR_MOVE = "Y2l0eXRpbGVzOmNhci1tb3ZlLW93bmVyLW5vdGljZQ=="
+CAR_MOVE_DATA = {
+    "car_number1": {"value": "浙A12345"},
+    "thing2": {"value": "文三路与学院路口"},
+    "time3": {"value": "2024-01-01 10:00"},
+    "thing4": {"value": "您的车挡住了出口"},
+}
 
 
 @dataclass
@@ -51,6 +60,20 @@ class RunningSandbox:
         response = self.helper("POST", "alipay/auth-code", json={"app_id": ALIPAY_APP, **body})
         assert response.status_code == 200, response.text
         return response.json()
+
+    def subscribe(self, openid: str, template_id: str = WECHAT_CAR_MOVE, app_id: str = MINI_PROGRAM) -> int:
+        """The WeChat user accepts one subscription to template_id; their credits for it afterwards."""
+        body = {"app_id": app_id, "openid": openid, "template_id": template_id}
+        response = self.helper("POST", "wechat/subscribe", json=body)
+        assert response.status_code == 200, response.text
+        return int(response.json()["credits"])
+
+    def alipay_subscribe(self, user_id: str, template_id: str = ALIPAY_CAR_MOVE, app_id: str = ALIPAY_APP) -> int:
+        """The Alipay user accepts one subscription to template_id; their credits for it afterwards."""
+        body = {"app_id": app_id, "user_id": user_id, "template_id": template_id}
+        response = self.helper("POST", "alipay/subscribe", json=body)
+        assert response.status_code == 200, response.text
+        return int(response.json()["credits"])
 
     def secret(self, app_id: str) -> str:
         """A WeChat app secret, read from the state directory as citytiles' demo config does."""

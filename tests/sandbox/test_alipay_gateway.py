@@ -18,6 +18,7 @@ from cryptography.hazmat.primitives.asymmetric import padding
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from sandbox.alipay_wire import alipay_json
+from tests.sandbox.conftest import ALIPAY_CAR_MOVE
 
 OAUTH = "alipay.system.oauth.token"
 PRECONSULT = "alipay.user.certdoc.certverify.preconsult"
@@ -110,14 +111,20 @@ def test_preconsult_rejects_other_certificate_types(sandbox: Any) -> None:
 
 def test_template_message_is_listed(sandbox: Any) -> None:
     issued, _ = log_in(sandbox)
+    sandbox.alipay_subscribe(issued["user_id"], ALIPAY_CAR_MOVE)
     data = {"keyword1": {"value": "挪车"}}
-    biz = {"to_user_id": issued["user_id"], "user_template_id": "TPL-ali", "page": "pages/a", "data": json.dumps(data)}
+    biz = {
+        "to_user_id": issued["user_id"],
+        "user_template_id": ALIPAY_CAR_MOVE,
+        "page": "pages/a",
+        "data": json.dumps(data),
+    }
 
     assert sandbox.alipay().server_api("alipay.open.app.mini.templatemessage.send", biz_content=biz)["code"] == "10000"
 
     listed = sandbox.helper("GET", "messages", params={"channel": "alipay", "user": issued["open_id"]}).json()
     notices = [(m["user"], m["template_id"], m["data"]) for m in listed["messages"]]
-    assert notices == [(issued["user_id"], "TPL-ali", data)]
+    assert notices == [(issued["user_id"], ALIPAY_CAR_MOVE, data)]
 
 
 def test_a_request_signed_with_another_key_is_rejected(sandbox: Any) -> None:

@@ -17,11 +17,14 @@ from sandbox.residents import Identity
 from sandbox.residents import InvalidIdentity
 from sandbox.server import create_sandbox
 from sandbox.settings import SandboxConfig
+from tests.sandbox.conftest import ALIPAY_CAR_MOVE
+from tests.sandbox.conftest import WECHAT_CAR_MOVE
 
 MINI_PROGRAM = "wx7c1b5d1e2f3a4b50"
 OFFICIAL_ACCOUNT = "wx9a8b7c6d5e4f3a20"
 ALIPAY_APP = "2021004100000001"
 PERSON = "o-contract-person"
+ALIPAY_PERSON = "2088000099990000"
 
 # Every helper that reads a JSON body: a body it accepts, and the kind of each field it reads.
 BODY_HELPERS: dict[str, tuple[dict[str, Any], dict[str, str]]] = {
@@ -58,6 +61,14 @@ BODY_HELPERS: dict[str, tuple[dict[str, Any], dict[str, str]]] = {
             "phone": "text",
         },
     ),
+    "wechat/subscribe": (
+        {"app_id": MINI_PROGRAM, "openid": PERSON, "template_id": WECHAT_CAR_MOVE},
+        {"app_id": "text", "openid": "text", "template_id": "text"},
+    ),
+    "alipay/subscribe": (
+        {"app_id": ALIPAY_APP, "user_id": ALIPAY_PERSON, "template_id": ALIPAY_CAR_MOVE},
+        {"app_id": "text", "user_id": "text", "template_id": "text"},
+    ),
     "faults": (
         {
             "target": "wechat.token",
@@ -84,6 +95,8 @@ REQUIRED = {
     "wechat/phone-code": ("app_id", "openid"),
     "wechat/expire-tokens": ("app_id",),
     "alipay/auth-code": ("app_id",),
+    "wechat/subscribe": ("app_id", "openid", "template_id"),
+    "alipay/subscribe": ("app_id", "user_id", "template_id"),
     "faults": ("target", "mode"),
 }
 NOT_TEXT = [["x"], {"x": "y"}, 12, 1.5, True, False]
@@ -127,6 +140,8 @@ def helpers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FlaskClient]:
     """A private sandbox (its faults and people stay out of other tests), called in-process."""
     client = create_sandbox(SandboxConfig(state_dir=tmp_path_factory.mktemp("contract"))).test_client()
     enrolled = client.post("/_sandbox/wechat/login-code", json={"app_id": MINI_PROGRAM, "openid": PERSON})
+    assert enrolled.status_code == 200, enrolled.text
+    enrolled = client.post("/_sandbox/alipay/auth-code", json={"app_id": ALIPAY_APP, "user_id": ALIPAY_PERSON})
     assert enrolled.status_code == 200, enrolled.text
     yield client
 

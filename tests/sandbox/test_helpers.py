@@ -14,6 +14,16 @@ import pytest
 import requests
 from wechatpy.exceptions import WeChatClientException
 
+from tests.sandbox.conftest import CAR_MOVE_DATA
+from tests.sandbox.conftest import WECHAT_CAR_MOVE
+
+WECHAT_PAYMENT = "PaymentNotice_kY7nJ3aRm5QeZ1tXw8CvLp2Ds4Bq7"
+PAYMENT_DATA = {
+    "character_string1": {"value": "CT20240101000001"},
+    "amount2": {"value": "25.00元"},
+    "thing3": {"value": "门诊挂号费"},
+    "time4": {"value": "2024-01-01 10:00:00"},
+}
 MINI_PROGRAM = "wx7c1b5d1e2f3a4b50"
 OFFICIAL_ACCOUNT = "wx9a8b7c6d5e4f3a20"
 ALIPAY_APP = "2021004100000001"
@@ -90,12 +100,14 @@ def test_alipay_user_id_is_kept_and_open_id_is_per_user(sandbox: Any) -> None:
 
 def test_messages_filter_by_channel_and_user(sandbox: Any) -> None:
     one, two = sandbox.login_code()["openid"], sandbox.login_code()["openid"]
+    sandbox.subscribe(one, WECHAT_CAR_MOVE)
+    sandbox.subscribe(two, WECHAT_PAYMENT)
     client = sandbox.wechat()
-    client.wxa.send_subscribe_message(one, "TPL-a", {"k": {"value": "1"}})
-    client.wxa.send_subscribe_message(two, "TPL-b", {"k": {"value": "2"}})
+    client.wxa.send_subscribe_message(one, WECHAT_CAR_MOVE, CAR_MOVE_DATA)
+    client.wxa.send_subscribe_message(two, WECHAT_PAYMENT, PAYMENT_DATA)
 
     mine = sandbox.helper("GET", "messages", params={"user": one}).json()["messages"]
-    assert [m["template_id"] for m in mine] == ["TPL-a"]
+    assert [m["template_id"] for m in mine] == [WECHAT_CAR_MOVE]
     assert sandbox.helper("GET", "messages", params={"channel": "alipay", "user": one}).json()["messages"] == []
 
 

@@ -29,10 +29,13 @@ def test_first_start_writes_the_documented_layout(tmp_path: Path) -> None:
         "alipay/app_public_key.pem",
         "public/alipay_public_key.pem",
         "public/alipay_app_private_key.pem",
+        "outpatient/zheyi_his.api_key",
+        "outpatient/shenzhen_health_platform/szjk_citytiles_demo.secret",
     }
     secret = (tmp_path / "wechat" / f"{MINI_PROGRAM}.secret").read_text()
     assert len(secret) == 32 and int(secret, 16) >= 0
     assert stat.S_IMODE((tmp_path / "alipay" / "platform_private_key.pem").stat().st_mode) == 0o600
+    assert stat.S_IMODE((tmp_path / "outpatient" / "zheyi_his.api_key").stat().st_mode) == 0o600
 
 
 def test_pems_have_headers_and_wrapped_lines_and_the_sdk_accepts_them(tmp_path: Path) -> None:

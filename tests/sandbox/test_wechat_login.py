@@ -12,6 +12,9 @@ from wechatpy.exceptions import WeChatClientException
 from wechatpy.exceptions import WeChatOAuthException
 from wechatpy.oauth import WeChatOAuth
 
+from tests.sandbox.conftest import CAR_MOVE_DATA
+from tests.sandbox.conftest import WECHAT_CAR_MOVE
+
 MINI_PROGRAM = "wx7c1b5d1e2f3a4b50"
 OFFICIAL_ACCOUNT = "wx9a8b7c6d5e4f3a20"
 
@@ -104,25 +107,29 @@ def test_phone_code_helper(sandbox: Any) -> None:
 
 def test_subscribe_message_is_delivered_and_listed(sandbox: Any) -> None:
     openid = sandbox.login_code()["openid"]
-    data = {"thing1": {"value": "浙A12345 挡住了出口"}, "time2": {"value": "2024-01-01 10:00"}}
+    data = CAR_MOVE_DATA
+    sandbox.subscribe(openid, WECHAT_CAR_MOVE)
 
-    answer = sandbox.wechat().wxa.send_subscribe_message(openid, "TPL-car-move", data, page="pages/move/detail?id=1")
+    answer = sandbox.wechat().wxa.send_subscribe_message(openid, WECHAT_CAR_MOVE, data, page="pages/move/detail?id=1")
 
     assert answer["errcode"] == 0 and isinstance(answer["msgid"], int)
     listed = sandbox.helper("GET", "messages", params={"channel": "wechat", "user": openid}).json()["messages"]
     assert len(listed) == 1
     notice = listed[0]
-    assert (notice["template_id"], notice["data"], notice["page"]) == ("TPL-car-move", data, "pages/move/detail?id=1")
+    assert (notice["template_id"], notice["data"], notice["page"]) == (WECHAT_CAR_MOVE, data, "pages/move/detail?id=1")
     assert listed[0]["msgid"] == str(answer["msgid"]) and listed[0]["sent_at"].endswith("+08:00")
 
 
 def test_subscribe_message_errors(sandbox: Any) -> None:
     client, openid = sandbox.wechat(), sandbox.login_code()["openid"]
+    sandbox.subscribe(openid, WECHAT_CAR_MOVE)
+    tpl = WECHAT_CAR_MOVE
 
-    assert errcode_of(lambda: client.wxa.send_subscribe_message("o" + "x" * 27, "T", {"a": {"value": "b"}})) == 40003
-    assert errcode_of(lambda: client.wxa.send_subscribe_message(openid, "T", {"a": "b"})) == 47003
-    assert errcode_of(lambda: client.wxa.send_subscribe_message(openid, "T", {"a": {"value": 3}})) == 47003
-    assert errcode_of(lambda: client.wxa.send_subscribe_message(openid, "", {"a": {"value": "b"}})) == 40037
+    assert errcode_of(lambda: client.wxa.send_subscribe_message("o" + "x" * 27, tpl, CAR_MOVE_DATA)) == 40003
+    assert errcode_of(lambda: client.wxa.send_subscribe_message(openid, tpl, {**CAR_MOVE_DATA, "thing2": "b"})) == 47003
+    assert errcode_of(lambda: client.wxa.send_subscribe_message(openid, tpl, {"thing2": {"value": 3}})) == 47003
+    assert errcode_of(lambda: client.wxa.send_subscribe_message(openid, "", CAR_MOVE_DATA)) == 40037
+    assert errcode_of(lambda: client.wxa.send_subscribe_message(openid, "T", CAR_MOVE_DATA)) == 40037
     assert sandbox.helper("GET", "messages", params={"user": openid}).json()["messages"] == []
 
 

@@ -9,6 +9,9 @@ import pytest
 from wechatpy.exceptions import WeChatClientException
 from wechatpy.session.memorystorage import MemoryStorage
 
+from tests.sandbox.conftest import CAR_MOVE_DATA
+from tests.sandbox.conftest import WECHAT_CAR_MOVE
+
 MINI_PROGRAM = "wx7c1b5d1e2f3a4b50"
 OFFICIAL_ACCOUNT = "wx9a8b7c6d5e4f3a20"
 
@@ -116,9 +119,10 @@ def test_many_wechatpy_clients_sharing_storage_fetch_one_token(sandbox: Any) -> 
     person = sandbox.login_code()
     sandbox.helper("DELETE", "wechat/token-stats", params={"app_id": MINI_PROGRAM})
     for _ in range(3):
+        sandbox.subscribe(person["openid"])
         # A fresh client finds the token in the shared storage and uses it instead of fetching.
         client = sandbox.wechat(session=shared)
-        client.wxa.send_subscribe_message(person["openid"], "TPL-shared", {"thing1": {"value": "hi"}})
+        client.wxa.send_subscribe_message(person["openid"], WECHAT_CAR_MOVE, CAR_MOVE_DATA)
 
     stats = sandbox.helper("GET", "wechat/token-stats", params={"app_id": MINI_PROGRAM}).json()
     assert stats["stable_token_calls"] == 1
@@ -126,6 +130,7 @@ def test_many_wechatpy_clients_sharing_storage_fetch_one_token(sandbox: Any) -> 
 
 def test_wechatpy_refetches_after_42001_and_retries(short_clock_sandbox: Any) -> None:
     person = short_clock_sandbox.login_code()
+    short_clock_sandbox.subscribe(person["openid"])
     client = short_clock_sandbox.wechat()
     client.fetch_access_token()
     stale = client.session.get(client.access_token_key)
@@ -133,12 +138,12 @@ def test_wechatpy_refetches_after_42001_and_retries(short_clock_sandbox: Any) ->
     time.sleep(2.1)
     assert verdict(short_clock_sandbox, stale) == 42001
 
-    answer = client.wxa.send_subscribe_message(person["openid"], "TPL-retry", {"thing1": {"value": "after expiry"}})
+    answer = client.wxa.send_subscribe_message(person["openid"], WECHAT_CAR_MOVE, CAR_MOVE_DATA)
 
     assert answer["errcode"] == 0
     assert client.session.get(client.access_token_key) != stale
     sent = short_clock_sandbox.helper("GET", "messages", params={"user": person["openid"]}).json()["messages"]
-    assert [m["template_id"] for m in sent] == ["TPL-retry"]
+    assert [m["template_id"] for m in sent] == [WECHAT_CAR_MOVE]
 
 
 def test_expire_tokens_helper_forces_42001(sandbox: Any) -> None:
