@@ -140,7 +140,7 @@ def read_params(kind: type[P], raw: object) -> P:
     if not isinstance(raw, Mapping):
         raise Invalid(
             INVALID,
-            "Upstream parameters are a JSON object of names and values.",
+            "Upstream parameters (params) are a JSON object of names and values.",
             {"fields": {"params": ["Not an object."]}},
         )
     declared = {field.name: field for field in dataclasses.fields(kind)}
