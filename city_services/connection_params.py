@@ -50,7 +50,7 @@ def whole_number(default: int, *, low: int, high: int) -> Any:
 
 
 def decimal_number(default: float, *, low: float, high: float) -> Any:
-    """A finite number within [low, high]; whole numbers are taken as they are."""
+    """A finite number within [low, high]; 5 is read as 5.0, true is not a number."""
     return dataclasses.field(default=default, metadata={"low": low, "high": high})
 
 

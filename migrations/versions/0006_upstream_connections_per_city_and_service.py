@@ -52,6 +52,7 @@ connections = sa.table(
 
 
 def upgrade() -> None:
+    _refuse_cascading_rebuild()
     op.create_table(
         "upstream_connections",
         sa.Column("id", sa.Integer(), nullable=False),
@@ -107,6 +108,7 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    _refuse_cascading_rebuild()
     with op.batch_alter_table("offerings", schema=None) as batch_op:
         batch_op.add_column(sa.Column("upstream", sa.String(length=64), nullable=True))
         batch_op.add_column(sa.Column("upstream_params", JSON_DOCUMENT, nullable=True))
@@ -123,6 +125,14 @@ def downgrade() -> None:
         batch_op.alter_column("upstream", existing_type=sa.String(length=64), nullable=False)
         batch_op.alter_column("upstream_params", existing_type=JSON_DOCUMENT, nullable=False)
     op.drop_table("upstream_connections")
+
+
+def _refuse_cascading_rebuild() -> None:
+    """SQLite rebuilds offerings to change its columns; with foreign keys enforced, dropping the old
+    table would delete every maintenance window with it (ON DELETE CASCADE)."""
+    bind = op.get_bind()
+    if bind.dialect.name == "sqlite" and bind.exec_driver_sql("PRAGMA foreign_keys").scalar():
+        raise RuntimeError("run this migration with SQLite foreign keys off (as `flask migrate` does)")
 
 
 def _aware(moment: datetime) -> datetime:

@@ -180,3 +180,19 @@ def test_an_empty_catalogue_migrates_both_ways(at_0005: str) -> None:
     command.downgrade(alembic_config(at_0005), "0005")
     upgrade_to_head(at_0005)
     assert differences(at_0005) == []
+
+
+def test_sqlite_with_foreign_keys_enforced_is_refused_before_windows_cascade_away(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'enforcing.db'}"
+    command.upgrade(alembic_config(url), "0005")
+    engine = create_engine(url)
+    arrange_offerings(engine)
+    with engine.connect() as connection:
+        connection.exec_driver_sql("PRAGMA foreign_keys=ON")
+        config = alembic_config(url)
+        config.attributes["connection"] = connection
+        with pytest.raises(RuntimeError, match="foreign keys off"):
+            command.upgrade(config, "head")
+    assert [r["offering_id"] for r in rows(engine, select(windows.c.offering_id))] == [1]
+    assert "upstream_connections" not in inspect(engine).get_table_names()
+    engine.dispose()
