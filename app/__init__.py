@@ -5,9 +5,9 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Callable
+from collections.abc import Mapping
 from datetime import UTC
 from datetime import datetime
-from typing import Any
 
 from flask import Flask
 from sqlalchemy import Engine
@@ -28,9 +28,11 @@ from app.wiring import ChannelAdapters
 from app.wiring import build_attempt_counter
 from app.wiring import build_channel_adapters
 from app.wiring import build_outbound
-from city_services.administration import stored_upstreams
 from city_services.catalogue import CatalogueCache
+from city_services.connections import stored_connections
 from city_services.seeding import read_seed
+from city_services.upstreams import ConnectionSetting
+from city_services.upstreams import production_problems as connection_problems
 from config import Settings
 from config import UnsafeConfiguration
 from database.engine import make_engine
@@ -43,15 +45,23 @@ def utc_now() -> datetime:
     return datetime.now(UTC)
 
 
-def stored_upstreams_if_readable(engine: Engine) -> list[tuple[str, str, dict[str, Any]]]:
+def stored_connections_if_readable(engine: Engine) -> list[ConnectionSetting]:
     """After seeding the database is the truth, so production checks what operators stored too."""
     try:
         with make_session_factory(engine)() as session:
-            return stored_upstreams(session)
+            return stored_connections(session)
     except SQLAlchemyError as error:
         # Not migrated yet, or unreachable: /readyz reports it, and `flask migrate` must still start.
-        logging.getLogger("citytiles").warning("stored upstreams not checked: %s", type(error).__name__)
+        logging.getLogger("citytiles").warning("stored upstream connections not checked: %s", type(error).__name__)
         return []
+
+
+def connections_in_force(settings: Settings, engine: Engine) -> list[ConnectionSetting]:
+    """The stored connections, and the seed's for city × services not stored yet (seeding never overwrites)."""
+    stored = stored_connections_if_readable(engine)
+    in_force = {(c.city, c.service) for c in stored}
+    seeded = read_seed(settings.catalogue_seed).connections
+    return [c for c in seeded if (c.city, c.service) not in in_force] + stored
 
 
 def create_app(
@@ -59,11 +69,15 @@ def create_app(
     *,
     clock: Callable[[], datetime] = utc_now,
     channels: ChannelAdapters | None = None,
+    environ: Mapping[str, str] | None = None,
 ) -> Flask:
     """Build the application from settings; refuse unsafe production configuration.
 
     :param channels: ready-made channel adapters (tests pass fakes); built from settings otherwise.
+    :param environ: where upstream adapters read the secrets their connections name; the process
+        environment unless given.
     """
+    environ = environ if environ is not None else os.environ
     settings = settings or Settings.from_env(os.environ)
     configure_logging(settings.log_level)
     app = Flask(__name__)
@@ -80,8 +94,8 @@ def create_app(
     channels = channels if channels is not None else build_channel_adapters(settings, outbound)
     engine = make_engine(settings.database_url)
     if settings.is_production:
-        upstreams = read_seed(settings.catalogue_seed).upstreams() + stored_upstreams_if_readable(engine)
-        problems = settings.production_problems(upstreams) + list(channels.problems)
+        connections = connection_problems(connections_in_force(settings, engine), environ)
+        problems = settings.production_problems() + connections + list(channels.problems)
         if problems:
             engine.dispose()
             raise UnsafeConfiguration(problems)
@@ -92,6 +106,7 @@ def create_app(
     catalogue_news = build_catalogue_news(settings, engine, session_factory)
     app.extensions.update(
         settings=settings,
+        environ=environ,
         engine=engine,
         session_factory=session_factory,
         clock=clock,

@@ -36,14 +36,17 @@ def migrate_command() -> None:
 @with_appcontext
 @click.option("--file", "path", type=click.Path(exists=True, dir_okay=False, path_type=Path), help="Seed file.")
 def seed_catalogue_command(path: Path | None) -> None:
-    """Add the seed file's new cities, services and offerings; operators' changes are kept."""
+    """Add the seed file's new cities, services, offerings and upstream connections; operators' changes are kept."""
     settings = current_app.extensions["settings"]
     try:
         seed = read_seed(path or settings.catalogue_seed)
     except DomainError as error:
         raise click.ClickException(error.message) from error
     report = seed_catalogue(get_session(), seed, now=current_app.extensions["clock"]())
-    click.echo(f"added {len(report.cities)} cities, {len(report.services)} services, {len(report.offerings)} offerings")
+    click.echo(
+        f"added {len(report.cities)} cities, {len(report.services)} services, {len(report.offerings)} offerings, "
+        f"{len(report.connections)} upstream connections"
+    )
 
 
 @click.command("create-platform-admin")

@@ -36,14 +36,21 @@ ERROR_CODES: dict[str, tuple[int, str]] = {
     # Catalogue
     "catalogue.city_not_found": (404, "citytiles does not serve this city."),
     "catalogue.offering_not_found": (404, "The city has no such service on that channel."),
+    "catalogue.connection_not_found": (404, "The city has no upstream connection for that service."),
     "catalogue.unknown_channel": (422, "The channel is neither wechat nor alipay."),
     "catalogue.unknown_upstream": (422, "The service has no upstream adapter by that name."),
-    "catalogue.invalid_upstream_params": (422, "Upstream parameters must be plain values."),
+    "catalogue.invalid_upstream_params": (
+        422,
+        "The parameters do not fit the adapter (unknown, missing, mistyped, out of bounds); details.fields names each.",
+    ),
     "catalogue.invalid_hours": (422, "Opening hours are not valid."),
     "catalogue.invalid_maintenance_window": (422, "A maintenance window is not valid."),
     "catalogue.too_many_windows": (422, "Too many maintenance windows on one offering."),
     "catalogue.reason_required": (422, "Every catalogue change needs a reason."),
-    "catalogue.unsafe_upstream": (422, "Production allows no fake adapter and only public HTTPS upstreams."),
+    "catalogue.unsafe_upstream": (
+        422,
+        "Production refuses the fake adapter, non-public or plain-HTTP URLs and absent secrets; details.problems says.",
+    ),
     "catalogue.upstream_params_required": (422, "Changing the upstream adapter needs its parameters too."),
     "catalogue.seed_unreadable": (422, "The seed file cannot be read."),
     "catalogue.invalid_city_code": (422, "A city code is not a 6-digit division code."),

@@ -19,7 +19,6 @@ from city_services.models import Offering
 from city_services.offering_rules import MAX_WINDOWS
 from city_services.offering_rules import check_channel
 from city_services.offering_rules import check_hours
-from city_services.offering_rules import check_upstream
 from city_services.offering_rules import check_window
 from city_services.offering_rules import normalise_weekdays
 from database import transaction
@@ -59,14 +58,12 @@ class OfferingChange:
     enabled: bool | None = None
     hours: HoursChange | None = None
     maintenance_windows: tuple[WindowChange, ...] | None = None
-    upstream: str | None = None
-    upstream_params: dict[str, Any] | None = None
 
 
 def city_catalogue(session: Session, staff: StaffMember, city: str) -> Sequence[Offering]:
     """Every offering of a city the staff member may see, by service and channel."""
     authorise(staff, "catalogue.view", city=city)
-    _require_city(session, city)
+    require_city(session, city)
     channels = visible_channels(staff, CHANNELS)
     query = (
         select(Offering)
@@ -85,7 +82,6 @@ def change_offering(
     channel: str,
     change: OfferingChange,
     now: datetime,
-    require_public_upstreams: bool = False,
 ) -> Offering:
     """Apply an operator's change to one city × service × channel, with its audit entry, atomically."""
     check_channel(channel)
@@ -94,7 +90,7 @@ def change_offering(
     if problem:
         raise Invalid("catalogue.reason_required", problem)
     with transaction(session):
-        _require_city(session, city)
+        require_city(session, city)
         offering = session.scalar(
             select(Offering)
             .where(Offering.city_code == city, Offering.service_code == service, Offering.channel == channel)
@@ -107,7 +103,7 @@ def change_offering(
                 {"city": city, "service": service, "channel": channel},
             )
         before = describe_offering(offering)
-        _apply(offering, change, now=now, require_public=require_public_upstreams)
+        _apply(offering, change, now=now)
         after = describe_offering(offering)
         if after != before:
             offering.updated_at = now
@@ -132,14 +128,6 @@ def served_cities(session: Session) -> frozenset[str]:
     return frozenset(session.scalars(select(City.code)))
 
 
-def stored_upstreams(session: Session) -> list[tuple[str, str, dict[str, Any]]]:
-    """(where, adapter, parameters) of every stored offering, for the production safety check."""
-    return [
-        (f"{o.city_code}/{o.service_code}/{o.channel}", o.upstream, dict(o.upstream_params))
-        for o in session.scalars(select(Offering))
-    ]
-
-
 def describe_offering(offering: Offering) -> dict[str, Any]:
     """An offering's settings as plain data, for the admin API and the audit log."""
     return {
@@ -147,8 +135,6 @@ def describe_offering(offering: Offering) -> dict[str, Any]:
         "service": offering.service_code,
         "channel": offering.channel,
         "enabled": offering.enabled,
-        "upstream": offering.upstream,
-        "upstream_params": dict(offering.upstream_params),
         "hours": {"opens_at": offering.opens_at, "closes_at": offering.closes_at, "weekdays": offering.open_weekdays},
         "maintenance_windows": [
             {
@@ -162,14 +148,8 @@ def describe_offering(offering: Offering) -> dict[str, Any]:
     }
 
 
-def _apply(offering: Offering, change: OfferingChange, *, now: datetime, require_public: bool) -> None:
+def _apply(offering: Offering, change: OfferingChange, *, now: datetime) -> None:
     """Check every part of the change first, then write it, so a bad part changes nothing."""
-    if change.upstream not in (None, offering.upstream) and change.upstream_params is None:
-        # Another adapter's parameters would be meaningless, or worse, to the new one.
-        raise Invalid("catalogue.upstream_params_required", "Give the new upstream adapter its parameters.")
-    upstream = change.upstream if change.upstream is not None else offering.upstream
-    params = change.upstream_params if change.upstream_params is not None else offering.upstream_params
-    check_upstream(offering.service_code, upstream, params, require_public=require_public)
     if change.hours is not None:
         check_hours(change.hours.opens_at, change.hours.closes_at, change.hours.weekdays)
     if change.maintenance_windows is not None:
@@ -179,8 +159,6 @@ def _apply(offering: Offering, change: OfferingChange, *, now: datetime, require
             check_window(window.starts_at, window.ends_at, window.message_zh, window.message_en, now=now)
     if change.enabled is not None:
         offering.enabled = change.enabled
-    offering.upstream = upstream
-    offering.upstream_params = dict(params)
     if change.hours is not None:
         offering.opens_at = change.hours.opens_at
         offering.closes_at = change.hours.closes_at
@@ -194,6 +172,7 @@ def _apply(offering: Offering, change: OfferingChange, *, now: datetime, require
         ]
 
 
-def _require_city(session: Session, city: str) -> None:
+def require_city(session: Session, city: str) -> None:
+    """NotFound unless citytiles serves the city."""
     if session.get(City, city) is None:
         raise NotFound("catalogue.city_not_found", f"citytiles does not serve city {city}.", {"city": city})

@@ -49,7 +49,7 @@ class Service(Base):
 
 
 class Offering(Base):
-    """One service in one city on one channel: whether it is on, when, and through which upstream."""
+    """One service in one city on one channel: whether it is on and when; its upstream is the city × service's."""
 
     __tablename__ = "offerings"
     __table_args__ = (
@@ -62,8 +62,6 @@ class Offering(Base):
     service_code: Mapped[str] = mapped_column(ForeignKey("services.code"))
     channel: Mapped[str] = mapped_column(String(16))
     enabled: Mapped[bool] = mapped_column(Boolean, default=False)
-    upstream: Mapped[str] = mapped_column(String(64))
-    upstream_params: Mapped[dict[str, Any]] = mapped_column(JSONDocument, default=dict)
     # Local (Asia/Shanghai) opening hours; null opens_at means around the clock.
     opens_at: Mapped[str | None] = mapped_column(String(5), nullable=True)
     closes_at: Mapped[str | None] = mapped_column(String(5), nullable=True)
@@ -78,6 +76,25 @@ class Offering(Base):
         order_by="MaintenanceWindow.starts_at",
         lazy="selectin",
     )
+
+
+class UpstreamConnection(Base):
+    """What one city's service talks to, whichever channel a resident comes through.
+
+    One row per city × service: breakers, bulkheads and health figures are keyed by it, so a
+    city's provident fund centre has one breaker however many channels reach it.
+    """
+
+    __tablename__ = "upstream_connections"
+    __table_args__ = (UniqueConstraint("city_code", "service_code"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    city_code: Mapped[str] = mapped_column(ForeignKey("cities.code"))
+    service_code: Mapped[str] = mapped_column(ForeignKey("services.code"))
+    # A name in city_services/upstreams.py, and parameters its Params reads (checked on every write).
+    adapter: Mapped[str] = mapped_column(String(64))
+    params: Mapped[dict[str, Any]] = mapped_column(JSONDocument)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
 class MaintenanceWindow(Base):

@@ -2,16 +2,12 @@
 
 from __future__ import annotations
 
-import math
 import re
 from datetime import datetime
 from datetime import time
 from datetime import timedelta
-from typing import Any
 
 from city_services.models import CHANNELS
-from city_services.upstreams import UPSTREAM_ADAPTERS
-from config.settings import is_public_https
 from errors import Invalid
 from text_rules import matches
 from text_rules import text_problem
@@ -19,12 +15,8 @@ from text_rules import text_problem
 # Applied with fullmatch only, in ASCII: "08:00\n" or "０８:００" is not a time of day.
 _CLOCK = re.compile(r"(?:[01][0-9]|2[0-3]):[0-5][0-9]")
 _WEEKDAYS = re.compile(r"[1-7]{1,7}")
-_PARAM_NAME = re.compile(r"[a-z][a-z0-9_]{0,63}")
 MAX_WINDOWS = 20
-MAX_PARAM_INTEGER = 2**53
 MAX_WINDOW_AHEAD = timedelta(days=366)
-MAX_PARAMS = 32
-MAX_PARAM_LENGTH = 512
 MAX_MESSAGE_LENGTH = 200
 
 
@@ -32,41 +24,6 @@ def check_channel(channel: str) -> None:
     """Refuse a channel citytiles does not serve."""
     if channel not in CHANNELS:
         raise Invalid("catalogue.unknown_channel", f"Unknown channel {channel!r}.", {"channel": list(CHANNELS)})
-
-
-def check_upstream(service: str, adapter: str, params: dict[str, Any], *, require_public: bool = False) -> None:
-    """Refuse an upstream adapter the service has no module for, or parameters that are not a flat mapping."""
-    known = UPSTREAM_ADAPTERS.get(service, ())
-    if adapter not in known:
-        raise Invalid(
-            "catalogue.unknown_upstream",
-            f"{service} has no upstream adapter named {adapter!r}.",
-            {"upstream": list(known)},
-        )
-    if not isinstance(params, dict) or len(params) > MAX_PARAMS:
-        raise Invalid("catalogue.invalid_upstream_params", f"At most {MAX_PARAMS} upstream parameters.")
-    if any(not matches(_PARAM_NAME, k) for k in params):
-        raise Invalid("catalogue.invalid_upstream_params", "Parameter names are lower-case ASCII words.")
-    if any(not isinstance(v, (str, int, float, bool)) for v in params.values()):
-        raise Invalid("catalogue.invalid_upstream_params", "Upstream parameters must be plain values.")
-    if any(isinstance(v, float) and not math.isfinite(v) for v in params.values()):
-        raise Invalid("catalogue.invalid_upstream_params", "Upstream parameters must be finite numbers.")
-    # Beyond 2**53 a number stops surviving JSON round trips and float conversions alike.
-    if any(isinstance(v, int) and not isinstance(v, bool) and abs(v) > MAX_PARAM_INTEGER for v in params.values()):
-        raise Invalid(
-            "catalogue.invalid_upstream_params", f"Upstream parameter numbers lie within ±{MAX_PARAM_INTEGER}."
-        )
-    if any(isinstance(v, str) and text_problem(v, max_length=MAX_PARAM_LENGTH, min_length=0) for v in params.values()):
-        raise Invalid(
-            "catalogue.invalid_upstream_params",
-            f"Upstream parameter text must be at most {MAX_PARAM_LENGTH} characters, without control characters.",
-        )
-    if require_public:
-        if adapter == "fake":
-            raise Invalid("catalogue.unsafe_upstream", "The fake upstream adapter is not allowed in production.")
-        base_url = params.get("base_url")
-        if isinstance(base_url, str) and not is_public_https(base_url):
-            raise Invalid("catalogue.unsafe_upstream", "Upstream base_url must be a public HTTPS URL in production.")
 
 
 def check_hours(opens_at: str | None, closes_at: str | None, weekdays: str) -> None:

@@ -102,10 +102,11 @@ class Settings:
         """Whether start-up must refuse unsafe configuration."""
         return self.app_env == "production"
 
-    def production_problems(self, seeded_upstreams: list[tuple[str, str, dict[str, object]]]) -> list[str]:
-        """List every reason this configuration is unsafe for production; empty when it is safe.
+    def production_problems(self) -> list[str]:
+        """List every reason these settings are unsafe for production; empty when they are safe.
 
-        :param seeded_upstreams: (where, adapter name, adapter parameters) for each seeded offering.
+        Upstream connections are checked by their own Params (city_services/upstreams.py), channel apps
+        by their loader: each where it is declared.
         """
         problems = []
         if self.secret_key == DEFAULT_SECRET_KEY or len(self.secret_key) < 32:
@@ -122,12 +123,6 @@ class Settings:
         for name, url in channel_urls.items():
             if not is_public_https(url):
                 problems.append(f"{name} is not a public HTTPS URL (sandbox or plain HTTP): {url}")
-        for where, adapter, params in seeded_upstreams:
-            if adapter == "fake":
-                problems.append(f"{where} uses the fake upstream adapter")
-            base_url = params.get("base_url")
-            if isinstance(base_url, str) and not is_public_https(base_url):
-                problems.append(f"{where} upstream base_url is not a public HTTPS URL: {base_url}")
         return problems
 
 

@@ -8,6 +8,7 @@ from app.routes import admin_audit
 from app.routes import admin_catalogue
 from app.routes import admin_sessions
 from app.routes import admin_staff
+from app.routes import admin_upstreams
 from app.routes import catalogue
 from app.routes import docs
 from app.routes import health
@@ -23,6 +24,7 @@ def register_routes(app: Flask) -> None:
         residents.blueprint,
         admin_sessions.blueprint,
         admin_catalogue.blueprint,
+        admin_upstreams.blueprint,
         admin_audit.blueprint,
         admin_staff.blueprint,
     ):

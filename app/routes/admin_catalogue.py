@@ -41,7 +41,7 @@ def list_city_catalogue(city: str, staff: StaffMember) -> dict[str, Any]:
 
 @blueprint.patch("/cities/<city>/services/<service>/channels/<channel>")
 @operation(
-    summary="Change one city × service × channel (enable, hours, maintenance, upstream); reason required",
+    summary="Change one city × service × channel (enable, hours, maintenance); reason required",
     tag="admin",
     body=OfferingChangeSchema,
     response=OfferingSchema(),
@@ -53,14 +53,10 @@ def list_city_catalogue(city: str, staff: StaffMember) -> dict[str, Any]:
         "catalogue.city_not_found",
         "catalogue.offering_not_found",
         "catalogue.unknown_channel",
-        "catalogue.unknown_upstream",
-        "catalogue.invalid_upstream_params",
         "catalogue.invalid_hours",
         "catalogue.invalid_maintenance_window",
         "catalogue.too_many_windows",
         "catalogue.reason_required",
-        "catalogue.unsafe_upstream",
-        "catalogue.upstream_params_required",
     ),
 )
 def update_offering(
@@ -75,7 +71,6 @@ def update_offering(
         channel=channel,
         change=payload,
         now=current_app.extensions["clock"](),
-        require_public_upstreams=current_app.extensions["settings"].is_production,
     )
     return offering_view(offering)
 

@@ -10,7 +10,6 @@ from marshmallow import post_load
 from marshmallow import validate
 
 from app.schemas.catalogue import STATES
-from app.schemas.strict import PlainValue
 from app.schemas.strict import StrictAwareDateTime
 from app.schemas.strict import StrictBoolean
 from app.schemas.strict import StrictInteger
@@ -18,8 +17,6 @@ from app.schemas.strict import StrictText
 from city_services.administration import HoursChange
 from city_services.administration import OfferingChange
 from city_services.administration import WindowChange
-from city_services.offering_rules import MAX_PARAM_LENGTH
-from city_services.offering_rules import MAX_PARAMS
 
 CLOCK = r"(?:[01][0-9]|2[0-3]):[0-5][0-9]"
 CITY_CODE = r"[0-9]{6}"
@@ -79,7 +76,7 @@ class WindowSchema(Schema):
 
 
 class OfferingChangeSchema(Schema):
-    """A change to one city × service × channel; fields left out stay as they are."""
+    """A change to one city × service × channel; fields left out stay as they are. Upstreams are per city × service."""
 
     reason = reason_field()
     enabled = StrictBoolean()
@@ -87,13 +84,6 @@ class OfferingChangeSchema(Schema):
     maintenance_windows = fields.List(
         fields.Nested(WindowSchema),
         metadata={"description": "Replaces every window; [] clears them."},
-    )
-    upstream = StrictText(max_length=64, pattern=r"[a-z][a-z0-9_]{0,63}", pattern_error="An adapter name.")
-    upstream_params = fields.Dict(
-        keys=StrictText(max_length=64, pattern=r"[a-z][a-z0-9_]{0,63}", pattern_error="A parameter name."),
-        values=PlainValue(max_length=MAX_PARAM_LENGTH),
-        # The use-case refuses more (catalogue.invalid_upstream_params); the body limit bounds the parse.
-        metadata={"maxProperties": MAX_PARAMS},
     )
 
     @post_load
@@ -127,8 +117,6 @@ class OfferingSchema(Schema):
     service = fields.String(required=True)
     channel = fields.String(required=True)
     enabled = fields.Boolean(required=True)
-    upstream = fields.String(required=True)
-    upstream_params = fields.Dict(required=True)
     hours = fields.Nested(HoursOutSchema, required=True)
     maintenance_windows = fields.List(fields.Nested(WindowOutSchema), required=True)
     state = fields.String(required=True, validate=validate.OneOf(STATES))

@@ -17,9 +17,9 @@ from tests.conftest import Api
 def test_seed_catalogue_adds_then_reports_nothing_new(app: Flask, session: Session) -> None:
     runner = app.test_cli_runner()
     first = runner.invoke(args=["seed-catalogue"])
-    assert first.exit_code == 0 and "added 2 cities, 3 services, 12 offerings" in first.output
+    assert first.exit_code == 0 and "added 2 cities, 3 services, 12 offerings, 6 upstream connections" in first.output
     second = runner.invoke(args=["seed-catalogue"])
-    assert second.exit_code == 0 and "added 0 cities, 0 services, 0 offerings" in second.output
+    assert second.exit_code == 0 and "added 0 cities, 0 services, 0 offerings, 0 upstream connections" in second.output
     assert session.scalar(select(func.count()).select_from(Offering)) == 12
 
 

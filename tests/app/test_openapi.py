@@ -91,7 +91,16 @@ def test_every_route_is_documented_with_its_methods(app: Flask, api: Api) -> Non
 def test_operations_list_their_error_codes_under_the_right_status(app: Flask, api: Api) -> None:
     document = api.get("/api/v1/openapi.json")
     patch = document["paths"]["/admin/api/cities/{city}/services/{service}/channels/{channel}"]["patch"]
-    assert "catalogue.unknown_upstream" in patch["responses"]["422"]["x-error-codes"]
+    assert "catalogue.invalid_hours" in patch["responses"]["422"]["x-error-codes"]
+    assert "catalogue.unknown_upstream" not in patch["responses"]["422"]["x-error-codes"]
+    upstream = document["paths"]["/admin/api/cities/{city}/upstreams/{service}"]["patch"]
+    assert {"catalogue.unknown_upstream", "catalogue.invalid_upstream_params", "catalogue.unsafe_upstream"} <= set(
+        upstream["responses"]["422"]["x-error-codes"]
+    )
+    assert upstream["responses"]["404"]["x-error-codes"][:2] == [
+        "catalogue.city_not_found",
+        "catalogue.connection_not_found",
+    ]
     assert "auth.city_out_of_scope" in patch["responses"]["403"]["x-error-codes"]
     assert "auth.required" in patch["responses"]["401"]["x-error-codes"]
     assert patch["security"] == [{"bearer": []}]

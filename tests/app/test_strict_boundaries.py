@@ -57,8 +57,6 @@ LOOSE_CATALOGUE_CHANGES = [
     {"maintenance_windows": [{**WINDOW, "message_zh": "停\u202e机"}]},
     {"maintenance_windows": [{**WINDOW, "message_en": "down\nfor a bit"}]},
     {"maintenance_windows": [{**WINDOW, "starts_at": WINDOW["starts_at"] + "\n"}]},
-    {"upstream_params": {"region": "浙A\r\nX-Injected: 1"}},
-    {"upstream_params": {"Region\n": "浙A"}},
     {"reason": "fixing\u0007"},
     {"reason": "\u200b"},
 ]

@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 from city_services.catalogue import current_revision
 from city_services.models import City
 from city_services.models import Offering
+from city_services.models import UpstreamConnection
 from city_services.seeding import read_seed
 from city_services.seeding import seed_catalogue
 from database import transaction
@@ -31,8 +32,12 @@ name_en = "Nanjing"
   service = "car_move"
   channels = ["alipay"]
   enabled = false
-  upstream = "fake"
   hours = { opens_at = "08:00", closes_at = "18:00", weekdays = "54321" }
+
+  [[cities.upstreams]]
+  service = "car_move"
+  adapter = "fake"
+  params = { timeout_seconds = 2 }
 """
 
 
@@ -49,6 +54,40 @@ def test_seed_file_loads_both_demo_cities_with_all_services_on_both_channels(ses
     assert current_revision(session) == 1
 
 
+def test_each_city_service_has_one_connection_whatever_the_channels(session: Session) -> None:
+    report = seed_catalogue(session, read_seed(SEED), now=NOW)
+    assert report.connections == [
+        "330100/housing_fund",
+        "330100/car_move",
+        "330100/outpatient",
+        "440300/housing_fund",
+        "440300/car_move",
+        "440300/outpatient",
+    ]
+    adapters = {(c.city_code, c.service_code): c.adapter for c in session.scalars(select(UpstreamConnection))}
+    assert adapters == {
+        ("330100", "housing_fund"): "hangzhou_gjj",
+        ("330100", "car_move"): "zhejiang_traffic_police",
+        ("330100", "outpatient"): "zheyi_his",
+        ("440300", "housing_fund"): "shenzhen_gjj",
+        ("440300", "car_move"): "guangdong_traffic_police",
+        ("440300", "outpatient"): "shenzhen_health_platform",
+    }
+    fund = session.scalar(select(UpstreamConnection).where(UpstreamConnection.adapter == "hangzhou_gjj"))
+    # Stored whole, defaults filled in, so the audit log and the admin API show what is in force.
+    assert fund.params == {
+        "timeout_seconds": 5.0,
+        "max_concurrent_calls": 8,
+        "failure_threshold": 5,
+        "reset_seconds": 30.0,
+        "read_retries": 1,
+        "base_url": "http://127.0.0.1:8700/upstreams/hangzhou-gjj",
+        "jgh": "A30-330100",
+        "secret_env": "HANGZHOU_GJJ_HMAC_KEY",
+    }
+    assert fund.updated_at == NOW
+
+
 def test_seeding_again_adds_nothing_and_keeps_operator_changes(session: Session, tmp_path: Path) -> None:
     seed_catalogue(session, read_seed(SEED), now=NOW)
     with transaction(session):
@@ -56,19 +95,22 @@ def test_seeding_again_adds_nothing_and_keeps_operator_changes(session: Session,
             select(Offering).where(Offering.city_code == "330100", Offering.service_code == "car_move")
         )
         offering.enabled = False
-        offering.upstream_params = {"region": "浙A", "timeout_seconds": 9}
+        connection = session.scalar(select(UpstreamConnection).where(UpstreamConnection.adapter == "zheyi_his"))
+        connection.params = {**connection.params, "timeout_seconds": 9.0}
     again = seed_catalogue(session, read_seed(SEED), now=NOW)
-    assert (again.cities, again.services, again.offerings) == ([], [], [])
+    assert (again.cities, again.services, again.offerings, again.connections) == ([], [], [], [])
     assert current_revision(session) == 1
     session.expire_all()
     kept = session.get(Offering, offering.id)
-    assert kept.enabled is False and kept.upstream_params["timeout_seconds"] == 9
+    assert kept.enabled is False
+    assert session.get(UpstreamConnection, connection.id).params["timeout_seconds"] == 9.0
 
     extended = tmp_path / "cities.toml"
     extended.write_text(SEED.read_text(encoding="utf-8") + EXTRA_CITY, encoding="utf-8")
     report = seed_catalogue(session, read_seed(extended), now=NOW)
     assert report.cities == ["320100"] and report.offerings == ["320100/car_move/alipay"]
-    assert count(session, City) == 3 and count(session, Offering) == 13
+    assert report.connections == ["320100/car_move"]
+    assert count(session, City) == 3 and count(session, Offering) == 13 and count(session, UpstreamConnection) == 7
     nanjing = session.scalar(select(Offering).where(Offering.city_code == "320100"))
     assert (nanjing.opens_at, nanjing.closes_at, nanjing.open_weekdays) == ("08:00", "18:00", "12345")
     assert session.get(Offering, offering.id).enabled is False
@@ -96,13 +138,43 @@ def test_bad_seed_files_are_refused_naming_the_problem(tmp_path: Path, text: str
     assert refused.value.code == code
 
 
-def test_seed_with_unknown_upstream_or_channel_is_refused(tmp_path: Path) -> None:
-    for bad, code in (
-        ('upstream = "fake"', 'upstream = "nowhere"'),
-        ('channels = ["alipay"]', 'channels = ["douyin"]'),
-        ("enabled = false", 'enabled = "false"'),
-    ):
-        path = tmp_path / "cities.toml"
-        path.write_text(SEED.read_text(encoding="utf-8") + EXTRA_CITY.replace(bad, code), encoding="utf-8")
-        with pytest.raises(Invalid):
-            read_seed(path)
+@pytest.mark.parametrize(
+    ("good", "bad", "code"),
+    [
+        ('adapter = "fake"', 'adapter = "nowhere"', "catalogue.unknown_upstream"),
+        ('adapter = "fake"', 'adapter = "hangzhou_gjj"', "catalogue.unknown_upstream"),
+        ("timeout_seconds = 2 }", "timeout_seconds = 0 }", "catalogue.invalid_upstream_params"),
+        ("timeout_seconds = 2 }", 'timeout_seconds = "2" }', "catalogue.invalid_upstream_params"),
+        ("timeout_seconds = 2 }", "timeout_seconds = true }", "catalogue.invalid_upstream_params"),
+        (
+            "timeout_seconds = 2 }",
+            "timeout_seconds = 2, base_url = 'https://x.example' }",
+            "catalogue.invalid_upstream_params",
+        ),
+        ("params = { timeout_seconds = 2 }", 'params = "fast"', "catalogue.invalid_upstream_params"),
+        ('channels = ["alipay"]', 'channels = ["douyin"]', "catalogue.unknown_channel"),
+        ("enabled = false", 'enabled = "false"', "catalogue.invalid_seed"),
+        # Upstreams are per city × service now: the old per-offering keys are refused, not dropped.
+        ("enabled = false", 'enabled = false\n  upstream = "fake"', "catalogue.invalid_seed"),
+        ("enabled = false", "enabled = false\n  colour = 1", "catalogue.invalid_seed"),
+        ('adapter = "fake"', 'adapter = "fake"\n  colour = 1', "catalogue.invalid_seed"),
+        ('service = "car_move"\n  adapter', 'service = "parking"\n  adapter', "catalogue.invalid_seed"),
+        ("[[cities.upstreams]]", "[[cities.unused]]", "catalogue.invalid_seed"),
+        # Offered, but through nothing.
+        ('[[cities.upstreams]]\n  service = "car_move"\n  adapter = "fake"\n', "", "catalogue.invalid_seed"),
+        (
+            "[[cities.upstreams]]",
+            '[[cities.upstreams]]\n  service = "car_move"\n  adapter = "fake"\n\n  [[cities.upstreams]]',
+            "catalogue.invalid_seed",
+        ),
+    ],
+)
+def test_seed_upstreams_are_held_to_their_adapters_params(tmp_path: Path, good: str, bad: str, code: str) -> None:
+    path = tmp_path / "cities.toml"
+    assert good in EXTRA_CITY, good
+    path.write_text(SEED.read_text(encoding="utf-8") + EXTRA_CITY.replace(good, bad, 1), encoding="utf-8")
+    with pytest.raises(Invalid) as refused:
+        read_seed(path)
+    assert refused.value.code == code
+    # The message names the entry at fault (the unknown channel names itself).
+    assert "320100" in refused.value.message or code == "catalogue.unknown_channel", refused.value.message

@@ -104,14 +104,16 @@ name_en = "Nanjing"
   service = "car_move"
   channels = ["alipay"]
   enabled = true
-  upstream = "fake"
 
   [[cities.offerings]]
   service = "car_move"
   channels = ["wechat"]
   enabled = true
-  upstream = "fake"
   hours = { weekdays = "76" }
+
+  [[cities.upstreams]]
+  service = "car_move"
+  adapter = "fake"
 """
     path = tmp_path / "cities.toml"
     path.write_text(seed, encoding="utf-8")

@@ -39,18 +39,24 @@ name_en = "Hangzhou"
 
   [[cities.offerings]]
   service = "housing_fund"
-  channels = ["wechat"]
+  channels = ["wechat", "alipay"]
   enabled = true
-  upstream = "{upstream}"
-  upstream_params = {{ base_url = "{base_url}" }}
+
+  [[cities.upstreams]]
+  service = "housing_fund"
+  adapter = "{adapter}"
+  params = {params}
 """
+PUBLIC_FUND = (
+    '{ base_url = "https://gjj.hangzhou.gov.cn/api", jgh = "A30-330100", secret_env = "HANGZHOU_GJJ_HMAC_KEY" }'
+)
+# Where the adapters read their secrets from in these tests.
+SECRETS = {"HANGZHOU_GJJ_HMAC_KEY": "a-real-key-from-the-centre"}
 
 
-def write_seed(
-    tmp_path: Path, upstream: str = "hangzhou_gjj", base_url: str = "https://gjj.hangzhou.gov.cn/api"
-) -> str:
+def write_seed(tmp_path: Path, adapter: str = "hangzhou_gjj", params: str = PUBLIC_FUND) -> str:
     path = tmp_path / "cities.toml"
-    path.write_text(PRODUCTION_SEED.format(upstream=upstream, base_url=base_url), encoding="utf-8")
+    path.write_text(PRODUCTION_SEED.format(adapter=adapter, params=params), encoding="utf-8")
     return str(path)
 
 
@@ -100,7 +106,7 @@ def test_safe_production_configuration_starts(tmp_path: Path, monkeypatch: pytes
         "CATALOGUE_SEED": write_seed(tmp_path),
         "CHANNEL_APPS_FILE": write_channel_apps(tmp_path),
     }
-    app = create_app(Settings.from_env(environ))
+    app = create_app(Settings.from_env(environ), environ=SECRETS)
     assert app.extensions["settings"].is_production
     assert list(app.extensions["channels"].logins) == ["wx7c1b5d1e2f3a4b50"]
 
@@ -113,7 +119,7 @@ def test_production_refuses_a_channel_app_without_its_secret(tmp_path: Path, mon
         "CHANNEL_APPS_FILE": write_channel_apps(tmp_path),
     }
     with pytest.raises(UnsafeConfiguration) as refused:
-        create_app(Settings.from_env(environ))
+        create_app(Settings.from_env(environ), environ=SECRETS)
     assert "WECHAT_MINI_SECRET" in str(refused.value)
 
 
@@ -128,11 +134,13 @@ def test_production_refuses_every_unsafe_setting_naming_each(tmp_path: Path) -> 
         "APP_ENV": "production",
         "WECHAT_API_BASE_URL": "http://127.0.0.1:8700",
         "ALIPAY_GATEWAY_URL": "https://sandbox.example.com/gateway.do",
-        "CATALOGUE_SEED": write_seed(tmp_path, upstream="fake", base_url="http://10.0.0.5/gjj"),
+        "CATALOGUE_SEED": write_seed(
+            tmp_path, params=PUBLIC_FUND.replace("https://gjj.hangzhou.gov.cn", "http://10.0.0.5")
+        ),
         "CHANNEL_APPS_FILE": str(tmp_path / "no-channel-apps.toml"),
     }
     with pytest.raises(UnsafeConfiguration) as refused:
-        create_app(Settings.from_env(environ))
+        create_app(Settings.from_env(environ), environ={})
     message = str(refused.value)
     assert len(refused.value.problems) == 7
     for needle in (
@@ -141,10 +149,32 @@ def test_production_refuses_every_unsafe_setting_naming_each(tmp_path: Path) -> 
         "SQLite",
         "WECHAT_API_BASE_URL",
         "ALIPAY_GATEWAY_URL",
-        "fake upstream",
-        "base_url",
+        "330100/housing_fund upstream base_url is not a public HTTPS URL: http://10.0.0.5/api",
+        "330100/housing_fund secret_env names HANGZHOU_GJJ_HMAC_KEY, which is not set or blank",
     ):
         assert needle in message
+
+
+@pytest.mark.parametrize(
+    ("adapter", "params", "problem"),
+    [
+        ("fake", "{}", "330100/housing_fund uses the fake upstream adapter"),
+        ("hangzhou_gjj", PUBLIC_FUND.replace("https://", "http://"), "base_url is not a public HTTPS URL"),
+        ("hangzhou_gjj", PUBLIC_FUND.replace("gjj.hangzhou.gov.cn", "127.0.0.1:8700"), "not a public HTTPS URL"),
+        ("hangzhou_gjj", PUBLIC_FUND.replace("gjj.hangzhou.gov.cn", "sandbox.gjj.example"), "not a public HTTPS"),
+        ("hangzhou_gjj", PUBLIC_FUND.replace("HANGZHOU_GJJ_HMAC_KEY", "BLANK_KEY"), "BLANK_KEY, which is not set"),
+        ("hangzhou_gjj", PUBLIC_FUND.replace("HANGZHOU_GJJ_HMAC_KEY", "NO_SUCH_KEY"), "NO_SUCH_KEY, which is not set"),
+    ],
+)
+def test_production_refuses_each_unfit_seeded_connection(
+    tmp_path: Path, adapter: str, params: str, problem: str
+) -> None:
+    environ = {**SAFE_PRODUCTION, "CATALOGUE_SEED": write_seed(tmp_path, adapter, params)}
+    with pytest.raises(UnsafeConfiguration) as refused:
+        create_app(Settings.from_env(environ), environ={**SECRETS, "BLANK_KEY": "  "})
+    assert [p for p in refused.value.problems if "330100" in p] == [
+        next(p for p in refused.value.problems if problem in p)
+    ]
 
 
 @pytest.mark.parametrize(
@@ -166,7 +196,7 @@ def test_public_https_check(url: str, public: bool) -> None:
 def test_production_refuses_unsafe_upstreams_an_operator_stored(tmp_path: Path) -> None:
     from dataclasses import replace
 
-    from city_services.models import Offering
+    from city_services.models import UpstreamConnection
     from city_services.seeding import read_seed
     from city_services.seeding import seed_catalogue
     from database import transaction
@@ -180,7 +210,8 @@ def test_production_refuses_unsafe_upstreams_an_operator_stored(tmp_path: Path) 
     with make_session_factory(engine)() as session:
         seed_catalogue(session, read_seed(Path(write_seed(tmp_path))), now=datetime(2026, 11, 18, tzinfo=UTC))
         with transaction(session):
-            session.query(Offering).one().upstream = "fake"
+            connection = session.query(UpstreamConnection).one()
+            connection.adapter, connection.params = "fake", {}
     engine.dispose()
     settings = replace(
         Settings.from_env({**SAFE_PRODUCTION, "CATALOGUE_SEED": write_seed(tmp_path)}),
@@ -189,8 +220,22 @@ def test_production_refuses_unsafe_upstreams_an_operator_stored(tmp_path: Path) 
     )
     # SQLite is itself refused in production; only the stored upstream is under test here.
     with pytest.raises(UnsafeConfiguration) as refused:
-        create_app(settings)
-    assert "330100/housing_fund/wechat uses the fake upstream adapter" in str(refused.value)
+        create_app(settings, environ=SECRETS)
+    assert [p for p in refused.value.problems if "330100" in p] == [
+        "330100/housing_fund uses the fake upstream adapter, which stands in for the real system"
+    ]
+    # Parameters that no longer fit their adapter (as a migration may leave them) are refused too.
+    engine = make_engine(url)
+    with make_session_factory(engine)() as session, transaction(session):
+        connection = session.query(UpstreamConnection).one()
+        connection.adapter, connection.params = "hangzhou_gjj", {"institution_code": "A30-330100"}
+    engine.dispose()
+    with pytest.raises(UnsafeConfiguration) as refused:
+        create_app(settings, environ=SECRETS)
+    assert [p for p in refused.value.problems if "330100" in p] == [
+        "330100/housing_fund (hangzhou_gjj): These upstream parameters are not valid: "
+        "params.base_url, params.institution_code, params.jgh, params.secret_env."
+    ]
 
 
 @pytest.mark.parametrize("value", ["Production", " PRODUCTION "])
@@ -212,7 +257,7 @@ def test_production_refuses_the_development_pii_key_among_others(tmp_path: Path)
         "CATALOGUE_SEED": write_seed(tmp_path),
     }
     with pytest.raises(UnsafeConfiguration) as refused:
-        create_app(Settings.from_env(environ))
+        create_app(Settings.from_env(environ), environ=SECRETS)
     assert "PII_KEYS" in str(refused.value)
 
 
