@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import UTC
 from datetime import datetime
 from datetime import timedelta
@@ -14,17 +16,23 @@ from sqlalchemy.orm import Session
 from database import transaction
 from database.engine import make_engine
 from database.engine import make_session_factory
+from errors import Forbidden
+from errors import Invalid
 from errors import TooManyRequests
 from errors import Unauthenticated
 from identity.attempt_counts import DatabaseAttempts
+from identity.audit import record_staff_action
 from identity.models import AuditEntry
+from identity.models import StaffMember
 from identity.staff import LOCKOUT
 from identity.staff import MAX_FAILED_LOGINS
+from identity.staff import MAX_FAILED_LOGINS_PER_ADDRESS
 from identity.staff import NewStaffMember
 from identity.staff import add_staff_member
 from identity.staff import create_staff_member
 from identity.staff import list_staff_members
 from identity.staff import log_in
+from identity.staff import mask_username
 from identity.staff import unlock_username
 
 NOW = datetime(2026, 11, 18, 2, 0, tzinfo=UTC)
@@ -115,3 +123,106 @@ def test_a_lock_about_to_end_still_asks_for_at_least_a_second(session: Session) 
     with pytest.raises(TooManyRequests) as early:
         attempt(session, PASSWORD, NOW + timedelta(minutes=5))
     assert early.value.retry_after == int((LOCKOUT - timedelta(minutes=5)).total_seconds())
+
+
+def test_an_audit_entry_needs_a_reason_and_keeps_it_trimmed(session: Session) -> None:
+    root = admin(session)
+    for blank in ("", "   ", "x" * 501):
+        with pytest.raises(Invalid) as refused:
+            record_staff_action(session, root, action="staff.created", target="staff/x", reason=blank, at=NOW)
+        assert refused.value.code == "audit.reason_required"
+    entry = record_staff_action(session, root, action="staff.created", target="staff/x", reason="  hired  ", at=NOW)
+    assert entry.reason == "hired"
+
+
+def test_only_a_platform_admin_adds_staff_and_says_why(session: Session) -> None:
+    root = admin(session)
+    new = NewStaffMember("wei.li", "Li Wei", PASSWORD, "city_operator", cities=("330100",))
+    with transaction(session):
+        operator = create_staff_member(
+            session, NewStaffMember("operator", "Op", PASSWORD, "city_operator", cities=("330100",)), now=NOW
+        )
+    with pytest.raises(Forbidden):
+        add_staff_member(session, operator, new, reason="hired", now=NOW, served_cities=("330100",))
+    with pytest.raises(Invalid) as no_reason:
+        add_staff_member(session, root, new, reason=" ", now=NOW, served_cities=("330100",))
+    assert no_reason.value.code == "staff.reason_required"
+    with pytest.raises(Invalid) as unknown:
+        add_staff_member(session, root, new, reason="hired", now=NOW, served_cities=("310000",))
+    assert (unknown.value.code, unknown.value.details) == ("staff.unknown_city", {"cities": ["330100"]})
+    with pytest.raises(Invalid) as weak:
+        add_staff_member(session, root, replace(new, password="short"), reason="hired", now=NOW, served_cities=())
+    assert weak.value.code == "staff.weak_password"
+    session.rollback()
+    assert session.scalar(select(StaffMember).where(StaffMember.username == "wei.li")) is None
+    assert session.scalar(select(AuditEntry)) is None
+    added = add_staff_member(session, root, new, reason="hired", now=NOW, served_cities=("330100", "310000"))
+    session.rollback()
+    assert session.get(StaffMember, added.id).cities == ["330100"]
+
+
+class Events(logging.Handler):
+    """The lockout events of the security log (the app's logging setup may stop propagation to caplog)."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self.lockouts: list[logging.LogRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if record.getMessage() == "lockout":
+            self.lockouts.append(record)
+
+
+@pytest.fixture
+def security_events() -> Iterator[Events]:
+    logger = logging.getLogger("citytiles.security")
+    events = Events()
+    logger.addHandler(events)
+    yield events
+    logger.removeHandler(events)
+
+
+def test_a_username_lockout_is_logged_once_when_it_begins(session: Session, security_events: Events) -> None:
+    admin(session)
+    for _ in range(MAX_FAILED_LOGINS):
+        with pytest.raises(Unauthenticated):
+            attempt(session, "wrong password!", NOW)
+    assert security_events.lockouts == []
+    with pytest.raises(TooManyRequests):
+        attempt(session, PASSWORD, NOW)
+    [event] = security_events.lockouts
+    assert (event.code, event.source, event.username) == ("auth.locked", "192.0.2.1", "r…(4)")
+    assert event.until == (NOW + LOCKOUT).isoformat()
+    with pytest.raises(TooManyRequests):
+        attempt(session, PASSWORD, NOW)
+    assert len(security_events.lockouts) == 1
+
+
+def test_an_address_lockout_is_logged_once_without_a_username(session: Session, security_events: Events) -> None:
+    admin(session)
+    attempts = counter(session)
+    later = NOW + timedelta(minutes=1)
+    for i in range(MAX_FAILED_LOGINS_PER_ADDRESS + 2):
+        try:
+            log_in(
+                session,
+                f"guess-{i}",
+                "guess",
+                source="192.0.2.9",
+                attempts=attempts,
+                now=later,
+                lifetime=timedelta(hours=1),
+            )
+        except Unauthenticated:
+            assert i < MAX_FAILED_LOGINS_PER_ADDRESS
+        except TooManyRequests as refused:
+            assert i >= MAX_FAILED_LOGINS_PER_ADDRESS and refused.code == "auth.too_many_attempts"
+            assert refused.retry_after == LOCKOUT.total_seconds()
+    [event] = security_events.lockouts
+    assert (event.code, event.source, event.username) == ("auth.too_many_attempts", "192.0.2.9", None)
+    assert event.until == (later + LOCKOUT).isoformat()
+
+
+def test_a_masked_username_keeps_its_first_character_and_length() -> None:
+    assert mask_username("wei.li") == "w…(6)"
+    assert mask_username("") == "…(0)"
