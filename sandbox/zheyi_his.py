@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hmac
 import json
+from collections.abc import Callable
 from typing import Any
 
 from flask import Blueprint
@@ -193,13 +194,12 @@ def create_zheyi_his_blueprint(world: World) -> Blueprint:
     return bp
 
 
-def change(action: Any, appointment_id: str) -> Hold:
+def change(action: Callable[[str], Hold], appointment_id: str) -> Hold:
     """Run a ledger action on an appointment, answering its refusals as the HIS does."""
     try:
-        hold: Hold = action(appointment_id)
+        return action(appointment_id)
     except LedgerRefusal as refusal:
         raise refusal_error(refusal) from None
-    return hold
 
 
 def refusal_error(refusal: LedgerRefusal) -> ZheyiError:
