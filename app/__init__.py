@@ -28,9 +28,12 @@ from app.wiring import ChannelAdapters
 from app.wiring import build_attempt_counter
 from app.wiring import build_channel_adapters
 from app.wiring import build_outbound
+from app.wiring import upstream_environ
 from city_services.catalogue import CatalogueCache
 from city_services.connections import stored_connections
+from city_services.degradation import BreakerWatch
 from city_services.seeding import read_seed
+from city_services.upstream_pool import Upstreams
 from city_services.upstreams import ConnectionSetting
 from city_services.upstreams import production_problems as connection_problems
 from config import Settings
@@ -103,6 +106,9 @@ def create_app(
     for problem in channels.problems:
         logging.getLogger("citytiles.channels").warning("channel app left out: %s", problem)
     session_factory = make_session_factory(engine)
+    breaker_watch = BreakerWatch(outbound.breakers)
+    # A breaker this process opens or closes shows on its tiles at once; other workers' within a second.
+    outbound.breakers.on_change = breaker_watch.heard
     catalogue_news = build_catalogue_news(settings, engine, session_factory)
     app.extensions.update(
         settings=settings,
@@ -116,6 +122,8 @@ def create_app(
         vault=Vault.from_settings(settings.pii_keys, settings.pii_active_key, settings.pii_lookup_key),
         channels=channels,
         outbound=outbound,
+        upstreams=Upstreams(outbound, upstream_environ(settings, environ)),
+        breaker_watch=breaker_watch,
         # Each package's erase function for a person's data (filled as city services arrive).
         erasers=(),
         attempts=build_attempt_counter(settings, engine),

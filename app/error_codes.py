@@ -62,6 +62,9 @@ ERROR_CODES: dict[str, tuple[int, str]] = {
     "channel.rate_limited": (429, "The channel is limiting requests for this user; Retry-After says when to retry."),
     "channel.unavailable": (503, "The channel cannot be reached; Retry-After says when to retry."),
     # City upstream systems, through outbound/
+    "service.not_offered": (409, "The service is not offered in this city on your channel; details.message says so."),
+    "service.off_hours": (409, "The service is closed now; details.available_again_at says when it opens."),
+    "service.maintenance": (503, "The service is under maintenance; Retry-After says when it is expected back."),
     "upstream.unavailable": (503, "The city's system cannot be reached; Retry-After says when to retry."),
     "upstream.busy": (503, "Too many requests to the city's system are in flight; retry in a moment."),
     "identity.invalid_name": (422, "The name is not a name as on an ID card."),

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 import tomllib
+from collections.abc import Iterator
+from collections.abc import Mapping
 from dataclasses import dataclass
 from dataclasses import field
 from pathlib import Path
@@ -69,6 +71,40 @@ def read_secret(entry: dict[str, Any], name: str) -> str:
             f"{path} for {entry['app_id']} does not exist (the demo's sandbox writes it on first start)"
         )
     return path.read_text(encoding="utf-8").strip() + ("\n" if name.endswith("key") else "")
+
+
+class SecretsFromFiles(Mapping[str, str]):
+    """The environment, and outside production the demo's secret files for variables it does not set."""
+
+    def __init__(self, environ: Mapping[str, str], files: Mapping[str, Path]) -> None:
+        self._environ = environ
+        self._files = files
+
+    def __getitem__(self, name: str) -> str:
+        if name in self._environ:
+            return self._environ[name]
+        path = self._files.get(name)
+        # Read at each use: the sandbox may write its files after citytiles has started.
+        if path is None or not path.is_file():
+            raise KeyError(name)
+        return path.read_text(encoding="utf-8").strip()
+
+    def __iter__(self) -> Iterator[str]:
+        return iter({*self._environ, *self._files})
+
+    def __len__(self) -> int:
+        return len({*self._environ, *self._files})
+
+
+def upstream_environ(settings: Settings, environ: Mapping[str, str]) -> Mapping[str, str]:
+    """Where upstream adapters read the secrets their connections name."""
+    if settings.is_production or not settings.upstream_secret_files.is_file():
+        return environ
+    named = tomllib.loads(settings.upstream_secret_files.read_text(encoding="utf-8"))
+    files = {
+        name: (PROJECT_ROOT / path if not Path(path).is_absolute() else Path(path)) for name, path in named.items()
+    }
+    return SecretsFromFiles(environ, files)
 
 
 def build_outbound(settings: Settings) -> Outbound:

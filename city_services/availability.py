@@ -97,6 +97,20 @@ def availability(enabled: bool, hours: Hours, windows: tuple[Window, ...], now: 
     return Availability("available")
 
 
+DEGRADED = Availability(
+    "degraded",
+    {
+        "zh-CN": "该服务所连接的系统暂时无法访问，恢复后将自动开放，请稍后再试",
+        "en": "The city's system behind this service cannot be reached right now; please try again later.",
+    },
+)
+
+
+def with_upstream(base: Availability, upstream_open: bool) -> Availability:
+    """An otherwise available service whose upstream's breaker is open shows as degraded."""
+    return DEGRADED if upstream_open and base.state == "available" else base
+
+
 def _window_at(windows: tuple[Window, ...], moment: datetime) -> Window | None:
     return next((w for w in windows if w.starts_at <= moment < w.ends_at), None)
 

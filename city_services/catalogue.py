@@ -20,6 +20,7 @@ from city_services.availability import Hours
 from city_services.availability import Window
 from city_services.availability import availability
 from city_services.availability import next_change
+from city_services.availability import with_upstream
 from city_services.catalogue_changes import CHANGED
 from city_services.catalogue_changes import COMMITS_HERE
 from city_services.catalogue_changes import CatalogueChanges
@@ -225,13 +226,36 @@ def list_cities(snapshot: CatalogueSnapshot) -> tuple[CityEntry, ...]:
     return snapshot.cities
 
 
-def tiles_for(snapshot: CatalogueSnapshot, city: str, channel: str, now: datetime) -> list[Tile]:
-    """A city's tiles on one channel, in display order, each with its state at this moment."""
+def tiles_for(
+    snapshot: CatalogueSnapshot, city: str, channel: str, now: datetime, degraded: frozenset[str] = frozenset()
+) -> list[Tile]:
+    """A city's tiles on one channel, in display order, each with its state at this moment.
+
+    :param degraded: the city's services whose upstream connection's breaker is open.
+    """
     snapshot.city(city)
     return [
-        Tile(e.code, e.name, e.category, e.icon, availability(e.enabled, e.hours, e.windows, now))
+        Tile(e.code, e.name, e.category, e.icon, tile_availability(e, now, e.code in degraded))
         for e in snapshot.tiles.get((city, channel), ())
     ]
+
+
+def tile_availability(entry: TileEntry, now: datetime, upstream_open: bool = False) -> Availability:
+    """One tile's state at this moment."""
+    return with_upstream(availability(entry.enabled, entry.hours, entry.windows, now), upstream_open)
+
+
+def tile_entry(snapshot: CatalogueSnapshot, city: str, service: str, channel: str) -> TileEntry:
+    """The offering of a service in a city on a channel, or NotFound."""
+    snapshot.city(city)
+    for entry in snapshot.tiles.get((city, channel), ()):
+        if entry.code == service:
+            return entry
+    raise NotFound(
+        "catalogue.offering_not_found",
+        f"City {city} has no {service} service on {channel}.",
+        {"city": city, "service": service, "channel": channel},
+    )
 
 
 def tiles_unchanged_until(snapshot: CatalogueSnapshot, city: str, channel: str, now: datetime) -> datetime | None:

@@ -14,6 +14,7 @@ import re
 from collections.abc import Callable
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 from typing import Any
 from typing import TypeVar
 from typing import get_type_hints
@@ -42,6 +43,9 @@ MAX_PARAMS = 32
 MAX_REPORTED = 10
 
 P = TypeVar("P", bound="CallLimits")
+
+if TYPE_CHECKING:
+    from city_services.upstream_link import UpstreamLink
 
 
 def whole_number(default: int, *, low: int, high: int) -> Any:
@@ -103,6 +107,10 @@ class CallLimits:
     def production_problems(self, environ: Mapping[str, str]) -> list[str]:
         """Why production must not run with these parameters; empty when it may. Each base says."""
         raise NotImplementedError(f"{type(self).__qualname__} must say what production refuses")
+
+    def connect(self, link: UpstreamLink) -> Any:
+        """The adapter these parameters configure, speaking its service's provider port. Each adapter says."""
+        raise NotImplementedError(f"{type(self).__qualname__} has no adapter to connect")
 
 
 @dataclass(frozen=True, kw_only=True)

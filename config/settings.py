@@ -17,6 +17,7 @@ DEFAULT_DATABASE_URL = f"sqlite:///{PROJECT_ROOT / 'var' / 'citytiles.db'}"
 DEFAULT_SEED = PROJECT_ROOT / "config" / "cities.toml"
 APP_ENVS = ("development", "test", "production")
 DEFAULT_CHANNEL_APPS = PROJECT_ROOT / "config" / "channels.toml"
+DEFAULT_UPSTREAM_SECRET_FILES = PROJECT_ROOT / "config" / "upstream_secrets.toml"
 # Development-only PII keys; production refuses to start with them.
 DEFAULT_PII_KEYS = "dev1:ZGV2ZWxvcG1lbnQtb25seS1waWkta2V5LTMyLWJ5dGU="
 DEFAULT_PII_LOOKUP_KEY = "ZGV2ZWxvcG1lbnQtb25seS1sb29rdXAta2V5LTMyYnk="
@@ -54,6 +55,8 @@ class Settings:
     staff_token_minutes: int = 480
     resident_token_minutes: int = 1440
     channel_apps_file: Path = DEFAULT_CHANNEL_APPS
+    # Outside production: files to read upstream secrets from when the environment does not set them.
+    upstream_secret_files: Path = DEFAULT_UPSTREAM_SECRET_FILES
     channel_timeout_seconds: float = 5.0
     # "keyid:base64key,..." (AES-256 keys); the active one encrypts, all of them decrypt.
     pii_keys: str = field(default=DEFAULT_PII_KEYS, repr=False)
@@ -84,6 +87,7 @@ class Settings:
             staff_token_minutes=whole_number(environ, "STAFF_TOKEN_MINUTES", 480),
             resident_token_minutes=whole_number(environ, "RESIDENT_TOKEN_MINUTES", 1440),
             channel_apps_file=Path(environ.get("CHANNEL_APPS_FILE", str(DEFAULT_CHANNEL_APPS))),
+            upstream_secret_files=Path(environ.get("UPSTREAM_SECRET_FILES", str(DEFAULT_UPSTREAM_SECRET_FILES))),
             channel_timeout_seconds=decimal_number(environ, "CHANNEL_TIMEOUT_SECONDS", 5.0),
             pii_keys=environ.get("PII_KEYS", DEFAULT_PII_KEYS),
             pii_active_key=environ.get("PII_ACTIVE_KEY", "dev1"),

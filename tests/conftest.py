@@ -237,6 +237,21 @@ class Sandbox:
         )
         return replace(settings, **overrides)
 
+    def service_settings(self, tmp_path: Path, **overrides: Any) -> Settings:
+        """Channel settings, plus the demo seed's upstream connections and secrets pointed at this sandbox."""
+        seed = (ROOT / "config" / "cities.toml").read_text(encoding="utf-8").replace("http://127.0.0.1:8700", self.base)
+        (tmp_path / "cities.toml").write_text(seed, encoding="utf-8")
+        secrets = (ROOT / "config" / "upstream_secrets.toml").read_text(encoding="utf-8")
+        (tmp_path / "upstream_secrets.toml").write_text(
+            secrets.replace('"var/sandbox', f'"{self.state_dir}'), encoding="utf-8"
+        )
+        return self.channel_settings(
+            tmp_path,
+            catalogue_seed=tmp_path / "cities.toml",
+            upstream_secret_files=tmp_path / "upstream_secrets.toml",
+            **overrides,
+        )
+
 
 @pytest.fixture(scope="session")
 def sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sandbox]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 from datetime import datetime
+from datetime import timedelta
 from typing import Any
 
 from flask import Blueprint
@@ -23,9 +24,11 @@ from city_services.catalogue import CatalogueSnapshot
 from city_services.catalogue import list_cities
 from city_services.catalogue import tiles_for
 from city_services.catalogue import tiles_unchanged_until
+from city_services.upstream_link import connection_key
 
 blueprint = Blueprint("catalogue", __name__, url_prefix="/api/v1")
 LANGUAGES = ("zh-CN", "en")
+DEGRADED_RECHECK = timedelta(seconds=5)
 
 
 @blueprint.get("/cities")
@@ -59,9 +62,10 @@ def city_services(city: str, params: dict[str, str]) -> Response:
     channel = params["channel"]
     snapshot = catalogue_snapshot()
     now = current_app.extensions["clock"]()
+    degraded = degraded_services(snapshot, city, channel)
 
     def render() -> tuple[Any, datetime | None]:
-        tiles = tiles_for(snapshot, city, channel, now)
+        tiles = tiles_for(snapshot, city, channel, now, degraded)
         entry = snapshot.city(city)
         data = {
             "city": {"code": entry.code, "name": entry.name[lang]},
@@ -79,11 +83,25 @@ def city_services(city: str, params: dict[str, str]) -> Response:
                 for tile in tiles
             ],
         }
-        return TilesSchema().dump(data), tiles_unchanged_until(snapshot, city, channel, now)
+        until = tiles_unchanged_until(snapshot, city, channel, now)
+        if degraded:
+            # Recovery is not a catalogue change: clients must ask again soon to see the tile come back.
+            until = min(until, now + DEGRADED_RECHECK) if until else now + DEGRADED_RECHECK
+        return TilesSchema().dump(data), until
 
-    key = ("tiles", city, channel, lang)
+    key = ("tiles", city, channel, lang, degraded)
     page = current_app.extensions["catalogue_pages"].page(snapshot.revision, key, now, render)
     return conditional_response(page, now)
+
+
+def degraded_services(snapshot: CatalogueSnapshot, city: str, channel: str) -> frozenset[str]:
+    """The city's services on this channel whose upstream connection's breaker is open, as this process last read."""
+    watch = current_app.extensions["breaker_watch"]
+    return frozenset(
+        entry.code
+        for entry in snapshot.tiles.get((city, channel), ())
+        if watch.is_open(connection_key(city, entry.code))
+    )
 
 
 def catalogue_snapshot() -> CatalogueSnapshot:

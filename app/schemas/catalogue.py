@@ -9,7 +9,7 @@ from marshmallow import validate
 from app.schemas.strict import StrictText
 from city_services.models import CHANNELS
 
-STATES = ("available", "maintenance", "off_hours", "unavailable")
+STATES = ("available", "maintenance", "off_hours", "unavailable", "degraded")
 
 
 class CitySchema(Schema):

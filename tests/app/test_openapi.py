@@ -119,7 +119,13 @@ def test_operations_list_their_error_codes_under_the_right_status(app: Flask, ap
 
 def test_schemas_come_from_marshmallow(api: Api) -> None:
     schemas = api.get("/api/v1/openapi.json")["components"]["schemas"]
-    assert schemas["Tile"]["properties"]["state"]["enum"] == ["available", "maintenance", "off_hours", "unavailable"]
+    assert schemas["Tile"]["properties"]["state"]["enum"] == [
+        "available",
+        "maintenance",
+        "off_hours",
+        "unavailable",
+        "degraded",
+    ]
     assert set(schemas["Error"]["properties"]) == {"error"}
 
 
