@@ -29,6 +29,7 @@ from app.wiring import build_attempt_counter
 from app.wiring import build_channel_adapters
 from app.wiring import build_outbound
 from app.wiring import upstream_environ
+from city_services.car_move.owners import erase_car_moves
 from city_services.catalogue import CatalogueCache
 from city_services.connections import stored_connections
 from city_services.degradation import BreakerWatch
@@ -125,7 +126,7 @@ def create_app(
         upstreams=Upstreams(outbound, upstream_environ(settings, environ)),
         breaker_watch=breaker_watch,
         # Each package's erase function for a person's data (filled as city services arrive).
-        erasers=(),
+        erasers=(erase_car_moves,),
         attempts=build_attempt_counter(settings, engine),
     )
     init_db_session(app)

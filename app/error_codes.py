@@ -85,6 +85,36 @@ ERROR_CODES: dict[str, tuple[int, str]] = {
         "Today's real-name or phone attempts for this account are used up; Retry-After says when to try again.",
     ),
     "session.too_many_attempts": (429, "Too many failed logins from your address; Retry-After says when to try again."),
+    # Car move
+    "car_move.invalid_plate": (422, "Not a plate: province abbreviation, office letter, 5 (new-energy: 6) characters."),
+    "car_move.monthly_quota_exceeded": (
+        429,
+        "This month's car-move requests (5 unless the city says otherwise) are used; Retry-After says when.",
+    ),
+    "car_move.plate_cooling_down": (
+        429,
+        "This car's driver was asked a moment ago; Retry-After says when to ask again.",
+    ),
+    "car_move.nudge_too_early": (
+        429,
+        "A reminder waits ten minutes after the request or the last one; see Retry-After.",
+    ),
+    "car_move.request_not_found": (404, "No such car-move request of yours."),
+    "car_move.request_finished": (409, "The request is finished (moved, cancelled, answered or unreachable)."),
+    "car_move.already_answered": (409, "The owner has answered this request already."),
+    "car_move.vehicle_not_found": (404, "The traffic police have no vehicle with this plate."),
+    "car_move.ticket_not_found": (404, "The traffic police have no such car-move ticket."),
+    "car_move.ticket_finished": (409, "The traffic police ticket is finished and cannot be cancelled."),
+    "car_move.police_monthly_limit": (409, "The traffic police allow no more requests from you this month."),
+    "car_move.plate_refused": (422, "The traffic police do not take this plate."),
+    "car_move.real_name_required": (403, "Verify your real name before registering a vehicle."),
+    "car_move.ownership_unverifiable": (
+        409,
+        "This city's traffic police reach owners themselves and cannot confirm ownership; no registration needed.",
+    ),
+    "car_move.not_the_owner": (403, "The traffic police do not have you as this vehicle's owner."),
+    "car_move.too_many_vehicles": (409, "A resident can register at most 5 vehicles."),
+    "car_move.invalid_rules": (422, "Car-move limits are whole numbers within their bounds, with a reason."),
     # Staff accounts
     "staff.username_taken": (409, "That username is taken."),
     "staff.unknown_role": (422, "Unknown role."),

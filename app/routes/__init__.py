@@ -9,6 +9,7 @@ from app.routes import admin_catalogue
 from app.routes import admin_sessions
 from app.routes import admin_staff
 from app.routes import admin_upstreams
+from app.routes import car_move
 from app.routes import catalogue
 from app.routes import docs
 from app.routes import health
@@ -22,6 +23,7 @@ def register_routes(app: Flask) -> None:
         docs.blueprint,
         catalogue.blueprint,
         residents.blueprint,
+        car_move.blueprint,
         admin_sessions.blueprint,
         admin_catalogue.blueprint,
         admin_upstreams.blueprint,

@@ -94,6 +94,19 @@ class StrictInteger(fields.Integer):
         raise ValidationError("Not a valid integer; send ASCII digits.")
 
 
+class StrictNumber(fields.Float):
+    """A finite JSON number (an integer is read as a float); no text, no true, no NaN."""
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> float:
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise ValidationError("Not a valid number.")
+        if isinstance(value, float) and not math.isfinite(value):
+            raise ValidationError("Not a finite number.")
+        if isinstance(value, int) and abs(value) > 2**53:
+            raise ValidationError("Too large a number.")
+        return float(value)
+
+
 class StrictAwareDateTime(fields.AwareDateTime):
     """An ISO 8601 date-time with its offset, written in ASCII and nothing after it."""
 

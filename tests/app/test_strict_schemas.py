@@ -24,10 +24,11 @@ from app.schemas.strict import PlainValue
 from app.schemas.strict import StrictAwareDateTime
 from app.schemas.strict import StrictBoolean
 from app.schemas.strict import StrictInteger
+from app.schemas.strict import StrictNumber
 from app.schemas.strict import StrictText
 from tests.conftest import ROOT
 
-STRICT_LEAVES = (StrictText, StrictBoolean, StrictInteger, StrictAwareDateTime, PlainValue)
+STRICT_LEAVES = (StrictText, StrictBoolean, StrictInteger, StrictNumber, StrictAwareDateTime, PlainValue)
 CONTAINERS = (fields.Nested, fields.List, fields.Dict)
 PROJECT = ("app", "config", "database", "identity", "city_services", "billing", "channels", "outbound", "errors.py")
 PROJECT_FILES = ("text_rules.py", "wsgi.py", "worker.py")

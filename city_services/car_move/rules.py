@@ -1,0 +1,109 @@
+"""The anti-harassment limits (12123's rules): requests per requester per month, one live request per plate.
+
+Both are checked under locks on a row per requester and a row per plate, taken in that order, so
+parallel requests on any number of workers are counted one at a time.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from datetime import datetime
+from datetime import timedelta
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import func
+from sqlalchemy import select
+from sqlalchemy.dialects import postgresql
+from sqlalchemy.dialects import sqlite
+from sqlalchemy.orm import Session
+
+from city_services.car_move.models import CarMoveLock
+from city_services.car_move.models import CarMoveRequest
+from city_services.car_move.models import CarMoveRules
+from errors import TooManyRequests
+
+SHANGHAI = ZoneInfo("Asia/Shanghai")
+MONTHLY_REQUESTS = 5
+PLATE_COOLDOWN_MINUTES = 10
+# Statuses a request stops counting in: it never reached anyone.
+NOT_COUNTED = ("submitting", "failed")
+# Statuses in which a request is still live: someone may yet move the car.
+LIVE = ("submitting", "awaiting_owner", "notified", "acknowledged")
+
+
+@dataclass(frozen=True)
+class Limits:
+    """A city's limits as they apply now."""
+
+    monthly_requests: int = MONTHLY_REQUESTS
+    plate_cooldown: timedelta = timedelta(minutes=PLATE_COOLDOWN_MINUTES)
+
+
+def limits_of(session: Session, city: str) -> Limits:
+    """The city's tuned limits, or the defaults."""
+    rules = session.get(CarMoveRules, city)
+    if rules is None:
+        return Limits()
+    return Limits(rules.monthly_requests, timedelta(minutes=rules.plate_cooldown_minutes))
+
+
+def lock(session: Session, key: str) -> None:
+    """Take the lock row named key for this transaction, creating it the first time."""
+    dialect = session.get_bind().dialect.name
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    session.execute(insert(CarMoveLock).values(key=key).on_conflict_do_nothing())
+    session.execute(select(CarMoveLock.key).where(CarMoveLock.key == key).with_for_update())
+
+
+def requester_key(requester_id: int) -> str:
+    """The lock row of one requester."""
+    return f"requester:{requester_id}"
+
+
+def plate_key(plate_lookup: str) -> str:
+    """The lock row of one plate."""
+    return f"plate:{plate_lookup}"
+
+
+def check_limits(
+    session: Session, limits: Limits, requester_ids: frozenset[int], plate_lookup: str, now: datetime
+) -> None:
+    """Refuse with 429 when the requester's month is used up or the plate has a live request; call under the locks."""
+    month_start = now.astimezone(SHANGHAI).replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+    used = session.scalar(
+        select(func.count())
+        .select_from(CarMoveRequest)
+        .where(
+            CarMoveRequest.requester_id.in_(requester_ids),
+            CarMoveRequest.created_at >= month_start,
+            CarMoveRequest.status.not_in(NOT_COUNTED),
+        )
+    )
+    if (used or 0) >= limits.monthly_requests:
+        next_month = (month_start + timedelta(days=32)).replace(day=1)
+        raise TooManyRequests(
+            "car_move.monthly_quota_exceeded",
+            f"You have sent {limits.monthly_requests} car-move requests this month, the most allowed.",
+            retry_after=_seconds(next_month - now),
+        )
+    latest = session.scalar(
+        select(CarMoveRequest.created_at)
+        .where(
+            CarMoveRequest.plate_lookup == plate_lookup,
+            CarMoveRequest.created_at > now - limits.plate_cooldown,
+            CarMoveRequest.status.in_(LIVE),
+        )
+        .order_by(CarMoveRequest.created_at.desc())
+        .limit(1)
+    )
+    if latest is not None:
+        raise TooManyRequests(
+            "car_move.plate_cooling_down",
+            "This car's driver was asked to move it a moment ago; please wait before asking again.",
+            retry_after=_seconds(latest + limits.plate_cooldown - now),
+        )
+
+
+def _seconds(delta: timedelta) -> int:
+    return max(1, math.ceil(delta.total_seconds()))

@@ -1,0 +1,338 @@
+"""Car move through the API on both databases, against the sandbox's traffic-police systems.
+
+Hangzhou goes through zhejiang_traffic_police, which reaches owners itself; Shenzhen through
+guangdong_traffic_police, which only confirms ownership, so its owners register with us and answer here.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from flask import Flask
+from sqlalchemy import text
+from sqlalchemy import update
+
+from city_services.car_move.owners import purge_locations
+from migrations.metadata import target_metadata
+from tests.app.car_move_world import HANGZHOU
+from tests.app.car_move_world import PLACE
+from tests.app.car_move_world import SHENZHEN
+from tests.app.car_move_world import ask
+from tests.app.car_move_world import id_number
+from tests.app.car_move_world import log_in
+from tests.app.car_move_world import plate
+from tests.app.car_move_world import register_at_police
+from tests.app.car_move_world import service_api_fixture  # noqa: F401 - a fixture
+from tests.app.car_move_world import service_app_fixture  # noqa: F401 - a fixture
+from tests.conftest import Api
+from tests.conftest import Clock
+from tests.conftest import Sandbox
+
+OWNER_NAME = "王五"
+
+
+def events(body: dict[str, Any]) -> list[str]:
+    return [entry["event"] for entry in body["timeline"]]
+
+
+def stored_text(app: Flask) -> str:
+    """Every row of every table, as text."""
+    with app.extensions["session_factory"]() as db:
+        return "\n".join(
+            str(row)
+            for table in target_metadata.sorted_tables
+            for row in db.execute(text(f"SELECT * FROM {table.name}"))
+        )
+
+
+def test_hangzhou_request_follows_the_police_ticket(service_api: Api, clean_sandbox: Sandbox, clock: Clock) -> None:
+    car = plate("浙")
+    register_at_police(clean_sandbox, car, id_number())
+    requester = log_in(service_api, clean_sandbox, "wechat")
+    created = ask(service_api, requester, car)
+    assert created["status"] == "notified" and created["role"] == "requester"
+    assert events(created) == ["requested", "notified"]
+    assert created["plate"] == car[:2] + "***" + car[-2:] and created["location"] == PLACE
+    [ticket] = clean_sandbox.helper(
+        "GET", "car-move/tickets", params={"system": "zhejiang_traffic_police", "plate": car}
+    )["tickets"]
+    assert ticket["message"] == "您的车挡住出口了" and ticket["location"]["latitude"] == PLACE["lat"]
+    clean_sandbox.helper("POST", f"car-move/tickets/{ticket['ticket_no']}/status", json={"status": "acknowledged"})
+    seen = service_api.get(f"/api/v1/car-move-requests/{created['id']}", token=requester)
+    assert seen["status"] == "acknowledged" and events(seen)[-1] == "acknowledged"
+    clean_sandbox.helper("POST", f"car-move/tickets/{ticket['ticket_no']}/status", json={"status": "moved"})
+    assert service_api.get(f"/api/v1/car-move-requests/{created['id']}", token=requester)["status"] == "moved"
+    clock.advance(minutes=11)
+    nudged = service_api.post(f"/api/v1/car-move-requests/{created['id']}/nudge", token=requester, expected=409)
+    assert nudged["error"]["code"] == "car_move.request_finished"
+    # Someone else cannot even learn the request exists.
+    stranger = log_in(service_api, clean_sandbox, "alipay")
+    missing = service_api.get(f"/api/v1/car-move-requests/{created['id']}", token=stranger, expected=404)
+    assert missing["error"]["code"] == "car_move.request_not_found"
+
+
+def test_a_nudge_waits_ten_minutes_and_a_cancel_reaches_the_police(
+    service_app: Flask, service_api: Api, clean_sandbox: Sandbox, clock: Clock
+) -> None:
+    car = plate("浙", new_energy=True)
+    register_at_police(clean_sandbox, car, id_number())
+    requester = log_in(service_api, clean_sandbox, "alipay")
+    created = ask(service_api, requester, car)
+    path = f"/api/v1/car-move-requests/{created['id']}"
+    clock.advance(minutes=9)
+    response = service_app.test_client().post(f"{path}/nudge", headers={"Authorization": f"Bearer {requester}"})
+    assert response.status_code == 429 and response.get_json()["error"]["code"] == "car_move.nudge_too_early"
+    assert 55 <= int(response.headers["Retry-After"]) <= 60
+    clock.advance(minutes=1)
+    assert events(service_api.post(f"{path}/nudge", token=requester))[-1] == "nudged"
+    cancelled = service_api.post(f"{path}/cancel", token=requester)
+    assert cancelled["status"] == "cancelled"
+    [ticket] = clean_sandbox.helper(
+        "GET", "car-move/tickets", params={"system": "zhejiang_traffic_police", "plate": car}
+    )["tickets"]
+    assert ticket["status"] == "cancelled"
+    again = service_api.post(f"{path}/cancel", token=requester, expected=409)
+    assert again["error"]["code"] == "car_move.request_finished"
+
+
+def test_hangzhou_owners_cannot_register_because_the_police_cannot_confirm_ownership(
+    service_api: Api, clean_sandbox: Sandbox
+) -> None:
+    person = id_number()
+    car = plate("浙")
+    register_at_police(clean_sandbox, car, person)
+    unverified = log_in(service_api, clean_sandbox, "wechat")
+    refused = service_api.post(
+        "/api/v1/me/vehicles", json={"city": HANGZHOU, "plate": car}, token=unverified, expected=403
+    )
+    assert refused["error"]["code"] == "car_move.real_name_required"
+    owner = log_in(service_api, clean_sandbox, "wechat", name="陈静", person=person)
+    refused = service_api.post("/api/v1/me/vehicles", json={"city": HANGZHOU, "plate": car}, token=owner, expected=409)
+    assert refused["error"]["code"] == "car_move.ownership_unverifiable"
+
+
+def shenzhen_owner(api: Api, sandbox: Sandbox, car: str) -> str:
+    """A WeChat resident whose car the Guangdong police have registered, and who registered it with us."""
+    person = id_number()
+    register_at_police(sandbox, car, person)
+    token = log_in(api, sandbox, "wechat", name=OWNER_NAME, person=person)
+    vehicle = api.post("/api/v1/me/vehicles", json={"city": SHENZHEN, "plate": car}, token=token, expected=201)
+    assert vehicle["plate"] == car[:2] + "*" * (len(car) - 4) + car[-2:] and vehicle["city"] == SHENZHEN
+    return token
+
+
+def test_shenzhen_owner_registers_and_answers_in_another_session(
+    service_app: Flask, service_api: Api, clean_sandbox: Sandbox
+) -> None:
+    told: list[tuple[int, dict[str, str]]] = []
+
+    def notices(session: Any, resident_id: int, notice: str, fields: dict[str, str], *, now: Any) -> bool:
+        assert notice == "car_move_owner"
+        told.append((resident_id, fields))
+        return True
+
+    service_app.extensions["notices"] = notices
+    car = plate("粤", new_energy=True)
+    owner = shenzhen_owner(service_api, clean_sandbox, car)
+    requester = log_in(service_api, clean_sandbox, "alipay", name="陈静", person=id_number())
+    created = ask(service_api, requester, car, SHENZHEN, message="麻烦挪一下车")
+    assert created["status"] == "notified" and events(created) == ["requested", "owner_told"]
+    [(_, fields)] = told
+    assert fields["plate"] == car[:2] + "****" + car[-2:] and fields["message"] == "麻烦挪一下车"
+    assert fields["time"] == "2026-11-18 10:00"
+    mine = service_api.get("/api/v1/me/car-move-requests", token=owner)["requests"]
+    assert [r["id"] for r in mine] == [created["id"]]
+    assert mine[0]["role"] == "owner" and mine[0]["nudge_after"] is None and mine[0]["location"] == PLACE
+    assert "owner_told" not in events(mine[0])
+    # The requester cannot answer, nor see the owner's list; the owner cannot nudge or cancel.
+    refused = service_api.post(
+        f"/api/v1/car-move-requests/{created['id']}/answer", json={"answer": "moving"}, token=requester, expected=404
+    )
+    assert refused["error"]["code"] == "car_move.request_not_found"
+    assert service_api.get("/api/v1/me/car-move-requests", token=requester)["requests"] == []
+    service_api.post(f"/api/v1/car-move-requests/{created['id']}/cancel", token=owner, expected=404)
+    answered = service_api.post(
+        f"/api/v1/car-move-requests/{created['id']}/answer", json={"answer": "moving"}, token=owner
+    )
+    assert answered["status"] == "acknowledged" and answered["answer"] == "moving"
+    again = service_api.post(
+        f"/api/v1/car-move-requests/{created['id']}/answer", json={"answer": "complaint"}, token=owner, expected=409
+    )
+    assert again["error"]["code"] == "car_move.already_answered"
+    seen = service_api.get(f"/api/v1/car-move-requests/{created['id']}", token=requester)
+    assert seen["status"] == "acknowledged" and events(seen)[-1] == "answered_moving" and seen["answer"] == "moving"
+    # Neither side sees the other: no name, resident id, openid or phone in what each gets.
+    owner_me = service_api.get("/api/v1/me", token=owner)
+    requester_me = service_api.get("/api/v1/me", token=requester)
+    assert owner_me["id"] not in json.dumps(seen) and OWNER_NAME[0] not in json.dumps(seen, ensure_ascii=False)
+    assert requester_me["id"] not in json.dumps(mine) and "陈" not in json.dumps(mine, ensure_ascii=False)
+    assert set(seen) == set(mine[0])
+
+
+def test_shenzhen_without_notices_waits_in_the_owner_list(service_api: Api, clean_sandbox: Sandbox) -> None:
+    car = plate("粤")
+    owner = shenzhen_owner(service_api, clean_sandbox, car)
+    requester = log_in(service_api, clean_sandbox, "wechat")
+    created = ask(service_api, requester, car, SHENZHEN)
+    assert created["status"] == "awaiting_owner" and events(created) == ["requested", "owner_not_told"]
+    answered = service_api.post(
+        f"/api/v1/car-move-requests/{created['id']}/answer", json={"answer": "not_mine"}, token=owner
+    )
+    assert answered["status"] == "not_mine"
+    assert service_api.get(f"/api/v1/car-move-requests/{created['id']}", token=requester)["status"] == "not_mine"
+
+
+def test_shenzhen_plates_without_a_registered_owner(service_api: Api, clean_sandbox: Sandbox) -> None:
+    requester = log_in(service_api, clean_sandbox, "alipay")
+    car = plate("粤")
+    register_at_police(clean_sandbox, car, id_number())
+    created = ask(service_api, requester, car, SHENZHEN)
+    assert created["status"] == "unreachable" and events(created) == ["requested", "owner_not_registered"]
+    unknown = ask(service_api, requester, plate("粤"), SHENZHEN, expected=404)
+    assert unknown["error"]["code"] == "car_move.vehicle_not_found"
+
+
+def test_shenzhen_ownership_is_checked_by_id_number(service_api: Api, clean_sandbox: Sandbox) -> None:
+    car = plate("粤")
+    register_at_police(clean_sandbox, car, id_number())
+    someone = log_in(service_api, clean_sandbox, "wechat", name="陈静", person=id_number())
+    refused = service_api.post(
+        "/api/v1/me/vehicles", json={"city": SHENZHEN, "plate": car}, token=someone, expected=403
+    )
+    assert refused["error"]["code"] == "car_move.not_the_owner"
+    refused = service_api.post(
+        "/api/v1/me/vehicles", json={"city": SHENZHEN, "plate": plate("粤")}, token=someone, expected=404
+    )
+    assert refused["error"]["code"] == "car_move.vehicle_not_found"
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        "浙I12345",
+        "浙AO1234",
+        "A123456",
+        "浙A1234",
+        "浙A123456",
+        "港A12345",
+        "浙A12345X",
+        "浙1A2345",
+        "浙AD1234X",
+        "ZJA12345",
+    ],
+)
+def test_plates_are_matched_whole(service_api: Api, clean_sandbox: Sandbox, bad: str) -> None:
+    requester = log_in(service_api, clean_sandbox, "wechat")
+    refused = ask(service_api, requester, bad, expected=422)
+    assert refused["error"]["code"] == "car_move.invalid_plate"
+    assert bad not in refused["error"]["message"]
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"plate": "浙A12345\n", "location": PLACE},
+        {"plate": "浙A12345", "location": {"lat": 91, "lng": 120}},
+        {"plate": "浙A12345", "location": {"lat": "30.1", "lng": 120}},
+        {"plate": "浙A12345", "location": {"lat": True, "lng": 120}},
+        {"plate": "浙A12345"},
+        {"plate": "浙A12345", "location": PLACE, "message": "x" * 51},
+        {"plate": "浙A12345", "location": PLACE, "phone": "13800000000"},
+    ],
+)
+def test_bad_bodies_are_422_in_the_one_shape(service_api: Api, clean_sandbox: Sandbox, body: dict[str, Any]) -> None:
+    requester = log_in(service_api, clean_sandbox, "wechat")
+    refused = service_api.post(f"/api/v1/cities/{HANGZHOU}/car-move-requests", json=body, token=requester, expected=422)
+    assert refused["error"]["code"] == "request.invalid"
+
+
+def test_a_police_system_down_is_503_and_costs_nothing(
+    service_app: Flask, service_api: Api, clean_sandbox: Sandbox
+) -> None:
+    car = plate("浙")
+    register_at_police(clean_sandbox, car, id_number())
+    requester = log_in(service_api, clean_sandbox, "wechat")
+    clean_sandbox.helper(
+        "POST", "faults", json={"target": "car_move.zhejiang_traffic_police", "mode": "down", "persistent": True}
+    )
+    response = service_app.test_client().post(
+        f"/api/v1/cities/{HANGZHOU}/car-move-requests",
+        json={"plate": car, "location": PLACE},
+        headers={"Authorization": f"Bearer {requester}"},
+    )
+    assert response.status_code == 503 and int(response.headers["Retry-After"]) > 0
+    assert response.get_json()["error"]["code"] == "upstream.unavailable"
+    clean_sandbox.helper("DELETE", "faults")
+    # The failed request neither counts nor cools the plate down.
+    assert ask(service_api, requester, car)["status"] == "notified"
+
+
+def test_a_disabled_tile_refuses_with_409(service_app: Flask, service_api: Api, clean_sandbox: Sandbox) -> None:
+    from city_services.catalogue import bump_revision
+    from city_services.models import Offering
+    from database import transaction
+
+    with service_app.extensions["session_factory"]() as db, transaction(db):
+        db.execute(
+            update(Offering)
+            .where(Offering.city_code == HANGZHOU, Offering.service_code == "car_move", Offering.channel == "wechat")
+            .values(enabled=False)
+        )
+        bump_revision(db)
+    requester = log_in(service_api, clean_sandbox, "wechat")
+    refused = ask(service_api, requester, plate("浙"), expected=409)
+    assert refused["error"]["code"] == "service.not_offered"
+
+
+def test_erasure_removes_plates_and_locations_and_logs_never_hold_them(
+    service_app: Flask, service_api: Api, clean_sandbox: Sandbox, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    logger = logging.getLogger("citytiles")
+    logger.addHandler(caplog.handler)
+    try:
+        car = plate("粤")
+        owner = shenzhen_owner(service_api, clean_sandbox, car)
+        requester = log_in(service_api, clean_sandbox, "alipay")
+        created = ask(service_api, requester, car, SHENZHEN)
+        service_api.post(f"/api/v1/car-move-requests/{created['id']}/answer", json={"answer": "moving"}, token=owner)
+        hangzhou_car = plate("浙")
+        register_at_police(clean_sandbox, hangzhou_car, id_number())
+        ask(service_api, requester, hangzhou_car)
+    finally:
+        logger.removeHandler(caplog.handler)
+    for secret in (car, hangzhou_car, str(PLACE["lat"]), "您的车挡住出口了"):
+        assert secret not in caplog.text
+        assert secret not in stored_text(service_app)
+    vault = service_app.extensions["vault"]
+    sealed = stored_text(service_app)
+    assert vault.lookup("car_move.plate", car) in sealed
+    service_api.delete("/api/v1/me", token=owner, expected=204)
+    service_api.delete("/api/v1/me", token=requester, expected=204)
+    with service_app.extensions["session_factory"]() as db:
+        rows = db.execute(
+            text("SELECT plate_sealed, plate_lookup, location_sealed, message_sealed, owner_id FROM car_move_requests")
+        ).all()
+        assert rows and all(set(row) == {None} for row in rows)
+        assert db.execute(text("SELECT count(*) FROM car_move_vehicles")).scalar() == 0
+    assert vault.lookup("car_move.plate", car) not in stored_text(service_app)
+
+
+def test_locations_are_purged_after_seven_days(
+    service_app: Flask, service_api: Api, clean_sandbox: Sandbox, clock: Clock
+) -> None:
+    car = plate("浙")
+    register_at_police(clean_sandbox, car, id_number())
+    requester = log_in(service_api, clean_sandbox, "wechat")
+    created = ask(service_api, requester, car)
+    purge: Callable[[Any], int] = lambda now: purge_locations(db, now)  # noqa: E731
+    with service_app.extensions["session_factory"]() as db:
+        assert purge(clock() + timedelta(days=6)) == 0
+        assert purge(clock() + timedelta(days=7, seconds=1)) == 1
+    seen = service_api.get(f"/api/v1/car-move-requests/{created['id']}", token=requester)
+    assert seen["location"] is None and seen["message"] is None and seen["plate"] is not None
