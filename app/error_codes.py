@@ -114,7 +114,6 @@ ERROR_CODES: dict[str, tuple[int, str]] = {
     ),
     "car_move.not_the_owner": (403, "The traffic police do not have you as this vehicle's owner."),
     "car_move.too_many_vehicles": (409, "A resident can register at most 5 vehicles."),
-    "car_move.invalid_rules": (422, "Car-move limits are whole numbers within their bounds, with a reason."),
     # Staff accounts
     "staff.username_taken": (409, "That username is taken."),
     "staff.unknown_role": (422, "Unknown role."),

@@ -5,6 +5,7 @@ from __future__ import annotations
 from flask import Flask
 
 from app.routes import admin_audit
+from app.routes import admin_car_move
 from app.routes import admin_catalogue
 from app.routes import admin_sessions
 from app.routes import admin_staff
@@ -27,6 +28,7 @@ def register_routes(app: Flask) -> None:
         admin_sessions.blueprint,
         admin_catalogue.blueprint,
         admin_upstreams.blueprint,
+        admin_car_move.blueprint,
         admin_audit.blueprint,
         admin_staff.blueprint,
     ):

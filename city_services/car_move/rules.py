@@ -18,16 +18,23 @@ from sqlalchemy.dialects import postgresql
 from sqlalchemy.dialects import sqlite
 from sqlalchemy.orm import Session
 
+from city_services.administration import require_city
 from city_services.car_move.models import CarMoveLock
 from city_services.car_move.models import CarMoveRequest
 from city_services.car_move.models import CarMoveRules
+from database import transaction
+from errors import Invalid
 from errors import TooManyRequests
+from identity.audit import reason_problem
+from identity.audit import record_staff_action
+from identity.models import StaffMember
+from identity.roles import authorise
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 MONTHLY_REQUESTS = 5
 PLATE_COOLDOWN_MINUTES = 10
-# Statuses a request stops counting in: it never reached anyone.
-NOT_COUNTED = ("submitting", "failed")
+# The status a request stops counting in: the system never took it. One being submitted counts.
+NOT_COUNTED = ("failed",)
 # Statuses in which a request is still live: someone may yet move the car.
 LIVE = ("submitting", "awaiting_owner", "notified", "acknowledged")
 
@@ -107,3 +114,43 @@ def check_limits(
 
 def _seconds(delta: timedelta) -> int:
     return max(1, math.ceil(delta.total_seconds()))
+
+
+def change_limits(
+    session: Session, staff: StaffMember, city: str, limits: Limits, reason: str, *, now: datetime
+) -> Limits:
+    """An operator tunes a city's limits; audited with the reason, in one transaction."""
+    authorise(staff, "catalogue.change", city=city)
+    problem = reason_problem(reason)
+    if problem:
+        raise Invalid("catalogue.reason_required", problem)
+    with transaction(session):
+        require_city(session, city)
+        rules = session.scalar(select(CarMoveRules).where(CarMoveRules.city_code == city).with_for_update())
+        before = describe_limits(limits_of(session, city))
+        if rules is None:
+            rules = CarMoveRules(city_code=city)
+            session.add(rules)
+        rules.monthly_requests = limits.monthly_requests
+        rules.plate_cooldown_minutes = int(limits.plate_cooldown.total_seconds() // 60)
+        rules.updated_at = now
+        record_staff_action(
+            session,
+            staff,
+            action="car_move.limits_changed",
+            target=f"{city}/car_move",
+            reason=reason.strip(),
+            at=now,
+            before=before,
+            after=describe_limits(limits),
+            city_code=city,
+        )
+    return limits
+
+
+def describe_limits(limits: Limits) -> dict[str, int]:
+    """Limits as operators and the audit log see them."""
+    return {
+        "monthly_requests": limits.monthly_requests,
+        "plate_cooldown_minutes": int(limits.plate_cooldown.total_seconds() // 60),
+    }

@@ -61,9 +61,11 @@ def register_at_police(sandbox: Sandbox, plate_number: str, owner: str) -> None:
     sandbox.helper("POST", "vehicles", json={"system": system, "plate": plate_number, "owner_id_number": owner})
 
 
-def log_in(api: Api, sandbox: Sandbox, channel: str = "wechat", *, name: str | None = None, person: str = "") -> str:
+def log_in(
+    api: Api, sandbox: Sandbox, channel: str = "wechat", *, name: str | None = None, person: str = "", **account: str
+) -> str:
     """A resident logged in through the channel; with a name, their real name verified too. Returns the token."""
-    identity: dict[str, Any] = {"real_name": name, "id_number": person} if name else {}
+    identity: dict[str, Any] = {"real_name": name, "id_number": person, **account} if name else dict(account)
     if channel == "wechat":
         body = {"channel": "wechat", "app_id": MINI, "code": sandbox.wechat_code(MINI, **identity)["code"]}
     else:
