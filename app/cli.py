@@ -11,11 +11,14 @@ from flask.cli import with_appcontext
 from sqlalchemy import select
 
 from app.db_session import get_session
+from city_services.car_move.models import SEALED_COLUMNS as CAR_MOVE_SEALED_COLUMNS
+from city_services.car_move.owners import sweep_car_moves
 from city_services.seeding import read_seed
 from city_services.seeding import seed_catalogue
 from database import transaction
 from errors import DomainError
 from identity.models import StaffMember
+from identity.rotation import SEALED_COLUMNS as IDENTITY_SEALED_COLUMNS
 from identity.rotation import reseal_personal_data
 from identity.staff import NewStaffMember
 from identity.staff import create_staff_member
@@ -84,7 +87,8 @@ def create_platform_admin_command(username: str, display_name: str, password: st
 @with_appcontext
 def reseal_pii_command() -> None:
     """Re-encrypt personal data sealed under older keys with PII_ACTIVE_KEY; safe to re-run."""
-    changed = reseal_personal_data(get_session(), current_app.extensions["vault"])
+    sealed = {**IDENTITY_SEALED_COLUMNS, **CAR_MOVE_SEALED_COLUMNS}
+    changed = reseal_personal_data(get_session(), current_app.extensions["vault"], sealed)
     click.echo(f"re-sealed {changed} values under key {current_app.extensions['vault'].active_key_id}")
 
 
@@ -105,6 +109,14 @@ def unlock_staff_command(username: str | None, address: str | None) -> None:
         click.echo(f"unlocked address {address}")
 
 
+@click.command("sweep-car-moves")
+@with_appcontext
+def sweep_car_moves_command() -> None:
+    """Purge car-move locations and messages older than 7 days; settle requests a crash left half-sent."""
+    swept = sweep_car_moves(get_session(), current_app.extensions["clock"]())
+    click.echo(f"purged {swept.purged} locations, settled {swept.settled} unfinished requests")
+
+
 def register_cli(app: Flask) -> None:
     """Attach the commands to `flask`."""
     commands = (
@@ -113,6 +125,7 @@ def register_cli(app: Flask) -> None:
         create_platform_admin_command,
         reseal_pii_command,
         unlock_staff_command,
+        sweep_car_moves_command,
     )
     for command in commands:
         app.cli.add_command(command)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from sqlalchemy import select
@@ -24,10 +25,15 @@ SEALED_COLUMNS: dict[Any, tuple[tuple[str, str], ...]] = {
 BATCH = 500
 
 
-def reseal_personal_data(session: Session, vault: Vault) -> int:
-    """Re-encrypt every value sealed with an old key; returns how many values changed. Safe to re-run."""
+def reseal_personal_data(
+    session: Session, vault: Vault, sealed_columns: Mapping[Any, tuple[tuple[str, str], ...]] = SEALED_COLUMNS
+) -> int:
+    """Re-encrypt every value sealed with an old key; returns how many values changed. Safe to re-run.
+
+    :param sealed_columns: identity's own, and other packages' (wiring adds them), model -> (column, purpose).
+    """
     changed = 0
-    for model, columns in SEALED_COLUMNS.items():
+    for model, columns in sealed_columns.items():
         last_id = 0
         while True:
             with transaction(session):

@@ -100,3 +100,14 @@ class CarMoveLock(Base):
     __tablename__ = "car_move_locks"
 
     key: Mapped[str] = mapped_column(String(80), primary_key=True)
+
+
+# model -> (column, vault purpose) of every sealed column, for re-sealing under a new key.
+SEALED_COLUMNS: dict[Any, tuple[tuple[str, str], ...]] = {
+    CarMoveRequest: (
+        ("plate_sealed", "car_move.plate"),
+        ("location_sealed", "car_move.location"),
+        ("message_sealed", "car_move.message"),
+    ),
+    RegisteredVehicle: (("plate_sealed", "car_move.plate"),),
+}

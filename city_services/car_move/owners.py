@@ -49,6 +49,9 @@ from identity.residents import lock_live_resident
 from identity.vault import Vault
 
 MAX_VEHICLES = 5
+RETENTION = timedelta(days=7)
+# Longer than any submit can take (timeouts are at most a minute, with one retry).
+STALE_SUBMISSION = timedelta(minutes=5)
 # answer -> the request's status after it
 ANSWERS = {"moving": "acknowledged", "not_mine": "not_mine", "complaint": "complaint"}
 
@@ -183,7 +186,7 @@ def erase_car_moves(session: Session, everyone: frozenset[int], now: datetime) -
 
 def purge_locations(session: Session, now: datetime) -> int:
     """Blank the locations and messages of requests older than seven days; how many were purged."""
-    cutoff = now - timedelta(days=7)
+    cutoff = now - RETENTION
     with transaction(session):
         purged = session.execute(
             update(CarMoveRequest)
@@ -195,3 +198,23 @@ def purge_locations(session: Session, now: datetime) -> int:
 
 def _vehicle_view(vehicle: RegisteredVehicle, plate: str) -> VehicleView:
     return VehicleView(vehicle.public_id, vehicle.city_code, mask_plate(plate), vehicle.registered_at)
+
+
+@dataclass(frozen=True)
+class Swept:
+    """What a sweep did."""
+
+    purged: int
+    settled: int
+
+
+def sweep_car_moves(session: Session, now: datetime) -> Swept:
+    """The scheduled sweep: locations purged after seven days, and requests a crash left submitting marked failed."""
+    with transaction(session):
+        stale = session.execute(
+            update(CarMoveRequest)
+            .where(CarMoveRequest.status == "submitting", CarMoveRequest.created_at < now - STALE_SUBMISSION)
+            .values(status="failed", updated_at=now)
+            .execution_options(synchronize_session=False)
+        )
+    return Swept(purged=purge_locations(session, now), settled=int(getattr(stale, "rowcount", 0) or 0))

@@ -8,16 +8,16 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Callable
-from datetime import timedelta
 from typing import Any
 
 import pytest
 from flask import Flask
+from sqlalchemy import select
 from sqlalchemy import text
 from sqlalchemy import update
 
-from city_services.car_move.owners import purge_locations
+from city_services.car_move.models import CarMoveRequest
+from database import transaction
 from migrations.metadata import target_metadata
 from tests.app.car_move_world import HANGZHOU
 from tests.app.car_move_world import PLACE
@@ -323,16 +323,34 @@ def test_erasure_removes_plates_and_locations_and_logs_never_hold_them(
     assert vault.lookup("car_move.plate", car) not in stored_text(service_app)
 
 
-def test_locations_are_purged_after_seven_days(
+def test_the_sweep_purges_locations_after_seven_days_and_settles_stalled_requests(
     service_app: Flask, service_api: Api, clean_sandbox: Sandbox, clock: Clock
 ) -> None:
     car = plate("浙")
     register_at_police(clean_sandbox, car, id_number())
     requester = log_in(service_api, clean_sandbox, "wechat")
     created = ask(service_api, requester, car)
-    purge: Callable[[Any], int] = lambda now: purge_locations(db, now)  # noqa: E731
+    with service_app.extensions["session_factory"]() as db, transaction(db):
+        # What a crash between reserving and sending leaves behind: it would count against the limits forever.
+        stalled = CarMoveRequest(
+            public_id="cm_stalled",
+            requester_id=1,
+            city_code=HANGZHOU,
+            adapter="zhejiang_traffic_police",
+            request_no="ctstalled000",
+            status="submitting",
+            timeline=[],
+            created_at=clock(),
+            updated_at=clock(),
+        )
+        db.add(stalled)
+    clock.advance(days=6)
+    assert "purged 0 locations, settled 1" in service_app.test_cli_runner().invoke(args=["sweep-car-moves"]).output
+    clock.advance(days=1, seconds=1)
+    assert "purged 1 locations, settled 0" in service_app.test_cli_runner().invoke(args=["sweep-car-moves"]).output
     with service_app.extensions["session_factory"]() as db:
-        assert purge(clock() + timedelta(days=6)) == 0
-        assert purge(clock() + timedelta(days=7, seconds=1)) == 1
-    seen = service_api.get(f"/api/v1/car-move-requests/{created['id']}", token=requester)
-    assert seen["location"] is None and seen["message"] is None and seen["plate"] is not None
+        row = db.scalars(select(CarMoveRequest).where(CarMoveRequest.public_id == created["id"])).one()
+        assert row.location_sealed is None and row.message_sealed is None and row.plate_sealed is not None
+        assert (
+            db.scalars(select(CarMoveRequest.status).where(CarMoveRequest.public_id == "cm_stalled")).one() == "failed"
+        )
