@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import secrets
+import threading
 from collections.abc import Callable
+from collections.abc import Iterator
 from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler
+from http.server import ThreadingHTTPServer
 from typing import Any
 
 import pytest
@@ -234,3 +238,90 @@ def test_an_expired_token_is_renewed(clean_sandbox: Sandbox) -> None:
     # A token the platform never issued stands for one it has forgotten or expired.
     provider._token = ("forgotten", float("inf"))
     assert provider.submit(move_request(plate)).status == NOTIFIED
+
+
+class Misbehaving(BaseHTTPRequestHandler):
+    """A police front end answering every call with the body the test chose."""
+
+    body = b""
+    status = 200
+
+    def do_POST(self) -> None:  # noqa: N802 - the http.server hook's name
+        self.rfile.read(int(self.headers.get("Content-Length", 0)))
+        self.send_response(self.status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(self.body)))
+        self.end_headers()
+        self.wfile.write(self.body)
+
+    do_GET = do_POST  # noqa: N815
+
+    def log_message(self, *args: Any) -> None:
+        """Quiet."""
+
+
+@pytest.fixture(scope="module")
+def misbehaving() -> Iterator[str]:
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Misbehaving)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_port}"
+    server.shutdown()
+    server.server_close()
+
+
+def misbehaving_provider(base: str, system: str) -> Any:
+    outbound = Outbound(Breakers(MemoryBreakerStore()), Bulkheads(), MemoryCallLog(), sleep=lambda _: None)
+    if system == "zhejiang_traffic_police":
+        params: Any = zhejiang_traffic_police.Params(
+            base_url=base, region="浙A", client_id="ZJJJ0571CT01", credentials_env="POLICE_SECRET", read_retries=0
+        )
+    else:
+        params = guangdong_traffic_police.Params(
+            base_url=base, app_id="GDTP-CT-0001", credentials_env="POLICE_SECRET", read_retries=0
+        )
+    link = UpstreamLink(f"upstream.test.{system}", params.policy(), outbound, {"POLICE_SECRET": "s" * 32})
+    return params.connect(link)
+
+
+@pytest.mark.parametrize("system", ["zhejiang_traffic_police", "guangdong_traffic_police"])
+@pytest.mark.parametrize(
+    ("status", "body"),
+    [
+        (200, b"<html>busy</html>"),
+        (200, b"[]"),
+        (200, b'{"code": "0", "ret": "0"}'),
+        (200, b'{"code": true, "ret": true}'),
+        (
+            200,
+            b'{"code": 0, "ret": 0, "data": {"accessToken": "t", "expiresIn": 7200}, "result": {"registered": "yes"}}',
+        ),
+        (200, b'{"code": 0, "ret": 0, "data": null, "result": null}'),
+        (502, b"<html>bad gateway</html>"),
+        (401, b'{"ret": 1003, "msg": "x", "result": null, "code": 40103, "data": null}'),
+    ],
+)
+def test_unreadable_or_refused_answers_are_unavailable(misbehaving: str, system: str, status: int, body: bytes) -> None:
+    Misbehaving.status, Misbehaving.body = status, body
+    provider = misbehaving_provider(misbehaving, system)
+    with pytest.raises(UpstreamUnavailable):
+        provider.submit(move_request(fresh_plate("浙")))
+
+
+def test_a_ticket_in_an_unknown_shape_is_unavailable() -> None:
+    good = {
+        "ticketNo": "ZJNC20261123000001",
+        "status": "NOTIFIED",
+        "events": [{"status": "NOTIFIED", "at": "2026-11-23T17:13:47+08:00"}],
+    }
+    assert zhejiang_traffic_police.read_ticket(good).status == NOTIFIED
+    for bad in (
+        {**good, "status": "LOST"},
+        {**good, "ticketNo": 7},
+        {**good, "events": [{"status": "NOTIFIED", "at": "2026-11-23T17:13:47"}]},
+        {**good, "events": [{"status": "NOTIFIED"}]},
+        {**good, "events": None},
+        {key: value for key, value in good.items() if key != "status"},
+    ):
+        with pytest.raises(UpstreamUnavailable):
+            zhejiang_traffic_police.read_ticket(bad)
