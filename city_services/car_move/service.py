@@ -11,6 +11,7 @@ import logging
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
+from dataclasses import replace
 from datetime import datetime
 
 from sqlalchemy import select
@@ -49,6 +50,7 @@ from errors import DomainError
 from errors import NotFound
 from errors import TooManyRequests
 from errors import UpstreamRejected
+from identity.masking import redact
 from identity.models import Resident
 from identity.people import person_ids
 from identity.vault import Vault
@@ -91,6 +93,8 @@ def ask_to_move(
 ) -> RequestView:
     """Reserve the request under the limits, send it to the city's system, and tell a registered owner."""
     plate = read_plate(new.plate)
+    # Neither side learns the other's phone or ID number, even one typed into the message.
+    new = replace(new, message=redact(new.message))
     plate_lookup = vault.lookup(PLATE_PURPOSE, plate)
     limits = limits_of(session, city)
     requesters = person_ids(session, requester.id)

@@ -6,8 +6,10 @@ guangdong_traffic_police, which only confirms ownership, so its owners register 
 
 from __future__ import annotations
 
+import base64
 import json
 import logging
+from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -16,6 +18,7 @@ from sqlalchemy import select
 from sqlalchemy import text
 from sqlalchemy import update
 
+from app import create_app
 from city_services.car_move.models import CarMoveRequest
 from database import transaction
 from migrations.metadata import target_metadata
@@ -140,10 +143,10 @@ def test_shenzhen_owner_registers_and_answers_in_another_session(
     car = plate("粤", new_energy=True)
     owner = shenzhen_owner(service_api, clean_sandbox, car)
     requester = log_in(service_api, clean_sandbox, "alipay", name="陈静", person=id_number())
-    created = ask(service_api, requester, car, SHENZHEN, message="麻烦挪一下车")
+    created = ask(service_api, requester, car, SHENZHEN, message="麻烦挪一下车，电话13800001111")
     assert created["status"] == "notified" and events(created) == ["requested", "owner_told"]
     [(_, fields)] = told
-    assert fields["plate"] == car[:2] + "****" + car[-2:] and fields["message"] == "麻烦挪一下车"
+    assert fields["plate"] == car[:2] + "****" + car[-2:] and fields["message"] == "麻烦挪一下车，电话138****1111"
     assert fields["time"] == "2026-11-18 10:00"
     mine = service_api.get("/api/v1/me/car-move-requests", token=owner)["requests"]
     assert [r["id"] for r in mine] == [created["id"]]
@@ -354,3 +357,31 @@ def test_the_sweep_purges_locations_after_seven_days_and_settles_stalled_request
         assert (
             db.scalars(select(CarMoveRequest.status).where(CarMoveRequest.public_id == "cm_stalled")).one() == "failed"
         )
+
+
+def test_a_new_vault_key_reseals_plates_locations_and_messages(
+    service_app: Flask, service_api: Api, clean_sandbox: Sandbox, clock: Clock
+) -> None:
+    car = plate("粤")
+    shenzhen_owner(service_api, clean_sandbox, car)
+    requester = log_in(service_api, clean_sandbox, "alipay")
+    created = ask(service_api, requester, car, SHENZHEN)
+    settings = service_app.extensions["settings"]
+    new_key = base64.b64encode(b"n" * 32).decode()
+    rotated = create_app(
+        replace(settings, pii_keys=f"{settings.pii_keys},new1:{new_key}", pii_active_key="new1"), clock=clock
+    )
+    try:
+        # The owner's name and ID number, two channel session secrets, the request's plate, location and
+        # message, the vehicle's plate.
+        result = rotated.test_cli_runner().invoke(args=["reseal-pii"])
+        assert "re-sealed 8 values under key new1" in result.output, result.output
+        with rotated.extensions["session_factory"]() as db:
+            row = db.scalars(select(CarMoveRequest).where(CarMoveRequest.public_id == created["id"])).one()
+            assert all(
+                value.startswith("v1:new1:") for value in (row.plate_sealed, row.location_sealed, row.message_sealed)
+            )
+        seen = Api(rotated.test_client()).get(f"/api/v1/car-move-requests/{created['id']}", token=requester)
+        assert seen["location"] == PLACE and seen["plate"] == created["plate"]
+    finally:
+        rotated.extensions["engine"].dispose()
