@@ -131,6 +131,9 @@ def ask_to_move(
     ticket = _submit(session, provider, row, move, reachable_here=owner_id is not None, now=now)
     with transaction(session):
         row = _locked(session, row.id)
+        if row.status != "submitting":
+            # A sweep settled it as stalled while the system took minutes to answer: it stays failed.
+            return view_of(row, vault, REQUESTER, None)
         row.upstream_ticket = ticket.number if ticket.events else None
         row.owner_id = owner_id
         row.status = "awaiting_owner"

@@ -385,3 +385,18 @@ def test_a_new_vault_key_reseals_plates_locations_and_messages(
         assert seen["location"] == PLACE and seen["plate"] == created["plate"]
     finally:
         rotated.extensions["engine"].dispose()
+
+
+def test_a_registered_owner_is_reached_wherever_the_car_is(service_api: Api, clean_sandbox: Sandbox) -> None:
+    # A Shenzhen car parked in Hangzhou: Zhejiang's police do not know it, its registered owner hears from us.
+    car = plate("粤")
+    owner = shenzhen_owner(service_api, clean_sandbox, car)
+    requester = log_in(service_api, clean_sandbox, "wechat")
+    created = ask(service_api, requester, car, HANGZHOU)
+    assert created["status"] == "awaiting_owner" and events(created) == ["requested", "owner_not_told"]
+    assert [r["id"] for r in service_api.get("/api/v1/me/car-move-requests", token=owner)["requests"]] == [
+        created["id"]
+    ]
+    # A car neither the police nor we know is not found, and costs the requester nothing.
+    unknown = ask(service_api, requester, plate("粤"), HANGZHOU, expected=404)
+    assert unknown["error"]["code"] == "car_move.vehicle_not_found"
