@@ -41,7 +41,13 @@ SHARPENED = 25
 # FUZZ_SCALE=10 searches ten times longer, before a release or after changing a schema.
 SCALE = int(os.environ.get("FUZZ_SCALE", "1"))
 # The demo's city, service, channel and consent purpose, for path parameters that reach real rows.
-KNOWN = {"city": "330100", "service": "car_move", "channel": "wechat", "purpose": "real_name_verification"}
+KNOWN = {
+    "city": "330100",
+    "service": "car_move",
+    "channel": "wechat",
+    "purpose": "real_name_verification",
+    "request_id": "cm_0123456789abcdef0123",
+}
 OFFERING = "/admin/api/cities/330100/services/car_move/channels/wechat"
 NEW_STAFF = {
     "username": "operator",
