@@ -76,7 +76,10 @@ def plate_key(plate_lookup: str) -> str:
 def check_limits(
     session: Session, limits: Limits, requester_ids: frozenset[int], plate_lookup: str, now: datetime
 ) -> None:
-    """Refuse with 429 when the requester's month is used up or the plate has a live request; call under the locks."""
+    """Refuse with 429 when the requester's month is used up or the plate has a live request; call under the locks.
+
+    The month counts the person's requests in every city (12123's rule is per person) against this city's limit.
+    """
     month_start = now.astimezone(SHANGHAI).replace(day=1, hour=0, minute=0, second=0, microsecond=0)
     used = session.scalar(
         select(func.count())

@@ -13,6 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from dataclasses import replace
 from datetime import datetime
+from datetime import timedelta
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -59,6 +60,8 @@ log = logging.getLogger("citytiles.car_move")
 # (owner's resident id, the notice's fields) -> whether the owner was told.
 NotifyOwner = Callable[[int, dict[str, str]], bool]
 REQUESTER_REF = "car_move.requester_ref"
+# A front end polling a request asks the police at most this often.
+REFRESH_AFTER = timedelta(seconds=15)
 # The system's ticket statuses, as ours.
 TICKET_STATUS = {
     ACCEPTED: "awaiting_owner",
@@ -158,7 +161,8 @@ def show_request(
 ) -> RequestView:
     """The request as the asker sees it (refreshed from the system when it reaches owners) or the owner's view."""
     row, role = find_request(session, resident, public_id)
-    if role == REQUESTER and row.status in LIVE and row.upstream_ticket is not None:
+    due = row.updated_at + REFRESH_AFTER <= now
+    if role == REQUESTER and row.status in LIVE and row.upstream_ticket is not None and due:
         try:
             provider = provider_for(row.city_code)
             if provider.contacts_owner:

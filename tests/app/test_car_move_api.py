@@ -66,9 +66,13 @@ def test_hangzhou_request_follows_the_police_ticket(service_api: Api, clean_sand
     )["tickets"]
     assert ticket["message"] == "您的车挡住出口了" and ticket["location"]["latitude"] == PLACE["lat"]
     clean_sandbox.helper("POST", f"car-move/tickets/{ticket['ticket_no']}/status", json={"status": "acknowledged"})
+    # Polled at once, the stored state answers; the police are asked again after a few seconds.
+    assert service_api.get(f"/api/v1/car-move-requests/{created['id']}", token=requester)["status"] == "notified"
+    clock.advance(seconds=15)
     seen = service_api.get(f"/api/v1/car-move-requests/{created['id']}", token=requester)
     assert seen["status"] == "acknowledged" and events(seen)[-1] == "acknowledged"
     clean_sandbox.helper("POST", f"car-move/tickets/{ticket['ticket_no']}/status", json={"status": "moved"})
+    clock.advance(seconds=15)
     assert service_api.get(f"/api/v1/car-move-requests/{created['id']}", token=requester)["status"] == "moved"
     clock.advance(minutes=11)
     nudged = service_api.post(f"/api/v1/car-move-requests/{created['id']}/nudge", token=requester, expected=409)
