@@ -99,6 +99,7 @@ ERROR_CODES: dict[str, tuple[int, str]] = {
         429,
         "A reminder waits ten minutes after the request or the last one; see Retry-After.",
     ),
+    "car_move.owner_complained": (403, "The car's owner complained about an earlier request of yours, for 30 days."),
     "car_move.request_not_found": (404, "No such car-move request of yours."),
     "car_move.request_finished": (409, "The request is finished (moved, cancelled, answered or unreachable)."),
     "car_move.already_answered": (409, "The owner has answered this request already."),

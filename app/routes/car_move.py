@@ -47,6 +47,7 @@ UPSTREAM_ANSWERS = ("car_move.vehicle_not_found", "car_move.police_monthly_limit
         "car_move.invalid_plate",
         "car_move.monthly_quota_exceeded",
         "car_move.plate_cooling_down",
+        "car_move.owner_complained",
     ),
 )
 def create_car_move_request(city: str, signed_in: SignedIn, payload: NewRequest) -> RequestView:

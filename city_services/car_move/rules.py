@@ -23,6 +23,7 @@ from city_services.car_move.models import CarMoveLock
 from city_services.car_move.models import CarMoveRequest
 from city_services.car_move.models import CarMoveRules
 from database import transaction
+from errors import Forbidden
 from errors import Invalid
 from errors import TooManyRequests
 from identity.audit import reason_problem
@@ -31,6 +32,7 @@ from identity.models import StaffMember
 from identity.roles import authorise
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
+COMPLAINT_BLOCK = timedelta(days=30)
 MONTHLY_REQUESTS = 5
 PLATE_COOLDOWN_MINUTES = 10
 # The status a request stops counting in: the system never took it. One being submitted counts.
@@ -96,6 +98,22 @@ def check_limits(
             "car_move.monthly_quota_exceeded",
             f"You have sent {limits.monthly_requests} car-move requests this month, the most allowed.",
             retry_after=_seconds(next_month - now),
+        )
+    complained = session.scalar(
+        select(CarMoveRequest.id)
+        .where(
+            CarMoveRequest.requester_id.in_(requester_ids),
+            CarMoveRequest.plate_lookup == plate_lookup,
+            CarMoveRequest.status == "complaint",
+            CarMoveRequest.created_at > now - COMPLAINT_BLOCK,
+        )
+        .limit(1)
+    )
+    if complained is not None:
+        # 12123 blocks requesters owners complained about; here, for that car.
+        raise Forbidden(
+            "car_move.owner_complained",
+            "This car's owner complained about an earlier request of yours; you cannot ask about it for now.",
         )
     latest = session.scalar(
         select(CarMoveRequest.created_at)

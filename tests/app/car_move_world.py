@@ -22,6 +22,7 @@ MINI, ALIPAY = "wx7c1b5d1e2f3a4b50", "2021004100000001"
 HANGZHOU, SHENZHEN = "330100", "440300"
 LETTERS = "ABCDEFGHJKLMNPQRSTUVWXYZ"
 PLACE = {"lat": 30.274153, "lng": 120.155151}
+SHENZHEN_OWNER_NAME = "王五"
 
 
 @pytest.fixture(name="service_app")
@@ -81,3 +82,13 @@ def ask(api: Api, token: str, plate_number: str, city: str = HANGZHOU, expected:
     """POST a car-move request."""
     body = {"plate": plate_number, "location": PLACE, "message": "您的车挡住出口了", **extra}
     return api.post(f"/api/v1/cities/{city}/car-move-requests", json=body, token=token, expected=expected)
+
+
+def shenzhen_owner(api: Api, sandbox: Sandbox, car: str) -> str:
+    """A WeChat resident whose car the Guangdong police have registered, and who registered it with us."""
+    person = id_number()
+    register_at_police(sandbox, car, person)
+    token = log_in(api, sandbox, "wechat", name=SHENZHEN_OWNER_NAME, person=person)
+    vehicle = api.post("/api/v1/me/vehicles", json={"city": SHENZHEN, "plate": car}, token=token, expected=201)
+    assert vehicle["plate"] == car[:2] + "*" * (len(car) - 4) + car[-2:] and vehicle["city"] == SHENZHEN
+    return token

@@ -25,6 +25,7 @@ from migrations.metadata import target_metadata
 from tests.app.car_move_world import HANGZHOU
 from tests.app.car_move_world import PLACE
 from tests.app.car_move_world import SHENZHEN
+from tests.app.car_move_world import SHENZHEN_OWNER_NAME
 from tests.app.car_move_world import ask
 from tests.app.car_move_world import id_number
 from tests.app.car_move_world import log_in
@@ -32,11 +33,10 @@ from tests.app.car_move_world import plate
 from tests.app.car_move_world import register_at_police
 from tests.app.car_move_world import service_api_fixture  # noqa: F401 - a fixture
 from tests.app.car_move_world import service_app_fixture  # noqa: F401 - a fixture
+from tests.app.car_move_world import shenzhen_owner
 from tests.conftest import Api
 from tests.conftest import Clock
 from tests.conftest import Sandbox
-
-OWNER_NAME = "王五"
 
 
 def events(body: dict[str, Any]) -> list[str]:
@@ -123,16 +123,6 @@ def test_hangzhou_owners_cannot_register_because_the_police_cannot_confirm_owner
     assert refused["error"]["code"] == "car_move.ownership_unverifiable"
 
 
-def shenzhen_owner(api: Api, sandbox: Sandbox, car: str) -> str:
-    """A WeChat resident whose car the Guangdong police have registered, and who registered it with us."""
-    person = id_number()
-    register_at_police(sandbox, car, person)
-    token = log_in(api, sandbox, "wechat", name=OWNER_NAME, person=person)
-    vehicle = api.post("/api/v1/me/vehicles", json={"city": SHENZHEN, "plate": car}, token=token, expected=201)
-    assert vehicle["plate"] == car[:2] + "*" * (len(car) - 4) + car[-2:] and vehicle["city"] == SHENZHEN
-    return token
-
-
 def test_shenzhen_owner_registers_and_answers_in_another_session(
     service_app: Flask, service_api: Api, clean_sandbox: Sandbox
 ) -> None:
@@ -176,7 +166,7 @@ def test_shenzhen_owner_registers_and_answers_in_another_session(
     # Neither side sees the other: no name, resident id, openid or phone in what each gets.
     owner_me = service_api.get("/api/v1/me", token=owner)
     requester_me = service_api.get("/api/v1/me", token=requester)
-    assert owner_me["id"] not in json.dumps(seen) and OWNER_NAME[0] not in json.dumps(seen, ensure_ascii=False)
+    assert owner_me["id"] not in json.dumps(seen) and SHENZHEN_OWNER_NAME[0] not in json.dumps(seen, ensure_ascii=False)
     assert requester_me["id"] not in json.dumps(mine) and "陈" not in json.dumps(mine, ensure_ascii=False)
     assert set(seen) == set(mine[0])
 

@@ -16,6 +16,7 @@ from identity.staff import NewStaffMember
 from identity.staff import create_staff_member
 from tests.app.car_move_world import HANGZHOU
 from tests.app.car_move_world import PLACE
+from tests.app.car_move_world import SHENZHEN
 from tests.app.car_move_world import ask
 from tests.app.car_move_world import id_number
 from tests.app.car_move_world import log_in
@@ -23,6 +24,7 @@ from tests.app.car_move_world import plate
 from tests.app.car_move_world import register_at_police
 from tests.app.car_move_world import service_api_fixture  # noqa: F401 - a fixture
 from tests.app.car_move_world import service_app_fixture  # noqa: F401 - a fixture
+from tests.app.car_move_world import shenzhen_owner
 from tests.concurrency import run_together
 from tests.conftest import STAFF_PASSWORD
 from tests.conftest import Api
@@ -161,3 +163,17 @@ def test_operators_tune_a_city_with_a_reason(
     clock.advance(minutes=20)
     status, body, retry_after = post(service_app, other, plates[0])
     assert status == 429 and retry_after == "600"
+
+
+def test_an_owner_complaint_bars_that_requester_from_that_car(
+    service_api: Api, clean_sandbox: Sandbox, clock: Clock
+) -> None:
+    car = plate("粤")
+    owner = shenzhen_owner(service_api, clean_sandbox, car)
+    pest, neighbour = log_in(service_api, clean_sandbox, "wechat"), log_in(service_api, clean_sandbox, "alipay")
+    created = ask(service_api, pest, car, SHENZHEN)
+    service_api.post(f"/api/v1/car-move-requests/{created['id']}/answer", json={"answer": "complaint"}, token=owner)
+    clock.advance(minutes=11)
+    barred = ask(service_api, pest, car, SHENZHEN, expected=403)
+    assert barred["error"]["code"] == "car_move.owner_complained"
+    assert ask(service_api, neighbour, car, SHENZHEN)["status"] == "awaiting_owner"
