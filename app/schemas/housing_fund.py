@@ -32,7 +32,7 @@ class RecordsQuerySchema(Schema):
 class DataAccessQuerySchema(Schema):
     """Which page of the data-access log."""
 
-    cursor = StrictText(max_length=20, pattern=r"[1-9][0-9]{0,19}", metadata={"description": "next_cursor."})
+    cursor = StrictText(max_length=10, pattern=r"[1-9][0-9]{0,9}", metadata={"description": "next_cursor."})
 
 
 class MonthlySchema(Schema):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -16,6 +17,7 @@ from city_services.upstream_link import UpstreamLink
 
 T = TypeVar("T")
 PAGE_SIZE = 20
+_OFFSET = re.compile(r"[0-9]{1,6}")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -68,7 +70,7 @@ class FakeHousingFund:
 
         def page() -> port.RecordsPage:
             records = self._holding(person).records
-            if cursor is not None and not (cursor.isdigit() and 0 < int(cursor) < len(records)):
+            if cursor is not None and not (_OFFSET.fullmatch(cursor) and 0 < int(cursor) < len(records)):
                 raise port.invalid_cursor()
             start = int(cursor or 0)
             end = start + PAGE_SIZE

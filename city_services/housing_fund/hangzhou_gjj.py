@@ -226,7 +226,8 @@ def read_records(data: dict[str, Any]) -> port.RecordsPage:
         posted = day_of(_text(item, "JZRQ"))
         if kind is None or posted is None:
             raise Unreadable("GJHTQYWLX or JZRQ not understood")
-        amount = fen_of(_text(item, "FSE"))
+        # FSE is never negative: the type says which way the money went.
+        amount = abs(fen_of(_text(item, "FSE")))
         records.append(port.FundRecord(posted, kind[0], -amount if kind[1] else amount, _text(item, "ZY")))
     following = str(page + 1) if page * size < total and items else None
     return port.RecordsPage(tuple(records), following)

@@ -34,6 +34,7 @@ ANSWER = "housing_fund.answer"
 CACHE_KEY = "housing_fund.cache_key"
 OK = "ok"
 DATA_ACCESS_PAGE = 20
+MAX_ID = 2**31 - 1
 Answer = port.FundAccount | port.RecordsPage | port.Loan | None
 
 
@@ -144,7 +145,8 @@ def data_access(session: Session, resident_id: int, cursor: str | None) -> DataA
     """Every lookup of the person's data, whichever of their merged resident ids it was made as."""
     query = select(FundLookup).where(FundLookup.resident_id.in_(person_ids(session, resident_id)))
     if cursor is not None:
-        query = query.where(FundLookup.id < int(cursor))
+        # Ids are 32-bit on PostgreSQL; a larger cursor simply starts from the newest.
+        query = query.where(FundLookup.id < min(int(cursor), MAX_ID))
     entries = list(session.scalars(query.order_by(FundLookup.id.desc()).limit(DATA_ACCESS_PAGE + 1)))
     more = len(entries) > DATA_ACCESS_PAGE
     entries = entries[:DATA_ACCESS_PAGE]

@@ -6,6 +6,7 @@ which expires. Amounts are integer fen, dates ISO 8601, records are cursor-paged
 
 from __future__ import annotations
 
+import re
 import threading
 import time
 from collections.abc import Callable
@@ -47,6 +48,7 @@ REJECTIONS = {
     "INVALID_CURSOR": port.invalid_cursor,
 }
 TOKEN_REFUSALS = ("TOKEN_MISSING", "TOKEN_INVALID", "TOKEN_EXPIRED")
+_SECONDS = re.compile(r"[0-9]{1,4}")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -187,7 +189,7 @@ def _error_code(response: requests.Response) -> str | None:
 
 def _retry_after(response: requests.Response) -> int:
     value = response.headers.get("Retry-After", "")
-    return int(value) if value.isdigit() and 0 < int(value) <= 3600 else 30
+    return int(value) if _SECONDS.fullmatch(value) and 0 < int(value) <= 3600 else 30
 
 
 def _day(data: dict[str, Any], name: str, *, optional: bool = False) -> date | None:

@@ -278,6 +278,22 @@ def test_bad_input_is_422_in_the_one_shape(api: Api, clean_sandbox: Sandbox, pat
     assert body["error"]["code"] == "request.invalid"
 
 
+@pytest.mark.parametrize("cursor", ["0", "01", "12345678901", "-1", "abc"])
+def test_a_bad_data_access_cursor_is_422(api: Api, clean_sandbox: Sandbox, cursor: str) -> None:
+    token = sign_in(api, clean_sandbox, "wechat", new_person(), verify=False)
+    body = api.get("/api/v1/me/data-access", query_string={"cursor": cursor}, token=token, expected=422)
+    assert body["error"]["code"] == "request.invalid"
+
+
+def test_a_data_access_cursor_past_every_id_starts_from_the_newest(api: Api, clean_sandbox: Sandbox) -> None:
+    person = new_person()
+    open_account(clean_sandbox, HANGZHOU, person, balance_fen=1)
+    token = sign_in(api, clean_sandbox, "wechat", person)
+    api.get(fund(HANGZHOU), token=token)
+    body = api.get("/api/v1/me/data-access", query_string={"cursor": "9999999999"}, token=token)
+    assert len(body["entries"]) == 1
+
+
 def test_a_cursor_the_centre_did_not_give_is_422(api: Api, clean_sandbox: Sandbox) -> None:
     person = new_person()
     open_account(clean_sandbox, SHENZHEN, person, balance_fen=1, monthly_fen=2)
