@@ -17,6 +17,7 @@ DEFAULT_DATABASE_URL = f"sqlite:///{PROJECT_ROOT / 'var' / 'citytiles.db'}"
 DEFAULT_SEED = PROJECT_ROOT / "config" / "cities.toml"
 APP_ENVS = ("development", "test", "production")
 DEFAULT_CHANNEL_APPS = PROJECT_ROOT / "config" / "channels.toml"
+DEFAULT_NOTICE_TEMPLATES = PROJECT_ROOT / "config" / "notice_templates.toml"
 DEFAULT_UPSTREAM_SECRET_FILES = PROJECT_ROOT / "config" / "upstream_secrets.toml"
 # Development-only PII keys; production refuses to start with them.
 DEFAULT_PII_KEYS = "dev1:ZGV2ZWxvcG1lbnQtb25seS1waWkta2V5LTMyLWJ5dGU="
@@ -55,6 +56,7 @@ class Settings:
     staff_token_minutes: int = 480
     resident_token_minutes: int = 1440
     channel_apps_file: Path = DEFAULT_CHANNEL_APPS
+    notice_templates_file: Path = DEFAULT_NOTICE_TEMPLATES
     # Outside production: files to read upstream secrets from when the environment does not set them.
     upstream_secret_files: Path = DEFAULT_UPSTREAM_SECRET_FILES
     channel_timeout_seconds: float = 5.0
@@ -87,6 +89,7 @@ class Settings:
             staff_token_minutes=whole_number(environ, "STAFF_TOKEN_MINUTES", 480),
             resident_token_minutes=whole_number(environ, "RESIDENT_TOKEN_MINUTES", 1440),
             channel_apps_file=Path(environ.get("CHANNEL_APPS_FILE", str(DEFAULT_CHANNEL_APPS))),
+            notice_templates_file=Path(environ.get("NOTICE_TEMPLATES_FILE", str(DEFAULT_NOTICE_TEMPLATES))),
             upstream_secret_files=Path(environ.get("UPSTREAM_SECRET_FILES", str(DEFAULT_UPSTREAM_SECRET_FILES))),
             channel_timeout_seconds=decimal_number(environ, "CHANNEL_TIMEOUT_SECONDS", 5.0),
             pii_keys=environ.get("PII_KEYS", DEFAULT_PII_KEYS),

@@ -13,6 +13,7 @@ from app.routes import catalogue
 from app.routes import docs
 from app.routes import health
 from app.routes import housing_fund
+from app.routes import notices
 from app.routes import residents
 
 
@@ -24,6 +25,7 @@ def register_routes(app: Flask) -> None:
         catalogue.blueprint,
         residents.blueprint,
         housing_fund.blueprint,
+        notices.blueprint,
         admin_sessions.blueprint,
         admin_catalogue.blueprint,
         admin_upstreams.blueprint,
