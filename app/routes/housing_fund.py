@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 from flask import Blueprint
@@ -100,4 +101,5 @@ def lookup(signed_in: SignedIn, city: str, what: str, cursor: str | None = None)
         provider=provider,
         vault=current_app.extensions["vault"],
         now=current_app.extensions["clock"](),
+        keep_for=timedelta(seconds=current_app.extensions["settings"].housing_fund_cache_seconds),
     )

@@ -56,8 +56,12 @@ def look_up(
     provider: port.HousingFundProvider,
     vault: Vault,
     now: datetime,
+    keep_for: timedelta = CACHE_TIME,
 ) -> Answer:
-    """The centre's answer for a resident with a verified real name; recorded in their data-access log."""
+    """The centre's answer for a resident with a verified real name; recorded in their data-access log.
+
+    :param keep_for: how long the answer is kept (sealed) to answer the same question again; zero keeps none.
+    """
     verified = verified_person(resident, vault)
     if verified is None:
         raise Forbidden(
@@ -82,14 +86,15 @@ def look_up(
         # Erased meanwhile: neither the answer nor the log may outlive the erasure.
         lock_live_resident(session, resident_id)
         session.execute(delete(FundAnswer).where((FundAnswer.key == key) | (FundAnswer.expires_at <= now)))
-        session.add(
-            FundAnswer(
-                key=key,
-                resident_id=resident_id,
-                answer_sealed=vault.seal(ANSWER, encode(answer)),
-                expires_at=now + CACHE_TIME,
+        if keep_for > timedelta(0):
+            session.add(
+                FundAnswer(
+                    key=key,
+                    resident_id=resident_id,
+                    answer_sealed=vault.seal(ANSWER, encode(answer)),
+                    expires_at=now + keep_for,
+                )
             )
-        )
         session.add(_entry(resident_id, request, provider.name, OK, now, from_cache=False))
     return answer
 
