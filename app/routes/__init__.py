@@ -14,6 +14,8 @@ from app.routes import car_move
 from app.routes import catalogue
 from app.routes import docs
 from app.routes import health
+from app.routes import housing_fund
+from app.routes import notices
 from app.routes import residents
 
 
@@ -24,6 +26,8 @@ def register_routes(app: Flask) -> None:
         docs.blueprint,
         catalogue.blueprint,
         residents.blueprint,
+        housing_fund.blueprint,
+        notices.blueprint,
         car_move.blueprint,
         admin_sessions.blueprint,
         admin_catalogue.blueprint,

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 from typing import Any
 
 from flask import Blueprint
@@ -29,7 +28,6 @@ from identity.residents import SignedIn
 blueprint = Blueprint("car_move", __name__, url_prefix="/api/v1")
 CAR_MOVE = "car_move"
 OWNER_NOTICE = "car_move_owner"
-log = logging.getLogger("citytiles.car_move")
 UPSTREAM_ANSWERS = ("car_move.vehicle_not_found", "car_move.police_monthly_limit", "car_move.plate_refused")
 
 
@@ -205,15 +203,13 @@ def provider_of_city(city: str) -> CarMoveProvider:
 
 
 def owner_notifier() -> NotifyOwner:
-    """How to tell a registered owner: the notices module when wired, else nobody is told (and the timeline says so)."""
-    notices = current_app.extensions.get("notices")
-    if notices is None:
-        return lambda _resident_id, _fields: False
+    """How to tell a registered owner: a car_move_owner notice through a channel account holding a credit."""
+    notices = current_app.extensions["notices"]
     session, now = get_session(), current_app.extensions["clock"]()
 
     def notify(resident_id: int, fields: dict[str, str]) -> bool:
-        """One car_move_owner notice through the owner's channel."""
-        told: bool = notices(session, resident_id, OWNER_NOTICE, fields, now=now)
+        """One notice; False when no account of the owner's has a credit or the channel refused it."""
+        told: bool = notices.send(session, resident_id, OWNER_NOTICE, fields, now=now)
         return told
 
     return notify

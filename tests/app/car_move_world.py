@@ -23,6 +23,7 @@ HANGZHOU, SHENZHEN = "330100", "440300"
 LETTERS = "ABCDEFGHJKLMNPQRSTUVWXYZ"
 PLACE = {"lat": 30.274153, "lng": 120.155151}
 SHENZHEN_OWNER_NAME = "王五"
+WECHAT_CAR_MOVE_NOTICE = "CarMoveOwnerNotice-2bQ9wL0xVt7pKs3Rj5Ym8NdA"
 
 
 @pytest.fixture(name="service_app")
@@ -84,11 +85,20 @@ def ask(api: Api, token: str, plate_number: str, city: str = HANGZHOU, expected:
     return api.post(f"/api/v1/cities/{city}/car-move-requests", json=body, token=token, expected=expected)
 
 
-def shenzhen_owner(api: Api, sandbox: Sandbox, car: str) -> str:
-    """A WeChat resident whose car the Guangdong police have registered, and who registered it with us."""
+def shenzhen_owner(api: Api, sandbox: Sandbox, car: str, *, openid: str | None = None) -> str:
+    """A WeChat resident whose car the Guangdong police have registered, and who registered it with us.
+
+    With an openid, the owner also accepted one car-move notice in WeChat's subscription prompt.
+    """
     person = id_number()
     register_at_police(sandbox, car, person)
-    token = log_in(api, sandbox, "wechat", name=SHENZHEN_OWNER_NAME, person=person)
+    account = {"openid": openid} if openid else {}
+    token = log_in(api, sandbox, "wechat", name=SHENZHEN_OWNER_NAME, person=person, **account)
+    if openid:
+        prompt = {"app_id": MINI, "openid": openid, "template_id": WECHAT_CAR_MOVE_NOTICE}
+        sandbox.helper("POST", "wechat/subscribe", json=prompt)
+        accepted = {"templates": {"car_move_owner": "accept"}}
+        api.post("/api/v1/me/notice-subscriptions", json=accepted, token=token)
     vehicle = api.post("/api/v1/me/vehicles", json={"city": SHENZHEN, "plate": car}, token=token, expected=201)
     assert vehicle["plate"] == car[:2] + "*" * (len(car) - 4) + car[-2:] and vehicle["city"] == SHENZHEN
     return token

@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import json
 import logging
+import secrets
 from dataclasses import replace
 from typing import Any
 
@@ -126,22 +127,20 @@ def test_hangzhou_owners_cannot_register_because_the_police_cannot_confirm_owner
 def test_shenzhen_owner_registers_and_answers_in_another_session(
     service_app: Flask, service_api: Api, clean_sandbox: Sandbox
 ) -> None:
-    told: list[tuple[int, dict[str, str]]] = []
-
-    def notices(session: Any, resident_id: int, notice: str, fields: dict[str, str], *, now: Any) -> bool:
-        assert notice == "car_move_owner"
-        told.append((resident_id, fields))
-        return True
-
-    service_app.extensions["notices"] = notices
     car = plate("粤", new_energy=True)
-    owner = shenzhen_owner(service_api, clean_sandbox, car)
+    openid = "o_owner_" + secrets.token_hex(6)
+    owner = shenzhen_owner(service_api, clean_sandbox, car, openid=openid)
     requester = log_in(service_api, clean_sandbox, "alipay", name="陈静", person=id_number())
     created = ask(service_api, requester, car, SHENZHEN, message="麻烦挪一下车，电话13800001111")
     assert created["status"] == "notified" and events(created) == ["requested", "owner_told"]
-    [(_, fields)] = told
-    assert fields["plate"] == car[:2] + "****" + car[-2:] and fields["message"] == "麻烦挪一下车，电话138****1111"
-    assert fields["time"] == "2026-11-18 10:00"
+    [notice] = clean_sandbox.helper("GET", "messages", params={"channel": "wechat", "user": openid})["messages"]
+    shown = {keyword: value["value"] for keyword, value in notice["data"].items()}
+    assert shown == {
+        "car_number1": car[:2] + "****" + car[-2:],
+        "thing2": f"{PLACE['lat']:.5f},{PLACE['lng']:.5f}",
+        "time3": "2026-11-18 10:00",
+        "thing4": "麻烦挪一下车，电话138****1111",
+    }
     mine = service_api.get("/api/v1/me/car-move-requests", token=owner)["requests"]
     assert [r["id"] for r in mine] == [created["id"]]
     assert mine[0]["role"] == "owner" and mine[0]["nudge_after"] is None and mine[0]["location"] == PLACE
