@@ -125,8 +125,8 @@ def verified_residents(citytiles: str, sandbox: str, count: int) -> list[str]:
     return tokens
 
 
-def drive(citytiles: str, tokens: list[str], seconds: float, clients: int, hanging_share: float) -> dict[str, float]:
-    """Lookups from many threads for a while, with /healthz sampled every 20 ms; the figures."""
+def drive(citytiles: str, tokens: list[str], seconds: float, clients: int, hanging: int) -> dict[str, float]:
+    """Lookups from many threads for a while (`hanging` more asking Shenzhen), /healthz sampled every 20 ms."""
     stop_at = time.monotonic() + seconds
     counts = {"ok": 0, "other": 0, "hanging": 0}
     health: list[float] = []
@@ -135,7 +135,7 @@ def drive(citytiles: str, tokens: list[str], seconds: float, clients: int, hangi
 
     def client(index: int) -> None:
         http = requests.Session()
-        city = "440300" if index < clients * hanging_share else "330100"
+        city = "440300" if index >= clients else "330100"
         while time.monotonic() < stop_at:
             token = tokens[next(turns) % len(tokens)]
             answer = http.get(
@@ -155,7 +155,8 @@ def drive(citytiles: str, tokens: list[str], seconds: float, clients: int, hangi
             health.append((time.perf_counter() - started) * 1000)
             time.sleep(0.02)
 
-    threads = [threading.Thread(target=client, args=(i,)) for i in range(clients)] + [threading.Thread(target=probe)]
+    threads = [threading.Thread(target=client, args=(i,)) for i in range(clients + hanging)]
+    threads.append(threading.Thread(target=probe))
     for thread in threads:
         thread.start()
     for thread in threads:
@@ -181,10 +182,9 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--latency", type=float, default=0.2)
-    parser.add_argument("--clients", type=int, default=48)
     parser.add_argument("--residents", type=int, default=64)
     args = parser.parse_args()
-    workers, threads = int(os.environ.get("WEB_WORKERS", "2")), int(os.environ.get("WEB_THREADS", "8"))
+    workers, threads = int(os.environ.get("WEB_WORKERS", "2")), int(os.environ.get("WEB_THREADS", "16"))
     with tempfile.TemporaryDirectory(prefix="citytiles-upstream-bench-") as directory:
         scratch = Path(directory)
         port = free_port()
@@ -201,19 +201,26 @@ def main() -> int:
             )  # fmt: skip
             slots = workers * min(threads, bulkhead)
             ceiling = slots / args.latency
+            # One client more per worker than may call the centre at once keeps every place busy (the
+            # spare one waits at the bulkhead), plus two per worker asking the hanging centre later.
+            clients = workers * (bulkhead + 1)
+            hanging = workers * 2
+            # gthread workers accept greedily: bound each worker's connections to its share of the
+            # clients (and the /healthz probe) so the load is spread as a load balancer would.
+            env["WEB_WORKER_CONNECTIONS"] = str(bulkhead + 1 + 2 + 1)
             with gunicorn("wsgi:app", {**env, "PORT": str(port)}, scratch / "citytiles.log", "/readyz") as citytiles:
                 tokens = verified_residents(citytiles, sandbox, args.residents)
                 fault(sandbox, "housing_fund.hangzhou_gjj", args.latency)
                 print(f"ceiling: {slots} slots / {args.latency} s = {ceiling:.0f} lookups/s", flush=True)
-                for title, share in (("one upstream at fixed latency", 0.0), ("and another upstream hanging", 0.25)):
-                    if share:
+                for title, extra in (("one upstream at fixed latency", 0), ("and another upstream hanging", hanging)):
+                    if extra:
                         fault(sandbox, "housing_fund.shenzhen_gjj", 120)
-                    figures = drive(citytiles, tokens, args.seconds, args.clients, share)
+                    figures = drive(citytiles, tokens, args.seconds, clients, extra)
                     print(
                         f"{title}: {figures['lookups_per_second']:.1f} lookups/s = "
                         f"{figures['lookups_per_second'] / ceiling:.2f} of the ceiling; refused {figures['refused']}; "
                         f"/healthz p50 {figures['healthz_p50_ms']:.1f} ms, p99 {figures['healthz_p99_ms']:.1f} ms"
-                        + (f"; answers from the hanging one: {figures['hanging_answers']}" if share else ""),
+                        + (f"; answers from the hanging one: {figures['hanging_answers']}" if extra else ""),
                         flush=True,
                     )
         finally:
