@@ -54,6 +54,8 @@ class Settings:
     catalogue_seed: Path = DEFAULT_SEED
     staff_token_minutes: int = 480
     resident_token_minutes: int = 1440
+    # Anti-scalping: live outpatient holds and appointments a resident may make in seven days.
+    outpatient_weekly_limit: int = 3
     channel_apps_file: Path = DEFAULT_CHANNEL_APPS
     # Outside production: files to read upstream secrets from when the environment does not set them.
     upstream_secret_files: Path = DEFAULT_UPSTREAM_SECRET_FILES
@@ -86,6 +88,7 @@ class Settings:
             catalogue_seed=Path(environ.get("CATALOGUE_SEED", str(DEFAULT_SEED))),
             staff_token_minutes=whole_number(environ, "STAFF_TOKEN_MINUTES", 480),
             resident_token_minutes=whole_number(environ, "RESIDENT_TOKEN_MINUTES", 1440),
+            outpatient_weekly_limit=whole_number(environ, "OUTPATIENT_WEEKLY_LIMIT", 3),
             channel_apps_file=Path(environ.get("CHANNEL_APPS_FILE", str(DEFAULT_CHANNEL_APPS))),
             upstream_secret_files=Path(environ.get("UPSTREAM_SECRET_FILES", str(DEFAULT_UPSTREAM_SECRET_FILES))),
             channel_timeout_seconds=decimal_number(environ, "CHANNEL_TIMEOUT_SECONDS", 5.0),
