@@ -32,6 +32,7 @@ from app.wiring import upstream_environ
 from city_services.catalogue import CatalogueCache
 from city_services.connections import stored_connections
 from city_services.degradation import BreakerWatch
+from city_services.outpatient.service import erase_appointments
 from city_services.seeding import read_seed
 from city_services.upstream_pool import Upstreams
 from city_services.upstreams import ConnectionSetting
@@ -125,7 +126,7 @@ def create_app(
         upstreams=Upstreams(outbound, upstream_environ(settings, environ)),
         breaker_watch=breaker_watch,
         # Each package's erase function for a person's data (filled as city services arrive).
-        erasers=(),
+        erasers=(erase_appointments,),
         attempts=build_attempt_counter(settings, engine),
     )
     init_db_session(app)

@@ -12,6 +12,7 @@ from app.routes import admin_upstreams
 from app.routes import catalogue
 from app.routes import docs
 from app.routes import health
+from app.routes import outpatient
 from app.routes import residents
 
 
@@ -22,6 +23,7 @@ def register_routes(app: Flask) -> None:
         docs.blueprint,
         catalogue.blueprint,
         residents.blueprint,
+        outpatient.blueprint,
         admin_sessions.blueprint,
         admin_catalogue.blueprint,
         admin_upstreams.blueprint,
