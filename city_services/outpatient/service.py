@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC
 from datetime import date
 from datetime import datetime
 from datetime import timedelta
@@ -243,12 +244,12 @@ def view(row: Appointment, now: datetime) -> AppointmentView:
         department_id=row.department_id,
         slot_id=row.slot_id,
         doctor=row.doctor,
-        starts_at=row.starts_at,
+        starts_at=row.starts_at.astimezone(UTC),
         fee_fen=row.fee_fen,
         status=status,
-        expires_at=row.expires_at if status == models.HELD else None,
-        created_at=row.created_at,
-        updated_at=row.updated_at,
+        expires_at=row.expires_at.astimezone(UTC) if row.expires_at is not None and status == models.HELD else None,
+        created_at=row.created_at.astimezone(UTC),
+        updated_at=row.updated_at.astimezone(UTC),
     )
 
 
