@@ -34,6 +34,7 @@ from tests.conftest import Clock
 from tests.conftest import Sandbox
 from tests.contracts.test_outpatient_providers import new_patient
 from tests.contracts.test_outpatient_providers import sandbox_provider
+from tests.contracts.test_outpatient_providers import stub_upstream
 
 MINI, ALIPAY = "wx7c1b5d1e2f3a4b50", "2021004100000001"
 NAME = "林晓雯"
@@ -236,6 +237,34 @@ def test_an_upstream_down_or_busy_is_503_with_retry_after(
     response = api.client.get(f"/api/v1/cities/{city}/hospitals", headers={"Authorization": f"Bearer {token}"})
     assert response.status_code == 503 and int(response.headers["Retry-After"]) > 0
     assert response.get_json()["error"]["code"] == "upstream.unavailable"
+
+
+@pytest.mark.parametrize("city", CITIES)
+def test_a_malformed_answer_is_503_and_logged(
+    api: Api, clean_sandbox: Sandbox, make_staff: Any, session: Session, city: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    admin = make_staff("root", "platform_admin")
+    token = resident(api, clean_sandbox)
+    slot = next(s for s in schedules(api, token, city, CITIES[city][2]) if s["remaining"] > 0)
+    logger = logging.getLogger("citytiles")
+    logger.addHandler(caplog.handler)
+    try:
+        with stub_upstream("text/html", b"<html>502 Bad Gateway</html>") as base_url:
+            stored = api.get(f"/admin/api/cities/{city}/upstreams", token=admin)["connections"]
+            params = next(c["params"] for c in stored if c["service"] == "outpatient")
+            change = {"params": {**params, "base_url": base_url}, "reason": "moved behind the new gateway"}
+            api.patch(f"/admin/api/cities/{city}/upstreams/outpatient", json=change, token=admin)
+            for method, path, body in (
+                ("GET", f"/api/v1/cities/{city}/hospitals", None),
+                ("POST", "/api/v1/appointments", choice(city, CITIES[city][2], slot)),
+            ):
+                response = api.client.open(path, method=method, json=body, headers={"Authorization": f"Bearer {token}"})
+                assert response.status_code == 503 and int(response.headers["Retry-After"]) > 0
+                assert response.get_json()["error"]["code"] == "upstream.unavailable"
+    finally:
+        logger.removeHandler(caplog.handler)
+    assert any(r.getMessage() == "upstream answer unreadable" for r in caplog.records)
+    assert session.scalar(select(func.count(Appointment.id))) == 0
 
 
 def test_a_disabled_offering_is_409(api: Api, clean_sandbox: Sandbox, make_staff: Any) -> None:

@@ -9,6 +9,7 @@ import secrets
 import threading
 from collections.abc import Callable
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC
 from datetime import date
@@ -244,17 +245,27 @@ MALFORMED = [
 ]
 
 
+@contextmanager
+def stub_upstream(content_type: str, body: bytes) -> Iterator[str]:
+    """A real HTTP server on loopback answering every request with body; yields its base URL."""
+    handler = type("Stub", (_Stub,), {"body": body, "content_type": content_type})
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{server.server_port}/base"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
 @pytest.mark.parametrize(("content_type", "body"), MALFORMED)
 def test_a_malformed_answer_is_unavailable_and_logged(
     subject: Subject, content_type: str, body: bytes, caplog: pytest.LogCaptureFixture
 ) -> None:
     if subject.connect is None:
         pytest.skip("the fake answers from memory: nothing on the wire to garble")
-    handler = type("Stub", (_Stub,), {"body": body, "content_type": content_type})
-    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        provider = subject.connect(f"http://127.0.0.1:{server.server_port}/base")
+    with stub_upstream(content_type, body) as base_url:
+        provider = subject.connect(base_url)
         caplog.set_level(logging.WARNING, logger="citytiles.upstreams")
         patient = new_patient()
         slot = Slot(
@@ -263,9 +274,6 @@ def test_a_malformed_answer_is_unavailable_and_logged(
         for work in (provider.hospitals, lambda: provider.hold(slot, patient, "ct00000001")):
             with pytest.raises(UpstreamUnavailable):
                 work()
-    finally:
-        server.shutdown()
-        server.server_close()
     assert any(r.getMessage() in ("upstream answer unreadable", "upstream refused the call") for r in caplog.records)
     assert patient.id_number not in caplog.text
 
