@@ -39,6 +39,7 @@ from city_services.outpatient.provider import Hold
 from city_services.outpatient.provider import Hospital
 from city_services.outpatient.provider import Patient
 from city_services.outpatient.provider import Slot
+from city_services.outpatient.search_cache import SearchCache
 from city_services.upstream_link import UpstreamLink
 from errors import UpstreamRejected
 from errors import UpstreamUnavailable
@@ -88,15 +89,21 @@ class ShenzhenHealthPlatform:
         self.link = link
         self.clock = clock
         self.http = http_session(params.max_concurrent_calls)
+        self.search = SearchCache()
 
     def hospitals(self) -> list[Hospital]:
         """hospital/list."""
-        return list(self._act("hospitals", "hospital/list", {}, safe=True, shape=_hospitals))
+        return self.search.remember(
+            "hospitals", lambda: self._act("hospitals", "hospital/list", {}, safe=True, shape=_hospitals)
+        )
 
     def departments(self, hospital_id: str) -> list[Department]:
         """department/list {hos_code}."""
-        found = self._act("departments", "department/list", {"hos_code": hospital_id}, safe=True, shape=_departments)
-        return list(found)
+        query = {"hos_code": hospital_id}
+        return self.search.remember(
+            ("departments", hospital_id),
+            lambda: self._act("departments", "department/list", query, safe=True, shape=_departments),
+        )
 
     def schedules(self, hospital_id: str, department_id: str, day: date) -> list[Slot]:
         """schedule/list {hos_code, dep_code, work_date}."""

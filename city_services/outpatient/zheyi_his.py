@@ -30,6 +30,7 @@ from city_services.outpatient.provider import Hold
 from city_services.outpatient.provider import Hospital
 from city_services.outpatient.provider import Patient
 from city_services.outpatient.provider import Slot
+from city_services.outpatient.search_cache import SearchCache
 from city_services.upstream_link import UpstreamLink
 from errors import UpstreamRejected
 from outbound.http import http_session
@@ -72,15 +73,21 @@ class ZheyiHis:
         self.params = params
         self.link = link
         self.http = http_session(params.max_concurrent_calls)
+        self.search = SearchCache()
 
     def hospitals(self) -> list[Hospital]:
         """GET Organization."""
-        return self._read("hospitals", "/Organization", None, _bundle(_hospital))
+        return self.search.remember(
+            "hospitals", lambda: self._read("hospitals", "/Organization", None, _bundle(_hospital))
+        )
 
     def departments(self, hospital_id: str) -> list[Department]:
         """GET HealthcareService?organization=."""
         query = {"organization": hospital_id}
-        return self._read("departments", "/HealthcareService", query, _bundle(lambda r: _department(r, hospital_id)))
+        shape = _bundle(lambda r: _department(r, hospital_id))
+        return self.search.remember(
+            ("departments", hospital_id), lambda: self._read("departments", "/HealthcareService", query, shape)
+        )
 
     def schedules(self, hospital_id: str, department_id: str, day: date) -> list[Slot]:
         """GET Slot?service=&date=."""

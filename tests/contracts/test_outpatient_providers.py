@@ -27,6 +27,7 @@ from city_services.outpatient.provider import BEIJING
 from city_services.outpatient.provider import OutpatientProvider
 from city_services.outpatient.provider import Patient
 from city_services.outpatient.provider import Slot
+from city_services.outpatient.search_cache import SearchCache
 from city_services.upstream_link import UpstreamLink
 from city_services.upstreams import read_connection_params
 from errors import UpstreamRejected
@@ -292,3 +293,38 @@ def test_holds_expire_by_themselves() -> None:
 def test_patients_are_never_shown_in_repr() -> None:
     patient = new_patient()
     assert patient.id_number not in repr(patient) and json.dumps(patient.name) not in repr(patient)
+
+
+def test_hospitals_and_departments_are_kept_a_while_schedules_never(subject: Subject) -> None:
+    if subject.connect is None:
+        pytest.skip("the fake answers from memory")
+    hospitals = subject.provider.hospitals()
+    departments = subject.provider.departments(subject.hospital)
+    subject.fail("down")
+    assert subject.provider.hospitals() == hospitals
+    assert subject.provider.departments(subject.hospital) == departments
+    with pytest.raises(UpstreamUnavailable):
+        subject.provider.schedules(subject.hospital, subject.paid, tomorrow())
+    with pytest.raises(UpstreamUnavailable):
+        subject.provider.departments("NOPE99")
+
+
+def test_the_search_cache_forgets_after_its_time_and_never_keeps_a_failure() -> None:
+    now = [0.0]
+    cache = SearchCache(seconds=10, clock=lambda: now[0])
+    calls = []
+
+    def fetch() -> int:
+        calls.append(1)
+        return len(calls)
+
+    assert (cache.remember("k", fetch), cache.remember("k", fetch)) == (1, 1)
+    now[0] = 10.5
+    assert cache.remember("k", fetch) == 2
+
+    def failing() -> int:
+        raise UpstreamUnavailable("upstream.unavailable", "down")
+
+    with pytest.raises(UpstreamUnavailable):
+        cache.remember("other", failing)
+    assert cache.remember("other", fetch) == 3
