@@ -65,6 +65,8 @@ class FakeOutpatient:
     clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
     # Set to make every call fail as an unreachable system would.
     down: bool = False
+    # Like zheyi_his, a free place is held until booked; like shenzhen_health_platform (default), confirmed at once.
+    free_needs_booking: bool = False
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _taken: dict[str, int] = field(default_factory=dict)
     _places: dict[str, _Place] = field(default_factory=dict)
@@ -174,7 +176,7 @@ class FakeOutpatient:
             places = next(s.remaining for s in self._all(current.department_id) if s.slot_id == current.slot_id)
             if self._taken.get(current.slot_id, 0) >= places:
                 raise port.refused(port.SLOT_UNAVAILABLE, port.SLOT_GONE_MESSAGE)
-            free = current.fee_fen == 0
+            free = current.fee_fen == 0 and not self.free_needs_booking
             hold = Hold(
                 hold_id=f"fk-{next(self._serial):08d}",
                 status=port.CONFIRMED if free else port.HELD,

@@ -6,6 +6,7 @@ transaction open, then records the answer on the reservation.
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -35,6 +36,7 @@ from city_services.outpatient.provider import Slot
 from database import transaction
 from database.transaction import end_reads
 from errors import Conflict
+from errors import DomainError
 from errors import Forbidden
 from errors import Invalid
 from errors import NotFound
@@ -46,6 +48,7 @@ from identity.real_name import REAL_NAME
 from identity.vault import Vault
 
 SERVICE = "outpatient"
+log = logging.getLogger("citytiles.outpatient")
 # Schedules are published for today and the six days after, in Beijing time.
 SCHEDULE_DAYS = 7
 # Ids as the platforms write them; anything else names nothing they hold.
@@ -145,13 +148,25 @@ def hold_slot(
     try:
         hold = provider.hold(slot, patient, reservation_id)
         if hold.status != CONFIRMED and hold.fee_fen == 0:
-            hold = provider.book(hold.hold_id)
+            hold = _book_free(provider, hold)
     except BaseException:
-        # The platform took nothing we know of (a hold whose answer was lost expires there by itself).
+        # The platform keeps nothing we know of (a hold whose answer was lost expires there by itself).
         with transaction(session):
             session.execute(delete(Appointment).where(Appointment.public_id == reservation_id))
         raise
     return _record_hold(session, provider, reservation_id, hold, clock())
+
+
+def _book_free(provider: OutpatientProvider, hold: Hold) -> Hold:
+    """A free place needs no payment: book it now, or give it back rather than leave it held unseen."""
+    try:
+        return provider.book(hold.hold_id)
+    except DomainError:
+        try:
+            provider.cancel(hold.hold_id)
+        except DomainError:
+            log.warning("a free hold could not be given back; it expires by itself", extra={"service": SERVICE})
+        raise
 
 
 def appointment(session: Session, resident: Resident, public_id: str, now: datetime) -> AppointmentView:

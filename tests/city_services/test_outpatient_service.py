@@ -96,9 +96,11 @@ def hold(session: Session, fake: FakeOutpatient, resident: Resident, slot: Slot,
     return hold_slot(session, fake, resident, choice, channel="wechat", vault=VAULT, weekly_limit=limit, clock=now)
 
 
+@pytest.mark.parametrize("free_needs_booking", [False, True])
 def test_a_paid_slot_is_held_until_paid_and_a_free_one_confirmed(
-    session: Session, fake: FakeOutpatient, now: Now
+    session: Session, fake: FakeOutpatient, now: Now, free_needs_booking: bool
 ) -> None:
+    fake.free_needs_booking = free_needs_booking
     resident = make_resident(session)
     paid = tomorrow_slot(fake)
     held = hold(session, fake, resident, paid, now)
@@ -227,3 +229,21 @@ def test_erasing_removes_only_that_persons_appointments(session: Session, fake: 
         erase_appointments(session, frozenset({mine.id}), now())
     assert [a.id for a in my_appointments(session, mine, now())] == []
     assert [a.id for a in my_appointments(session, theirs, now())] == [kept.id]
+
+
+class BookingDown(FakeOutpatient):
+    """A platform that holds but cannot book right now."""
+
+    def book(self, hold_id: str) -> port.Hold:
+        raise UpstreamUnavailable("upstream.unavailable", "booking is down")
+
+
+def test_a_free_place_that_cannot_be_booked_is_given_back(session: Session, now: Now) -> None:
+    fake = BookingDown(hold_seconds=300, clock=now, free_needs_booking=True)
+    resident = make_resident(session)
+    slot = tomorrow_slot(fake, "FK01-BM")
+    with pytest.raises(UpstreamUnavailable):
+        hold(session, fake, resident, slot, now)
+    assert fake.remaining(slot.slot_id) == slot.remaining
+    session.rollback()
+    assert session.scalars(select(Appointment)).all() == []
