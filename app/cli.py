@@ -11,6 +11,7 @@ from flask.cli import with_appcontext
 from sqlalchemy import select
 
 from app.db_session import get_session
+from city_services.outpatient.service import expire_holds
 from city_services.seeding import read_seed
 from city_services.seeding import seed_catalogue
 from database import transaction
@@ -105,6 +106,14 @@ def unlock_staff_command(username: str | None, address: str | None) -> None:
         click.echo(f"unlocked address {address}")
 
 
+@click.command("expire-appointment-holds")
+@with_appcontext
+def expire_appointment_holds_command() -> None:
+    """Mark unpaid outpatient holds past their time expired (run from cron; reads show them expired anyway)."""
+    expired = expire_holds(get_session(), current_app.extensions["clock"]())
+    click.echo(f"expired {expired} appointment holds")
+
+
 def register_cli(app: Flask) -> None:
     """Attach the commands to `flask`."""
     commands = (
@@ -113,6 +122,7 @@ def register_cli(app: Flask) -> None:
         create_platform_admin_command,
         reseal_pii_command,
         unlock_staff_command,
+        expire_appointment_holds_command,
     )
     for command in commands:
         app.cli.add_command(command)
