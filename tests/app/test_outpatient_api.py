@@ -348,6 +348,15 @@ def test_one_per_department_per_day_under_parallel_requests(
     assert session.scalar(select(func.count(Appointment.id))) == 2
 
 
+def test_the_same_department_code_at_another_hospital_is_another_department(api: Api, clean_sandbox: Sandbox) -> None:
+    token = resident(api, clean_sandbox, "alipay")
+    for hospital in ("440301001", "440301002"):
+        path = f"/api/v1/cities/440300/hospitals/{hospital}/departments/1001/schedules?date={day()}"
+        slot = next(s for s in api.get(path, token=token)["slots"] if s["remaining"] > 0)
+        body = {"city": "440300", "hospital_id": hospital, "department_id": "1001", "slot_id": slot["id"]}
+        assert api.post("/api/v1/appointments", json=body, token=token, expected=201)["hospital_id"] == hospital
+
+
 def test_the_weekly_limit_holds_under_parallel_requests(app: Flask, api: Api, clean_sandbox: Sandbox) -> None:
     token = resident(api, clean_sandbox)
     wanted = [(department, offset) for department in ("ZY01-XHNK", "ZY01-BMMZ") for offset in (1, 2, 3)]

@@ -87,7 +87,7 @@ def make_resident(session: Session, number: str = NUMBER, *, verified: bool = Tr
 
 
 def tomorrow_slot(fake: FakeOutpatient, department: str = "FK01-NK", *, offset: int = 1, index: int = 0) -> Slot:
-    day = datetime.now(BEIJING).date() + timedelta(days=offset)
+    day = fake.clock().astimezone(BEIJING).date() + timedelta(days=offset)
     return fake.schedules("FK01", department, day)[index]
 
 
@@ -247,3 +247,16 @@ def test_a_free_place_that_cannot_be_booked_is_given_back(session: Session, now:
     assert fake.remaining(slot.slot_id) == slot.remaining
     session.rollback()
     assert session.scalars(select(Appointment)).all() == []
+
+
+def test_a_confirmed_appointment_counts_for_seven_days_only(session: Session, fake: FakeOutpatient, now: Now) -> None:
+    resident = make_resident(session)
+    first = hold(session, fake, resident, tomorrow_slot(fake), now, limit=1)
+    confirm_appointment(session, fake, first.id, now)
+    with pytest.raises(Conflict):
+        hold(session, fake, resident, tomorrow_slot(fake, index=1), now, limit=2)
+    with pytest.raises(TooManyRequests):
+        hold(session, fake, resident, tomorrow_slot(fake, offset=2), now, limit=1)
+    now.at += timedelta(days=7, seconds=1)
+    assert appointment(session, resident, first.id, now()).status == "confirmed"
+    assert hold(session, fake, resident, tomorrow_slot(fake, offset=2), now, limit=1).status == "held"
