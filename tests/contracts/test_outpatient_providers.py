@@ -7,6 +7,7 @@ import json
 import logging
 import secrets
 import threading
+import time
 from collections.abc import Callable
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -328,3 +329,55 @@ def test_the_search_cache_forgets_after_its_time_and_never_keeps_a_failure() -> 
     with pytest.raises(UpstreamUnavailable):
         cache.remember("other", failing)
     assert cache.remember("other", fetch) == 3
+
+
+@pytest.fixture(scope="module")
+def quick_sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sandbox]:
+    """A sandbox whose hospitals keep an unpaid hold one second."""
+    from sandbox.server import serve_in_thread
+    from sandbox.settings import SandboxConfig
+
+    state_dir = tmp_path_factory.mktemp("quick-sandbox")
+    config = SandboxConfig(state_dir=state_dir, outpatient_hold_seconds=1, outpatient_order_seconds=1)
+    base, stop = serve_in_thread(config)
+    yield Sandbox(base, state_dir)
+    stop()
+
+
+@pytest.mark.parametrize("kind", ["zheyi_his", "shenzhen_health_platform"])
+def test_a_hold_left_unpaid_expires_at_the_platform(quick_sandbox: Sandbox, kind: str) -> None:
+    paths = {"zheyi_his": "/upstreams/zheyi-his/fhir", "shenzhen_health_platform": "/upstreams/shenzhen-health/open/v1"}
+    ids = {"zheyi_his": ("ZY01", "ZY01-XHNK"), "shenzhen_health_platform": ("440301001", "1001")}
+    provider = sandbox_provider(quick_sandbox, kind, quick_sandbox.base + paths[kind])
+    slot = next(s for s in provider.schedules(*ids[kind], tomorrow()) if s.remaining > 0)
+    hold = provider.hold(slot, new_patient(), f"ct{secrets.token_hex(8)}")
+    assert hold.status == port.HELD and hold.expires_at is not None
+    time.sleep(max(0.0, (hold.expires_at - datetime.now(UTC)).total_seconds()) + 1.2)
+    rejected(port.HOLD_EXPIRED, "conflict", lambda: provider.book(hold.hold_id))
+    rejected(port.HOLD_EXPIRED, "conflict", lambda: provider.cancel(hold.hold_id))
+    assert provider.slot(*ids[kind], slot.slot_id).remaining == slot.remaining
+
+
+@pytest.mark.parametrize("kind", ["zheyi_his", "shenzhen_health_platform"])
+def test_a_wrong_credential_is_unavailable_and_logged(
+    clean_sandbox: Sandbox, kind: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    paths = {"zheyi_his": "/upstreams/zheyi-his/fhir", "shenzhen_health_platform": "/upstreams/shenzhen-health/open/v1"}
+    params = read_connection_params(
+        "outpatient",
+        kind,
+        {"base_url": clean_sandbox.base + paths[kind], "read_retries": 0}
+        | (
+            {"api_key_env": "KEY"}
+            if kind == "zheyi_his"
+            else {"app_id": "szjk_citytiles_demo", "signing_key_env": "KEY"}
+        ),
+    )
+    provider: OutpatientProvider = params.connect(link(kind, {"KEY": "0" * 64}))
+    caplog.set_level(logging.INFO, logger="citytiles")
+    with pytest.raises(UpstreamUnavailable):
+        provider.hospitals()
+    missing: OutpatientProvider = params.connect(link(kind, {}))
+    with pytest.raises(UpstreamUnavailable):
+        missing.hospitals()
+    assert "0" * 64 not in caplog.text
