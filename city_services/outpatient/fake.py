@@ -159,6 +159,8 @@ class FakeOutpatient:
                             start + timedelta(hours=1),
                             fee,
                             places,
+                            HOSPITALS[0].name,
+                            next(d.name for d in DEPARTMENTS if d.department_id == department_id),
                         )
                     )
         return sorted(slots, key=lambda s: s.starts_at)

@@ -47,10 +47,13 @@ class Appointment(Base):
     # The adapter that holds it, so a later change of connection does not lose which system to ask.
     adapter: Mapped[str] = mapped_column(String(64))
     hospital_id: Mapped[str] = mapped_column(String(64))
+    hospital_name: Mapped[str] = mapped_column(String(128))
     department_id: Mapped[str] = mapped_column(String(64))
+    department_name: Mapped[str] = mapped_column(String(128))
     slot_id: Mapped[str] = mapped_column(String(64))
     doctor: Mapped[str] = mapped_column(String(64))
     starts_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    ends_at: Mapped[datetime] = mapped_column(UTCDateTime)
     # The visit's day in Beijing time: one live appointment per department per day.
     visit_date: Mapped[date] = mapped_column(Date)
     fee_fen: Mapped[int] = mapped_column(Integer)

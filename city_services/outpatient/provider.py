@@ -67,6 +67,9 @@ class Slot:
     ends_at: datetime
     fee_fen: int
     remaining: int
+    # As the platform names them, for the resident's list and notices.
+    hospital_name: str = ""
+    department_name: str = ""
 
     @property
     def day(self) -> date:

@@ -79,10 +79,13 @@ class AppointmentView:
     id: str
     city: str
     hospital_id: str
+    hospital_name: str
     department_id: str
+    department_name: str
     slot_id: str
     doctor: str
     starts_at: datetime
+    ends_at: datetime
     fee_fen: int
     status: str
     expires_at: datetime | None
@@ -256,10 +259,13 @@ def view(row: Appointment, now: datetime) -> AppointmentView:
         id=row.public_id,
         city=row.city_code,
         hospital_id=row.hospital_id,
+        hospital_name=row.hospital_name,
         department_id=row.department_id,
+        department_name=row.department_name,
         slot_id=row.slot_id,
         doctor=row.doctor,
         starts_at=row.starts_at.astimezone(UTC),
+        ends_at=row.ends_at.astimezone(UTC),
         fee_fen=row.fee_fen,
         status=status,
         expires_at=row.expires_at.astimezone(UTC) if row.expires_at is not None and status == models.HELD else None,

@@ -223,6 +223,8 @@ def _schedule(row: dict[str, Any]) -> Slot:
         ends_at=_beijing(day, text(row, "end_time")),
         fee_fen=whole(row, "amount"),
         remaining=whole(row, "available_number"),
+        hospital_name=optional_text(row, "hos_name") or "",
+        department_name=optional_text(row, "dep_name") or "",
     )
 
 

@@ -224,6 +224,8 @@ def _slot(resource: dict[str, Any]) -> Slot:
         ends_at=moment(text(resource, "end")),
         fee_fen=whole(resource, "feeFen"),
         remaining=whole(resource, "remaining"),
+        hospital_name=optional_text(mapping(resource.get("organization")), "display") or "",
+        department_name=optional_text(mapping(resource.get("service")), "display") or "",
     )
 
 

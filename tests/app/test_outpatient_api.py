@@ -143,6 +143,12 @@ def hold_read_and_cancel(api: Api, clean_sandbox: Sandbox, city: str, channel: s
     assert slot["fee_fen"] > 0 and slot["doctor"]
     held = api.post("/api/v1/appointments", json=choice(city, paid, slot), token=token, expected=201)
     assert (held["status"], held["fee_fen"], held["slot_id"]) == ("held", slot["fee_fen"], slot["id"])
+    assert held["hospital_name"] == next(h["name"] for h in hospitals if h["id"] == hospital)
+    assert held["department_name"] == next(d["name"] for d in departments if d["id"] == paid)
+    assert (held["starts_at"], held["ends_at"]) == (
+        datetime.fromisoformat(slot["starts_at"]).astimezone(UTC).isoformat(),
+        datetime.fromisoformat(slot["ends_at"]).astimezone(UTC).isoformat(),
+    )
     assert datetime.fromisoformat(held["expires_at"]) > datetime.now(UTC)
     upstream = record(clean_sandbox, city, slot["id"])
     assert upstream["remaining"] == slot["remaining"] - 1

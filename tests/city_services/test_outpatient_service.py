@@ -105,6 +105,7 @@ def test_a_paid_slot_is_held_until_paid_and_a_free_one_confirmed(
     paid = tomorrow_slot(fake)
     held = hold(session, fake, resident, paid, now)
     assert (held.status, held.fee_fen, held.doctor) == ("held", paid.fee_fen, paid.doctor)
+    assert (held.hospital_name, held.department_name, held.ends_at) == ("示范医院", "内科", paid.ends_at)
     assert held.expires_at == now() + timedelta(seconds=300)
     assert fake.remaining(paid.slot_id) == paid.remaining - 1
     confirmed = confirm_appointment(session, fake, held.id, now)
@@ -195,6 +196,7 @@ def test_the_sweep_expires_held_places_and_drops_abandoned_reservations(
                 Appointment(
                     **{c: getattr(row, c) for c in ("resident_id", "city_code", "channel", "adapter", "hospital_id")},
                     **{c: getattr(row, c) for c in ("department_id", "slot_id", "doctor", "starts_at", "visit_date")},
+                    **{c: getattr(row, c) for c in ("hospital_name", "department_name", "ends_at")},
                     public_id=public_id,
                     fee_fen=0,
                     status="holding",

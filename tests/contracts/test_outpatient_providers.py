@@ -143,6 +143,8 @@ def test_hospitals_departments_and_a_days_schedule(subject: Subject) -> None:
         assert slot.day == tomorrow() and slot.starts_at.utcoffset() is not None and slot.ends_at > slot.starts_at
         assert (slot.hospital_id, slot.department_id) == (subject.hospital, subject.paid)
         assert slot.fee_fen > 0 and slot.remaining >= 0 and slot.doctor and slot.doctor_title
+        assert slot.hospital_name == next(h.name for h in hospitals if h.hospital_id == subject.hospital)
+        assert slot.department_name == next(d.name for d in departments if d.department_id == subject.paid)
     assert subject.provider.slot(subject.hospital, subject.paid, slots[0].slot_id) == slots[0]
     free = subject.provider.schedules(subject.hospital, subject.free, tomorrow())
     assert any(s.fee_fen == 0 for s in free)
