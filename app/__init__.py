@@ -32,6 +32,10 @@ from app.wiring import upstream_environ
 from city_services.catalogue import CatalogueCache
 from city_services.connections import stored_connections
 from city_services.degradation import BreakerWatch
+from city_services.housing_fund.service import erase_fund_lookups
+from city_services.notices import Notices
+from city_services.notices import erase_notice_data
+from city_services.notices import read_templates
 from city_services.outpatient.service import erase_appointments
 from city_services.seeding import read_seed
 from city_services.upstream_pool import Upstreams
@@ -107,6 +111,7 @@ def create_app(
     for problem in channels.problems:
         logging.getLogger("citytiles.channels").warning("channel app left out: %s", problem)
     session_factory = make_session_factory(engine)
+    notices = Notices(channels.messengers, read_templates(settings.notice_templates_file))
     breaker_watch = BreakerWatch(outbound.breakers)
     # A breaker this process opens or closes shows on its tiles at once; other workers' within a second.
     outbound.breakers.on_change = breaker_watch.heard
@@ -126,7 +131,9 @@ def create_app(
         upstreams=Upstreams(outbound, upstream_environ(settings, environ)),
         breaker_watch=breaker_watch,
         # Each package's erase function for a person's data (filled as city services arrive).
-        erasers=(erase_appointments,),
+        erasers=(erase_notice_data, erase_fund_lookups, erase_appointments),
+        notice_templates=notices.templates,
+        notices=notices,
         attempts=build_attempt_counter(settings, engine),
     )
     init_db_session(app)

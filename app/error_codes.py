@@ -62,11 +62,18 @@ ERROR_CODES: dict[str, tuple[int, str]] = {
     "channel.rate_limited": (429, "The channel is limiting requests for this user; Retry-After says when to retry."),
     "channel.unavailable": (503, "The channel cannot be reached; Retry-After says when to retry."),
     # City upstream systems, through outbound/
+    "notices.unknown_template": (422, "This app sends no notice by that name; details.offered lists the ones it does."),
     "service.not_offered": (409, "The service is not offered in this city on your channel; details.message says so."),
     "service.off_hours": (409, "The service is closed now; details.available_again_at says when it opens."),
     "service.maintenance": (503, "The service is under maintenance; Retry-After says when it is expected back."),
     "upstream.unavailable": (503, "The city's system cannot be reached; Retry-After says when to retry."),
     "upstream.busy": (503, "Too many requests to the city's system are in flight; retry in a moment."),
+    # Housing fund
+    "housing_fund.real_name_required": (403, "Verify your real name first: the fund centre looks you up by it."),
+    "housing_fund.account_not_found": (404, "The city's fund centre has no provident fund account for you."),
+    "housing_fund.name_mismatch": (422, "The fund centre registered a different name for your ID number."),
+    "housing_fund.account_closed": (409, "Your provident fund account is closed; the centre shows no details."),
+    "housing_fund.invalid_cursor": (422, "The records cursor is not one the centre gave; start from the first page."),
     # Outpatient appointments
     "outpatient.hospital_not_found": (404, "The city's hospital platform knows no such hospital."),
     "outpatient.department_not_found": (404, "The hospital has no such department."),

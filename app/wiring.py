@@ -13,6 +13,7 @@ from typing import Any
 
 from sqlalchemy import Engine
 
+from city_services.notices import Messenger
 from config import Settings
 from config.settings import PROJECT_ROOT
 from identity.attempt_counts import DatabaseAttempts
@@ -38,6 +39,7 @@ class ChannelAdapters:
     logins: dict[str, ChannelLogin] = field(default_factory=dict)
     verifiers: dict[str, RealNameVerifier] = field(default_factory=dict)
     phones: dict[str, PhoneNumbers] = field(default_factory=dict)
+    messengers: dict[str, Messenger] = field(default_factory=dict)
     problems: tuple[str, ...] = ()
 
 
@@ -133,6 +135,7 @@ def build_channel_adapters(settings: Settings, outbound: Outbound | None = None)
     logins: dict[str, ChannelLogin] = {}
     verifiers: dict[str, RealNameVerifier] = {}
     phones: dict[str, PhoneNumbers] = {}
+    messengers: dict[str, Messenger] = {}
     problems: list[str] = []
     builders = {"wechat": build_wechat, "alipay": build_alipay}
     for channel, build in builders.items():
@@ -147,9 +150,12 @@ def build_channel_adapters(settings: Settings, outbound: Outbound | None = None)
         built = build(settings, entries, outbound)
         logins.update(built.logins)
         phones.update(built.phones)
+        messengers.update(built.messengers)
         if channel in VERIFIED_IN_PRODUCTION or not settings.is_production:
             verifiers[channel] = built.verifier
-    return ChannelAdapters(logins=logins, verifiers=verifiers, phones=phones, problems=tuple(problems))
+    return ChannelAdapters(
+        logins=logins, verifiers=verifiers, phones=phones, messengers=messengers, problems=tuple(problems)
+    )
 
 
 def _secrets_of(channel: str, entry: dict[str, Any]) -> dict[str, str]:

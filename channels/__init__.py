@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from dataclasses import field
 
+from city_services.notices import Messenger
 from identity.ports import ChannelLogin
 from identity.ports import PhoneNumbers
 from identity.ports import RealNameVerifier
@@ -12,8 +13,9 @@ from identity.ports import RealNameVerifier
 
 @dataclass(frozen=True)
 class ChannelBundle:
-    """What one channel offers: a login per app, a real-name verifier, and phone numbers per app."""
+    """What one channel offers: a login per app, a real-name verifier, phone numbers and notices per app."""
 
     logins: dict[str, ChannelLogin]
     verifier: RealNameVerifier
     phones: dict[str, PhoneNumbers] = field(default_factory=dict)
+    messengers: dict[str, Messenger] = field(default_factory=dict)

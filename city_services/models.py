@@ -124,3 +124,42 @@ class CatalogueRevision(Base):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     revision: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class NoticeCredit(Base):
+    """One-time notice subscriptions a resident accepted in one channel app for one notice, not yet spent.
+
+    WeChat and Alipay let a mini-program send a subscribe notice only against an "allow" the user
+    tapped; each allow pays for one notice. The channel keeps its own count: ours decides whom to
+    try, and a channel's refusal (43101, USER_NOT_SUBSCRIBED) resets ours to zero.
+    """
+
+    __tablename__ = "notice_credits"
+    __table_args__ = (
+        UniqueConstraint("resident_id", "app_id", "notice"),
+        CheckConstraint("credits >= 0", name="credits_not_negative"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    resident_id: Mapped[int] = mapped_column(Integer, index=True)
+    channel: Mapped[str] = mapped_column(String(16))
+    app_id: Mapped[str] = mapped_column(String(32))
+    notice: Mapped[str] = mapped_column(String(64))
+    credits: Mapped[int] = mapped_column(Integer, default=0)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class NoticeRecord(Base):
+    """Every notice citytiles tried to send and what became of it; never what it said."""
+
+    __tablename__ = "notice_records"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    resident_id: Mapped[int] = mapped_column(Integer, index=True)
+    notice: Mapped[str] = mapped_column(String(64))
+    channel: Mapped[str | None] = mapped_column(String(16), nullable=True)
+    app_id: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    # sent, no_credit (nobody to send it to), refused (the channel said no), unavailable (no answer)
+    outcome: Mapped[str] = mapped_column(String(16))
+    reason: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)

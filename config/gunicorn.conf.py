@@ -7,7 +7,17 @@ bind = f"{os.environ.get('HOST', '127.0.0.1')}:{os.environ.get('PORT', '8000')}"
 # what gunicorn refuses itself (request line or headers too long, not HTTP) in the JSON error shape.
 worker_class = "app.gunicorn_worker.JSONErrorWorker"
 workers = int(os.environ.get("WEB_WORKERS", "2"))
-threads = int(os.environ.get("WEB_THREADS", "8"))
+# Sixteen threads, twice an upstream connection's default bulkhead (8 calls in flight per worker):
+# one upstream, however slow or hung, holds at most half of a worker's threads, and health checks,
+# tiles and other cities keep the rest.
+threads = int(os.environ.get("WEB_THREADS", "16"))
+# Connections one worker holds at once (being served, or kept alive between requests). gthread
+# workers accept greedily: without a bound, the first worker to wake takes every connection of a
+# burst (a load balancer's pool, a benchmark's 32) and the other workers sit idle for as long as
+# those connections live. One and a half times the threads keeps a worker's threads busy with a
+# few kept alive besides, and leaves the rest of a burst to the other workers; connections beyond
+# every worker's bound wait in the listen queue.
+worker_connections = int(os.environ.get("WEB_WORKER_CONNECTIONS", str(threads + threads // 2)))
 # A worker silent for this long is killed; upstream calls have their own, shorter timeouts.
 timeout = 30
 graceful_timeout = 20

@@ -17,6 +17,7 @@ DEFAULT_DATABASE_URL = f"sqlite:///{PROJECT_ROOT / 'var' / 'citytiles.db'}"
 DEFAULT_SEED = PROJECT_ROOT / "config" / "cities.toml"
 APP_ENVS = ("development", "test", "production")
 DEFAULT_CHANNEL_APPS = PROJECT_ROOT / "config" / "channels.toml"
+DEFAULT_NOTICE_TEMPLATES = PROJECT_ROOT / "config" / "notice_templates.toml"
 DEFAULT_UPSTREAM_SECRET_FILES = PROJECT_ROOT / "config" / "upstream_secrets.toml"
 # Development-only PII keys; production refuses to start with them.
 DEFAULT_PII_KEYS = "dev1:ZGV2ZWxvcG1lbnQtb25seS1waWkta2V5LTMyLWJ5dGU="
@@ -57,6 +58,9 @@ class Settings:
     # Anti-scalping: live outpatient holds and appointments a resident may make in seven days.
     outpatient_weekly_limit: int = 3
     channel_apps_file: Path = DEFAULT_CHANNEL_APPS
+    notice_templates_file: Path = DEFAULT_NOTICE_TEMPLATES
+    # How long a housing-fund answer is kept (sealed) for the same question; 0 asks the centre every time.
+    housing_fund_cache_seconds: int = 180
     # Outside production: files to read upstream secrets from when the environment does not set them.
     upstream_secret_files: Path = DEFAULT_UPSTREAM_SECRET_FILES
     channel_timeout_seconds: float = 5.0
@@ -90,6 +94,8 @@ class Settings:
             resident_token_minutes=whole_number(environ, "RESIDENT_TOKEN_MINUTES", 1440),
             outpatient_weekly_limit=whole_number(environ, "OUTPATIENT_WEEKLY_LIMIT", 3),
             channel_apps_file=Path(environ.get("CHANNEL_APPS_FILE", str(DEFAULT_CHANNEL_APPS))),
+            housing_fund_cache_seconds=whole_number(environ, "HOUSING_FUND_CACHE_SECONDS", 180, zero=True),
+            notice_templates_file=Path(environ.get("NOTICE_TEMPLATES_FILE", str(DEFAULT_NOTICE_TEMPLATES))),
             upstream_secret_files=Path(environ.get("UPSTREAM_SECRET_FILES", str(DEFAULT_UPSTREAM_SECRET_FILES))),
             channel_timeout_seconds=decimal_number(environ, "CHANNEL_TIMEOUT_SECONDS", 5.0),
             pii_keys=environ.get("PII_KEYS", DEFAULT_PII_KEYS),
@@ -133,11 +139,16 @@ class Settings:
         return problems
 
 
-def whole_number(environ: Mapping[str, str], name: str, default: int) -> int:
-    """A positive whole number from the environment, in ASCII digits: int() would also take "４８０" or " 480\n"."""
+def whole_number(environ: Mapping[str, str], name: str, default: int, *, zero: bool = False) -> int:
+    """A positive whole number from the environment, in ASCII digits: int() would also take "４８０" or " 480\n".
+
+    :param zero: 0 is allowed too (it switches something off).
+    """
     raw = environ.get(name)
     if raw is None:
         return default
+    if zero and raw == "0":
+        return 0
     if _WHOLE_NUMBER.fullmatch(raw) is None:
         raise ValueError(f"{name} must be a positive whole number in ASCII digits, not {raw!r}")
     return int(raw)

@@ -18,6 +18,11 @@ def mask_phone(phone: str) -> str:
     return phone[:3] + "*" * (len(phone) - 7) + phone[-4:] if len(phone) >= 8 else "*" * len(phone)
 
 
+def mask_account_number(number: str) -> str:
+    """Keep the last four characters: ********0001."""
+    return "*" * max(len(number) - 4, 4) + number[-4:] if len(number) > 4 else "*" * len(number)
+
+
 def mask_name(name: str) -> str:
     """Keep the first character: 张**."""
     return name[:1] + "*" * max(len(name) - 1, 1)

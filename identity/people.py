@@ -7,11 +7,13 @@ itself be merged later), so rows written before a merge still belong to the pers
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from identity.models import ChannelIdentity
 from identity.models import Resident
 
 # How each package erases what it keeps about a person, inside the erasing transaction:
@@ -28,3 +30,24 @@ def person_ids(session: Session, resident_id: int) -> frozenset[int]:
         found |= merged
         frontier = merged
     return frozenset(found)
+
+
+@dataclass(frozen=True)
+class ChannelAccount:
+    """One channel app account of a person: where a notice to them can go."""
+
+    resident_id: int
+    channel: str
+    app_id: str
+    external_id: str
+    unionid: str | None
+
+
+def channel_accounts(session: Session, resident_ids: frozenset[int]) -> list[ChannelAccount]:
+    """The channel app accounts of these residents, most recently used first."""
+    rows = session.scalars(
+        select(ChannelIdentity)
+        .where(ChannelIdentity.resident_id.in_(resident_ids))
+        .order_by(ChannelIdentity.last_login_at.desc(), ChannelIdentity.id.desc())
+    ).all()
+    return [ChannelAccount(r.resident_id, r.channel, r.app_id, r.external_id, r.unionid) for r in rows]

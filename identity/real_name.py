@@ -164,3 +164,29 @@ def _refuse_another_binding(resident: Resident, lookup: str) -> None:
     """A resident's verified ID number never changes; binding the same one again is a harmless repeat."""
     if resident.id_number_lookup is not None and resident.id_number_lookup != lookup:
         raise Conflict("identity.real_name_already_bound", "A different real name is already bound to this account.")
+
+
+@dataclass(frozen=True)
+class VerifiedPerson:
+    """A resident's verified name and ID number, unsealed for one call to a city system; never stored or logged."""
+
+    name: str = field(repr=False)
+    id_number: str = field(repr=False)
+    # The vault's keyed hash of the ID number: the same person whichever resident id asks.
+    lookup: str = field(repr=False)
+
+
+def verified_person(resident: Resident, vault: Vault) -> VerifiedPerson | None:
+    """The resident's verified real name and ID number, or None when they have not verified one."""
+    if (
+        resident.real_name_verified_at is None
+        or resident.real_name_sealed is None
+        or resident.id_number_sealed is None
+        or resident.id_number_lookup is None
+    ):
+        return None
+    return VerifiedPerson(
+        vault.open(REAL_NAME, resident.real_name_sealed),
+        vault.open(ID_NUMBER, resident.id_number_sealed),
+        resident.id_number_lookup,
+    )

@@ -13,8 +13,8 @@ from contextlib import contextmanager
 from errors import UpstreamUnavailable
 
 # How long a call waits for a free place before it is refused: long enough to ride out a burst,
-# short enough that callers of a hanging upstream do not pile up behind it.
-WAIT_SECONDS = 0.25
+# short enough that callers of a hanging upstream do not pile up behind it (a waiter holds a thread).
+WAIT_SECONDS = 0.1
 
 
 class Bulkheads:

@@ -19,6 +19,7 @@ import math
 import ssl
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import TypeVar
 from urllib.error import URLError
 
@@ -34,9 +35,12 @@ from errors import UpstreamUnavailable
 from outbound.breaker import REFUSE
 from outbound.breaker import TRIAL
 from outbound.breaker import Breakers
+from outbound.breaker import BreakerView
 from outbound.bulkhead import Bulkheads
 from outbound.health import CallLog
 from outbound.health import CallRecord
+from outbound.health import HealthFigures
+from outbound.health import figures_of
 from outbound.policy import CallPolicy
 
 T = TypeVar("T")
@@ -54,6 +58,16 @@ TRANSPORT_FAILURES: tuple[type[BaseException], ...] = (
 # Backoff between attempts of a safe read: short, because a resident is waiting.
 FIRST_BACKOFF_SECONDS = 0.1
 MAX_BACKOFF_SECONDS = 1.0
+# Operators' health figures cover the last hour.
+HEALTH_WINDOW_SECONDS = 3600.0
+
+
+@dataclass(frozen=True)
+class ConnectionHealth:
+    """What operators see of one connection."""
+
+    breaker: BreakerView
+    figures: HealthFigures
 
 
 class Outbound:
@@ -121,6 +135,13 @@ class Outbound:
                     "duration_ms": round((time.perf_counter() - started) * 1000, 1),
                 },
             )
+
+    def health(self, connection: str, *, window_seconds: float = HEALTH_WINDOW_SECONDS) -> ConnectionHealth:
+        """The connection's breaker now and its calls' figures over the window (every worker's, with Redis)."""
+        return ConnectionHealth(
+            self.breakers.view(connection),
+            figures_of(self.call_log.recent(connection, time.time() - window_seconds)),
+        )
 
     def _attempt(
         self, connection: str, policy: CallPolicy, attempt: Callable[[], T], unavailable_code: str, *, trial: bool

@@ -12,6 +12,8 @@ from app.routes import admin_upstreams
 from app.routes import catalogue
 from app.routes import docs
 from app.routes import health
+from app.routes import housing_fund
+from app.routes import notices
 from app.routes import outpatient
 from app.routes import residents
 
@@ -23,6 +25,8 @@ def register_routes(app: Flask) -> None:
         docs.blueprint,
         catalogue.blueprint,
         residents.blueprint,
+        housing_fund.blueprint,
+        notices.blueprint,
         outpatient.blueprint,
         admin_sessions.blueprint,
         admin_catalogue.blueprint,

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import logging
+from datetime import UTC
+from datetime import datetime
 from typing import Any
 
 from flask import Blueprint
@@ -17,8 +20,10 @@ from city_services.connections import change_connection
 from city_services.connections import city_connections
 from city_services.connections import params_problems
 from city_services.models import UpstreamConnection
+from city_services.upstream_link import connection_key
 from identity.models import StaffMember
 
+log = logging.getLogger("citytiles.upstreams")
 blueprint = Blueprint("admin_upstreams", __name__, url_prefix="/admin/api")
 
 
@@ -78,4 +83,34 @@ def connection_view(connection: UpstreamConnection) -> dict[str, Any]:
         "params": dict(connection.params),
         "updated_at": connection.updated_at,
         "problems": params_problems(connection),
+        "health": health_view(connection_key(connection.city_code, connection.service_code)),
     }
+
+
+def health_view(key: str) -> dict[str, Any]:
+    """The connection's breaker and its last hour of calls, across workers when Redis is configured."""
+    try:
+        health = current_app.extensions["outbound"].health(key)
+    except Exception:  # noqa: BLE001 - the figures' store being down must not hide the connections
+        log.warning("connection health unreadable", extra={"connection": key}, exc_info=True)
+        return {"breaker": None, "last_hour": None}
+    breaker, figures = health.breaker, health.figures
+    return {
+        "breaker": {
+            "state": breaker.state,
+            "failures": breaker.failures,
+            "opened_at": _moment(breaker.opened_at),
+        },
+        "last_hour": {
+            "calls": figures.calls,
+            "success_rate": figures.success_rate,
+            "p50_ms": figures.p50_ms,
+            "p95_ms": figures.p95_ms,
+            "last_error": figures.last_error,
+            "last_error_at": _moment(figures.last_error_at),
+        },
+    }
+
+
+def _moment(epoch: float | None) -> datetime | None:
+    return datetime.fromtimestamp(epoch, UTC) if epoch is not None else None

@@ -42,8 +42,34 @@ class ConnectionChangeSchema(Schema):
         return ConnectionChange(**data)
 
 
+class BreakerSchema(Schema):
+    """The connection's circuit breaker: closed (calls go through), open (refused at once), half_open (one trial)."""
+
+    state = fields.String(required=True, metadata={"example": "closed"})
+    failures = fields.Integer(required=True, metadata={"description": "Failed calls in a row"})
+    opened_at = fields.AwareDateTime(allow_none=True)
+
+
+class LastHourSchema(Schema):
+    """The connection's calls over the last hour, from every worker."""
+
+    calls = fields.Integer(required=True)
+    success_rate = fields.Float(allow_none=True, metadata={"example": 0.98})
+    p50_ms = fields.Float(allow_none=True)
+    p95_ms = fields.Float(allow_none=True)
+    last_error = fields.String(allow_none=True, metadata={"example": "timeout"})
+    last_error_at = fields.AwareDateTime(allow_none=True)
+
+
+class HealthSchema(Schema):
+    """How the connection is doing; both null when the figures cannot be read right now."""
+
+    breaker = fields.Nested(BreakerSchema, allow_none=True, required=True)
+    last_hour = fields.Nested(LastHourSchema, allow_none=True, required=True)
+
+
 class ConnectionSchema(Schema):
-    """One city × service's connection, as stored. (Health figures of the connection join here.)"""
+    """One city × service's connection, as stored, and its health."""
 
     service = fields.String(required=True)
     adapter = fields.String(required=True)
@@ -54,6 +80,7 @@ class ConnectionSchema(Schema):
         required=True,
         metadata={"description": "Why the stored parameters do not fit the adapter; empty when they do."},
     )
+    health = fields.Nested(HealthSchema, required=True)
 
 
 class CityConnectionsSchema(Schema):

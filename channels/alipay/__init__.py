@@ -10,6 +10,7 @@ from channels import ChannelBundle
 from channels.alipay.client import make_alipay
 from channels.alipay.identity import AlipayRealNames
 from channels.alipay.login import AlipayLogin
+from channels.alipay.notices import AlipayTemplateMessages
 from channels.calls import ChannelCalls
 from config import Settings
 from identity.ports import ChannelLogin
@@ -30,4 +31,8 @@ def build_alipay(settings: Settings, apps: list[dict[str, Any]], outbound: Outbo
     }
     calls = ChannelCalls(outbound, "alipay", settings.channel_timeout_seconds)
     logins: dict[str, ChannelLogin] = {app_id: AlipayLogin(client, calls) for app_id, client in clients.items()}
-    return ChannelBundle(logins=logins, verifier=AlipayRealNames(clients, calls))
+    return ChannelBundle(
+        logins=logins,
+        verifier=AlipayRealNames(clients, calls),
+        messengers={app_id: AlipayTemplateMessages(client, calls) for app_id, client in clients.items()},
+    )

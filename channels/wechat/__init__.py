@@ -13,6 +13,7 @@ from channels.wechat.identity import WeChatPhoneNumbers
 from channels.wechat.identity import WeChatRealNames
 from channels.wechat.login import MiniProgramLogin
 from channels.wechat.login import OfficialAccountLogin
+from channels.wechat.notices import WeChatSubscribeMessages
 from config import Settings
 from identity.ports import ChannelLogin
 from outbound.calls import Outbound
@@ -53,6 +54,12 @@ def build_wechat(settings: Settings, apps: list[dict[str, Any]], outbound: Outbo
         # Only mini-programs have the getPhoneNumber button; each exchanges its own codes.
         phones={
             app["app_id"]: WeChatPhoneNumbers(clients[app["app_id"]], calls)
+            for app in apps
+            if app["kind"] == "mini_program"
+        },
+        # Subscribe messages are a mini-program's; an official account has no such templates.
+        messengers={
+            app["app_id"]: WeChatSubscribeMessages(clients[app["app_id"]], calls)
             for app in apps
             if app["kind"] == "mini_program"
         },

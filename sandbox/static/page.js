@@ -104,7 +104,11 @@ async function loadTiles() {
       const card = document.createElement("div"); card.className = "tile";
       const name = document.createElement("b"); name.textContent = t.name || t.code;
       const meta = document.createElement("span"); meta.textContent = [t.category, t.state, t.message].filter(Boolean).join(" · ");
-      card.append(name, meta); return card;
+      card.append(name, meta);
+      card.tabIndex = 0; card.setAttribute("role", "button");
+      card.addEventListener("click", () => openService(t.code));
+      card.addEventListener("keydown", (event) => { if (event.key === "Enter") openService(t.code); });
+      return card;
     }));
     if (!tiles.length) $("tiles").textContent = "No services in this city for this channel.";
   } catch (e) { showError(e.message); }

@@ -21,7 +21,8 @@ UPSTREAMS = "/admin/api/cities/330100/upstreams"
 FUND = f"{UPSTREAMS}/housing_fund"
 NEW_FUND = {
     "base_url": "http://127.0.0.1:8700/upstreams/hangzhou-gjj-v2",
-    "jgh": "A31-330100",
+    "appid": "HZGJJ-CT-0002",
+    "jgh": "330100",
     "secret_env": "HANGZHOU_GJJ_HMAC_KEY_2027",
     "timeout_seconds": 3,
 }
@@ -55,7 +56,8 @@ def test_the_list_has_one_connection_per_service_with_its_adapter_and_params(api
         "timeout_seconds": 5.0,
         **FILLED_IN,
         "base_url": "http://127.0.0.1:8700/upstreams/hangzhou-gjj",
-        "jgh": "A30-330100",
+        "appid": "HZGJJ-CT-0001",
+        "jgh": "330100",
         "secret_env": "HANGZHOU_GJJ_HMAC_KEY",
     }
     assert fund["problems"] == []
@@ -80,7 +82,7 @@ def test_a_change_is_stored_whole_audited_and_bumps_the_catalogue_revision(
         "330100/housing_fund",
     )
     assert (entry["city"], entry["channel"], entry["reason"]) == ("330100", None, "Centre moved to API v2")
-    assert entry["before"]["params"]["jgh"] == "A30-330100" and entry["after"]["params"] == expected
+    assert entry["before"]["params"]["appid"] == "HZGJJ-CT-0001" and entry["after"]["params"] == expected
     assert entry["before"]["adapter"] == entry["after"]["adapter"] == "hangzhou_gjj"
     session.rollback()  # end the read that saw the old revision
     assert current_revision(session) == revision + 1
@@ -154,6 +156,7 @@ def test_refused_params_name_every_field_at_fault(api: Api, admin: str) -> None:
         "params.base_url",
         "params.timeout_seconds",
         "params.extra",
+        "params.appid",
         "params.secret_env",
     }
 
@@ -205,8 +208,9 @@ def test_parameters_carried_over_that_do_not_fit_are_shown_and_must_be_fixed(
     assert listed["params"] == {"institution_code": "A30-330100", "timeout_seconds": 5}
     assert listed["problems"] == [
         "params.institution_code: Unknown parameter; hangzhou_gjj takes timeout_seconds, max_concurrent_calls, "
-        "failure_threshold, reset_seconds, read_retries, base_url, jgh, secret_env.",
+        "failure_threshold, reset_seconds, read_retries, base_url, appid, jgh, secret_env.",
         "params.base_url: Missing; this adapter needs it.",
+        "params.appid: Missing; this adapter needs it.",
         "params.jgh: Missing; this adapter needs it.",
         "params.secret_env: Missing; this adapter needs it.",
     ]

@@ -232,3 +232,45 @@ def test_two_instances_on_one_machine_each_serve_without_sharing_a_control_socke
         for server in (first_server, second_server):
             if server.poll() is None:
                 stop(server)
+
+
+def worker_pids(master: int) -> list[int]:
+    return [int(pid) for pid in Path(f"/proc/{master}/task/{master}/children").read_text().split()]
+
+
+def tcp_connections(pid: int, port: int) -> int:
+    """Established connections a process holds on the port, from its sockets' inodes and /proc/net/tcp."""
+    inodes = set()
+    for fd in Path(f"/proc/{pid}/fd").iterdir():
+        try:
+            target = os.readlink(fd)
+        except OSError:
+            continue
+        if target.startswith("socket:["):
+            inodes.add(target[8:-1])
+    count = 0
+    for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
+        fields = line.split()
+        local_port, state, inode = int(fields[1].split(":")[1], 16), fields[3], fields[9]
+        count += local_port == port and state == "01" and inode in inodes
+    return count
+
+
+def test_a_burst_of_keep_alive_connections_is_shared_between_the_workers(tmp_path: Path) -> None:
+    base, server = serve(tmp_path, WEB_THREADS="2")  # so each worker holds at most 3 connections
+    port = int(base.rsplit(":", 1)[1])
+    clients = []
+    try:
+        clients = [socket.create_connection(("127.0.0.1", port), timeout=10) for _ in range(6)]
+        deadline = time.monotonic() + 10
+        while (held := sorted(tcp_connections(pid, port) for pid in worker_pids(server.pid))) != [3, 3]:
+            assert time.monotonic() < deadline, f"connections held per worker: {held}"
+            time.sleep(0.05)
+        for client in clients:
+            client.sendall(b"GET /healthz HTTP/1.1\r\nHost: t\r\n\r\n")
+        for client in clients:
+            assert client.recv(4096).startswith(b"HTTP/1.1 200")
+    finally:
+        for client in clients:
+            client.close()
+        stop(server)

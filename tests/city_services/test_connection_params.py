@@ -21,7 +21,7 @@ from outbound.policy import CallPolicy
 EVERY_ADAPTER = [(service, adapter) for service, adapters in UPSTREAM_ADAPTERS.items() for adapter in adapters]
 REAL_ADAPTERS = [(service, adapter) for service, adapter in EVERY_ADAPTER if adapter != "fake"]
 PUBLIC = "https://gjj.hangzhou.gov.cn/open/v2"
-FUND = {"base_url": PUBLIC, "jgh": "A30-330100", "secret_env": "HANGZHOU_GJJ_HMAC_KEY"}
+FUND = {"base_url": PUBLIC, "appid": "HZGJJ-CT-0001", "jgh": "330100", "secret_env": "HANGZHOU_GJJ_HMAC_KEY"}
 
 
 def example_params(service: str, adapter: str) -> dict[str, Any]:
@@ -114,9 +114,9 @@ def test_the_stored_document_is_every_field_and_reads_back_the_same() -> None:
         ({"jgh": 330100}, "jgh", "Not text."),
         ({"jgh": ""}, "jgh", "Must not be blank."),
         ({"jgh": "A30-330100\n"}, "jgh", "Control or invisible characters are not allowed (U+000A)."),
-        ({"jgh": "Ａ30-330100"}, "jgh", "Not in the expected form, e.g. A30-330100."),
-        ({"jgh": "A30 330100"}, "jgh", "Not in the expected form, e.g. A30-330100."),
-        ({"jgh": "A" * 33}, "jgh", "Not in the expected form, e.g. A30-330100."),
+        ({"jgh": "Ａ30-330100"}, "jgh", "Not in the expected form, e.g. 330100."),
+        ({"jgh": "A30 330100"}, "jgh", "Not in the expected form, e.g. 330100."),
+        ({"jgh": "A" * 33}, "jgh", "Not in the expected form, e.g. 330100."),
         ({"jgh": "A" * 513}, "jgh", "Length must be between 1 and 512."),
         (
             {"secret_env": "hangzhou_gjj_hmac_key"},
@@ -152,17 +152,19 @@ def test_values_are_taken_as_sent_never_coerced(change: dict[str, Any], field: s
 def test_missing_and_unknown_names_are_each_named() -> None:
     takes = (
         "hangzhou_gjj takes timeout_seconds, max_concurrent_calls, failure_threshold, reset_seconds, read_retries, "
-        "base_url, jgh, secret_env."
+        "base_url, appid, jgh, secret_env."
     )
     assert refusal({"base_url": PUBLIC, "institution_code": "A30", "Secret Key": "x"}) == {
         "params.institution_code": [f"Unknown parameter; {takes}"],
         # A name that is not a plain word is not echoed back.
         "params": [f"Parameter names are lower-case ASCII words; {takes}"],
+        "params.appid": ["Missing; this adapter needs it."],
         "params.jgh": ["Missing; this adapter needs it."],
         "params.secret_env": ["Missing; this adapter needs it."],
     }
     # Another adapter's parameters do not fit this one.
     assert set(refusal(FUND, "housing_fund", "shenzhen_gjj")) == {
+        "params.appid",
         "params.jgh",
         "params.secret_env",
         "params.client_id",

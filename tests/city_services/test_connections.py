@@ -18,7 +18,12 @@ from identity.models import StaffMember
 from tests.conftest import Clock
 
 pytestmark = pytest.mark.usefixtures("seeded")
-PUBLIC_FUND = {"base_url": "https://gjj.hangzhou.gov.cn/open", "jgh": "A30-330100", "secret_env": "HZ_GJJ_KEY"}
+PUBLIC_FUND = {
+    "base_url": "https://gjj.hangzhou.gov.cn/open",
+    "appid": "HZGJJ-CT-0001",
+    "jgh": "330100",
+    "secret_env": "HZ_GJJ_KEY",
+}
 SECRETS = {"HZ_GJJ_KEY": "issued-by-the-centre"}
 
 

@@ -82,7 +82,8 @@ def test_each_city_service_has_one_connection_whatever_the_channels(session: Ses
         "reset_seconds": 30.0,
         "read_retries": 1,
         "base_url": "http://127.0.0.1:8700/upstreams/hangzhou-gjj",
-        "jgh": "A30-330100",
+        "appid": "HZGJJ-CT-0001",
+        "jgh": "330100",
         "secret_env": "HANGZHOU_GJJ_HMAC_KEY",
     }
     assert fund.updated_at == NOW

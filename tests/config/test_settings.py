@@ -48,7 +48,8 @@ name_en = "Hangzhou"
   params = {params}
 """
 PUBLIC_FUND = (
-    '{ base_url = "https://gjj.hangzhou.gov.cn/api", jgh = "A30-330100", secret_env = "HANGZHOU_GJJ_HMAC_KEY" }'
+    '{ base_url = "https://gjj.hangzhou.gov.cn/api", appid = "HZGJJ-CT-0001", '
+    + 'jgh = "330100", secret_env = "HANGZHOU_GJJ_HMAC_KEY" }'
 )
 # Where the adapters read their secrets from in these tests.
 SECRETS = {"HANGZHOU_GJJ_HMAC_KEY": "a-real-key-from-the-centre"}
@@ -234,7 +235,7 @@ def test_production_refuses_unsafe_upstreams_an_operator_stored(tmp_path: Path) 
         create_app(settings, environ=SECRETS)
     assert [p for p in refused.value.problems if "330100" in p] == [
         "330100/housing_fund (hangzhou_gjj): These upstream parameters are not valid: "
-        "params.base_url, params.institution_code, params.jgh, params.secret_env."
+        "params.appid, params.base_url, params.institution_code, params.jgh, params.secret_env."
     ]
 
 

@@ -210,6 +210,10 @@ def test_the_super_app_page_is_self_contained(sandbox: Any) -> None:
     calls = ("/api/v1/cities", "/api/v1/sessions", "/api/v1/me", "/api/v1/me/real-name", "/_sandbox/wechat/login-code")
     for call in (*calls, "/_sandbox/alipay/auth-code"):
         assert call in script
+    services = sandbox.http.get(sandbox.base + "/_sandbox/static/services.js", timeout=5).text
+    for call in ("/housing-fund/", "/car-move-requests", "/me/vehicles", "/hospitals", "/api/v1/appointments"):
+        assert call in services  # the tiles are tappable: each service has its screen
+    assert "openService(t.code)" in script
     config = sandbox.http.get(sandbox.base + "/_sandbox/config", timeout=5).json()
     assert [a["app_id"] for a in config["wechat_apps"]] == [MINI_PROGRAM, OFFICIAL_ACCOUNT]
 
@@ -251,7 +255,11 @@ def test_the_super_app_page_works_under_a_strict_content_security_policy(sandbox
     parts = _PageParts()
     parts.feed(page.text)
     assert parts.inline == []
-    assert sorted(parts.assets) == ["/_sandbox/static/page.css", "/_sandbox/static/page.js"]
+    assert sorted(parts.assets) == [
+        "/_sandbox/static/page.css",
+        "/_sandbox/static/page.js",
+        "/_sandbox/static/services.js",
+    ]
     types = {".css": "text/css", ".js": "text/javascript"}
     for asset in parts.assets:
         loaded = sandbox.http.get(sandbox.base + asset, timeout=5)
@@ -262,8 +270,9 @@ def test_the_super_app_page_works_under_a_strict_content_security_policy(sandbox
 
 
 @pytest.mark.skipif(shutil.which("node") is None, reason="node checks the page script's syntax")
-def test_the_page_script_parses(sandbox: Any, tmp_path: Any) -> None:
-    script = tmp_path / "page.js"
-    script.write_text(sandbox.http.get(sandbox.base + "/_sandbox/static/page.js", timeout=5).text)
+@pytest.mark.parametrize("name", ["page.js", "services.js"])
+def test_the_page_scripts_parse(sandbox: Any, tmp_path: Any, name: str) -> None:
+    script = tmp_path / name
+    script.write_text(sandbox.http.get(sandbox.base + "/_sandbox/static/" + name, timeout=5).text)
     checked = subprocess.run(["node", "--check", str(script)], capture_output=True, text=True, timeout=60)
     assert checked.returncode == 0, checked.stderr

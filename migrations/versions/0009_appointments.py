@@ -3,16 +3,16 @@
 No patient data: whose appointment it is (resident id), which slot, its fee and the platform's hold.
 The anti-scalping limits are checked under the resident's row lock, so no lock table is needed.
 
-Revision ID: 0007
-Revises: 0006
+Revision ID: 0009
+Revises: 0008
 Create Date: 2026-11-23 12:29:50
 """
 
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0007"
-down_revision = "0006"
+revision = "0009"
+down_revision = "0008"
 branch_labels = None
 depends_on = None
 
