@@ -37,6 +37,7 @@ from city_services.housing_fund.service import erase_fund_lookups
 from city_services.notices import Notices
 from city_services.notices import erase_notice_data
 from city_services.notices import read_templates
+from city_services.outpatient.service import erase_appointments
 from city_services.seeding import read_seed
 from city_services.upstream_pool import Upstreams
 from city_services.upstreams import ConnectionSetting
@@ -131,7 +132,7 @@ def create_app(
         upstreams=Upstreams(outbound, upstream_environ(settings, environ)),
         breaker_watch=breaker_watch,
         # Each package's erase function for a person's data (filled as city services arrive).
-        erasers=(erase_notice_data, erase_fund_lookups, erase_car_moves),
+        erasers=(erase_notice_data, erase_fund_lookups, erase_car_moves, erase_appointments),
         notice_templates=notices.templates,
         notices=notices,
         attempts=build_attempt_counter(settings, engine),

@@ -13,6 +13,7 @@ from sqlalchemy import select
 from app.db_session import get_session
 from city_services.car_move.models import SEALED_COLUMNS as CAR_MOVE_SEALED_COLUMNS
 from city_services.car_move.owners import sweep_car_moves
+from city_services.outpatient.service import expire_holds
 from city_services.seeding import read_seed
 from city_services.seeding import seed_catalogue
 from database import transaction
@@ -117,6 +118,14 @@ def sweep_car_moves_command() -> None:
     click.echo(f"purged {swept.purged} locations, settled {swept.settled} unfinished requests")
 
 
+@click.command("expire-appointment-holds")
+@with_appcontext
+def expire_appointment_holds_command() -> None:
+    """Mark unpaid outpatient holds past their time expired (run from cron; reads show them expired anyway)."""
+    expired = expire_holds(get_session(), current_app.extensions["clock"]())
+    click.echo(f"expired {expired} appointment holds")
+
+
 def register_cli(app: Flask) -> None:
     """Attach the commands to `flask`."""
     commands = (
@@ -126,6 +135,7 @@ def register_cli(app: Flask) -> None:
         reseal_pii_command,
         unlock_staff_command,
         sweep_car_moves_command,
+        expire_appointment_holds_command,
     )
     for command in commands:
         app.cli.add_command(command)

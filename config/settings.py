@@ -55,6 +55,8 @@ class Settings:
     catalogue_seed: Path = DEFAULT_SEED
     staff_token_minutes: int = 480
     resident_token_minutes: int = 1440
+    # Anti-scalping: live outpatient holds and appointments a resident may make in seven days.
+    outpatient_weekly_limit: int = 3
     channel_apps_file: Path = DEFAULT_CHANNEL_APPS
     notice_templates_file: Path = DEFAULT_NOTICE_TEMPLATES
     # How long a housing-fund answer is kept (sealed) for the same question; 0 asks the centre every time.
@@ -90,6 +92,7 @@ class Settings:
             catalogue_seed=Path(environ.get("CATALOGUE_SEED", str(DEFAULT_SEED))),
             staff_token_minutes=whole_number(environ, "STAFF_TOKEN_MINUTES", 480),
             resident_token_minutes=whole_number(environ, "RESIDENT_TOKEN_MINUTES", 1440),
+            outpatient_weekly_limit=whole_number(environ, "OUTPATIENT_WEEKLY_LIMIT", 3),
             channel_apps_file=Path(environ.get("CHANNEL_APPS_FILE", str(DEFAULT_CHANNEL_APPS))),
             housing_fund_cache_seconds=whole_number(environ, "HOUSING_FUND_CACHE_SECONDS", 180, zero=True),
             notice_templates_file=Path(environ.get("NOTICE_TEMPLATES_FILE", str(DEFAULT_NOTICE_TEMPLATES))),

@@ -5,6 +5,7 @@ from __future__ import annotations
 import city_services.car_move.models  # noqa: F401  (registers the car-move tables)
 import city_services.housing_fund.models  # noqa: F401  (registers the fund lookup log and answers)
 import city_services.models  # noqa: F401  (registers the catalogue tables)
+import city_services.outpatient.models  # noqa: F401  (registers appointments)
 import identity.models  # noqa: F401  (registers staff, tokens and audit tables)
 from database import Base
 

@@ -16,6 +16,7 @@ from app.routes import docs
 from app.routes import health
 from app.routes import housing_fund
 from app.routes import notices
+from app.routes import outpatient
 from app.routes import residents
 
 
@@ -29,6 +30,7 @@ def register_routes(app: Flask) -> None:
         housing_fund.blueprint,
         notices.blueprint,
         car_move.blueprint,
+        outpatient.blueprint,
         admin_sessions.blueprint,
         admin_catalogue.blueprint,
         admin_upstreams.blueprint,

@@ -23,15 +23,19 @@ from schemathesis.generation import GenerationMode
 from schemathesis.specs.openapi.checks import content_type_conformance
 from schemathesis.specs.openapi.checks import response_schema_conformance
 from schemathesis.specs.openapi.checks import status_code_conformance
+from sqlalchemy.orm import Session
 
 from app import create_app
 from app.wiring import ChannelAdapters
+from city_services.seeding import read_seed
+from city_services.seeding import seed_catalogue
 from config import Settings
 from identity.fake_channels import FakeChannel
 from tests.conftest import STAFF_PASSWORD
 from tests.conftest import WECHAT_MINI_PROGRAM
 from tests.conftest import Api
 from tests.conftest import Clock
+from tests.conftest import Sandbox
 
 pytestmark = pytest.mark.usefixtures("seeded")
 CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance, response_schema_conformance]
@@ -47,6 +51,9 @@ KNOWN = {
     "channel": "wechat",
     "purpose": "real_name_verification",
     "request_id": "cm_0123456789abcdef0123",
+    "hospital_id": "ZY01",
+    "department_id": "ZY01-XHNK",
+    "appointment_id": "ap00000000000000000000",
 }
 OFFERING = "/admin/api/cities/330100/services/car_move/channels/wechat"
 NEW_STAFF = {
@@ -63,6 +70,18 @@ SIGNING_OUT = {
     ("DELETE", "/api/v1/me"),
     ("DELETE", "/admin/api/sessions/current"),
 }
+
+
+@pytest.fixture(name="settings")
+def sandbox_settings(database_url: str, sandbox: Sandbox, tmp_path: Path) -> Settings:
+    """The demo seed's upstream connections pointed at the test sandbox, so city services answer as they would."""
+    return replace(sandbox.service_settings(tmp_path), app_env="test", database_url=database_url)
+
+
+@pytest.fixture
+def seeded(app: Flask, session: Session, clock: Clock) -> None:
+    """The demo catalogue, with its upstream connections at the test sandbox."""
+    seed_catalogue(session, read_seed(app.extensions["settings"].catalogue_seed), now=clock())
 
 
 class Credentials:

@@ -1,0 +1,167 @@
+"""Outpatient appointments (预约挂号): search a city's hospitals and schedules, hold, read and cancel."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any
+
+from flask import Blueprint
+from flask import current_app
+
+from app.db_session import get_session
+from app.operations import operation
+from app.schemas.outpatient import AppointmentSchema
+from app.schemas.outpatient import AppointmentsSchema
+from app.schemas.outpatient import DepartmentsSchema
+from app.schemas.outpatient import HoldRequestSchema
+from app.schemas.outpatient import HospitalsSchema
+from app.schemas.outpatient import SchedulesQuerySchema
+from app.schemas.outpatient import SchedulesSchema
+from app.service_calls import GATE_ERRORS
+from app.service_calls import open_city_service
+from app.service_calls import session_channel
+from city_services.outpatient import service
+from city_services.outpatient.service import AppointmentView
+from city_services.outpatient.service import SlotChoice
+from identity.residents import SignedIn
+
+blueprint = Blueprint("outpatient", __name__, url_prefix="/api/v1")
+SERVICE = "outpatient"
+SEARCH_ERRORS = (*GATE_ERRORS, "outpatient.hospital_not_found")
+HOLD_ERRORS = (
+    *GATE_ERRORS,
+    "outpatient.real_name_required",
+    "outpatient.hospital_not_found",
+    "outpatient.department_not_found",
+    "outpatient.slot_not_found",
+    "outpatient.slot_unavailable",
+    "outpatient.duplicate_appointment",
+    "outpatient.patient_refused",
+    "outpatient.one_per_department_per_day",
+    "outpatient.weekly_limit_reached",
+    "outpatient.hold_expired",
+    "outpatient.hold_not_found",
+    "identity.resident_changed",
+)
+CANCEL_ERRORS = (
+    *GATE_ERRORS,
+    "outpatient.appointment_not_found",
+    "outpatient.hold_expired",
+    "outpatient.hold_not_found",
+)
+
+
+@blueprint.get("/cities/<city>/hospitals")
+@operation(
+    summary="The city's hospitals that book outpatient appointments",
+    tag="outpatient",
+    response=HospitalsSchema(),
+    auth="resident",
+    errors=GATE_ERRORS,
+)
+def list_hospitals(signed_in: SignedIn, city: str) -> dict[str, Any]:
+    """Through the city's hospital platform."""
+    provider = open_city_service(signed_in, city, SERVICE)
+    return {"city": city, "hospitals": service.hospitals(provider)}
+
+
+@blueprint.get("/cities/<city>/hospitals/<hospital_id>/departments")
+@operation(
+    summary="A hospital's departments",
+    tag="outpatient",
+    response=DepartmentsSchema(),
+    auth="resident",
+    errors=SEARCH_ERRORS,
+)
+def list_departments(signed_in: SignedIn, city: str, hospital_id: str) -> dict[str, Any]:
+    """An unknown hospital is a 404."""
+    provider = open_city_service(signed_in, city, SERVICE)
+    return {"hospital_id": hospital_id, "departments": service.departments(provider, hospital_id)}
+
+
+@blueprint.get("/cities/<city>/hospitals/<hospital_id>/departments/<department_id>/schedules")
+@operation(
+    summary="A department's slots on one day (today to six days on, Beijing time): doctor, time, fee_fen, remaining",
+    tag="outpatient",
+    query=SchedulesQuerySchema,
+    response=SchedulesSchema(),
+    auth="resident",
+    errors=(*SEARCH_ERRORS, "outpatient.department_not_found", "outpatient.date_out_of_range"),
+)
+def list_schedules(
+    signed_in: SignedIn, params: dict[str, date], city: str, hospital_id: str, department_id: str
+) -> dict[str, Any]:
+    """Asked fresh each time: places change by the second."""
+    provider = open_city_service(signed_in, city, SERVICE)
+    day = params["date"]
+    slots = service.schedules(provider, hospital_id, department_id, day, current_app.extensions["clock"]())
+    return {"hospital_id": hospital_id, "department_id": department_id, "date": day, "slots": slots}
+
+
+@blueprint.post("/appointments")
+@operation(
+    summary="Hold a slot: held until expires_at while the fee is unpaid, confirmed at once when free",
+    tag="outpatient",
+    body=HoldRequestSchema,
+    response=AppointmentSchema(),
+    status=201,
+    auth="resident",
+    errors=HOLD_ERRORS,
+)
+def hold(signed_in: SignedIn, payload: SlotChoice) -> AppointmentView:
+    """Needs a verified real name; one per department per day, and a weekly limit."""
+    provider = open_city_service(signed_in, payload.city, SERVICE)
+    return service.hold_slot(
+        get_session(),
+        provider,
+        signed_in.resident,
+        payload,
+        channel=session_channel(signed_in),
+        vault=current_app.extensions["vault"],
+        weekly_limit=current_app.extensions["settings"].outpatient_weekly_limit,
+        clock=current_app.extensions["clock"],
+    )
+
+
+@blueprint.get("/appointments/<appointment_id>")
+@operation(
+    summary="One of my appointments, its status as of now",
+    tag="outpatient",
+    response=AppointmentSchema(),
+    auth="resident",
+    errors=("outpatient.appointment_not_found",),
+)
+def read_appointment(signed_in: SignedIn, appointment_id: str) -> AppointmentView:
+    """Another resident's appointment is not found."""
+    return service.appointment(get_session(), signed_in.resident, appointment_id, current_app.extensions["clock"]())
+
+
+@blueprint.post("/appointments/<appointment_id>/cancel")
+@operation(
+    summary="Cancel my appointment and give its place back (cancelling twice answers the same)",
+    tag="outpatient",
+    response=AppointmentSchema(),
+    auth="resident",
+    errors=CANCEL_ERRORS,
+)
+def cancel(signed_in: SignedIn, appointment_id: str) -> AppointmentView:
+    """Through the platform of the appointment's city."""
+    session = get_session()
+    city = service.appointment_city(session, signed_in.resident, appointment_id)
+    provider = open_city_service(signed_in, city, SERVICE)
+    return service.cancel_appointment(
+        session, provider, signed_in.resident, appointment_id, current_app.extensions["clock"]
+    )
+
+
+@blueprint.get("/me/appointments")
+@operation(
+    summary="My appointments, newest first",
+    tag="outpatient",
+    response=AppointmentsSchema(),
+    auth="resident",
+)
+def my_appointments(signed_in: SignedIn) -> dict[str, Any]:
+    """Held places past their time show as expired."""
+    appointments = service.my_appointments(get_session(), signed_in.resident, current_app.extensions["clock"]())
+    return {"appointments": appointments}
