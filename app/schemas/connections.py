@@ -61,7 +61,7 @@ class LastHourSchema(Schema):
     last_error_at = fields.AwareDateTime(allow_none=True)
 
 
-class HealthSchema(Schema):
+class ConnectionHealthSchema(Schema):
     """How the connection is doing; both null when the figures cannot be read right now."""
 
     breaker = fields.Nested(BreakerSchema, allow_none=True, required=True)
@@ -80,7 +80,7 @@ class ConnectionSchema(Schema):
         required=True,
         metadata={"description": "Why the stored parameters do not fit the adapter; empty when they do."},
     )
-    health = fields.Nested(HealthSchema, required=True)
+    health = fields.Nested(ConnectionHealthSchema, required=True)
 
 
 class CityConnectionsSchema(Schema):

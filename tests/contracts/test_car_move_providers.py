@@ -106,11 +106,22 @@ def fake_system(contacts_owner: bool) -> System:
 
 @pytest.fixture(params=["fake", "fake_without_owner_contact", "zhejiang_traffic_police", "guangdong_traffic_police"])
 def system(request: pytest.FixtureRequest) -> System:
-    if request.param == "fake":
+    return build_system(request, request.param)
+
+
+@pytest.fixture(params=["fake", "zhejiang_traffic_police"])
+def reaching_system(request: pytest.FixtureRequest) -> System:
+    """A system that contacts owners itself and keeps tickets whose status moves."""
+    return build_system(request, request.param)
+
+
+def build_system(request: pytest.FixtureRequest, kind: str) -> System:
+    """One kind of system under test."""
+    if kind == "fake":
         return fake_system(True)
-    if request.param == "fake_without_owner_contact":
+    if kind == "fake_without_owner_contact":
         return fake_system(False)
-    return sandbox_system(request.getfixturevalue("clean_sandbox"), request.param)
+    return sandbox_system(request.getfixturevalue("clean_sandbox"), kind)
 
 
 def move_request(plate: str, **overrides: Any) -> MoveRequest:
@@ -147,9 +158,9 @@ def test_an_unregistered_plate_is_not_found(system: System) -> None:
     assert (rejected.value.code, rejected.value.kind) == ("car_move.vehicle_not_found", "not_found")
 
 
-def test_the_owner_moves_the_car_along(system: System) -> None:
-    if not system.provider.contacts_owner:
-        pytest.skip("this system does not reach owners: citytiles does")
+def test_the_owner_moves_the_car_along(reaching_system: System) -> None:
+    system = reaching_system
+    assert system.provider.contacts_owner
     plate = fresh_plate(system.province)
     system.register(plate, "330106199003071236")
     ticket = system.provider.submit(move_request(plate))
@@ -165,9 +176,9 @@ def test_the_owner_moves_the_car_along(system: System) -> None:
     assert (rejected.value.code, rejected.value.kind) == ("car_move.ticket_finished", "conflict")
 
 
-def test_an_unreachable_owner_ends_the_ticket(system: System) -> None:
-    if not system.provider.contacts_owner:
-        pytest.skip("this system does not reach owners: citytiles does")
+def test_an_unreachable_owner_ends_the_ticket(reaching_system: System) -> None:
+    system = reaching_system
+    assert system.provider.contacts_owner
     plate = fresh_plate(system.province)
     system.register(plate, "330106199003071236")
     ticket = system.provider.submit(move_request(plate))
@@ -183,9 +194,9 @@ def test_cancelling_twice_is_fine(system: System) -> None:
     assert system.provider.cancel(ticket.number).status == CANCELLED
 
 
-def test_an_unknown_ticket_is_not_found(system: System) -> None:
-    if not system.provider.contacts_owner:
-        pytest.skip("this system keeps no tickets")
+def test_an_unknown_ticket_is_not_found(reaching_system: System) -> None:
+    system = reaching_system
+    assert system.provider.contacts_owner
     with pytest.raises(UpstreamRejected) as rejected:
         system.provider.status("ZJNC20260101999999")
     assert rejected.value.code == "car_move.ticket_not_found"
