@@ -12,6 +12,7 @@ import re
 import threading
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from flask import Flask
@@ -19,6 +20,7 @@ from sqlalchemy.orm import Session
 from werkzeug.serving import make_server
 
 from app import create_app
+from city_services.housing_fund import provider as port
 from city_services.upstreams import HOUSING_FUND_ADAPTERS
 from city_services.upstreams import read_connection_params
 from errors import UpstreamUnavailable
@@ -62,8 +64,8 @@ def system(registered: None, centre: tuple[NingboCentre, str]) -> contract.Syste
     )
     adapter = params.connect(contract.link_to({KEY_VARIABLE: ningbo.api_key}))
 
-    def open_account(person: ningbo_gjj.port.Person, **account: object) -> None:
-        ningbo.open(person.id_number, person.name, **account)  # type: ignore[arg-type]
+    def open_account(person: port.Person, **account: Any) -> None:
+        ningbo.open(person.id_number, person.name, **account)
 
     def fail(mode: str) -> None:
         ningbo.mode = mode
@@ -206,3 +208,9 @@ def test_a_resident_in_the_third_city_reads_their_account_from_its_centre(
     assert account["account_number"].endswith(person.id_number[-4:]) and account["last_deposit_on"] == "2026-12-15"
     [entry] = api.get("/api/v1/me/data-access", token=token)["entries"]
     assert (entry["city"], entry["upstream"], entry["outcome"]) == (NINGBO, "ningbo_gjj", "ok")
+    centre[0].mode = "down"
+    response = api.client.get(
+        f"/api/v1/cities/{NINGBO}/housing-fund/loan", headers={"Authorization": f"Bearer {token}"}
+    )
+    assert response.status_code == 503 and int(response.headers["Retry-After"]) > 0
+    assert response.get_json()["error"]["code"] == "upstream.unavailable"
