@@ -273,6 +273,29 @@ def clean_sandbox(sandbox: Sandbox) -> Iterator[Sandbox]:
     sandbox.helper("DELETE", "faults")
 
 
+@pytest.fixture
+def real_app(clean_sandbox: Sandbox, settings: Settings, clock: Clock, tmp_path: Path) -> Iterator[Flask]:
+    """citytiles with its real channel adapters pointed at the sandbox, on the test database."""
+    configured = clean_sandbox.channel_settings(tmp_path)
+    application = create_app(
+        replace(
+            settings,
+            channel_apps_file=configured.channel_apps_file,
+            channels=configured.channels,
+            channel_timeout_seconds=configured.channel_timeout_seconds,
+        ),
+        clock=clock,
+    )
+    yield application
+    application.extensions["engine"].dispose()
+
+
+@pytest.fixture
+def real_api(real_app: Flask) -> Api:
+    """The test client of real_app."""
+    return Api(real_app.test_client())
+
+
 def check_error_shape(body: Any) -> None:
     """The one error shape: a code, a message a person can read, and a details object."""
     error = body["error"]

@@ -3,20 +3,15 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
-from dataclasses import replace
-from pathlib import Path
 from typing import Any
 
 import pytest
 from flask import Flask
 from sqlalchemy import select
 
-from app import create_app
 from city_services.models import NoticeCredit
 from city_services.models import NoticeRecord
 from tests.conftest import Api
-from tests.conftest import Clock
 from tests.conftest import Sandbox
 
 MINI, ALIPAY = "wx7c1b5d1e2f3a4b50", "2021004100000001"
@@ -28,27 +23,6 @@ FIELDS = {
     "time": "2026-11-23 12:30",
     "message": "麻烦挪一下车",
 }
-
-
-@pytest.fixture
-def real_app(clean_sandbox: Sandbox, settings, clock: Clock, tmp_path: Path) -> Iterator[Flask]:
-    configured = clean_sandbox.channel_settings(tmp_path)
-    application = create_app(
-        replace(
-            settings,
-            channel_apps_file=configured.channel_apps_file,
-            channels=configured.channels,
-            channel_timeout_seconds=configured.channel_timeout_seconds,
-        ),
-        clock=clock,
-    )
-    yield application
-    application.extensions["engine"].dispose()
-
-
-@pytest.fixture
-def real_api(real_app: Flask) -> Api:
-    return Api(real_app.test_client())
 
 
 def wechat_session(api: Api, sandbox: Sandbox) -> tuple[str, dict[str, Any]]:

@@ -3,44 +3,17 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
-from dataclasses import replace
-from pathlib import Path
 
 import pytest
 from flask import Flask
 from sqlalchemy import text
 
-from app import create_app
 from migrations.metadata import target_metadata
 from tests.conftest import Api
-from tests.conftest import Clock
 from tests.conftest import Sandbox
 
 NAME, ID_NUMBER, PHONE = "陈静", "440524198001010013", "13700001111"
 MINI, OA, ALIPAY = "wx7c1b5d1e2f3a4b50", "wx9a8b7c6d5e4f3a20", "2021004100000001"
-
-
-@pytest.fixture
-def real_app(clean_sandbox: Sandbox, settings, clock: Clock, tmp_path: Path) -> Iterator[Flask]:
-    """citytiles with its real channel adapters pointed at the sandbox."""
-    configured = clean_sandbox.channel_settings(tmp_path)
-    application = create_app(
-        replace(
-            settings,
-            channel_apps_file=configured.channel_apps_file,
-            channels=configured.channels,
-            channel_timeout_seconds=configured.channel_timeout_seconds,
-        ),
-        clock=clock,
-    )
-    yield application
-    application.extensions["engine"].dispose()
-
-
-@pytest.fixture
-def real_api(real_app: Flask) -> Api:
-    return Api(real_app.test_client())
 
 
 def log_in(api: Api, channel: str, app_id: str, code: str, expected: int = 201) -> dict:
