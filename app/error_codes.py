@@ -75,6 +75,14 @@ ERROR_CODES: dict[str, tuple[int, str]] = {
     "housing_fund.account_closed": (409, "Your provident fund account is closed; the centre shows no details."),
     "housing_fund.invalid_cursor": (422, "The records cursor is not one the centre gave; start from the first page."),
     # Outpatient appointments
+    "car_move.system_changed": (
+        409,
+        "The city now works with another police system than the one handling the request.",
+    ),
+    "outpatient.system_changed": (
+        409,
+        "The city now books through another hospital system than the one holding this appointment.",
+    ),
     "outpatient.hospital_not_found": (404, "The city's hospital platform knows no such hospital."),
     "outpatient.department_not_found": (404, "The hospital has no such department."),
     "outpatient.slot_not_found": (404, "The department has no such slot."),

@@ -8,12 +8,14 @@ never both take the trial or both miss a failure.
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
+log = logging.getLogger("citytiles.outbound")
 CLOSED, OPEN, HALF_OPEN = "closed", "open", "half_open"
 CALL, TRIAL, REFUSE = "call", "trial", "refuse"
 
@@ -121,17 +123,31 @@ class Breakers:
         self.clock = clock
 
     def admit(self, connection: str, reset_seconds: float, trial_seconds: float) -> Admission:
-        """Whether a call to the connection may go ahead now."""
-        return self.store.admit(connection, self.clock(), reset_seconds, trial_seconds)
+        """Whether a call to the connection may go ahead now; yes when the store cannot say."""
+        try:
+            return self.store.admit(connection, self.clock(), reset_seconds, trial_seconds)
+        except Exception:  # noqa: BLE001 - the store (Redis) being down must not stop calls to a working upstream
+            log.warning("breaker store unreadable; calling anyway", extra={"connection": connection}, exc_info=True)
+            return Admission(CALL)
 
     def succeeded(self, connection: str) -> None:
-        """Record a good answer (an upstream's final refusal is one too)."""
-        if self.store.succeed(connection):
+        """Record a good answer (an upstream's final refusal is one too); never raises once the upstream answered."""
+        try:
+            closed = self.store.succeed(connection)
+        except Exception:  # noqa: BLE001 - the call worked: losing one count must not turn it into a failure
+            log.warning("breaker store unwritable", extra={"connection": connection}, exc_info=True)
+            return
+        if closed:
             self._tell(connection, CLOSED)
 
     def failed(self, connection: str, threshold: int) -> None:
-        """Record a failure to get a usable answer."""
-        if self.store.fail(connection, self.clock(), threshold):
+        """Record a failure to get a usable answer; the caller's error, not the store's, is what it sees."""
+        try:
+            opened = self.store.fail(connection, self.clock(), threshold)
+        except Exception:  # noqa: BLE001 - see succeeded
+            log.warning("breaker store unwritable", extra={"connection": connection}, exc_info=True)
+            return
+        if opened:
             self._tell(connection, OPEN)
 
     def view(self, connection: str) -> BreakerView:

@@ -112,7 +112,13 @@ def nudge_car_move_request(request_id: str, signed_in: SignedIn) -> RequestView:
     tag="car_move",
     response=CarMoveRequestSchema(),
     auth="resident",
-    errors=(*GATE_ERRORS, "car_move.request_not_found", "car_move.request_finished", "car_move.ticket_not_found"),
+    errors=(
+        *GATE_ERRORS,
+        "car_move.request_not_found",
+        "car_move.request_finished",
+        "car_move.ticket_not_found",
+        "car_move.system_changed",
+    ),
 )
 def cancel_car_move_request(request_id: str, signed_in: SignedIn) -> RequestView:
     """A request already finished is 409."""

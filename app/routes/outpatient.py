@@ -48,6 +48,7 @@ CANCEL_ERRORS = (
     "outpatient.appointment_not_found",
     "outpatient.hold_expired",
     "outpatient.hold_not_found",
+    "outpatient.system_changed",
 )
 
 

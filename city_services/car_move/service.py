@@ -165,7 +165,8 @@ def show_request(
     if role == REQUESTER and row.status in LIVE and row.upstream_ticket is not None and due:
         try:
             provider = provider_for(row.city_code)
-            if provider.contacts_owner:
+            # A ticket is only known to the system that issued it, not to one the city moved to since.
+            if provider.contacts_owner and provider.name == row.adapter:
                 end_reads(session)
                 ticket = provider.status(row.upstream_ticket)
                 with transaction(session):
@@ -217,6 +218,11 @@ def cancel(
         raise _not_found()
     _refuse_finished(row)
     ticket: Ticket | None = None
+    if row.upstream_ticket is not None and provider.name != row.adapter:
+        raise Conflict(
+            "car_move.system_changed",
+            "The city now works with another traffic police system than the one handling this request.",
+        )
     if row.upstream_ticket is not None and provider.contacts_owner:
         end_reads(session)
         try:

@@ -9,6 +9,7 @@ so `owner_of` answers that it cannot say.
 from __future__ import annotations
 
 import logging
+import re
 import threading
 import time
 from dataclasses import dataclass
@@ -155,12 +156,16 @@ class ZhejiangTrafficPolice:
         raise UpstreamUnavailable("upstream.unavailable", "The traffic police system cannot take requests right now.")
 
 
+# A ticket number as the platform writes them (ZJNC2026...), short enough for our column.
+TICKET = re.compile(r"[A-Za-z0-9_-]{1,64}")
+
+
 def read_ticket(data: dict[str, Any]) -> Ticket:
     """A ticket from the platform's answer; anything unreadable makes the system unavailable, not a 500."""
     try:
         status = data["status"]
-        if status not in STATUSES or not isinstance(data["ticketNo"], str):
-            raise ValueError("unknown status")
+        if status not in STATUSES or not isinstance(data["ticketNo"], str) or not TICKET.fullmatch(data["ticketNo"]):
+            raise ValueError("unknown status or a ticket number we cannot keep")
         events = tuple(TicketEvent(e["status"].lower(), _moment(e["at"])) for e in data["events"])
         return Ticket(number=data["ticketNo"], status=status.lower(), events=events)
     except (KeyError, TypeError, ValueError, AttributeError):

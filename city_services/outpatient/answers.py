@@ -41,28 +41,36 @@ def items(value: object) -> list[Any]:
     return value
 
 
-def text(value: dict[str, Any], key: str) -> str:
-    """A non-empty string field."""
+# The longest identifier or short text we keep (our columns' width): a longer one is not an answer we can store.
+LONGEST_TEXT = 64
+# Hospital and department names run longer ("浙江大学医学院附属第一医院（庆春院区）").
+LONGEST_NAME = 128
+# No fee or count a hospital could mean reaches this (ten million yuan in fen; a 32-bit column holds it).
+LARGEST_NUMBER = 10**9
+
+
+def text(value: dict[str, Any], key: str, longest: int = LONGEST_TEXT) -> str:
+    """A non-empty string field, no longer than we keep."""
     found = value.get(key)
-    if not isinstance(found, str) or not found:
-        raise Unreadable(f"{key} is not text")
+    if not isinstance(found, str) or not found or len(found) > longest:
+        raise Unreadable(f"{key} is not text we can keep")
     return found
 
 
-def optional_text(value: dict[str, Any], key: str) -> str | None:
-    """A string field that may be absent or null."""
+def optional_text(value: dict[str, Any], key: str, longest: int = LONGEST_TEXT) -> str | None:
+    """A string field that may be absent or null, no longer than we keep."""
     found = value.get(key)
     if found is None:
         return None
-    if not isinstance(found, str):
-        raise Unreadable(f"{key} is not text")
+    if not isinstance(found, str) or len(found) > longest:
+        raise Unreadable(f"{key} is not text we can keep")
     return found
 
 
 def whole(value: dict[str, Any], key: str) -> int:
     """A whole number field, not negative (fees, places)."""
     found = value.get(key)
-    if isinstance(found, bool) or not isinstance(found, int) or found < 0:
+    if isinstance(found, bool) or not isinstance(found, int) or not 0 <= found < LARGEST_NUMBER:
         raise Unreadable(f"{key} is not a whole number")
     return found
 

@@ -193,6 +193,9 @@ def appointment_city(session: Session, resident: Resident, public_id: str) -> st
     return _own(session, resident, public_id).city_code
 
 
+SYSTEM_CHANGED = "outpatient.system_changed"
+
+
 def cancel_appointment(
     session: Session, provider: OutpatientProvider, resident: Resident, public_id: str, clock: Callable[[], datetime]
 ) -> AppointmentView:
@@ -205,6 +208,9 @@ def cancel_appointment(
         raise Conflict(HOLD_EXPIRED, "The hold expired and its place was given back.")
     hold_id, row_id = row.upstream_hold_id, row.id
     assert hold_id is not None  # only a reservation has none, and _own never shows one
+    if row.adapter != _adapter(session, row.city_code):
+        # The city now books through another system, which has never heard of this hold.
+        raise Conflict(SYSTEM_CHANGED, "The city's hospital system has changed; cancel with the hospital directly.")
     end_reads(session)
     try:
         provider.cancel(hold_id)

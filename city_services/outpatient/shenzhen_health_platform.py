@@ -24,6 +24,7 @@ from city_services.connection_params import HttpConnection
 from city_services.connection_params import secret_variable
 from city_services.connection_params import text as text_param
 from city_services.outpatient import provider as port
+from city_services.outpatient.answers import LONGEST_NAME
 from city_services.outpatient.answers import Unreadable
 from city_services.outpatient.answers import items
 from city_services.outpatient.answers import json_of
@@ -190,7 +191,10 @@ def _rejection(connection: str, operation: str, code: str) -> UpstreamRejected:
 def _hospitals(data: object) -> list[Hospital]:
     return [
         Hospital(
-            text(row, "hos_code"), text(row, "hos_name"), optional_text(row, "level"), optional_text(row, "district")
+            text(row, "hos_code"),
+            text(row, "hos_name", LONGEST_NAME),
+            optional_text(row, "level"),
+            optional_text(row, "district"),
         )
         for row in map(mapping, items(data))
     ]
@@ -198,7 +202,7 @@ def _hospitals(data: object) -> list[Hospital]:
 
 def _departments(data: object) -> list[Department]:
     return [
-        Department(text(row, "dep_code"), text(row, "hos_code"), text(row, "dep_name"))
+        Department(text(row, "dep_code"), text(row, "hos_code"), text(row, "dep_name", LONGEST_NAME))
         for row in map(mapping, items(data))
     ]
 
@@ -223,8 +227,8 @@ def _schedule(row: dict[str, Any]) -> Slot:
         ends_at=_beijing(day, text(row, "end_time")),
         fee_fen=whole(row, "amount"),
         remaining=whole(row, "available_number"),
-        hospital_name=optional_text(row, "hos_name") or "",
-        department_name=optional_text(row, "dep_name") or "",
+        hospital_name=optional_text(row, "hos_name", LONGEST_NAME) or "",
+        department_name=optional_text(row, "dep_name", LONGEST_NAME) or "",
     )
 
 

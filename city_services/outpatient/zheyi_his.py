@@ -16,6 +16,7 @@ from typing import TypeVar
 from city_services.connection_params import HttpConnection
 from city_services.connection_params import secret_variable
 from city_services.outpatient import provider as port
+from city_services.outpatient.answers import LONGEST_NAME
 from city_services.outpatient.answers import Unreadable
 from city_services.outpatient.answers import items
 from city_services.outpatient.answers import json_of
@@ -186,19 +187,19 @@ def _check_department(hospital_id: str, department_id: str) -> None:
 def _hospital(resource: dict[str, Any]) -> Hospital:
     level = next(
         (
-            optional_text(mapping(e), "valueString")
-            for e in items(resource.get("extension", []))
+            optional_text(e, "valueString")
+            for e in map(mapping, items(resource.get("extension", [])))
             if e.get("url") == "level"
         ),
         None,
     )
     addresses = items(resource.get("address", []))
     district = optional_text(mapping(addresses[0]), "district") if addresses else None
-    return Hospital(text(resource, "id"), text(resource, "name"), level, district)
+    return Hospital(text(resource, "id"), text(resource, "name", LONGEST_NAME), level, district)
 
 
 def _department(resource: dict[str, Any], hospital_id: str) -> Department:
-    return Department(text(resource, "id"), hospital_id, text(resource, "name"))
+    return Department(text(resource, "id"), hospital_id, text(resource, "name", LONGEST_NAME))
 
 
 def _reference_id(value: object, kind: str) -> str:
@@ -224,8 +225,8 @@ def _slot(resource: dict[str, Any]) -> Slot:
         ends_at=moment(text(resource, "end")),
         fee_fen=whole(resource, "feeFen"),
         remaining=whole(resource, "remaining"),
-        hospital_name=optional_text(mapping(resource.get("organization")), "display") or "",
-        department_name=optional_text(mapping(resource.get("service")), "display") or "",
+        hospital_name=optional_text(mapping(resource.get("organization")), "display", LONGEST_NAME) or "",
+        department_name=optional_text(mapping(resource.get("service")), "display", LONGEST_NAME) or "",
     )
 
 

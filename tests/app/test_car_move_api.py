@@ -393,3 +393,18 @@ def test_a_registered_owner_is_reached_wherever_the_car_is(service_api: Api, cle
     # A car neither the police nor we know is not found, and costs the requester nothing.
     unknown = ask(service_api, requester, plate("粤"), HANGZHOU, expected=404)
     assert unknown["error"]["code"] == "car_move.vehicle_not_found"
+
+
+def test_a_request_at_a_system_the_city_no_longer_uses_is_not_cancelled_at_the_new_one(
+    service_api: Api, clean_sandbox: Sandbox, make_staff
+) -> None:
+    car = plate("浙")
+    register_at_police(clean_sandbox, car, id_number())
+    token = log_in(service_api, clean_sandbox)
+    asked = ask(service_api, token, car)
+    operator = make_staff("ops", "platform_admin")
+    change = {"reason": "provincial platform replaced", "adapter": "fake", "params": {}}
+    service_api.patch("/admin/api/cities/330100/upstreams/car_move", json=change, token=operator)
+    refused = service_api.post(f"/api/v1/car-move-requests/{asked['id']}/cancel", token=token, expected=409)
+    assert refused["error"]["code"] == "car_move.system_changed"
+    assert service_api.get(f"/api/v1/car-move-requests/{asked['id']}", token=token)["status"] == asked["status"]

@@ -404,3 +404,19 @@ def test_erasure_removes_my_appointments(api: Api, clean_sandbox: Sandbox, sessi
     session.rollback()  # end the read snapshot taken before the erasure
     assert session.scalar(select(func.count(Appointment.id))) == 1
     assert len(api.get("/api/v1/me/appointments", token=other)["appointments"]) == 1
+
+
+def test_a_hold_at_a_system_the_city_no_longer_uses_is_not_cancelled_at_the_new_one(
+    api: Api, clean_sandbox: Sandbox, make_staff
+) -> None:
+    token = resident(api, clean_sandbox, number=id_number())
+    _, hospital, paid, _ = CITIES["330100"]
+    slot = next(s for s in schedules(api, token, "330100", paid) if s["remaining"] > 0)
+    held = api.post("/api/v1/appointments", json=choice("330100", paid, slot), token=token, expected=201)
+    operator = make_staff("ops", "platform_admin")
+    change = {"reason": "moving to the provincial platform", "adapter": "fake", "params": {}}
+    api.patch("/admin/api/cities/330100/upstreams/outpatient", json=change, token=operator)
+    refused = api.post(f"/api/v1/appointments/{held['id']}/cancel", token=token, expected=409)
+    assert refused["error"]["code"] == "outpatient.system_changed"
+    assert api.get(f"/api/v1/appointments/{held['id']}", token=token)["status"] == "held"
+    assert [h["state"] for h in record(clean_sandbox, "330100", slot["id"])["holds"]] == ["held"]

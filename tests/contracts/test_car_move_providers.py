@@ -329,6 +329,8 @@ def test_a_ticket_in_an_unknown_shape_is_unavailable() -> None:
     for bad in (
         {**good, "status": "LOST"},
         {**good, "ticketNo": 7},
+        {**good, "ticketNo": "T" * 65},  # longer than any we keep: a 500 on PostgreSQL once stored
+        {**good, "ticketNo": "ZJNC 2026\n"},
         {**good, "events": [{"status": "NOTIFIED", "at": "2026-11-23T17:13:47"}]},
         {**good, "events": [{"status": "NOTIFIED"}]},
         {**good, "events": None},

@@ -256,6 +256,12 @@ MALFORMED = [
     ("application/json", b'{"code": 0, "data": null}'),
     ("application/json", b"[1, 2, 3]"),
     ("application/json", b'{"resourceType": "Appointment", "id": "a1", "status": "weird", "feeFen": 0}'),
+    # An extension that is not an object, a name longer than any we keep, a fee no hospital charges.
+    (
+        "application/json",
+        b'{"resourceType": "Bundle", "entry": [{"resource": {"id": "ZY01", "name": "x", "extension": ["level"]}}]}',
+    ),
+    ("application/json", b'{"code": "0", "data": [{"hos_code": "1", "hos_name": "' + "医".encode() * 129 + b'"}]}'),
 ]
 
 

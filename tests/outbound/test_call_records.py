@@ -149,3 +149,30 @@ def test_http_sessions_pool_per_connection_and_ignore_proxy_settings() -> None:
     plain, secure = session.get_adapter("http://centre.example/"), session.get_adapter("https://centre.example/")
     assert plain is secure and isinstance(plain, HTTPAdapter)
     assert (plain._pool_connections, plain._pool_maxsize, plain.max_retries.total) == (1, 6, 0)  # type: ignore[attr-defined]
+
+
+class DownStore(MemoryBreakerStore):
+    """A breaker store (Redis) that cannot be reached."""
+
+    def admit(self, key: str, now: float, reset_seconds: float, trial_seconds: float):  # type: ignore[no-untyped-def]
+        raise ConnectionError("breaker store down")
+
+    def succeed(self, key: str) -> bool:
+        raise ConnectionError("breaker store down")
+
+    def fail(self, key: str, now: float, threshold: int) -> bool:
+        raise ConnectionError("breaker store down")
+
+
+def test_a_breaker_store_that_is_down_neither_stops_calls_nor_turns_answers_into_errors(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.WARNING, logger="citytiles.outbound")
+    way_out = Outbound(Breakers(DownStore()), Bulkheads(), MemoryCallLog())
+    assert way_out.call(CONNECTION, "hold", CallPolicy(), lambda: "held") == "held"  # the hold happened: say so
+    with pytest.raises(UpstreamUnavailable):
+        way_out.call(CONNECTION, "hold", CallPolicy(read_retries=0), unavailable)
+    assert {r.getMessage() for r in caplog.records} >= {
+        "breaker store unreadable; calling anyway",
+        "breaker store unwritable",
+    }
