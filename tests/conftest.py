@@ -273,6 +273,25 @@ def clean_sandbox(sandbox: Sandbox) -> Iterator[Sandbox]:
     sandbox.helper("DELETE", "faults")
 
 
+def forget_outbound_state(url: str) -> None:
+    """Drop every breaker and call figure citytiles keeps in this Redis: tests reuse the demo's connection names."""
+    import redis
+
+    server = redis.Redis.from_url(url)
+    keys = [*server.scan_iter(match="citytiles:breaker:*"), *server.scan_iter(match="citytiles:calls:*")]
+    if keys:
+        server.delete(*keys)
+    server.close()
+
+
+@pytest.fixture
+def redis_settings(settings: Settings) -> Iterator[Settings]:
+    """The test settings with the test Redis, left without breakers or call figures afterwards."""
+    url = require_service("TEST_REDIS_URL")
+    yield replace(settings, redis_url=url)
+    forget_outbound_state(url)
+
+
 @pytest.fixture
 def real_app(clean_sandbox: Sandbox, settings: Settings, clock: Clock, tmp_path: Path) -> Iterator[Flask]:
     """citytiles with its real channel adapters pointed at the sandbox, on the test database."""

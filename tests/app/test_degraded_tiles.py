@@ -3,12 +3,9 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
-from dataclasses import replace
 from datetime import timedelta
 
 import pytest
-import redis
 from flask import Flask
 
 from app import create_app
@@ -18,7 +15,6 @@ from errors import UpstreamUnavailable
 from outbound.policy import CallPolicy
 from tests.conftest import Api
 from tests.conftest import Clock
-from tests.conftest import require_service
 
 pytestmark = pytest.mark.usefixtures("seeded")
 POLICY = CallPolicy(timeout_seconds=1, max_concurrent_calls=4, failure_threshold=2, reset_seconds=0.2, read_retries=0)
@@ -86,17 +82,6 @@ def test_maintenance_wins_over_degraded(app: Flask, api: Api, make_staff, clock:
         json={"maintenance_windows": [window], "reason": "centre upgrade"},
     )
     assert states(api, "330100")["housing_fund"] == ("maintenance", "系统升级")
-
-
-@pytest.fixture
-def redis_settings(settings: Settings) -> Iterator[Settings]:
-    url = require_service("TEST_REDIS_URL")
-    yield replace(settings, redis_url=url)
-    server = redis.Redis.from_url(url)
-    keys = list(server.scan_iter(match="citytiles:breaker:*")) + list(server.scan_iter(match="citytiles:calls:*"))
-    if keys:
-        server.delete(*keys)
-    server.close()
 
 
 @pytest.mark.redis

@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from dataclasses import replace
 from typing import Any
 
 import pytest
-import redis
 from flask import Flask
 
 from app import create_app
@@ -18,7 +15,6 @@ from errors import UpstreamUnavailable
 from outbound.policy import CallPolicy
 from tests.conftest import Api
 from tests.conftest import Clock
-from tests.conftest import require_service
 
 POLICY = CallPolicy(timeout_seconds=1, max_concurrent_calls=4, failure_threshold=3, reset_seconds=30, read_retries=0)
 
@@ -70,17 +66,6 @@ def test_health_shows_breaker_rate_latency_and_last_error(app: Flask, api: Api, 
         "/admin/api/cities/440300/upstreams", token=make_staff("shenzhen-ops", "city_operator", cities=("440300",))
     )
     assert {c["health"]["breaker"]["state"] for c in other["connections"]} == {"closed"}
-
-
-@pytest.fixture
-def redis_settings(settings: Settings) -> Iterator[Settings]:
-    url = require_service("TEST_REDIS_URL")
-    yield replace(settings, redis_url=url)
-    server = redis.Redis.from_url(url)
-    keys = [*server.scan_iter(match="citytiles:breaker:*"), *server.scan_iter(match="citytiles:calls:*")]
-    if keys:
-        server.delete(*keys)
-    server.close()
 
 
 @pytest.mark.redis
