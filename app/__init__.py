@@ -30,6 +30,7 @@ from app.wiring import build_channel_adapters
 from app.wiring import build_outbound
 from app.wiring import upstream_environ
 from city_services.car_move.owners import erase_car_moves
+from city_services.car_move.rules import car_move_uses
 from city_services.catalogue import CatalogueCache
 from city_services.connections import stored_connections
 from city_services.degradation import BreakerWatch
@@ -37,6 +38,7 @@ from city_services.housing_fund.service import erase_fund_lookups
 from city_services.notices import Notices
 from city_services.notices import erase_notice_data
 from city_services.notices import read_templates
+from city_services.outpatient.limits import appointment_uses
 from city_services.outpatient.service import erase_appointments
 from city_services.seeding import read_seed
 from city_services.upstream_pool import Upstreams
@@ -46,6 +48,7 @@ from config import Settings
 from config import UnsafeConfiguration
 from database.engine import make_engine
 from database.engine import make_session_factory
+from identity.allowances import Allowances
 from identity.vault import Vault
 
 
@@ -117,6 +120,8 @@ def create_app(
     # A breaker this process opens or closes shows on its tiles at once; other workers' within a second.
     outbound.breakers.on_change = breaker_watch.heard
     catalogue_news = build_catalogue_news(settings, engine, session_factory)
+    vault = Vault.from_settings(settings.pii_keys, settings.pii_active_key, settings.pii_lookup_key)
+    allowances = Allowances(vault, carriers=(car_move_uses, appointment_uses))
     app.extensions.update(
         settings=settings,
         environ=environ,
@@ -126,13 +131,15 @@ def create_app(
         catalogue_news=catalogue_news,
         catalogue_cache=CatalogueCache(catalogue_news),
         catalogue_pages=CataloguePages(),
-        vault=Vault.from_settings(settings.pii_keys, settings.pii_active_key, settings.pii_lookup_key),
+        vault=vault,
+        allowances=allowances,
         channels=channels,
         outbound=outbound,
         upstreams=Upstreams(outbound, upstream_environ(settings, environ)),
         breaker_watch=breaker_watch,
-        # Each package's erase function for a person's data (filled as city services arrive).
-        erasers=(erase_notice_data, erase_fund_lookups, erase_car_moves, erase_appointments),
+        # Each package's erase function for a person's data. What still counts against the person's limits
+        # is kept first, while their requests, appointments and channel accounts can still be read.
+        erasers=(allowances.carry_over, erase_notice_data, erase_fund_lookups, erase_car_moves, erase_appointments),
         notice_templates=notices.templates,
         notices=notices,
         attempts=build_attempt_counter(settings, engine),

@@ -195,3 +195,21 @@ class ResidentMerge(Base):
     reason: Mapped[str] = mapped_column(String(64))
     moved: Mapped[dict[str, Any]] = mapped_column(JSONDocument)
     at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class AllowanceMark(Base):
+    """One use of an allowance by an erased person, kept under a keyed hash so erasing resets no limit."""
+
+    __tablename__ = "allowance_marks"
+    __table_args__ = (Index("ix_allowance_marks_subject_kind", "subject", "kind", "scope"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    # A keyed hash of a channel account, of a verified ID number's lookup, or of a thing (a plate).
+    subject: Mapped[str] = mapped_column(String(64))
+    kind: Mapped[str] = mapped_column(String(48))
+    # A keyed hash of what the use was about (a plate, a department on a day), or empty.
+    scope: Mapped[str] = mapped_column(String(64), default="")
+    # One use kept under several subjects counts once.
+    event: Mapped[str] = mapped_column(String(32))
+    at: Mapped[datetime] = mapped_column(UTCDateTime)
+    until: Mapped[datetime] = mapped_column(UTCDateTime, index=True)

@@ -18,7 +18,10 @@ from app.schemas.residents import RealNameSchema
 from app.schemas.residents import ResidentSchema
 from app.schemas.residents import ResidentSessionSchema
 from app.schemas.residents import SessionRequestSchema
+from app.service_calls import open_city_service
 from app.wiring import ChannelAdapters
+from city_services.outpatient.service import SERVICE as OUTPATIENT
+from city_services.outpatient.service import give_back_held_places
 from errors import Invalid
 from identity.consent import current_consent_text
 from identity.phones import bind_phone
@@ -99,7 +102,14 @@ def me(signed_in: SignedIn) -> ResidentProfile:
     errors=("identity.resident_changed",),
 )
 def erase_me(signed_in: SignedIn) -> None:
-    """Records that must be kept stay, anonymised."""
+    """Records that must be kept stay, anonymised; held appointments are given back to the hospitals first."""
+    # Outside the erasing transaction: no outside call is made while rows are locked.
+    give_back_held_places(
+        get_session(),
+        signed_in.resident,
+        lambda city: open_city_service(signed_in, city, OUTPATIENT),
+        current_app.extensions["clock"],
+    )
     erase_resident(
         get_session(),
         signed_in.resident,

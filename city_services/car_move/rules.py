@@ -7,6 +7,7 @@ parallel requests on any number of workers are counted one at a time.
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from datetime import timedelta
@@ -26,6 +27,8 @@ from database import transaction
 from errors import Forbidden
 from errors import Invalid
 from errors import TooManyRequests
+from identity.allowances import Allowances
+from identity.allowances import Mark
 from identity.audit import reason_problem
 from identity.audit import record_staff_action
 from identity.models import StaffMember
@@ -39,6 +42,14 @@ PLATE_COOLDOWN_MINUTES = 10
 NOT_COUNTED = ("failed",)
 # Statuses in which a request is still live: someone may yet move the car.
 LIVE = ("submitting", "awaiting_owner", "notified", "acknowledged")
+# The kinds of use kept past a requester's erasure (identity/allowances.py), and how long each counts:
+# a request for the rest of its month, a complaint for its block, a live request for the longest cooldown.
+REQUEST_USE = "car_move.request"
+COMPLAINT_USE = "car_move.complaint"
+LIVE_USE = "car_move.live_request"
+MONTH_AT_MOST = timedelta(days=32)
+LONGEST_COOLDOWN = timedelta(days=1)
+MICROSECOND = timedelta(microseconds=1)
 
 
 @dataclass(frozen=True)
@@ -76,12 +87,20 @@ def plate_key(plate_lookup: str) -> str:
 
 
 def check_limits(
-    session: Session, limits: Limits, requester_ids: frozenset[int], plate_lookup: str, now: datetime
+    session: Session,
+    limits: Limits,
+    requester_ids: frozenset[int],
+    plate_lookup: str,
+    now: datetime,
+    *,
+    kept: Allowances,
 ) -> None:
     """Refuse with 429 when the requester's month is used up or the plate has a live request; call under the locks.
 
-    The month counts the person's requests in every city (12123's rule is per person) against this city's limit.
+    The month counts the person's requests in every city (12123's rule is per person) against this city's limit,
+    and what an erased account of theirs had used.
     """
+    subjects = kept.subjects(session, requester_ids)
     month_start = now.astimezone(SHANGHAI).replace(day=1, hour=0, minute=0, second=0, microsecond=0)
     used = session.scalar(
         select(func.count())
@@ -92,7 +111,8 @@ def check_limits(
             CarMoveRequest.status.not_in(NOT_COUNTED),
         )
     )
-    if (used or 0) >= limits.monthly_requests:
+    used = (used or 0) + len(kept.used(session, subjects, REQUEST_USE, after=month_start - MICROSECOND, now=now))
+    if used >= limits.monthly_requests:
         next_month = (month_start + timedelta(days=32)).replace(day=1)
         raise TooManyRequests(
             "car_move.monthly_quota_exceeded",
@@ -108,8 +128,10 @@ def check_limits(
             CarMoveRequest.created_at > now - COMPLAINT_BLOCK,
         )
         .limit(1)
+    ) is not None or bool(
+        kept.used(session, subjects, COMPLAINT_USE, after=now - COMPLAINT_BLOCK, now=now, scope=plate_lookup)
     )
-    if complained is not None:
+    if complained:
         # 12123 blocks requesters owners complained about; here, for that car.
         raise Forbidden(
             "car_move.owner_complained",
@@ -125,12 +147,35 @@ def check_limits(
         .order_by(CarMoveRequest.created_at.desc())
         .limit(1)
     )
+    asked = kept.used(session, kept.thing(plate_lookup), LIVE_USE, after=now - limits.plate_cooldown, now=now)
+    latest = max([at for at in (latest, *asked) if at is not None], default=None)
     if latest is not None:
         raise TooManyRequests(
             "car_move.plate_cooling_down",
             "This car's driver was asked to move it a moment ago; please wait before asking again.",
             retry_after=_seconds(latest + limits.plate_cooldown - now),
         )
+
+
+def car_move_uses(session: Session, everyone: frozenset[int], now: datetime) -> Iterator[Mark]:
+    """What still counts against a person's car-move limits: this month's requests, complaints, live plates.
+
+    A live request about the person's own car keeps its plate cooling down too: erasing an owner's plate
+    must not open the car to a second request at once.
+    """
+    asked = CarMoveRequest.requester_id.in_(everyone)
+    rows = session.execute(
+        select(CarMoveRequest.created_at, CarMoveRequest.status, CarMoveRequest.plate_lookup, asked).where(
+            asked | CarMoveRequest.owner_id.in_(everyone), CarMoveRequest.created_at > now - MONTH_AT_MOST
+        )
+    )
+    for at, status, plate_lookup, by_them in rows:
+        if by_them and status not in NOT_COUNTED:
+            yield Mark(REQUEST_USE, at, at + MONTH_AT_MOST)
+        if by_them and plate_lookup and status == "complaint":
+            yield Mark(COMPLAINT_USE, at, at + COMPLAINT_BLOCK, scope=plate_lookup)
+        if plate_lookup and status in LIVE:
+            yield Mark(LIVE_USE, at, at + LONGEST_COOLDOWN, about=plate_lookup)
 
 
 def _seconds(delta: timedelta) -> int:

@@ -51,6 +51,7 @@ from errors import DomainError
 from errors import NotFound
 from errors import TooManyRequests
 from errors import UpstreamRejected
+from identity.allowances import Allowances
 from identity.masking import redact
 from identity.models import Resident
 from identity.people import person_ids
@@ -104,7 +105,7 @@ def ask_to_move(
     with transaction(session):
         lock(session, requester_key(requester.id))
         lock(session, plate_key(plate_lookup))
-        check_limits(session, limits, requesters, plate_lookup, now)
+        check_limits(session, limits, requesters, plate_lookup, now, kept=Allowances(vault))
         row = CarMoveRequest(
             public_id="cm_" + secrets.token_hex(10),
             requester_id=requester.id,
@@ -137,7 +138,7 @@ def ask_to_move(
         if row.status != "submitting":
             # A sweep settled it as stalled while the system took minutes to answer: it stays failed.
             return view_of(row, vault, REQUESTER, None)
-        row.upstream_ticket = ticket.number if ticket.events else None
+        row.upstream_ticket = ticket.number if provider.contacts_owner else None
         row.owner_id = owner_id
         row.status = "awaiting_owner"
         apply_ticket(row, ticket, now)

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import math
 import secrets
+from collections.abc import Iterator
+from datetime import date
 from datetime import datetime
 from datetime import timedelta
 
@@ -22,12 +24,18 @@ from city_services.outpatient.provider import Slot
 from database import transaction
 from errors import Conflict
 from errors import TooManyRequests
+from identity.allowances import Allowances
+from identity.allowances import Mark
 from identity.people import person_ids
 from identity.residents import lock_live_resident
 
 WEEK = timedelta(days=7)
 # How long our reservation counts while the platform is asked: past any call's timeout and retries.
 RESERVATION = timedelta(minutes=2)
+# The kinds of use kept past a patient's erasure (identity/allowances.py): a live appointment counts in its
+# week, and holds its department on its day until that day is over.
+WEEK_USE = "outpatient.appointment"
+DAY_USE = "outpatient.department_day"
 
 
 def live(now: datetime) -> ColumnElement[bool]:
@@ -46,11 +54,14 @@ def reserve(
     adapter: str,
     weekly_limit: int,
     now: datetime,
+    *,
+    kept: Allowances,
 ) -> str:
     """Check both limits under the resident's lock and write the reservation; its id is our order number."""
     with transaction(session):
         lock_live_resident(session, resident_id)
         everyone = person_ids(session, resident_id)
+        subjects = kept.subjects(session, everyone)
         mine = (Appointment.resident_id.in_(everyone), live(now))
         same_day = session.scalar(
             select(func.count(Appointment.id)).where(
@@ -60,18 +71,24 @@ def reserve(
                 Appointment.visit_date == slot.day,
             )
         )
-        if same_day:
+        if same_day or kept.used(
+            session,
+            subjects,
+            DAY_USE,
+            after=now - WEEK - WEEK,
+            now=now,
+            scope=day_scope(slot.hospital_id, slot.department_id, slot.day),
+        ):
             raise Conflict(
                 "outpatient.one_per_department_per_day",
                 "You already have an appointment in this department that day.",
                 {"date": slot.day.isoformat()},
             )
-        this_week = list(
-            session.scalars(
-                select(Appointment.created_at)
-                .where(*mine, Appointment.created_at > now - WEEK)
-                .order_by(Appointment.created_at)
-            )
+        this_week = sorted(
+            [
+                *session.scalars(select(Appointment.created_at).where(*mine, Appointment.created_at > now - WEEK)),
+                *kept.used(session, subjects, WEEK_USE, after=now - WEEK, now=now),
+            ]
         )
         if len(this_week) >= weekly_limit:
             wait = this_week[len(this_week) - weekly_limit] + WEEK - now
@@ -106,3 +123,21 @@ def reserve(
             )
         )
     return public_id
+
+
+def day_scope(hospital_id: str, department_id: str, day: date) -> str:
+    """What the one-per-department-per-day rule is about."""
+    return f"{hospital_id}\x1f{department_id}\x1f{day.isoformat()}"
+
+
+def appointment_uses(session: Session, everyone: frozenset[int], now: datetime) -> Iterator[Mark]:
+    """What still counts against a person's appointment limits: their live holds and appointments."""
+    for row in session.scalars(select(Appointment).where(Appointment.resident_id.in_(everyone), live(now))):
+        yield Mark(WEEK_USE, row.created_at, row.created_at + WEEK)
+        # Until the visit day is over, wherever the hospital is: a day after its start covers every zone.
+        yield Mark(
+            DAY_USE,
+            row.created_at,
+            row.starts_at + timedelta(days=1),
+            scope=day_scope(row.hospital_id, row.department_id, row.visit_date),
+        )

@@ -41,6 +41,7 @@ from errors import Forbidden
 from errors import Invalid
 from errors import NotFound
 from errors import UpstreamRejected
+from identity.allowances import Allowances
 from identity.models import Resident
 from identity.people import person_ids
 from identity.real_name import ID_NUMBER
@@ -147,7 +148,9 @@ def hold_slot(
     )
     adapter = _adapter(session, choice.city)
     end_reads(session)
-    reservation_id = reserve(session, resident.id, choice.city, slot, channel, adapter, weekly_limit, clock())
+    reservation_id = reserve(
+        session, resident.id, choice.city, slot, channel, adapter, weekly_limit, clock(), kept=Allowances(vault)
+    )
     try:
         hold = provider.hold(slot, patient, reservation_id)
         if hold.status != CONFIRMED and hold.fee_fen == 0:
@@ -249,6 +252,39 @@ def expire_holds(session: Session, now: datetime) -> int:
         )
         session.execute(delete(Appointment).where(Appointment.status == models.HOLDING, Appointment.expires_at <= now))
     return int(getattr(expired, "rowcount", 0) or 0)
+
+
+def give_back_held_places(
+    session: Session,
+    resident: Resident,
+    provider_for: Callable[[str], OutpatientProvider],
+    clock: Callable[[], datetime],
+) -> int:
+    """Before a person is erased, give their held places back to the hospitals; how many went back.
+
+    A platform that cannot be reached, or a city that no longer offers the service, keeps its hold
+    until it expires there by itself; the hold still counts against the person's limits meanwhile.
+    """
+    now = clock()
+    held = session.execute(
+        select(Appointment.public_id, Appointment.city_code).where(
+            Appointment.resident_id.in_(person_ids(session, resident.id)),
+            Appointment.status == models.HELD,
+            Appointment.expires_at > now,
+        )
+    ).all()
+    given_back = 0
+    for public_id, city in held:
+        try:
+            cancel_appointment(session, provider_for(city), resident, public_id, clock)
+        except DomainError as refused:
+            log.warning(
+                "a held place could not be given back before an erasure; it expires by itself",
+                extra={"service": SERVICE, "code": refused.code},
+            )
+        else:
+            given_back += 1
+    return given_back
 
 
 def erase_appointments(session: Session, resident_ids: frozenset[int], now: datetime) -> None:

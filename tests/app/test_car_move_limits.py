@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+import re
 import secrets
 from datetime import UTC
 from datetime import datetime
+from datetime import timedelta
 from typing import Any
 
+import pytest
 from flask import Flask
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from database import transaction
+from identity.models import AllowanceMark
 from identity.models import AuditEntry
 from identity.staff import NewStaffMember
 from identity.staff import create_staff_member
@@ -177,3 +182,106 @@ def test_an_owner_complaint_bars_that_requester_from_that_car(
     barred = ask(service_api, pest, car, SHENZHEN, expected=403)
     assert barred["error"]["code"] == "car_move.owner_complained"
     assert ask(service_api, neighbour, car, SHENZHEN)["status"] == "awaiting_owner"
+
+
+def test_erasing_and_logging_in_again_does_not_reset_the_month(
+    service_app: Flask, service_api: Api, clean_sandbox: Sandbox
+) -> None:
+    openid = "o_erase_" + secrets.token_hex(6)
+    requester = log_in(service_api, clean_sandbox, "wechat", openid=openid)
+    plates = registered_plates(clean_sandbox, 7)
+    for car in plates[:5]:
+        ask(service_api, requester, car)
+    service_api.delete("/api/v1/me", token=requester, expected=204)
+    again = log_in(service_api, clean_sandbox, "wechat", openid=openid)
+    status, body, _ = post(service_app, again, plates[5])
+    assert status == 429 and body["error"]["code"] == "car_move.monthly_quota_exceeded", body
+    # The marks are that account's: a neighbour's month is untouched.
+    assert post(service_app, log_in(service_api, clean_sandbox, "wechat"), plates[6])[0] == 201
+
+
+def test_the_month_follows_a_verified_person_to_another_channel(
+    service_app: Flask, service_api: Api, clean_sandbox: Sandbox
+) -> None:
+    person = id_number()
+    requester = log_in(service_api, clean_sandbox, "wechat", name="赵六", person=person)
+    plates = registered_plates(clean_sandbox, 6)
+    for car in plates[:5]:
+        ask(service_api, requester, car)
+    service_api.delete("/api/v1/me", token=requester, expected=204)
+    unverified = log_in(service_api, clean_sandbox, "alipay")
+    assert post(service_app, unverified, plates[5])[0] == 201
+    verified = log_in(service_api, clean_sandbox, "alipay", name="赵六", person=person)
+    status, body, _ = post(service_app, verified, plates[5])
+    assert status == 429 and body["error"]["code"] in {"car_move.monthly_quota_exceeded", "car_move.plate_cooling_down"}
+    status, body, _ = post(service_app, verified, registered_plates(clean_sandbox, 1)[0])
+    assert status == 429 and body["error"]["code"] == "car_move.monthly_quota_exceeded", body
+
+
+def test_an_owner_complaint_outlives_the_requesters_erasure(
+    service_api: Api, clean_sandbox: Sandbox, clock: Clock
+) -> None:
+    car = plate("粤")
+    owner = shenzhen_owner(service_api, clean_sandbox, car)
+    openid = "o_pest_" + secrets.token_hex(6)
+    pest = log_in(service_api, clean_sandbox, "wechat", openid=openid)
+    created = ask(service_api, pest, car, SHENZHEN)
+    service_api.post(f"/api/v1/car-move-requests/{created['id']}/answer", json={"answer": "complaint"}, token=owner)
+    service_api.delete("/api/v1/me", token=pest, expected=204)
+    clock.advance(minutes=11)
+    pest = log_in(service_api, clean_sandbox, "wechat", openid=openid)
+    barred = ask(service_api, pest, car, SHENZHEN, expected=403)
+    assert barred["error"]["code"] == "car_move.owner_complained"
+    clock.advance(days=31)
+    pest = log_in(service_api, clean_sandbox, "wechat", openid=openid)
+    assert ask(service_api, pest, car, SHENZHEN)["status"] == "awaiting_owner"
+
+
+@pytest.mark.parametrize("erased", ["requester", "owner"])
+def test_a_plate_keeps_cooling_down_when_either_side_is_erased(
+    service_app: Flask, service_api: Api, clean_sandbox: Sandbox, clock: Clock, erased: str
+) -> None:
+    car = plate("粤")
+    owner = shenzhen_owner(service_api, clean_sandbox, car)
+    first, second = log_in(service_api, clean_sandbox, "wechat"), log_in(service_api, clean_sandbox, "alipay")
+    ask(service_api, first, car, SHENZHEN)
+    service_api.delete("/api/v1/me", token={"requester": first, "owner": owner}[erased], expected=204)
+    clock.advance(minutes=4)
+    refused = ask(service_api, second, car, SHENZHEN, expected=429)
+    assert refused["error"]["code"] == "car_move.plate_cooling_down"
+    clock.advance(minutes=6)
+    ask(service_api, second, car, SHENZHEN)
+
+
+def test_what_outlives_an_erasure_names_nobody_and_expires(
+    service_app: Flask, service_api: Api, clean_sandbox: Sandbox, clock: Clock
+) -> None:
+    with service_app.extensions["session_factory"]() as session:
+        check_marks_of_one_erasure(service_api, clean_sandbox, clock, session)
+
+
+def check_marks_of_one_erasure(service_api: Api, clean_sandbox: Sandbox, clock: Clock, session: Session) -> None:
+    openid = "o_marks_" + secrets.token_hex(6)
+    person = id_number()
+    requester = log_in(service_api, clean_sandbox, "wechat", name="赵六", person=person, openid=openid)
+    [car] = registered_plates(clean_sandbox, 1)
+    ask(service_api, requester, car)
+    service_api.delete("/api/v1/me", token=requester, expected=204)
+    session.rollback()
+    marks = session.scalars(select(AllowanceMark)).all()
+    # The request counts in the month under the WeChat account and the ID number; the plate cools down.
+    assert sorted(m.kind for m in marks) == ["car_move.live_request", "car_move.request", "car_move.request"]
+    assert len({m.event for m in marks if m.kind == "car_move.request"}) == 1
+    for mark in marks:
+        stored = " ".join(str(value) for value in (mark.subject, mark.scope, mark.event))
+        for personal in (openid, person, car, car[1:]):
+            assert personal not in stored
+        assert re.fullmatch(r"[0-9a-f]{64}", mark.subject)
+    assert {m.until - m.at for m in marks} == {timedelta(days=32), timedelta(days=1)}
+    # The next erasure sweeps marks whose window is over.
+    clock.advance(days=33)
+    other = log_in(service_api, clean_sandbox, "alipay")
+    ask(service_api, other, registered_plates(clean_sandbox, 1)[0])
+    service_api.delete("/api/v1/me", token=other, expected=204)
+    session.rollback()
+    assert {m.at for m in session.scalars(select(AllowanceMark))} == {clock()}

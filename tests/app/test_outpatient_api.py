@@ -420,3 +420,60 @@ def test_a_hold_at_a_system_the_city_no_longer_uses_is_not_cancelled_at_the_new_
     assert refused["error"]["code"] == "outpatient.system_changed"
     assert api.get(f"/api/v1/appointments/{held['id']}", token=token)["status"] == "held"
     assert [h["state"] for h in record(clean_sandbox, "330100", slot["id"])["holds"]] == ["held"]
+
+
+def test_erasure_keeps_the_week_and_the_day_counted_for_the_same_person(api: Api, clean_sandbox: Sandbox) -> None:
+    number = id_number()
+    token = resident(api, clean_sandbox, number=number)
+    free = CITIES["330100"][3]
+    for offset in (1, 2, 3):
+        slot = next(s for s in schedules(api, token, "330100", free, offset) if s["remaining"] > 0)
+        booked = api.post("/api/v1/appointments", json=choice("330100", free, slot), token=token, expected=201)
+        assert booked["status"] == "confirmed"
+    api.delete("/api/v1/me", token=token, expected=204)
+    # The same person, through another channel account, verifies the same ID number.
+    again = resident(api, clean_sandbox, "alipay", number=number)
+    same_day = next(s for s in schedules(api, again, "330100", free, 1) if s["remaining"] > 0)
+    refused = api.post("/api/v1/appointments", json=choice("330100", free, same_day), token=again, expected=409)
+    assert refused["error"]["code"] == "outpatient.one_per_department_per_day"
+    paid = CITIES["330100"][2]
+    slot = next(s for s in schedules(api, again, "330100", paid, 4) if s["remaining"] > 0)
+    refused = api.post("/api/v1/appointments", json=choice("330100", paid, slot), token=again, expected=429)
+    assert refused["error"]["code"] == "outpatient.weekly_limit_reached"
+    # Somebody else is not held back by those marks.
+    other = resident(api, clean_sandbox, "alipay")
+    assert api.post("/api/v1/appointments", json=choice("330100", paid, slot), token=other, expected=201)
+
+
+@pytest.mark.parametrize("city", CITIES)
+def test_erasure_gives_held_places_back_to_the_hospital(api: Api, clean_sandbox: Sandbox, city: str) -> None:
+    number = id_number()
+    token = resident(api, clean_sandbox, number=number)
+    paid = CITIES[city][2]
+    slot = next(s for s in schedules(api, token, city, paid) if s["remaining"] > 0)
+    held = api.post("/api/v1/appointments", json=choice(city, paid, slot), token=token, expected=201)
+    assert held["status"] == "held"
+    api.delete("/api/v1/me", token=token, expected=204)
+    upstream = record(clean_sandbox, city, slot["id"])
+    assert upstream["remaining"] == slot["remaining"] and [h["state"] for h in upstream["holds"]] == ["cancelled"]
+    # Given back, it no longer counts: the same person may hold that department that day again.
+    again = resident(api, clean_sandbox, "alipay", number=number)
+    assert api.post("/api/v1/appointments", json=choice(city, paid, slot), token=again, expected=201)
+
+
+def test_a_hospital_that_cannot_answer_does_not_stop_an_erasure_and_its_hold_still_counts(
+    api: Api, clean_sandbox: Sandbox
+) -> None:
+    number = id_number()
+    token = resident(api, clean_sandbox, number=number)
+    system, _, paid, _ = CITIES["330100"]
+    slot = next(s for s in schedules(api, token, "330100", paid) if s["remaining"] > 0)
+    api.post("/api/v1/appointments", json=choice("330100", paid, slot), token=token, expected=201)
+    fault = {"target": f"outpatient.{system}", "mode": "error", "persistent": True}
+    clean_sandbox.helper("POST", "faults", json=fault)
+    api.delete("/api/v1/me", token=token, expected=204)
+    clean_sandbox.helper("DELETE", "faults")
+    assert [h["state"] for h in record(clean_sandbox, "330100", slot["id"])["holds"]] == ["held"]
+    again = resident(api, clean_sandbox, "alipay", number=number)
+    refused = api.post("/api/v1/appointments", json=choice("330100", paid, slot), token=again, expected=409)
+    assert refused["error"]["code"] == "outpatient.one_per_department_per_day"
