@@ -18,6 +18,7 @@ from datetime import timedelta
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from city_services.car_move.messages import contact_free
 from city_services.car_move.models import CarMoveRequest
 from city_services.car_move.models import OwnerAnswer
 from city_services.car_move.models import RegisteredVehicle
@@ -52,7 +53,6 @@ from errors import NotFound
 from errors import TooManyRequests
 from errors import UpstreamRejected
 from identity.allowances import Allowances
-from identity.masking import redact
 from identity.models import Resident
 from identity.people import person_ids
 from identity.vault import Vault
@@ -98,7 +98,7 @@ def ask_to_move(
     """Reserve the request under the limits, send it to the city's system, and tell a registered owner."""
     plate = read_plate(new.plate)
     # Neither side learns the other's phone or ID number, even one typed into the message.
-    new = replace(new, message=redact(new.message))
+    new = replace(new, message=contact_free(new.message))
     plate_lookup = vault.lookup(PLATE_PURPOSE, plate)
     limits = limits_of(session, city)
     requesters = person_ids(session, requester.id)
