@@ -18,6 +18,7 @@ from typing import Protocol
 log = logging.getLogger("citytiles.outbound")
 CLOSED, OPEN, HALF_OPEN = "closed", "open", "half_open"
 CALL, TRIAL, REFUSE = "call", "trial", "refuse"
+RESET_SECONDS = 30.0
 
 
 @dataclass(frozen=True)
@@ -35,6 +36,12 @@ class BreakerView:
     state: str
     failures: int
     opened_at: float | None
+    # Until when calls are refused at once: the end of the open spell, or of the trial under way.
+    refusing_until: float | None = None
+
+    def refuses(self, now: float) -> bool:
+        """Whether a call now would be refused without being tried (a tile shows degraded)."""
+        return self.state != CLOSED and self.refusing_until is not None and now < self.refusing_until
 
 
 class BreakerStore(Protocol):
@@ -46,8 +53,8 @@ class BreakerStore(Protocol):
     def succeed(self, key: str) -> bool:
         """Record a success: the breaker closes and its failures reset; True when it was not closed before."""
 
-    def fail(self, key: str, now: float, threshold: int) -> bool:
-        """Record a failure: True when this failure opened a closed breaker."""
+    def fail(self, key: str, now: float, threshold: int, reset_seconds: float = RESET_SECONDS) -> bool:
+        """Record a failure (opening for reset_seconds at the threshold): True when it opened a closed breaker."""
 
     def view(self, key: str) -> BreakerView:
         """The breaker's current state."""
@@ -59,6 +66,7 @@ class _Entry:
     failures: int = 0
     opened_at: float = 0.0
     trial_until: float = 0.0
+    reset_seconds: float = 0.0
 
 
 class MemoryBreakerStore:
@@ -86,16 +94,16 @@ class MemoryBreakerStore:
             entry = self._entries.pop(key, None)
             return entry is not None and entry.state != CLOSED
 
-    def fail(self, key: str, now: float, threshold: int) -> bool:
+    def fail(self, key: str, now: float, threshold: int, reset_seconds: float = RESET_SECONDS) -> bool:
         """Count a failure; True when it opened a closed breaker."""
         with self._lock:
             entry = self._entries.setdefault(key, _Entry())
             if entry.state == HALF_OPEN:
-                entry.state, entry.opened_at = OPEN, now
+                entry.state, entry.opened_at, entry.reset_seconds = OPEN, now, reset_seconds
                 return False
             entry.failures += 1
             if entry.state == CLOSED and entry.failures >= threshold:
-                entry.state, entry.opened_at = OPEN, now
+                entry.state, entry.opened_at, entry.reset_seconds = OPEN, now, reset_seconds
                 return True
             return False
 
@@ -103,9 +111,10 @@ class MemoryBreakerStore:
         """The breaker's current state."""
         with self._lock:
             entry = self._entries.get(key)
-            if entry is None:
-                return BreakerView(CLOSED, 0, None)
-            return BreakerView(entry.state, entry.failures, None if entry.state == CLOSED else entry.opened_at)
+            if entry is None or entry.state == CLOSED:
+                return BreakerView(CLOSED, 0 if entry is None else entry.failures, None)
+            until = entry.opened_at + entry.reset_seconds if entry.state == OPEN else entry.trial_until
+            return BreakerView(entry.state, entry.failures, entry.opened_at, until)
 
 
 class Breakers:
@@ -140,10 +149,10 @@ class Breakers:
         if closed:
             self._tell(connection, CLOSED)
 
-    def failed(self, connection: str, threshold: int) -> None:
+    def failed(self, connection: str, threshold: int, reset_seconds: float = RESET_SECONDS) -> None:
         """Record a failure to get a usable answer; the caller's error, not the store's, is what it sees."""
         try:
-            opened = self.store.fail(connection, self.clock(), threshold)
+            opened = self.store.fail(connection, self.clock(), threshold, reset_seconds)
         except Exception:  # noqa: BLE001 - see succeeded
             log.warning("breaker store unwritable", extra={"connection": connection}, exc_info=True)
             return

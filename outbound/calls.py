@@ -152,7 +152,7 @@ class Outbound:
             result = attempt()
         except UpstreamUnavailable as error:
             self._finish(connection, started, error.code)
-            self.breakers.failed(connection, policy.failure_threshold)
+            self.breakers.failed(connection, policy.failure_threshold, policy.reset_seconds)
             raise
         except DomainError:
             # A final answer (UpstreamRejected, a refused login code): the far side works.
@@ -161,7 +161,7 @@ class Outbound:
             raise
         except TRANSPORT_FAILURES as error:
             self._finish(connection, started, _transport_outcome(error))
-            self.breakers.failed(connection, policy.failure_threshold)
+            self.breakers.failed(connection, policy.failure_threshold, policy.reset_seconds)
             raise UpstreamUnavailable(
                 unavailable_code, "The service cannot be reached right now.", retry_after=_retry_after(policy)
             ) from error

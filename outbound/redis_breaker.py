@@ -7,10 +7,12 @@ from typing import Any
 import redis
 
 from outbound.breaker import CLOSED
+from outbound.breaker import OPEN
+from outbound.breaker import RESET_SECONDS
 from outbound.breaker import Admission
 from outbound.breaker import BreakerView
 
-# Each script is one atomic step on the breaker's hash: state, failures, opened_at, trial_until.
+# Each script is one atomic step on the breaker's hash: state, failures, opened_at, reset, trial_until.
 _ADMIT = """
 local state = redis.call('HGET', KEYS[1], 'state')
 if not state or state == 'closed' then return {'call', '0'} end
@@ -35,13 +37,13 @@ return 1
 _FAIL = """
 local state = redis.call('HGET', KEYS[1], 'state') or 'closed'
 if state == 'half_open' then
-  redis.call('HSET', KEYS[1], 'state', 'open', 'opened_at', ARGV[1])
+  redis.call('HSET', KEYS[1], 'state', 'open', 'opened_at', ARGV[1], 'reset', ARGV[3])
   return 0
 end
 local failures = redis.call('HINCRBY', KEYS[1], 'failures', 1)
 if state == 'closed' then
   if failures >= tonumber(ARGV[2]) then
-    redis.call('HSET', KEYS[1], 'state', 'open', 'opened_at', ARGV[1])
+    redis.call('HSET', KEYS[1], 'state', 'open', 'opened_at', ARGV[1], 'reset', ARGV[3])
     return 1
   end
   redis.call('HSET', KEYS[1], 'state', 'closed')
@@ -74,16 +76,23 @@ class RedisBreakerStore:
         """Close the breaker; True when it was not closed."""
         return bool(self._succeed(keys=[self.prefix + key]))
 
-    def fail(self, key: str, now: float, threshold: int) -> bool:
+    def fail(self, key: str, now: float, threshold: int, reset_seconds: float = RESET_SECONDS) -> bool:
         """Count a failure; True when it opened a closed breaker."""
-        return bool(self._fail(keys=[self.prefix + key], args=[repr(now), threshold]))
+        return bool(self._fail(keys=[self.prefix + key], args=[repr(now), threshold, repr(float(reset_seconds))]))
 
     def view(self, key: str) -> BreakerView:
         """The breaker's current state."""
         fields = {_text(k): _text(v) for k, v in self.client.hgetall(self.prefix + key).items()}
         state = fields.get("state", CLOSED)
-        opened_at = float(fields["opened_at"]) if state != CLOSED and "opened_at" in fields else None
-        return BreakerView(state, int(fields.get("failures", "0")), opened_at)
+        failures = int(fields.get("failures", "0"))
+        if state == CLOSED:
+            return BreakerView(CLOSED, failures, None)
+        opened_at = float(fields["opened_at"])
+        if state == OPEN:
+            until = opened_at + float(fields.get("reset", "0"))
+        else:
+            until = float(fields["trial_until"])
+        return BreakerView(state, failures, opened_at, until)
 
 
 def _text(value: Any) -> str:

@@ -95,12 +95,12 @@ def city_services(city: str, params: dict[str, str]) -> Response:
 
 
 def degraded_services(snapshot: CatalogueSnapshot, city: str, channel: str) -> frozenset[str]:
-    """The city's services on this channel whose upstream connection's breaker is open, as this process last read."""
+    """The city's services on this channel whose connection's breaker refuses calls, as this process last read."""
     watch = current_app.extensions["breaker_watch"]
     return frozenset(
         entry.code
         for entry in snapshot.tiles.get((city, channel), ())
-        if watch.is_open(connection_key(city, entry.code))
+        if watch.refuses_calls(connection_key(city, entry.code))
     )
 
 

@@ -120,3 +120,23 @@ def test_parallel_callers_after_the_reset_time_get_exactly_one_trial(store: Brea
     verdicts = run_together(12, lambda _: store.admit(KEY, NOW + 30, 30, 11).verdict)
     assert verdicts.count(TRIAL) == 1
     assert verdicts.count(REFUSE) == 11
+
+
+def test_a_breaker_says_until_when_it_refuses_calls_so_a_tile_comes_back_by_itself(store: BreakerStore) -> None:
+    for _ in range(2):
+        store.fail(KEY, NOW, 2, 45.5)
+    view = store.view(KEY)
+    assert view.refusing_until == NOW + 45.5
+    assert view.refuses(NOW + 45.4) and not view.refuses(NOW + 45.5)
+    # The trial under way refuses others until it lapses; a failed trial opens it for its reset time again.
+    assert store.admit(KEY, NOW + 46, 45.5, 11).verdict == TRIAL
+    assert store.view(KEY).refusing_until == NOW + 57
+    assert store.view(KEY).refuses(NOW + 56.9) and not store.view(KEY).refuses(NOW + 57)
+    store.fail(KEY, NOW + 50, 2, 20)
+    assert store.view(KEY).refusing_until == NOW + 70
+    # Closed again: nothing refused, whatever the clock says.
+    store.succeed(KEY)
+    closed = store.view(KEY)
+    assert closed.refusing_until is None and not closed.refuses(NOW)
+    store.fail(KEY, NOW, 2, 45.5)
+    assert store.view(KEY).state == CLOSED and not store.view(KEY).refuses(NOW)
