@@ -394,3 +394,28 @@ def test_parallel_lookups_of_one_page_all_answer_and_keep_one_answer(
     assert run_together(6, look) == [200] * 6
     assert session.scalar(select(func.count()).select_from(FundAnswer)) == 1
     assert session.scalar(select(func.count()).select_from(FundLookup)) == 6
+
+
+@pytest.mark.parametrize("city", [HANGZHOU, SHENZHEN])
+def test_records_pages_and_the_loan_are_kept_as_they_came(api: Api, clean_sandbox: Sandbox, city: str) -> None:
+    person, debtless = new_person(), new_person()
+    records = [{"date": f"2026-{m:02d}-15", "kind": "deposit", "amount_fen": 200_001} for m in range(1, 11)]
+    records += [{"date": f"2025-{m:02d}-15", "kind": "deposit", "amount_fen": 200_001} for m in range(1, 13)]
+    loan = {"principal_fen": 60_000_000, "balance_fen": 51_234_599, "issued_on": "2020-03-20", "term_months": 300}
+    open_account(clean_sandbox, city, person, balance_fen=9_876_543, records=records, loan=loan)
+    open_account(clean_sandbox, city, debtless, balance_fen=1)
+    token = sign_in(api, clean_sandbox, "wechat", person)
+    other = sign_in(api, clean_sandbox, "alipay", debtless)
+    first = api.get(fund(city, "records"), token=token)
+    second = api.get(fund(city, "records"), query_string={"cursor": first["next_cursor"]}, token=token)
+    owed = api.get(fund(city, "loan"), token=token)
+    nothing = api.get(fund(city, "loan"), token=other)
+    assert owed["loan"]["issued_on"] == "2020-03-20" and nothing == {"loan": None}
+    # The centre goes down: every page and the loan come back from what was kept, exactly as they came.
+    fault(clean_sandbox, city)
+    assert api.get(fund(city, "records"), token=token) == first
+    assert api.get(fund(city, "records"), query_string={"cursor": first["next_cursor"]}, token=token) == second
+    assert api.get(fund(city, "loan"), token=token) == owed
+    assert api.get(fund(city, "loan"), token=other) == nothing
+    entries = api.get("/api/v1/me/data-access", token=token)["entries"]
+    assert [(e["what"], e["from_cache"]) for e in entries][:3] == [("loan", True), ("records", True), ("records", True)]
