@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Any
 
 from sqlalchemy import event
 from sqlalchemy.orm import Session
@@ -71,3 +72,8 @@ def _note_flush(session: Session, flush_context: object) -> None:
 
 def _forget_flush(session: Session, *args: object) -> None:
     session.info.pop(_FLUSHED, None)
+
+
+def rows_changed(result: Any) -> int:
+    """How many rows an UPDATE or DELETE touched (every DML result has a rowcount)."""
+    return int(result.rowcount)

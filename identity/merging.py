@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy import update
 from sqlalchemy.orm import Session
 
+from database.transaction import rows_changed
 from identity.models import AccessToken
 from identity.models import ChannelIdentity
 from identity.models import ChannelUnion
@@ -38,7 +38,7 @@ def merge_residents(
         "consents": update(ConsentRecord).where(ConsentRecord.resident_id == merged.id),
     }
     counts = {
-        name: _rows_changed(session.execute(statement.values(resident_id=survivor.id)))
+        name: rows_changed(session.execute(statement.values(resident_id=survivor.id)))
         for name, statement in moves.items()
     }
     moved: dict[str, object] = {
@@ -61,11 +61,6 @@ def merge_residents(
     session.flush()
     session.expire(survivor, ["identities"])
     return record
-
-
-def _rows_changed(result: Any) -> int:
-    """How many rows an UPDATE touched."""
-    return int(result.rowcount)
 
 
 def iso(moment: datetime | None) -> str | None:

@@ -39,6 +39,7 @@ from city_services.car_move.views import add_event
 from city_services.car_move.views import view_of
 from database import end_reads
 from database import transaction
+from database.transaction import rows_changed
 from errors import Conflict
 from errors import Forbidden
 from errors import NotFound
@@ -193,7 +194,7 @@ def purge_locations(session: Session, now: datetime) -> int:
             .where(CarMoveRequest.created_at < cutoff, CarMoveRequest.location_sealed.is_not(None))
             .values(location_sealed=None, message_sealed=None)
         )
-    return int(getattr(purged, "rowcount", 0) or 0)
+    return rows_changed(purged)
 
 
 def _vehicle_view(vehicle: RegisteredVehicle, plate: str) -> VehicleView:
@@ -217,4 +218,4 @@ def sweep_car_moves(session: Session, now: datetime) -> Swept:
             .values(status="failed", updated_at=now)
             .execution_options(synchronize_session=False)
         )
-    return Swept(purged=purge_locations(session, now), settled=int(getattr(stale, "rowcount", 0) or 0))
+    return Swept(purged=purge_locations(session, now), settled=rows_changed(stale))

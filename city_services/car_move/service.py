@@ -235,12 +235,15 @@ def cancel(
     with transaction(session):
         row = _locked(session, row.id)
         if ticket is not None:
+            # The system's news is kept even when it means the request can no longer be withdrawn.
             apply_ticket(row, ticket, now)
-        if row.status != "cancelled" or ticket is None or ticket.status != "cancelled":
-            # The owner may have moved the car, or answered, while we asked.
-            _refuse_finished(row)
+        if row.status in LIVE:
             row.status, row.updated_at = "cancelled", now
             add_event(row, "cancelled", now)
+        withdrawn = row.status == "cancelled"
+    if not withdrawn:
+        # The owner moved the car, or answered, while we asked.
+        _refuse_finished(row)
     return view_of(row, vault, REQUESTER, answer_to(session, row.id))
 
 

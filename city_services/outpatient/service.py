@@ -35,6 +35,7 @@ from city_services.outpatient.provider import Patient
 from city_services.outpatient.provider import Slot
 from database import transaction
 from database.transaction import end_reads
+from database.transaction import rows_changed
 from errors import Conflict
 from errors import DomainError
 from errors import Forbidden
@@ -251,7 +252,7 @@ def expire_holds(session: Session, now: datetime) -> int:
             .values(status=models.EXPIRED, updated_at=now)
         )
         session.execute(delete(Appointment).where(Appointment.status == models.HOLDING, Appointment.expires_at <= now))
-    return int(getattr(expired, "rowcount", 0) or 0)
+    return rows_changed(expired)
 
 
 def give_back_held_places(

@@ -24,9 +24,11 @@ from city_services.car_move.models import CarMoveRequest
 from database import transaction
 from migrations.metadata import target_metadata
 from tests.app.car_move_world import HANGZHOU
+from tests.app.car_move_world import MINI
 from tests.app.car_move_world import PLACE
 from tests.app.car_move_world import SHENZHEN
 from tests.app.car_move_world import SHENZHEN_OWNER_NAME
+from tests.app.car_move_world import WECHAT_CAR_MOVE_NOTICE
 from tests.app.car_move_world import ask
 from tests.app.car_move_world import id_number
 from tests.app.car_move_world import log_in
@@ -408,3 +410,53 @@ def test_a_request_at_a_system_the_city_no_longer_uses_is_not_cancelled_at_the_n
     refused = service_api.post(f"/api/v1/car-move-requests/{asked['id']}/cancel", token=token, expected=409)
     assert refused["error"]["code"] == "car_move.system_changed"
     assert service_api.get(f"/api/v1/car-move-requests/{asked['id']}", token=token)["status"] == asked["status"]
+
+
+def test_a_nudge_tells_a_registered_owner_again_and_a_cancel_here_reaches_them(
+    service_app: Flask, service_api: Api, clean_sandbox: Sandbox, clock: Clock
+) -> None:
+    car = plate("粤")
+    openid = "o_nudged_" + secrets.token_hex(6)
+    owner = shenzhen_owner(service_api, clean_sandbox, car, openid=openid)
+    prompt = {"app_id": MINI, "openid": openid, "template_id": WECHAT_CAR_MOVE_NOTICE}
+    clean_sandbox.helper("POST", "wechat/subscribe", json=prompt)
+    service_api.post("/api/v1/me/notice-subscriptions", json={"templates": {"car_move_owner": "accept"}}, token=owner)
+    requester = log_in(service_api, clean_sandbox, "alipay")
+    created = ask(service_api, requester, car, SHENZHEN)
+    path = f"/api/v1/car-move-requests/{created['id']}"
+    clock.advance(minutes=9, seconds=59.5)
+    response = service_app.test_client().post(f"{path}/nudge", headers={"Authorization": f"Bearer {requester}"})
+    assert response.status_code == 429 and response.headers["Retry-After"] == "1"
+    clock.advance(seconds=0.5)
+    nudged = service_api.post(f"{path}/nudge", token=requester)
+    assert events(nudged)[-2:] == ["nudged", "owner_told"] and nudged["nudge_after"]
+    notices = clean_sandbox.helper("GET", "messages", params={"channel": "wechat", "user": openid})["messages"]
+    assert len(notices) == 2
+    # The next reminder waits ten minutes from this one, not from the request.
+    response = service_app.test_client().post(f"{path}/nudge", headers={"Authorization": f"Bearer {requester}"})
+    assert response.status_code == 429 and response.headers["Retry-After"] == "600"
+    cancelled = service_api.post(f"{path}/cancel", token=requester)
+    assert cancelled["status"] == "cancelled" and events(cancelled)[-1] == "cancelled"
+    assert service_api.get("/api/v1/me/car-move-requests", token=owner)["requests"][0]["status"] == "cancelled"
+    again = service_api.post(f"{path}/cancel", token=requester, expected=409)
+    assert again["error"] == {
+        "code": "car_move.request_finished",
+        "message": again["error"]["message"],
+        "details": {"status": "cancelled"},
+    }
+
+
+def test_a_cancel_after_the_owner_moved_the_car_says_so(service_api: Api, clean_sandbox: Sandbox) -> None:
+    car = plate("浙")
+    register_at_police(clean_sandbox, car, id_number())
+    requester = log_in(service_api, clean_sandbox, "wechat")
+    created = ask(service_api, requester, car)
+    [ticket] = clean_sandbox.helper(
+        "GET", "car-move/tickets", params={"system": "zhejiang_traffic_police", "plate": car}
+    )["tickets"]
+    clean_sandbox.helper("POST", f"car-move/tickets/{ticket['ticket_no']}/status", json={"status": "moved"})
+    refused = service_api.post(f"/api/v1/car-move-requests/{created['id']}/cancel", token=requester, expected=409)
+    assert refused["error"]["code"] == "car_move.request_finished"
+    assert refused["error"]["details"] == {"status": "moved"}
+    seen = service_api.get(f"/api/v1/car-move-requests/{created['id']}", token=requester)
+    assert seen["status"] == "moved" and events(seen)[-1] == "moved"

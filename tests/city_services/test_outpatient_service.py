@@ -33,6 +33,7 @@ from database.engine import make_session_factory
 from errors import Conflict
 from errors import Forbidden
 from errors import Invalid
+from errors import NotFound
 from errors import TooManyRequests
 from errors import UpstreamRejected
 from errors import UpstreamUnavailable
@@ -262,3 +263,50 @@ def test_a_confirmed_appointment_counts_for_seven_days_only(session: Session, fa
     now.at += timedelta(days=7, seconds=1)
     assert appointment(session, resident, first.id, now()).status == "confirmed"
     assert hold(session, fake, resident, tomorrow_slot(fake, offset=2), now, limit=1).status == "held"
+
+
+def test_confirming_needs_a_held_place_and_a_hold_expired_at_the_platform_reads_expired(
+    session: Session, fake: FakeOutpatient, now: Now
+) -> None:
+    resident = make_resident(session)
+    with pytest.raises(NotFound) as unknown:
+        confirm_appointment(session, fake, "ap" + "9" * 20, now)
+    assert unknown.value.code == "outpatient.appointment_not_found"
+    held = hold(session, fake, resident, tomorrow_slot(fake), now)
+    with transaction(session):
+        row = session.scalar(select(Appointment).where(Appointment.public_id == held.id))
+        assert row is not None
+        reservation = {c.name: getattr(row, c.name) for c in Appointment.__table__.columns if c.name != "id"}
+        session.add(Appointment(**{**reservation, "public_id": "ap" + "8" * 20, "upstream_hold_id": None}))
+    with pytest.raises(NotFound):
+        confirm_appointment(session, fake, "ap" + "8" * 20, now)
+    # The platform let the hold lapse; our sweep has not run yet.
+    now.at += timedelta(seconds=301)
+    with pytest.raises(UpstreamRejected) as lapsed:
+        confirm_appointment(session, fake, held.id, now)
+    assert lapsed.value.code == port.HOLD_EXPIRED
+    session.rollback()
+    row = session.scalar(select(Appointment).where(Appointment.public_id == held.id))
+    assert row is not None and (row.status, row.updated_at) == ("expired", now())
+
+
+def test_a_confirmed_place_is_recorded_at_the_moment_it_was_booked(
+    session: Session, fake: FakeOutpatient, now: Now
+) -> None:
+    resident = make_resident(session)
+    held = hold(session, fake, resident, tomorrow_slot(fake), now)
+    now.at += timedelta(seconds=30)
+    confirmed = confirm_appointment(session, fake, held.id, now)
+    assert (confirmed.status, confirmed.updated_at, confirmed.expires_at) == ("confirmed", now(), None)
+    assert appointment(session, resident, held.id, now()) == confirmed
+
+
+def test_the_sweep_takes_a_hold_at_the_very_moment_it_expires(session: Session, fake: FakeOutpatient, now: Now) -> None:
+    resident = make_resident(session)
+    held = hold(session, fake, resident, tomorrow_slot(fake), now)
+    assert held.expires_at is not None
+    now.at = held.expires_at
+    assert expire_holds(session, now()) == 1
+    row = session.scalar(select(Appointment).where(Appointment.public_id == held.id))
+    assert row is not None and (row.status, row.updated_at) == ("expired", now())
+    assert expire_holds(session, now()) == 0
