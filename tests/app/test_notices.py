@@ -92,6 +92,7 @@ def test_one_accept_pays_for_one_wechat_notice(real_app: Flask, real_api: Api, c
     assert send(real_app, person["resident"]) is True
     [message] = delivered(clean_sandbox, "wechat", person["openid"])
     assert message["template_id"] == WECHAT_CAR_MOVE
+    assert message["page"] == "pages/car-move/owner"  # where tapping the notice opens the mini-program
     # WeChat's `thing` takes 20 characters: the long place is cut, not refused.
     assert message["data"]["thing2"]["value"] == FIELDS["place"][:19] + "…"
     assert send(real_app, person["resident"]) is False  # the one credit is spent
@@ -99,12 +100,22 @@ def test_one_accept_pays_for_one_wechat_notice(real_app: Flask, real_api: Api, c
     assert len(delivered(clean_sandbox, "wechat", person["openid"])) == 1
 
 
-def test_the_channels_count_wins_when_ours_is_wrong(real_app: Flask, real_api: Api, clean_sandbox: Sandbox) -> None:
+def test_the_channels_count_wins_when_ours_is_wrong(
+    real_app: Flask, real_api: Api, clean_sandbox: Sandbox, caplog: pytest.LogCaptureFixture
+) -> None:
     token, person = wechat_session(real_api, clean_sandbox)
     # The front end reports an accept the resident never gave: WeChat refuses (43101), and we believe it.
     real_api.post("/api/v1/me/notice-subscriptions", json={"templates": {"car_move_owner": "accept"}}, token=token)
-    assert send(real_app, person["resident"]) is False
+    logger = logging.getLogger("citytiles")
+    logger.addHandler(caplog.handler)
+    try:
+        assert send(real_app, person["resident"]) is False
+    finally:
+        logger.removeHandler(caplog.handler)
     assert outcomes(real_app) == [("refused", "no_credit")]
+    [refusal] = [r for r in caplog.records if r.name == "citytiles.notices" and r.getMessage() == "notice refused"]
+    assert (refusal.levelname, refusal.app_id, refusal.notice) == ("WARNING", MINI, "car_move_owner")
+    assert refusal.code == "notices.no_credit" and person["openid"] not in caplog.text
     with real_app.extensions["session_factory"]() as db:
         assert db.scalar(select(NoticeCredit.credits)) == 0
     assert delivered(clean_sandbox, "wechat", person["openid"]) == []

@@ -79,3 +79,11 @@ def test_unknown_city_or_offering_is_not_found(city: str, service: str, channel:
     with pytest.raises(NotFound) as refused:
         open_service(snapshot(), city, service, channel, NOW)
     assert refused.value.code == code
+
+
+@pytest.mark.parametrize(("left", "retry_after"), [(timedelta(milliseconds=300), 1), (timedelta(seconds=1.2), 2)])
+def test_retry_after_rounds_the_rest_of_the_window_up(left: timedelta, retry_after: int) -> None:
+    window = Window(NOW - timedelta(minutes=5), NOW + left, "系统升级", "Upgrade")
+    with pytest.raises(ServicePaused) as refused:
+        open_service(snapshot(windows=(window,)), "330100", "housing_fund", "wechat", NOW)
+    assert refused.value.retry_after == retry_after
