@@ -11,6 +11,7 @@ import json
 import logging
 import secrets
 from dataclasses import replace
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -21,6 +22,9 @@ from sqlalchemy import update
 
 from app import create_app
 from city_services.car_move.models import CarMoveRequest
+from city_services.car_move.owners import Swept
+from city_services.car_move.owners import purge_locations
+from city_services.car_move.owners import sweep_car_moves
 from database import transaction
 from migrations.metadata import target_metadata
 from tests.app.car_move_world import HANGZHOU
@@ -460,3 +464,36 @@ def test_a_cancel_after_the_owner_moved_the_car_says_so(service_api: Api, clean_
     assert refused["error"]["details"] == {"status": "moved"}
     seen = service_api.get(f"/api/v1/car-move-requests/{created['id']}", token=requester)
     assert seen["status"] == "moved" and events(seen)[-1] == "moved"
+
+
+def test_the_sweep_waits_the_whole_five_minutes_and_seven_days(
+    service_app: Flask, service_api: Api, clean_sandbox: Sandbox, clock: Clock
+) -> None:
+    car = plate("浙")
+    register_at_police(clean_sandbox, car, id_number())
+    ask(service_api, log_in(service_api, clean_sandbox, "wechat"), car)
+    created_at = clock()
+    with service_app.extensions["session_factory"]() as db:
+        with transaction(db):
+            db.add(
+                CarMoveRequest(
+                    public_id="cm_stalled",
+                    requester_id=1,
+                    city_code=HANGZHOU,
+                    adapter="zhejiang_traffic_police",
+                    request_no="ctstalled000",
+                    status="submitting",
+                    timeline=[],
+                    created_at=created_at,
+                    updated_at=created_at,
+                )
+            )
+        five_minutes = created_at + timedelta(minutes=5)
+        assert sweep_car_moves(db, five_minutes) == Swept(purged=0, settled=0)
+        later = five_minutes + timedelta(microseconds=1)
+        assert sweep_car_moves(db, later) == Swept(purged=0, settled=1)
+        stalled = db.scalars(select(CarMoveRequest).where(CarMoveRequest.public_id == "cm_stalled")).one()
+        assert (stalled.status, stalled.updated_at) == ("failed", later)
+        week = created_at + timedelta(days=7)
+        assert purge_locations(db, week) == 0
+        assert purge_locations(db, week + timedelta(microseconds=1)) == 1
