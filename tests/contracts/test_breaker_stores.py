@@ -140,3 +140,27 @@ def test_a_breaker_says_until_when_it_refuses_calls_so_a_tile_comes_back_by_itse
     assert closed.refusing_until is None and not closed.refuses(NOW)
     store.fail(KEY, NOW, 2, 45.5)
     assert store.view(KEY).state == CLOSED and not store.view(KEY).refuses(NOW)
+
+
+@pytest.mark.redis
+def test_redis_stores_made_from_a_url_time_out_and_share_one_prefix() -> None:
+    store = RedisBreakerStore.from_url(require_service("TEST_REDIS_URL"))
+    options = store.client.connection_pool.connection_kwargs
+    assert (options["socket_timeout"], options["socket_connect_timeout"]) == (2, 2)
+    assert store.prefix == "citytiles:breaker:"
+    assert store.admit(f"test.{secrets.token_hex(4)}", NOW, 30, 11).verdict == CALL
+    store.client.close()
+
+
+@pytest.mark.redis
+def test_a_redis_breaker_written_before_reset_times_were_kept_refuses_nothing_on_tiles() -> None:
+    client = redis.Redis.from_url(require_service("TEST_REDIS_URL"), decode_responses=True)
+    prefix = f"test:breaker:{secrets.token_hex(6)}:"
+    client.hset(prefix + KEY, mapping={"state": "open", "failures": "3", "opened_at": repr(NOW)})
+    try:
+        view = RedisBreakerStore(client, prefix).view(KEY)
+        assert (view.state, view.failures, view.opened_at, view.refusing_until) == (OPEN, 3, NOW, NOW)
+        assert not view.refuses(NOW)
+    finally:
+        client.delete(prefix + KEY)
+        client.close()
