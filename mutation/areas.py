@@ -1,0 +1,118 @@
+"""Run mutmut over one area of the code with the tests that guard it, in a copy of the tree, and score it.
+
+One run over everything checks each mutant against every test that reaches its function: for
+outbound/ and the city services that is the whole API suite over the sandbox, many hours on two
+cores. Each area here runs with its own tests instead (unit, contract and its own API tests), so
+its score is a lower bound on what the whole suite kills, and a run takes minutes to an hour.
+
+    .venv/bin/python mutation/areas.py outbound [city_services identity ...]
+
+Each area runs in var/mutation/<area> (its `mutants/` stays there for `mutmut show`, run from that
+folder); the area's [tool.mutmut] selection replaces the one in pyproject.toml there.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+BIN = ROOT / ".venv" / "bin"
+NOT_READ_AS_TEXT = "not test_every_raised_code_is_catalogued and not test_patterns_match_whole_values_in_ascii"
+SERVICES = [
+    "identity/allowances.py",
+    "city_services/service_gate.py",
+    "city_services/notices.py",
+    "city_services/housing_fund/service.py",
+    "city_services/car_move/service.py",
+    "city_services/car_move/owners.py",
+    "city_services/car_move/rules.py",
+    "city_services/car_move/plates.py",
+    "city_services/car_move/messages.py",
+    "city_services/outpatient/service.py",
+    "city_services/outpatient/limits.py",
+]
+SERVICE_TESTS = [
+    "tests/city_services",
+    "tests/identity/test_allowances.py",
+    "tests/app/test_car_move_api.py",
+    "tests/app/test_car_move_limits.py",
+    "tests/app/test_outpatient_api.py",
+    "tests/app/test_housing_fund_api.py",
+    "tests/app/test_notices.py",
+]
+# area -> (files to mutate, the tests that guard them, whether its tests need the test Redis)
+AREAS: dict[str, tuple[list[str], list[str], bool]] = {
+    "identity": (["identity/*"], ["tests", "-k", NOT_READ_AS_TEXT], False),
+    # Its Redis tests each use their own key prefix, so two mutants may run them at once.
+    "outbound": (
+        ["outbound/*"],
+        ["tests/outbound", "tests/contracts/test_breaker_stores.py", "tests/city_services/test_degradation.py"],
+        True,
+    ),
+    "city_services": (SERVICES, SERVICE_TESTS, False),
+}
+
+
+def toml_list(values: list[str]) -> str:
+    """A TOML array of strings."""
+    return "[" + ", ".join(f'"{value}"' for value in values) + "]"
+
+
+def with_selection(pyproject: str, mutate: list[str], tests: list[str]) -> str:
+    """pyproject.toml with the area's files to mutate and tests to run."""
+    for key, values in (("only_mutate", mutate), ("pytest_add_cli_args_test_selection", [*tests, "-m", "not slow"])):
+        pyproject, found = re.subn(rf"(?ms)^{key} = \[.*?\]", f"{key} = {toml_list(values)}", pyproject, count=1)
+        if not found:
+            raise SystemExit(f"pyproject.toml has no {key}")
+    return pyproject
+
+
+def copy_tree(area: str) -> Path:
+    """The tracked and new files of the work tree, copied to var/mutation/<area>."""
+    target = ROOT / "var" / "mutation" / area
+    shutil.rmtree(target, ignore_errors=True)
+    listed = subprocess.run(
+        ["git", "ls-files", "--cached", "--others", "--exclude-standard"],
+        cwd=ROOT,
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout.splitlines()
+    for name in listed:
+        source = ROOT / name
+        if source.is_file():
+            (target / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(source, target / name)
+    return target
+
+
+def run(area: str, children: int) -> int:
+    """Mutate one area in its copy; the score's exit status (0 when at least the minimum and finished)."""
+    mutate, tests, needs_redis = AREAS[area]
+    copy = copy_tree(area)
+    pyproject = copy / "pyproject.toml"
+    pyproject.write_text(with_selection(pyproject.read_text(encoding="utf-8"), mutate, tests), encoding="utf-8")
+    redis_url = os.environ.get("MUTATION_REDIS_URL", "redis://127.0.0.1:6379/12") if needs_redis else ""
+    env = {**os.environ, "TEST_DATABASE_URL": "", "TEST_REDIS_URL": redis_url, "CI": ""}
+    print(f"== {area}: mutating {', '.join(mutate)} in {copy}", flush=True)
+    subprocess.run([str(BIN / "mutmut"), "run", "--max-children", str(children)], cwd=copy, env=env, check=False)
+    return subprocess.run([str(BIN / "python"), "mutation/score.py"], cwd=copy, check=False).returncode
+
+
+def main() -> int:
+    """Run each named area in turn; non-zero when any scored below the minimum or did not finish."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("areas", nargs="+", choices=sorted(AREAS))
+    parser.add_argument("--max-children", type=int, default=2)
+    args = parser.parse_args()
+    return max(run(area, args.max_children) for area in args.areas)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
