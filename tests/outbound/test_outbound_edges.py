@@ -9,6 +9,7 @@ from collections.abc import Iterator
 import pytest
 import requests
 
+from errors import UpstreamRejected
 from errors import UpstreamUnavailable
 from outbound.breaker import CALL
 from outbound.breaker import Breakers
@@ -134,3 +135,54 @@ def test_the_memory_log_keeps_a_call_at_the_window_edge_and_no_more_than_its_sam
         log.record(CONNECTION, CallRecord(float(i), 1.0, "ok"))
     kept = log.recent(CONNECTION, 2.0)
     assert len(kept) == MAX_SAMPLES and kept[0].at == 2.0
+
+
+def test_a_final_answer_is_a_working_upstream_and_each_failure_kind_passes_on_the_reset_time(
+    outbound_log: pytest.LogCaptureFixture,
+) -> None:
+    breakers = Breakers(MemoryBreakerStore())
+    outbound = Outbound(breakers, Bulkheads(wait_seconds=0.05), MemoryCallLog(), sleep=lambda _: None)
+    policy = CallPolicy(timeout_seconds=1, max_concurrent_calls=4, failure_threshold=2, reset_seconds=7, read_retries=0)
+
+    def refused() -> None:
+        raise UpstreamRejected("housing_fund.no_account", "No such account.", "not_found")
+
+    def lost() -> None:
+        raise requests.ConnectionError("refused")
+
+    with pytest.raises(UpstreamUnavailable):
+        outbound.call(CONNECTION, "account", policy, unusable)
+    assert breakers.view(CONNECTION).state == "closed"  # one failure of two
+    with pytest.raises(UpstreamRejected):
+        outbound.call(CONNECTION, "account", policy, refused)
+    assert breakers.view(CONNECTION).failures == 0  # the answer, even a refusal, resets the count
+    assert [c.outcome for c in outbound.call_log.recent(CONNECTION, 0)] == ["upstream.unavailable", "ok"]
+    for _ in range(2):
+        with pytest.raises(UpstreamUnavailable):
+            outbound.call(CONNECTION, "account", policy, lost)
+    opened = breakers.view(CONNECTION)
+    assert opened.state == "open" and opened.refusing_until == (opened.opened_at or 0) + 7
+
+    def bug() -> None:
+        raise TypeError("ours")
+
+    with pytest.raises(TypeError):
+        outbound.call("440300.housing_fund", "account", policy, bug)
+    [logged] = [r for r in outbound_log.records if r.getMessage() == "outbound call failed in our own code"]
+    assert (logged.connection, logged.trial) == ("440300.housing_fund", False)
+
+
+def test_a_trial_answered_with_a_refusal_closes_the_breaker() -> None:
+    breakers = Breakers(MemoryBreakerStore())
+    outbound = Outbound(breakers, Bulkheads(wait_seconds=0.05), MemoryCallLog(), sleep=lambda _: None)
+    policy = CallPolicy(timeout_seconds=1, max_concurrent_calls=4, failure_threshold=1, reset_seconds=0.02)
+    with pytest.raises(UpstreamUnavailable):
+        outbound.call(CONNECTION, "account", policy, unusable)
+    time.sleep(0.03)
+
+    def refused() -> None:
+        raise UpstreamRejected("housing_fund.no_account", "No such account.", "not_found")
+
+    with pytest.raises(UpstreamRejected):
+        outbound.call(CONNECTION, "account", policy, refused)
+    assert breakers.view(CONNECTION).state == "closed"
