@@ -497,3 +497,41 @@ def test_the_sweep_waits_the_whole_five_minutes_and_seven_days(
         week = created_at + timedelta(days=7)
         assert purge_locations(db, week) == 0
         assert purge_locations(db, week + timedelta(microseconds=1)) == 1
+
+
+def test_an_owner_sees_requests_newest_first_with_answers_and_cannot_answer_a_finished_one(
+    service_app: Flask, service_api: Api, clean_sandbox: Sandbox, clock: Clock
+) -> None:
+    car = plate("粤")
+    owner = shenzhen_owner(service_api, clean_sandbox, car)
+    first, second = log_in(service_api, clean_sandbox, "wechat"), log_in(service_api, clean_sandbox, "alipay")
+    older = ask(service_api, first, car, SHENZHEN)
+    service_api.post(f"/api/v1/car-move-requests/{older['id']}/answer", json={"answer": "moving"}, token=owner)
+    clock.advance(minutes=11)
+    newer = ask(service_api, second, car, SHENZHEN)
+    with service_app.extensions["session_factory"]() as db, transaction(db):
+        # A request still being sent to the police is nobody's business yet, the owner's included.
+        row = db.scalars(select(CarMoveRequest).where(CarMoveRequest.public_id == newer["id"])).one()
+        db.add(
+            CarMoveRequest(
+                public_id="cm_in_flight",
+                requester_id=row.requester_id,
+                owner_id=row.owner_id,
+                city_code=SHENZHEN,
+                adapter=row.adapter,
+                request_no="ctinflight00",
+                plate_lookup=row.plate_lookup,
+                status="submitting",
+                timeline=[],
+                created_at=clock(),
+                updated_at=clock(),
+            )
+        )
+    mine = service_api.get("/api/v1/me/car-move-requests", token=owner)["requests"]
+    assert [(r["id"], r["answer"]) for r in mine] == [(newer["id"], None), (older["id"], "moving")]
+    service_api.post(f"/api/v1/car-move-requests/{newer['id']}/cancel", token=second)
+    refused = service_api.post(
+        f"/api/v1/car-move-requests/{newer['id']}/answer", json={"answer": "moving"}, token=owner, expected=409
+    )
+    assert refused["error"]["code"] == "car_move.request_finished"
+    assert refused["error"]["details"] == {"status": "cancelled"}
