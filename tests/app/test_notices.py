@@ -89,6 +89,11 @@ def test_one_accept_pays_for_one_wechat_notice(real_app: Flask, real_api: Api, c
         token=token,
     )
     assert answered == {"credits": {"car_move_owner": 1, "payment": 0}}
+    # The credit is this resident's in this app: the list shows it to them and to nobody else.
+    listed = real_api.get("/api/v1/notice-templates", token=token)["templates"]
+    assert {t["name"]: t["credits"] for t in listed} == {"car_move_owner": 1, "appointment": 0, "payment": 0}
+    neighbour, _ = wechat_session(real_api, clean_sandbox)
+    assert {t["credits"] for t in real_api.get("/api/v1/notice-templates", token=neighbour)["templates"]} == {0}
     assert send(real_app, person["resident"]) is True
     [message] = delivered(clean_sandbox, "wechat", person["openid"])
     assert message["template_id"] == WECHAT_CAR_MOVE
