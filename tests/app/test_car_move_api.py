@@ -270,6 +270,9 @@ def test_a_police_system_down_is_503_and_costs_nothing(
     assert response.status_code == 503 and int(response.headers["Retry-After"]) > 0
     assert response.get_json()["error"]["code"] == "upstream.unavailable"
     clean_sandbox.helper("DELETE", "faults")
+    with service_app.extensions["session_factory"]() as db:
+        [failed] = db.scalars(select(CarMoveRequest)).all()
+        assert failed.status == "failed" and [e["event"] for e in failed.timeline] == ["requested", "failed"]
     # The failed request neither counts nor cools the plate down.
     assert ask(service_api, requester, car)["status"] == "notified"
 

@@ -61,6 +61,14 @@ def test_maintenance_is_unavailable_until_the_window_ends() -> None:
     assert refused.value.code == "service.maintenance"
     assert refused.value.retry_after == 90 * 60
     assert refused.value.message == "系统升级"
+    assert refused.value.details == {
+        "city": "330100",
+        "service": "housing_fund",
+        "channel": "wechat",
+        "state": "maintenance",
+        "message": {"zh-CN": "系统升级", "en": "Upgrade"},
+        "available_again_at": (NOW + timedelta(minutes=90)).isoformat(),
+    }
 
 
 def test_the_other_service_is_untouched_by_one_being_off() -> None:
