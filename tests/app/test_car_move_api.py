@@ -429,7 +429,9 @@ def test_a_nudge_tells_a_registered_owner_again_and_a_cancel_here_reaches_them(
     clean_sandbox.helper("POST", "wechat/subscribe", json=prompt)
     service_api.post("/api/v1/me/notice-subscriptions", json={"templates": {"car_move_owner": "accept"}}, token=owner)
     requester = log_in(service_api, clean_sandbox, "alipay")
-    created = ask(service_api, requester, car, SHENZHEN)
+    created = ask(service_api, requester, car, SHENZHEN, message="")
+    [told] = clean_sandbox.helper("GET", "messages", params={"channel": "wechat", "user": openid})["messages"]
+    assert told["data"]["thing4"]["value"] == "请尽快挪车"  # no message: the notice asks plainly
     path = f"/api/v1/car-move-requests/{created['id']}"
     clock.advance(minutes=9, seconds=59.5)
     response = service_app.test_client().post(f"{path}/nudge", headers={"Authorization": f"Bearer {requester}"})
@@ -532,6 +534,12 @@ def test_an_owner_sees_requests_newest_first_with_answers_and_cannot_answer_a_fi
         )
     mine = service_api.get("/api/v1/me/car-move-requests", token=owner)["requests"]
     assert [(r["id"], r["answer"]) for r in mine] == [(newer["id"], None), (older["id"], "moving")]
+    for who in (owner, second):
+        service_api.get("/api/v1/car-move-requests/cm_in_flight", token=who, expected=404)
+    # Anyone else learns nothing, not even that the request exists.
+    stranger = log_in(service_api, clean_sandbox, "wechat")
+    unknown = service_api.get(f"/api/v1/car-move-requests/{newer['id']}", token=stranger, expected=404)
+    assert unknown["error"]["code"] == "car_move.request_not_found"
     service_api.post(f"/api/v1/car-move-requests/{newer['id']}/cancel", token=second)
     refused = service_api.post(
         f"/api/v1/car-move-requests/{newer['id']}/answer", json={"answer": "moving"}, token=owner, expected=409
