@@ -546,3 +546,35 @@ def test_an_owner_sees_requests_newest_first_with_answers_and_cannot_answer_a_fi
     )
     assert refused["error"]["code"] == "car_move.request_finished"
     assert refused["error"]["details"] == {"status": "cancelled"}
+
+
+def test_an_owner_registers_a_plate_once_at_most_five_and_a_sold_car_moves_to_its_new_owner(
+    service_api: Api, clean_sandbox: Sandbox
+) -> None:
+    person = id_number()
+    cars = [plate("粤") for _ in range(6)]
+    for car in cars:
+        register_at_police(clean_sandbox, car, person)
+    owner = log_in(service_api, clean_sandbox, "wechat", name=SHENZHEN_OWNER_NAME, person=person)
+    vehicles = "/api/v1/me/vehicles"
+    first = service_api.post(vehicles, json={"city": SHENZHEN, "plate": cars[0]}, token=owner, expected=201)
+    again = service_api.post(vehicles, json={"city": SHENZHEN, "plate": cars[0]}, token=owner, expected=201)
+    assert again == first and first["id"].startswith("veh_")
+    for car in cars[1:5]:
+        service_api.post(vehicles, json={"city": SHENZHEN, "plate": car}, token=owner, expected=201)
+    refused = service_api.post(vehicles, json={"city": SHENZHEN, "plate": cars[5]}, token=owner, expected=409)
+    assert refused["error"]["code"] == "car_move.too_many_vehicles"
+    # The first car is sold: the police now have someone else as its owner, who registers it.
+    buyer_person = id_number()
+    register_at_police(clean_sandbox, cars[0], buyer_person)
+    buyer = log_in(service_api, clean_sandbox, "alipay", name="赵六", person=buyer_person)
+    bought = service_api.post(vehicles, json={"city": SHENZHEN, "plate": cars[0]}, token=buyer, expected=201)
+    assert bought["id"] != first["id"]
+    requester = log_in(service_api, clean_sandbox, "wechat")
+    created = ask(service_api, requester, cars[0], SHENZHEN)
+    assert [r["id"] for r in service_api.get("/api/v1/me/car-move-requests", token=buyer)["requests"]] == [
+        created["id"]
+    ]
+    assert service_api.get("/api/v1/me/car-move-requests", token=owner)["requests"] == []
+    # With one car fewer, the seller may register the sixth.
+    service_api.post(vehicles, json={"city": SHENZHEN, "plate": cars[5]}, token=owner, expected=201)
