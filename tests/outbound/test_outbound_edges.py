@@ -51,6 +51,11 @@ def outbound_log(caplog: pytest.LogCaptureFixture) -> Iterator[pytest.LogCapture
     logger.removeHandler(caplog.handler)
 
 
+def unique(records: list[logging.LogRecord]) -> list[logging.LogRecord]:
+    """Each record once, however many of caplog's handlers saw it."""
+    return list({id(record): record for record in records}.values())
+
+
 def test_a_store_that_fails_lets_calls_through_and_each_failure_is_logged_with_its_connection(
     outbound_log: pytest.LogCaptureFixture,
 ) -> None:
@@ -58,7 +63,7 @@ def test_a_store_that_fails_lets_calls_through_and_each_failure_is_logged_with_i
     assert breakers.admit(CONNECTION, 30, 11).verdict == CALL
     breakers.succeeded(CONNECTION)
     breakers.failed(CONNECTION, 3, 30)
-    warnings = [r for r in outbound_log.records if r.levelname == "WARNING"]
+    warnings = [r for r in unique(outbound_log.records) if r.levelname == "WARNING"]
     assert [r.getMessage() for r in warnings] == [
         "breaker store unreadable; calling anyway",
         "breaker store unwritable",
@@ -168,7 +173,7 @@ def test_a_final_answer_is_a_working_upstream_and_each_failure_kind_passes_on_th
 
     with pytest.raises(TypeError):
         outbound.call("440300.housing_fund", "account", policy, bug)
-    [logged] = [r for r in outbound_log.records if r.getMessage() == "outbound call failed in our own code"]
+    [logged] = [r for r in unique(outbound_log.records) if r.getMessage() == "outbound call failed in our own code"]
     assert (logged.connection, logged.trial) == ("440300.housing_fund", False)
 
 
