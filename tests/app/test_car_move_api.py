@@ -11,6 +11,7 @@ import json
 import logging
 import secrets
 from dataclasses import replace
+from datetime import datetime
 from datetime import timedelta
 from typing import Any
 
@@ -44,6 +45,21 @@ from tests.app.car_move_world import shenzhen_owner
 from tests.conftest import Api
 from tests.conftest import Clock
 from tests.conftest import Sandbox
+
+
+def stalled_request(at: datetime) -> CarMoveRequest:
+    """What a crash between reserving and sending leaves behind: a request of resident 1 still submitting."""
+    return CarMoveRequest(
+        public_id="cm_stalled",
+        requester_id=1,
+        city_code=HANGZHOU,
+        adapter="zhejiang_traffic_police",
+        request_no="ctstalled000",
+        status="submitting",
+        timeline=[],
+        created_at=at,
+        updated_at=at,
+    )
 
 
 def events(body: dict[str, Any]) -> list[str]:
@@ -337,17 +353,7 @@ def test_the_sweep_purges_locations_after_seven_days_and_settles_stalled_request
     created = ask(service_api, requester, car)
     with service_app.extensions["session_factory"]() as db, transaction(db):
         # What a crash between reserving and sending leaves behind: it would count against the limits forever.
-        stalled = CarMoveRequest(
-            public_id="cm_stalled",
-            requester_id=1,
-            city_code=HANGZHOU,
-            adapter="zhejiang_traffic_police",
-            request_no="ctstalled000",
-            status="submitting",
-            timeline=[],
-            created_at=clock(),
-            updated_at=clock(),
-        )
+        stalled = stalled_request(clock())
         db.add(stalled)
     clock.advance(days=6)
     assert "purged 0 locations, settled 1" in service_app.test_cli_runner().invoke(args=["sweep-car-moves"]).output
@@ -480,19 +486,7 @@ def test_the_sweep_waits_the_whole_five_minutes_and_seven_days(
     created_at = clock()
     with service_app.extensions["session_factory"]() as db:
         with transaction(db):
-            db.add(
-                CarMoveRequest(
-                    public_id="cm_stalled",
-                    requester_id=1,
-                    city_code=HANGZHOU,
-                    adapter="zhejiang_traffic_police",
-                    request_no="ctstalled000",
-                    status="submitting",
-                    timeline=[],
-                    created_at=created_at,
-                    updated_at=created_at,
-                )
-            )
+            db.add(stalled_request(created_at))
         five_minutes = created_at + timedelta(minutes=5)
         assert sweep_car_moves(db, five_minutes) == Swept(purged=0, settled=0)
         later = five_minutes + timedelta(microseconds=1)
