@@ -29,6 +29,7 @@ from app.wiring import build_attempt_counter
 from app.wiring import build_channel_adapters
 from app.wiring import build_outbound
 from app.wiring import upstream_environ
+from billing.payments import erase_payer
 from city_services.car_move.owners import erase_car_moves
 from city_services.car_move.rules import car_move_uses
 from city_services.catalogue import CatalogueCache
@@ -139,7 +140,14 @@ def create_app(
         breaker_watch=breaker_watch,
         # Each package's erase function for a person's data. What still counts against the person's limits
         # is kept first, while their requests, appointments and channel accounts can still be read.
-        erasers=(allowances.carry_over, erase_notice_data, erase_fund_lookups, erase_car_moves, erase_appointments),
+        erasers=(
+            allowances.carry_over,
+            erase_notice_data,
+            erase_fund_lookups,
+            erase_car_moves,
+            erase_appointments,
+            erase_payer,
+        ),
         notice_templates=notices.templates,
         notices=notices,
         attempts=build_attempt_counter(settings, engine),

@@ -1,0 +1,1 @@
+"""Money: payments, refunds, channel notifications, the ledger, sweeps and reconciliation."""

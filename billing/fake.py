@@ -1,0 +1,220 @@
+"""A payment channel in memory, for fast tests: it keeps its own orders and signs its own notifications.
+
+It behaves as the real adapters promise (the contract suite runs over it and them): orders are
+idempotent by number, a refund number refunds once, refunds never exceed what was paid, and each
+notification it sends is signed afresh (HMAC over time, nonce and body).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import secrets
+import threading
+from collections.abc import Callable
+from collections.abc import Mapping
+from dataclasses import dataclass
+from dataclasses import field
+from datetime import datetime
+
+from billing.gateway import CLOSED
+from billing.gateway import FAILED
+from billing.gateway import PAID
+from billing.gateway import PAYMENT_NOTICE
+from billing.gateway import REFUND_FAILED
+from billing.gateway import REFUND_NOTICE
+from billing.gateway import REFUND_PROCESSING
+from billing.gateway import REFUND_SUCCEEDED
+from billing.gateway import REFUNDED
+from billing.gateway import UNPAID
+from billing.gateway import Acknowledgement
+from billing.gateway import ChannelPayment
+from billing.gateway import ChannelRefund
+from billing.gateway import Checkout
+from billing.gateway import Notice
+from billing.gateway import NotificationRefused
+from billing.gateway import Order
+from billing.gateway import RefundOrder
+from errors import UpstreamRejected
+from errors import UpstreamUnavailable
+
+
+@dataclass
+class _Order:
+    order: Order
+    state: str = UNPAID
+    trade_no: str = ""
+    paid_at: datetime | None = None
+    refunds: dict[str, tuple[RefundOrder, str]] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """A notification as the channel sends it: headers and raw body."""
+
+    headers: dict[str, str]
+    body: bytes
+
+
+class FakePaymentGateway:
+    """One merchant at a pretend channel."""
+
+    name = "fake_pay"
+
+    def __init__(self, channel: str, merchant_id: str, clock: Callable[[], datetime]) -> None:
+        self.channel = channel
+        self.merchant_id = merchant_id
+        self._clock = clock
+        self._key = secrets.token_bytes(32)
+        self._orders: dict[str, _Order] = {}
+        self._lock = threading.Lock()
+        # Set to make every call fail as an unreachable channel would.
+        self.down = False
+        self.calls: list[tuple[str, str]] = []
+
+    def create(self, order: Order) -> Checkout:
+        """Place an order; the same number with other content is refused."""
+        self._reach("create", order.out_trade_no)
+        with self._lock:
+            known = self._orders.setdefault(order.out_trade_no, _Order(order, trade_no="ft" + secrets.token_hex(8)))
+        if known.order != order:
+            raise UpstreamRejected(
+                "billing.order_conflict", "The channel holds another order with this number.", "conflict"
+            )
+        return Checkout(known.trade_no, {"tradeNO": known.trade_no})
+
+    def query(self, out_trade_no: str) -> ChannelPayment:
+        """The channel's view of an order."""
+        self._reach("query", out_trade_no)
+        known = self._known(out_trade_no)
+        return ChannelPayment(out_trade_no, known.state, known.order.amount_fen, known.trade_no, known.paid_at)
+
+    def close(self, out_trade_no: str) -> None:
+        """Close an unpaid order."""
+        self._reach("close", out_trade_no)
+        known = self._known(out_trade_no)
+        with self._lock:
+            if known.state in (PAID, REFUNDED):
+                raise UpstreamRejected("billing.order_paid", "The order was paid.", "conflict")
+            known.state = CLOSED
+
+    def refund(self, order: RefundOrder) -> ChannelRefund:
+        """Accept a refund once per number, never past what was paid."""
+        self._reach("refund", order.out_refund_no)
+        known = self._known(order.out_trade_no)
+        with self._lock:
+            if order.out_refund_no in known.refunds:
+                return ChannelRefund(order.out_refund_no, known.refunds[order.out_refund_no][1])
+            if known.state not in (PAID, REFUNDED):
+                raise UpstreamRejected("billing.order_not_paid", "The order was not paid.", "conflict")
+            taken = sum(r.amount_fen for r, state in known.refunds.values() if state != REFUND_FAILED)
+            if taken + order.amount_fen > known.order.amount_fen:
+                raise UpstreamRejected("billing.refund_not_enough", "Not enough left to refund.", "conflict")
+            known.refunds[order.out_refund_no] = (order, REFUND_PROCESSING)
+        return ChannelRefund(order.out_refund_no, REFUND_PROCESSING)
+
+    def query_refund(self, out_trade_no: str, out_refund_no: str) -> ChannelRefund:
+        """The channel's view of a refund."""
+        self._reach("query_refund", out_refund_no)
+        known = self._known(out_trade_no)
+        if out_refund_no not in known.refunds:
+            raise UpstreamRejected("billing.refund_not_found", "No such refund at the channel.", "not_found")
+        return ChannelRefund(out_refund_no, known.refunds[out_refund_no][1])
+
+    def pay(self, out_trade_no: str, *, succeed: bool = True) -> Delivery:
+        """The payer pays (or the payment fails); the notification the channel would send."""
+        known = self._known(out_trade_no)
+        with self._lock:
+            known.state = PAID if succeed else FAILED
+            known.paid_at = self._clock() if succeed else None
+        return self.payment_notification(out_trade_no)
+
+    def payment_notification(self, out_trade_no: str, /, **changes: object) -> Delivery:
+        """A fresh delivery of the order's payment notification; changes override fields (to forge one)."""
+        known = self._known(out_trade_no)
+        fields: dict[str, object] = {
+            "kind": PAYMENT_NOTICE,
+            "event_id": "pay-" + hashlib.sha256(out_trade_no.encode()).hexdigest()[:16],
+            "app_id": known.order.app_id,
+            "merchant_id": self.merchant_id,
+            "out_trade_no": out_trade_no,
+            "amount_fen": known.order.amount_fen,
+            "currency": "CNY",
+            "state": PAID if known.state in (PAID, REFUNDED) else known.state,
+            "channel_trade_no": known.trade_no,
+        }
+        return self._deliver({**fields, **changes})
+
+    def settle_refund(self, out_trade_no: str, out_refund_no: str, *, succeed: bool = True) -> Delivery:
+        """The channel finishes a refund; the notification it sends."""
+        known = self._known(out_trade_no)
+        with self._lock:
+            order, _ = known.refunds[out_refund_no]
+            known.refunds[out_refund_no] = (order, REFUND_SUCCEEDED if succeed else REFUND_FAILED)
+            refunded = sum(r.amount_fen for r, state in known.refunds.values() if state == REFUND_SUCCEEDED)
+            if refunded == known.order.amount_fen:
+                known.state = REFUNDED
+        fields = {
+            "kind": REFUND_NOTICE,
+            "event_id": "refund-" + out_refund_no,
+            "app_id": known.order.app_id,
+            "merchant_id": self.merchant_id,
+            "out_trade_no": out_trade_no,
+            "amount_fen": known.order.amount_fen,
+            "currency": "CNY",
+            "state": REFUND_SUCCEEDED if succeed else REFUND_FAILED,
+            "out_refund_no": out_refund_no,
+            "refund_fen": order.amount_fen,
+            "channel_refund_id": "fr" + out_refund_no[-8:],
+        }
+        return self._deliver(fields)
+
+    def parse_notification(self, headers: Mapping[str, str], body: bytes) -> Notice:
+        """Verify the signature over the raw body and read it."""
+        signature = headers.get("X-Fake-Signature", "")
+        timestamp = headers.get("X-Fake-Timestamp", "")
+        nonce = headers.get("X-Fake-Nonce", "")
+        if not hmac.compare_digest(signature, self._sign(timestamp, nonce, body)):
+            raise NotificationRefused("bad_signature")
+        try:
+            fields = json.loads(body)
+            return Notice(
+                delivery=f"{timestamp}:{nonce}",
+                sent_at=datetime.fromisoformat(timestamp),
+                **fields,
+            )
+        except (ValueError, TypeError) as garbled:
+            raise NotificationRefused("garbled") from garbled
+
+    def acknowledgement(self, received: bool) -> Acknowledgement:
+        """200 when received; 500 with a FAIL body otherwise (as WeChat Pay reads them)."""
+        if received:
+            return Acknowledgement(200, b"", "text/plain")
+        return Acknowledgement(500, b'{"code":"FAIL","message":"failed"}', "application/json")
+
+    def _deliver(self, fields: Mapping[str, object]) -> Delivery:
+        body = json.dumps(fields, sort_keys=True).encode()
+        timestamp = self._clock().isoformat()
+        nonce = secrets.token_hex(8)
+        headers = {
+            "X-Fake-Timestamp": timestamp,
+            "X-Fake-Nonce": nonce,
+            "X-Fake-Signature": self._sign(timestamp, nonce, body),
+        }
+        return Delivery(headers, body)
+
+    def _sign(self, timestamp: str, nonce: str, body: bytes) -> str:
+        return hmac.new(self._key, f"{timestamp}\n{nonce}\n".encode() + body, hashlib.sha256).hexdigest()
+
+    def _known(self, out_trade_no: str) -> _Order:
+        with self._lock:
+            known = self._orders.get(out_trade_no)
+        if known is None:
+            raise UpstreamRejected("billing.order_not_found", "The channel has no such order.", "not_found")
+        return known
+
+    def _reach(self, call: str, ref: str) -> None:
+        self.calls.append((call, ref))
+        if self.down:
+            raise UpstreamUnavailable("billing.channel_unavailable", "The payment channel cannot be reached.")

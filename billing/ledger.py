@@ -1,0 +1,116 @@
+"""The double-entry ledger: every movement of money is one balanced entry, posted once, never changed.
+
+Accounts are named by what they hold: `clearing:<channel>:<merchant>` is what a channel holds for
+us (debited when a payer pays, credited when we give money back or it takes a fee);
+`revenue:<city>:<service>` is what a city's service earned; `fees:<channel>` what channels charged.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+
+from sqlalchemy import func
+from sqlalchemy import select
+from sqlalchemy.dialects import postgresql
+from sqlalchemy.dialects import sqlite
+from sqlalchemy.orm import Session
+
+from billing.models import LedgerEntry
+from billing.models import LedgerLine
+from billing.models import Payment
+from billing.models import Refund
+
+
+class Unbalanced(ValueError):
+    """An entry whose lines do not sum to zero: a bug, never posted."""
+
+
+def clearing(payment: Payment) -> str:
+    """The account of what the payment's channel merchant holds for us."""
+    return f"clearing:{payment.channel}:{payment.merchant_id}"
+
+
+def revenue(payment: Payment) -> str:
+    """The account of what the payment's city service earned."""
+    return f"revenue:{payment.city_code}:{payment.service_code}"
+
+
+def post(
+    session: Session,
+    key: str,
+    kind: str,
+    lines: Sequence[tuple[str, int]],
+    now: datetime,
+    *,
+    payment_id: int | None = None,
+    refund_id: int | None = None,
+) -> bool:
+    """Post one balanced entry under its key; False when that key was posted before (nothing happens)."""
+    if not lines or sum(amount for _, amount in lines) != 0 or any(amount == 0 for _, amount in lines):
+        raise Unbalanced(f"entry {key} does not balance: {list(lines)}")
+    insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
+    entry_id = session.scalar(
+        insert(LedgerEntry)
+        .values(key=key, kind=kind, payment_id=payment_id, refund_id=refund_id, posted_at=now)
+        .on_conflict_do_nothing(index_elements=[LedgerEntry.key])
+        .returning(LedgerEntry.id)
+    )
+    if entry_id is None:
+        return False
+    session.add_all(LedgerLine(entry_id=entry_id, account=account, amount_fen=amount) for account, amount in lines)
+    session.flush()
+    return True
+
+
+def post_payment(session: Session, payment: Payment, now: datetime) -> bool:
+    """The payer paid: the channel holds the money the city's service earned."""
+    return post(
+        session,
+        f"paid:{payment.out_trade_no}",
+        "payment",
+        [(clearing(payment), payment.amount_fen), (revenue(payment), -payment.amount_fen)],
+        now,
+        payment_id=payment.id,
+    )
+
+
+def post_refund(session: Session, payment: Payment, refund: Refund, now: datetime) -> bool:
+    """Money went back to the payer: the service's earning and the channel's holding shrink alike."""
+    return post(
+        session,
+        f"refund:{refund.out_refund_no}",
+        "refund",
+        [(revenue(payment), refund.amount_fen), (clearing(payment), -refund.amount_fen)],
+        now,
+        payment_id=payment.id,
+        refund_id=refund.id,
+    )
+
+
+def balance(session: Session, account: str) -> int:
+    """An account's balance in fen (debits positive)."""
+    total = session.scalar(select(func.sum(LedgerLine.amount_fen)).where(LedgerLine.account == account))
+    return int(total or 0)
+
+
+def unbalanced_entries(session: Session) -> list[str]:
+    """Keys of entries whose lines do not sum to zero (there must be none)."""
+    rows = session.execute(
+        select(LedgerEntry.key)
+        .join(LedgerLine, LedgerLine.entry_id == LedgerEntry.id)
+        .group_by(LedgerEntry.id, LedgerEntry.key)
+        .having(func.sum(LedgerLine.amount_fen) != 0)
+    )
+    return [key for (key,) in rows]
+
+
+def entries_of(session: Session, payment_id: int) -> list[tuple[LedgerEntry, list[LedgerLine]]]:
+    """A payment's entries with their lines, oldest first."""
+    entries = session.scalars(
+        select(LedgerEntry).where(LedgerEntry.payment_id == payment_id).order_by(LedgerEntry.id)
+    ).all()
+    lines = session.scalars(
+        select(LedgerLine).where(LedgerLine.entry_id.in_([entry.id for entry in entries])).order_by(LedgerLine.id)
+    ).all()
+    return [(entry, [line for line in lines if line.entry_id == entry.id]) for entry in entries]

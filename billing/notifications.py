@@ -1,0 +1,204 @@
+"""Payment and refund notifications: verified, checked against our order, applied once, and only then acknowledged.
+
+Order of work (reliability.md §1): the adapter verifies the signature over the raw bytes and reads
+the notification; here it must be fresh and never seen before (a replay is refused), name one of
+our orders with the same merchant, app and amount, and then, in one transaction under the
+payment's row lock, the allowed transition is applied, the raw notification stored sealed, and
+the follow-up work written to the outbox. Only after that commit does the channel hear "received".
+Anything else hears "send again": a forged, stale or garbled notification, a replay, a valid one
+that does not match our order, or one for an order we have not committed yet.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from datetime import timedelta
+
+from sqlalchemy import delete
+from sqlalchemy import select
+from sqlalchemy.dialects import postgresql
+from sqlalchemy.dialects import sqlite
+from sqlalchemy.orm import Session
+
+from billing import statuses
+from billing.gateway import CLOSED
+from billing.gateway import FAILED
+from billing.gateway import PAID
+from billing.gateway import PAYMENT_NOTICE
+from billing.gateway import ChannelRefund
+from billing.gateway import Notice
+from billing.gateway import NotificationRefused
+from billing.gateway import PaymentGateway
+from billing.ledger import post_payment
+from billing.models import NotificationNonce
+from billing.models import OutboxTask
+from billing.models import Payment
+from billing.models import PaymentNotification
+from billing.models import Refund
+from billing.refunds import settle_refund
+from database import transaction
+from identity.vault import Vault
+
+log = logging.getLogger("citytiles.billing")
+security_log = logging.getLogger("citytiles.security")
+# A delivery signed longer ago than this (or this far ahead of our clock) is refused as stale.
+FRESHNESS = timedelta(minutes=5)
+RAW_NOTIFICATION = "billing.raw_notification"
+FULFIL = "fulfil"
+PAYMENT_EVENTS = {PAID: statuses.PAY_SUCCEEDED, FAILED: statuses.PAY_FAILED, CLOSED: statuses.ORDER_CLOSED}
+# Whatever the order did since, a payment that was paid stays paid: a late success repeats what we know.
+SETTLED_PAID = (statuses.PAID, statuses.PARTIALLY_REFUNDED, statuses.REFUNDED)
+APPLIED, DUPLICATE = "applied", "duplicate"
+
+
+@dataclass(frozen=True)
+class Receipt:
+    """What became of a notification: received (acknowledge it) or not, and why."""
+
+    received: bool
+    outcome: str
+
+
+def receive_notification(
+    session: Session,
+    gateway: PaymentGateway,
+    headers: Mapping[str, str],
+    body: bytes,
+    *,
+    vault: Vault,
+    clock: Callable[[], datetime],
+) -> Receipt:
+    """Take one delivery of a notification from a channel; received only once its effect is committed."""
+    try:
+        notice = gateway.parse_notification(headers, body)
+        now = clock()
+        if abs(now - notice.sent_at) > FRESHNESS:
+            raise NotificationRefused("stale")
+        _check_unseen(session, gateway.channel, notice, now)
+    except NotificationRefused as refused:
+        security_log.warning(
+            "payment notification refused", extra={"channel": gateway.channel, "reason": refused.reason}
+        )
+        return Receipt(False, refused.reason)
+    with transaction(session):
+        payment = session.scalar(select(Payment).where(Payment.out_trade_no == notice.out_trade_no).with_for_update())
+        if payment is None:
+            # Our order row is committed before the channel hears of it, so this is a foreign order
+            # or one still being placed: the channel sends it again, and then it is known.
+            log.warning("a notification named an order we do not have", extra={"channel": gateway.channel})
+            return Receipt(False, "unknown_order")
+        mismatch = _mismatch(payment, gateway, notice)
+        if mismatch is not None:
+            security_log.warning(
+                "payment notification does not match our order",
+                extra={"channel": gateway.channel, "reason": mismatch, "out_trade_no": payment.out_trade_no},
+            )
+            return Receipt(False, mismatch)
+        if notice.kind == PAYMENT_NOTICE:
+            changed = _apply_payment(session, payment, notice, now)
+        else:
+            refund = session.scalar(select(Refund).where(Refund.out_refund_no == notice.out_refund_no))
+            if refund is None or refund.payment_id != payment.id or refund.amount_fen != notice.refund_fen:
+                security_log.warning(
+                    "refund notification does not match our refund",
+                    extra={"channel": gateway.channel, "out_trade_no": payment.out_trade_no},
+                )
+                return Receipt(False, "refund_mismatch")
+            answer = ChannelRefund(refund.out_refund_no, notice.state, notice.channel_refund_id, notice.at)
+            changed = settle_refund(session, payment, refund, answer, now)
+        outcome = APPLIED if changed else DUPLICATE
+        _store(
+            session, payment, gateway.channel, notice, vault.seal(RAW_NOTIFICATION, body.decode("utf-8")), outcome, now
+        )
+    return Receipt(True, outcome)
+
+
+def forget_old_deliveries(session: Session, now: datetime) -> None:
+    """Drop replay records older than anything fresh enough to be accepted."""
+    with transaction(session):
+        session.execute(delete(NotificationNonce).where(NotificationNonce.seen_at < now - 2 * FRESHNESS))
+
+
+def _check_unseen(session: Session, channel: str, notice: Notice, now: datetime) -> None:
+    """Remember this delivery; a delivery seen before is a replay (the channel signs every try afresh)."""
+    insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
+    with transaction(session):
+        inserted = session.scalar(
+            insert(NotificationNonce)
+            .values(channel=channel, nonce=notice.delivery[:128], seen_at=now)
+            .on_conflict_do_nothing()
+            .returning(NotificationNonce.nonce)
+        )
+    if inserted is None:
+        raise NotificationRefused("replayed")
+
+
+def _mismatch(payment: Payment, gateway: PaymentGateway, notice: Notice) -> str | None:
+    """Why a validly signed notification is not about our order as we placed it, or None."""
+    checks = (
+        ("merchant_mismatch", payment.channel == gateway.channel and payment.merchant_id == notice.merchant_id),
+        ("app_mismatch", payment.app_id == notice.app_id),
+        ("amount_mismatch", payment.amount_fen == notice.amount_fen),
+        ("currency_mismatch", notice.currency == payment.currency),
+    )
+    return next((reason for reason, fine in checks if not fine), None)
+
+
+def _apply_payment(session: Session, payment: Payment, notice: Notice, now: datetime) -> bool:
+    """Apply a payment's new state once; whether anything changed."""
+    if notice.state == PAID and payment.status in SETTLED_PAID:
+        return False
+    following = statuses.next_payment_status(payment.status, PAYMENT_EVENTS[notice.state])
+    if following is None or following == payment.status:
+        return False
+    payment.status = following
+    payment.updated_at = now
+    if following == statuses.PAID:
+        payment.paid_at = notice.at or now
+        payment.channel_trade_no = notice.channel_trade_no or payment.channel_trade_no
+        post_payment(session, payment, now)
+        _enqueue(session, FULFIL, payment.out_trade_no, now)
+    return True
+
+
+def _enqueue(session: Session, kind: str, ref: str, now: datetime) -> None:
+    """Write follow-up work in this transaction; the same work twice is one task."""
+    insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
+    session.execute(
+        insert(OutboxTask)
+        .values(kind=kind, ref=ref, due_at=now, attempts=0, created_at=now)
+        .on_conflict_do_nothing(index_elements=[OutboxTask.kind, OutboxTask.ref])
+    )
+
+
+def _store(
+    session: Session, payment: Payment, channel: str, notice: Notice, sealed: str, outcome: str, now: datetime
+) -> None:
+    """Keep the notification (once per channel event id), counting its copies."""
+    row = session.scalar(
+        select(PaymentNotification).where(
+            PaymentNotification.channel == channel, PaymentNotification.event_id == notice.event_id
+        )
+    )
+    if row is not None:
+        row.copies += 1
+        row.last_received_at = now
+        return
+    session.add(
+        PaymentNotification(
+            channel=channel,
+            event_id=notice.event_id,
+            payment_id=payment.id,
+            kind=notice.kind,
+            out_refund_no=notice.out_refund_no,
+            raw_sealed=sealed,
+            outcome=outcome,
+            copies=1,
+            received_at=now,
+            last_received_at=now,
+        )
+    )

@@ -1,0 +1,227 @@
+"""Payment notifications: received only once applied, applied exactly once, and never acknowledged when wrong."""
+
+from __future__ import annotations
+
+import logging
+
+import pytest
+from flask import Flask
+from sqlalchemy import select
+from sqlalchemy import text
+from sqlalchemy.exc import DatabaseError
+from sqlalchemy.orm import Session
+
+from billing import statuses
+from billing.fake import Delivery
+from billing.fake import FakePaymentGateway
+from billing.gateway import CLOSED
+from billing.ledger import balance
+from billing.ledger import unbalanced_entries
+from billing.models import OutboxTask
+from billing.models import PaymentNotification
+from billing.notifications import forget_old_deliveries
+from billing.payments import open_payment
+from billing.payments import payment_of
+from database import transaction
+from errors import NotFound
+from tests.billing.world import MERCHANT
+from tests.billing.world import add_resident
+from tests.billing.world import charge
+from tests.billing.world import deliver
+from tests.billing.world import entries
+from tests.billing.world import open_order
+from tests.billing.world import payment
+from tests.concurrency import run_together
+from tests.conftest import Clock
+
+
+@pytest.fixture
+def gateway(clock: Clock) -> FakePaymentGateway:
+    return FakePaymentGateway("wechat", MERCHANT, clock)
+
+
+def test_an_order_is_recorded_then_placed_once_and_asking_again_answers_the_same(
+    session: Session, gateway: FakePaymentGateway, clock: Clock
+) -> None:
+    wanted = charge(add_resident(session, clock), clock, 2500)
+    first = open_payment(session, gateway, wanted, clock)
+    again = open_payment(session, gateway, wanted, clock)
+    assert (first.id, first.status, first.amount_fen) == (again.id, statuses.CREATED, 2500)
+    assert first.checkout is not None and first.checkout["tradeNO"] == first.checkout["reference"]
+    assert [call for call, _ in gateway.calls] == ["create"]
+    assert payment_of(session, frozenset({wanted.resident_id}), first.public_id).id == first.id
+    with pytest.raises(NotFound):
+        payment_of(session, frozenset({wanted.resident_id + 1}), first.public_id)
+
+
+def test_an_unreachable_channel_leaves_the_order_recorded_and_the_next_try_places_it(
+    session: Session, gateway: FakePaymentGateway, clock: Clock
+) -> None:
+    wanted = charge(add_resident(session, clock), clock)
+    gateway.down = True
+    with pytest.raises(Exception, match="cannot be reached"):
+        open_payment(session, gateway, wanted, clock)
+    gateway.down = False
+    placed = open_payment(session, gateway, wanted, clock)
+    assert placed.checkout is not None and placed.status == statuses.CREATED
+
+
+def test_a_paid_notification_is_applied_posted_and_queued_once(
+    app: Flask, session: Session, gateway: FakePaymentGateway, clock: Clock
+) -> None:
+    order = open_order(session, gateway, clock, 2500)
+    receipt = deliver(app, gateway, gateway.pay(order.out_trade_no), clock)
+    assert (receipt.received, receipt.outcome) == (True, "applied")
+    paid = payment(app, order.out_trade_no)
+    assert (paid.status, paid.paid_at, paid.channel_trade_no) == (statuses.PAID, clock(), order.checkout["reference"])
+    assert balance(session, f"clearing:wechat:{MERCHANT}") == 2500
+    assert balance(session, "revenue:330100:outpatient") == -2500
+    assert session.scalars(select(OutboxTask.ref).where(OutboxTask.kind == "fulfil")).all() == [order.out_trade_no]
+    stored = session.scalars(select(PaymentNotification)).one()
+    assert (stored.outcome, stored.copies, stored.kind) == ("applied", 1, "payment")
+    assert order.out_trade_no not in stored.raw_sealed  # it names the payer: sealed, not readable at rest
+
+    # The channel sends it again (a fresh delivery, signed afresh): received, nothing more happens.
+    again = deliver(app, gateway, gateway.payment_notification(order.out_trade_no), clock)
+    assert (again.received, again.outcome) == (True, "duplicate")
+    assert entries(app, order.id) == 1 and balance(session, f"clearing:wechat:{MERCHANT}") == 2500
+    session.rollback()
+    assert session.scalars(select(PaymentNotification.copies)).one() == 2
+
+
+def forged(delivery: Delivery, **headers: str) -> Delivery:
+    return Delivery({**delivery.headers, **headers}, delivery.body)
+
+
+@pytest.mark.parametrize(
+    ("tamper", "reason"),
+    [
+        (lambda d: Delivery(d.headers, d.body.replace(b"2500", b"2501")), "bad_signature"),
+        (lambda d: forged(d, **{"X-Fake-Signature": "0" * 64}), "bad_signature"),
+        (lambda d: forged(d, **{"X-Fake-Nonce": "another"}), "bad_signature"),
+        (lambda d: Delivery({}, d.body), "bad_signature"),
+    ],
+)
+def test_a_forged_notification_is_refused_logged_and_changes_nothing(
+    app: Flask,
+    session: Session,
+    gateway: FakePaymentGateway,
+    clock: Clock,
+    caplog: pytest.LogCaptureFixture,
+    tamper,
+    reason,
+) -> None:
+    order = open_order(session, gateway, clock)
+    with caplog.at_level(logging.WARNING, logger="citytiles.security"):
+        receipt = deliver(app, gateway, tamper(gateway.pay(order.out_trade_no)), clock)
+    assert (receipt.received, receipt.outcome) == (False, reason)
+    assert [r.reason for r in caplog.records if r.name == "citytiles.security"] == [reason]
+    assert payment(app, order.out_trade_no).status == statuses.CREATED and entries(app, order.id) == 0
+
+
+def test_a_replayed_delivery_and_a_stale_one_are_refused(
+    app: Flask, session: Session, gateway: FakePaymentGateway, clock: Clock
+) -> None:
+    order = open_order(session, gateway, clock)
+    delivery = gateway.pay(order.out_trade_no)
+    assert deliver(app, gateway, delivery, clock).received
+    replay = deliver(app, gateway, delivery, clock)
+    assert (replay.received, replay.outcome) == (False, "replayed")
+    late = gateway.payment_notification(order.out_trade_no)
+    clock.advance(minutes=5, seconds=1)
+    assert deliver(app, gateway, late, clock).outcome == "stale"
+    # Replay records outlive the freshness window, then go.
+    forget_old_deliveries(session, clock())
+    clock.advance(minutes=5)
+    forget_old_deliveries(session, clock())
+    assert session.scalar(text("SELECT count(*) FROM notification_nonces")) == 0
+
+
+@pytest.mark.parametrize(
+    ("change", "reason"),
+    [
+        ({"amount_fen": 1}, "amount_mismatch"),
+        ({"app_id": "wx0000000000000000"}, "app_mismatch"),
+        ({"merchant_id": "1900000999"}, "merchant_mismatch"),
+        ({"currency": "USD"}, "currency_mismatch"),
+    ],
+)
+def test_a_validly_signed_notification_that_is_not_our_order_is_refused(
+    app: Flask, session: Session, gateway: FakePaymentGateway, clock: Clock, change: dict[str, object], reason: str
+) -> None:
+    order = open_order(session, gateway, clock)
+    gateway.pay(order.out_trade_no)
+    receipt = deliver(app, gateway, gateway.payment_notification(order.out_trade_no, **change), clock)
+    assert (receipt.received, receipt.outcome) == (False, reason)
+    assert payment(app, order.out_trade_no).status == statuses.CREATED and entries(app, order.id) == 0
+
+
+def test_another_channels_gateway_cannot_settle_an_order(app: Flask, session: Session, clock: Clock) -> None:
+    wechat = FakePaymentGateway("wechat", MERCHANT, clock)
+    alipay = FakePaymentGateway("alipay", MERCHANT, clock)
+    order = open_order(session, wechat, clock)
+    alipay.create(wechat._known(order.out_trade_no).order)
+    receipt = deliver(app, alipay, alipay.pay(order.out_trade_no), clock)
+    assert (receipt.received, receipt.outcome) == (False, "merchant_mismatch")
+
+
+def test_a_notification_for_an_order_we_do_not_have_is_not_acknowledged(
+    app: Flask, session: Session, gateway: FakePaymentGateway, clock: Clock
+) -> None:
+    order = open_order(session, gateway, clock)
+    stranger = gateway.payment_notification(order.out_trade_no, **{"out_trade_no": "ct" + "0" * 24})
+    assert deliver(app, gateway, stranger, clock).outcome == "unknown_order"
+
+
+def test_a_garbled_body_is_refused(app: Flask, session: Session, gateway: FakePaymentGateway, clock: Clock) -> None:
+    order = open_order(session, gateway, clock)
+    odd = gateway.payment_notification(order.out_trade_no, unexpected="field")
+    assert deliver(app, gateway, odd, clock).outcome == "garbled"
+
+
+def test_a_payment_after_the_order_closed_still_counts(
+    app: Flask, session: Session, gateway: FakePaymentGateway, clock: Clock
+) -> None:
+    order = open_order(session, gateway, clock)
+    closed = gateway.payment_notification(order.out_trade_no, state=CLOSED)
+    assert deliver(app, gateway, closed, clock).outcome == "applied"
+    assert payment(app, order.out_trade_no).status == statuses.CLOSED
+    assert deliver(app, gateway, gateway.pay(order.out_trade_no), clock).outcome == "applied"
+    assert payment(app, order.out_trade_no).status == statuses.PAID and entries(app, order.id) == 1
+    # A late "closed" cannot undo money that moved.
+    assert deliver(app, gateway, closed_again(gateway, order.out_trade_no), clock).outcome == "duplicate"
+    assert payment(app, order.out_trade_no).status == statuses.PAID
+
+
+def closed_again(gateway: FakePaymentGateway, out_trade_no: str) -> Delivery:
+    return gateway.payment_notification(out_trade_no, state=CLOSED, event_id="close-" + out_trade_no)
+
+
+def test_fifty_copies_at_once_make_one_transition_and_one_posting(
+    app: Flask, session: Session, gateway: FakePaymentGateway, clock: Clock
+) -> None:
+    order = open_order(session, gateway, clock, 4200)
+    gateway.pay(order.out_trade_no)
+    copies = [gateway.payment_notification(order.out_trade_no) for _ in range(50)]
+    receipts = run_together(50, lambda i: deliver(app, gateway, copies[i], clock))
+    assert all(receipt.received for receipt in receipts), {r.outcome for r in receipts}
+    assert sorted(r.outcome for r in receipts) == ["applied"] + ["duplicate"] * 49
+    assert entries(app, order.id) == 1 and payment(app, order.out_trade_no).status == statuses.PAID
+    assert balance(session, f"clearing:wechat:{MERCHANT}") == 4200
+    assert session.scalar(select(PaymentNotification.copies)) == 50
+    assert unbalanced_entries(session) == []
+
+
+def test_the_ledger_refuses_to_be_rewritten(
+    app: Flask, session: Session, gateway: FakePaymentGateway, clock: Clock
+) -> None:
+    order = open_order(session, gateway, clock)
+    deliver(app, gateway, gateway.pay(order.out_trade_no), clock)
+    for statement in (
+        "UPDATE ledger_lines SET amount_fen = 1",
+        "DELETE FROM ledger_lines",
+        "DELETE FROM ledger_entries",
+    ):
+        with pytest.raises(DatabaseError, match="append-only"), transaction(session):
+            session.execute(text(statement))
+    assert balance(session, f"clearing:wechat:{MERCHANT}") == 2500

@@ -1,0 +1,185 @@
+"""Refunds: never more than remains, numbered before the channel hears of them, settled once."""
+
+from __future__ import annotations
+
+import pytest
+from flask import Flask
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from billing import statuses
+from billing.fake import FakePaymentGateway
+from billing.gateway import REFUND_SUCCEEDED
+from billing.gateway import ChannelRefund
+from billing.ledger import balance
+from billing.ledger import entries_of
+from billing.models import Payment
+from billing.models import Refund
+from billing.refunds import MAX_REFUNDS_PER_PAYMENT
+from billing.refunds import ask_channel
+from billing.refunds import record_refund_answer
+from billing.refunds import request_refund
+from errors import Conflict
+from errors import Invalid
+from errors import UpstreamUnavailable
+from identity.models import Resident
+from identity.residents import erase_resident
+from tests.billing.world import MERCHANT
+from tests.billing.world import NOTIFY_URL
+from tests.billing.world import deliver
+from tests.billing.world import open_order
+from tests.concurrency import run_together
+from tests.conftest import Clock
+
+CLEARING = f"clearing:wechat:{MERCHANT}"
+
+
+@pytest.fixture
+def gateway(clock: Clock) -> FakePaymentGateway:
+    return FakePaymentGateway("wechat", MERCHANT, clock)
+
+
+def paid_order(app: Flask, session: Session, gateway: FakePaymentGateway, clock: Clock, amount_fen: int = 2500) -> int:
+    order = open_order(session, gateway, clock, amount_fen)
+    assert deliver(app, gateway, gateway.pay(order.out_trade_no), clock).received
+    return order.id
+
+
+def refund(app: Flask, gateway: FakePaymentGateway, payment_id: int, amount_fen: int, clock: Clock) -> Refund:
+    with app.extensions["session_factory"](expire_on_commit=False) as db:
+        return request_refund(db, gateway, payment_id, amount_fen, "hospital refused", "saga:test", NOTIFY_URL, clock)
+
+
+def test_a_partial_then_the_rest_refunds_the_whole_and_the_books_follow(
+    app: Flask, session: Session, gateway: FakePaymentGateway, clock: Clock
+) -> None:
+    payment_id = paid_order(app, session, gateway, clock)
+    first = refund(app, gateway, payment_id, 1000, clock)
+    assert first.status == statuses.PROCESSING and first.out_refund_no.startswith("rf")
+    assert session.scalar(select(Refund.payment_id).where(Refund.id == first.id)) == payment_id
+    paid = _payment(app, payment_id)
+    assert deliver(app, gateway, gateway.settle_refund(paid.out_trade_no, first.out_refund_no), clock).outcome == (
+        "applied"
+    )
+    assert _payment(app, payment_id).status == statuses.PARTIALLY_REFUNDED
+    session.rollback()  # end this session's earlier read: what follows reads what the others wrote
+    assert balance(session, CLEARING) == 1500
+    rest = refund(app, gateway, payment_id, 1500, clock)
+    deliver(app, gateway, gateway.settle_refund(paid.out_trade_no, rest.out_refund_no), clock)
+    after = _payment(app, payment_id)
+    assert (after.status, after.refunded_fen) == (statuses.REFUNDED, 2500)
+    session.rollback()
+    assert balance(session, CLEARING) == 0 and balance(session, "revenue:330100:outpatient") == 0
+    assert [entry.kind for entry, _ in entries_of(session, payment_id)] == ["payment", "refund", "refund"]
+    with pytest.raises(Conflict) as refused:
+        refund(app, gateway, payment_id, 1, clock)
+    assert refused.value.code == "billing.not_refundable"
+
+
+def _payment(app: Flask, payment_id: int) -> Payment:
+    with app.extensions["session_factory"](expire_on_commit=False) as db:
+        row = db.get(Payment, payment_id)
+        assert row is not None
+        return row
+
+
+def test_a_refund_over_what_remains_says_how_much_remains(
+    app: Flask, session: Session, gateway: FakePaymentGateway, clock: Clock
+) -> None:
+    payment_id = paid_order(app, session, gateway, clock)
+    refund(app, gateway, payment_id, 2000, clock)
+    with pytest.raises(Conflict) as refused:
+        refund(app, gateway, payment_id, 501, clock)
+    assert (refused.value.code, refused.value.details) == (
+        "billing.refund_exceeds_available",
+        {"amount_available": 500},
+    )
+    with pytest.raises(Invalid):
+        refund(app, gateway, payment_id, 0, clock)
+
+
+def test_an_unpaid_payment_cannot_be_refunded(
+    app: Flask, session: Session, gateway: FakePaymentGateway, clock: Clock
+) -> None:
+    order = open_order(session, gateway, clock)
+    with pytest.raises(Conflict) as refused:
+        refund(app, gateway, order.id, 100, clock)
+    assert refused.value.details == {"status": "created"}
+
+
+def test_concurrent_refunds_that_together_exceed_the_payment_only_those_that_fit_succeed(
+    app: Flask, session: Session, gateway: FakePaymentGateway, clock: Clock
+) -> None:
+    payment_id = paid_order(app, session, gateway, clock, 1000)
+
+    def attempt(_: int) -> str:
+        try:
+            return refund(app, gateway, payment_id, 300, clock).status
+        except Conflict as refused:
+            return refused.code
+
+    outcomes = run_together(8, attempt)
+    assert sorted(outcomes) == ["billing.refund_exceeds_available"] * 5 + [statuses.PROCESSING] * 3
+    held = session.scalars(select(Refund.amount_fen).where(Refund.payment_id == payment_id)).all()
+    assert sum(held) == 900
+
+
+def test_a_refund_the_channel_could_not_take_is_asked_again_with_the_same_number(
+    app: Flask, session: Session, gateway: FakePaymentGateway, clock: Clock
+) -> None:
+    payment_id = paid_order(app, session, gateway, clock)
+    gateway.down = True
+    with pytest.raises(UpstreamUnavailable):
+        refund(app, gateway, payment_id, 700, clock)
+    waiting = session.scalars(select(Refund).where(Refund.payment_id == payment_id)).one()
+    assert waiting.status == statuses.REQUESTED  # visible, holding its amount, to be asked again
+    gateway.down = False
+    with app.extensions["session_factory"]() as db:
+        asked = ask_channel(db, gateway, waiting.id, NOTIFY_URL, clock)
+        assert asked.status == statuses.PROCESSING
+    assert [ref for call, ref in gateway.calls if call == "refund"] == [waiting.out_refund_no] * 2
+
+
+def test_a_refused_refund_frees_its_amount_and_a_late_failure_never_undoes_a_success(
+    app: Flask, session: Session, gateway: FakePaymentGateway, clock: Clock
+) -> None:
+    payment_id = paid_order(app, session, gateway, clock, 1000)
+    first = refund(app, gateway, payment_id, 1000, clock)
+    paid = _payment(app, payment_id)
+    deliver(app, gateway, gateway.settle_refund(paid.out_trade_no, first.out_refund_no, succeed=False), clock)
+    with app.extensions["session_factory"]() as db:
+        assert db.get(Refund, first.id).status == statuses.REFUND_FAILED
+    second = refund(app, gateway, payment_id, 1000, clock)
+    deliver(app, gateway, gateway.settle_refund(paid.out_trade_no, second.out_refund_no), clock)
+    with app.extensions["session_factory"]() as db:
+        late = record_refund_answer(db, second.id, ChannelRefund(second.out_refund_no, "failed"), clock())
+        assert late.status == statuses.SUCCEEDED
+        again = record_refund_answer(db, second.id, ChannelRefund(second.out_refund_no, REFUND_SUCCEEDED), clock())
+        assert again.status == statuses.SUCCEEDED
+    assert len(entries_of(session, payment_id)) == 2 and _payment(app, payment_id).refunded_fen == 1000
+
+
+def test_a_payment_is_refunded_at_most_fifty_times(
+    app: Flask, session: Session, gateway: FakePaymentGateway, clock: Clock
+) -> None:
+    payment_id = paid_order(app, session, gateway, clock, 100)
+    for _ in range(MAX_REFUNDS_PER_PAYMENT):
+        refund(app, gateway, payment_id, 1, clock)
+    with pytest.raises(Conflict) as refused:
+        refund(app, gateway, payment_id, 1, clock)
+    assert refused.value.code == "billing.too_many_refunds"
+
+
+def test_erasing_the_payer_keeps_the_payment_in_the_books_without_them(
+    app: Flask, session: Session, gateway: FakePaymentGateway, clock: Clock
+) -> None:
+    payment_id = paid_order(app, session, gateway, clock)
+    resident_id = _payment(app, payment_id).resident_id
+    with app.extensions["session_factory"]() as db:
+        resident = db.get(Resident, resident_id)
+        assert resident is not None
+        erase_resident(db, resident, now=clock(), erasers=app.extensions["erasers"])
+    kept = _payment(app, payment_id)
+    assert (kept.resident_id, kept.status, kept.amount_fen) == (None, statuses.PAID, 2500)
+    session.rollback()
+    assert balance(session, CLEARING) == 2500

@@ -1,0 +1,75 @@
+"""A small billing world for tests: a resident, a fake channel merchant, and ways to pay and read the books."""
+
+from __future__ import annotations
+
+import secrets
+from datetime import timedelta
+
+from flask import Flask
+from sqlalchemy import func
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from billing.fake import Delivery
+from billing.fake import FakePaymentGateway
+from billing.models import LedgerEntry
+from billing.models import Payment
+from billing.notifications import Receipt
+from billing.notifications import receive_notification
+from billing.payments import Charge
+from billing.payments import open_payment
+from database import transaction
+from identity.models import Resident
+from tests.conftest import WECHAT_MINI_PROGRAM
+from tests.conftest import Clock
+
+MERCHANT = "1900000109"
+NOTIFY_URL = "http://127.0.0.1:8000/callbacks/wechat-pay/1900000109"
+
+
+def add_resident(session: Session, clock: Clock) -> int:
+    with transaction(session):
+        resident = Resident(public_id="r_" + secrets.token_hex(6), created_at=clock())
+        session.add(resident)
+        session.flush()
+        return resident.id
+
+
+def charge(resident_id: int, clock: Clock, amount_fen: int = 2500, ref: str | None = None) -> Charge:
+    return Charge(
+        purpose="outpatient",
+        purpose_ref=ref or "ap" + secrets.token_hex(10),
+        resident_id=resident_id,
+        city_code="330100",
+        service_code="outpatient",
+        app_id=WECHAT_MINI_PROGRAM,
+        payer="o-payer-1",
+        amount_fen=amount_fen,
+        description="挂号费",
+        expires_at=clock() + timedelta(minutes=10),
+        notify_url=NOTIFY_URL,
+    )
+
+
+def open_order(session: Session, gateway: FakePaymentGateway, clock: Clock, amount_fen: int = 2500) -> Payment:
+    return open_payment(session, gateway, charge(add_resident(session, clock), clock, amount_fen), clock)
+
+
+def deliver(app: Flask, gateway: FakePaymentGateway, delivery: Delivery, clock: Clock) -> Receipt:
+    """One delivery, through its own session as another worker's request would."""
+    with app.extensions["session_factory"]() as db:
+        return receive_notification(
+            db, gateway, delivery.headers, delivery.body, vault=app.extensions["vault"], clock=clock
+        )
+
+
+def payment(app: Flask, out_trade_no: str) -> Payment:
+    with app.extensions["session_factory"](expire_on_commit=False) as db:
+        row = db.scalar(select(Payment).where(Payment.out_trade_no == out_trade_no))
+        assert row is not None
+        return row
+
+
+def entries(app: Flask, payment_id: int) -> int:
+    with app.extensions["session_factory"]() as db:
+        return int(db.scalar(select(func.count()).select_from(LedgerEntry).where(LedgerEntry.payment_id == payment_id)))
