@@ -152,7 +152,8 @@ def _apply_payment(session: Session, payment: Payment, notice: Notice, now: date
     """Apply a payment's new state once; whether anything changed."""
     if notice.state == PAID and payment.status in SETTLED_PAID:
         return False
-    following = statuses.next_payment_status(payment.status, PAYMENT_EVENTS[notice.state])
+    event = PAYMENT_EVENTS.get(notice.state)
+    following = statuses.next_payment_status(payment.status, event) if event is not None else None
     if following is None or following == payment.status:
         return False
     payment.status = following
