@@ -166,6 +166,24 @@ ERROR_CODES: dict[str, tuple[int, str]] = {
     "staff.invalid_display_name": (422, "A display name is one line of text, not blank."),
     "staff.reason_required": (422, "Creating a staff account needs a reason."),
     "audit.reason_required": (422, "Every staff change needs a reason: one line of text, not blank."),
+    # Payments and refunds
+    "billing.merchant_not_found": (404, "citytiles has no such merchant at this channel."),
+    "billing.payment_not_found": (404, "You have no payment with this id."),
+    "billing.refund_not_found": (404, "No such refund."),
+    "billing.nothing_to_pay": (409, "There is nothing to pay."),
+    "billing.not_refundable": (409, "Only a paid payment can be refunded; details.status says what it is."),
+    "billing.refund_exceeds_available": (
+        409,
+        "The refund is more than what remains; details.amount_available says how much.",
+    ),
+    "billing.too_many_refunds": (409, "This payment has been refunded as many times as the channel allows."),
+    "billing.refund_amount_invalid": (422, "A refund is a positive whole number of fen."),
+    "billing.channel_unavailable": (503, "The payment channel cannot be reached; Retry-After says when to retry."),
+    "billing.order_conflict": (409, "The channel holds another order with this number."),
+    "billing.order_paid": (409, "The order was paid at the channel."),
+    "billing.order_not_found": (404, "The channel has no such order."),
+    "billing.order_not_paid": (409, "The channel has no payment on this order to refund."),
+    "billing.refund_not_enough": (409, "The channel has not enough left on this order to refund."),
 }
 
 # Codes every operation of a kind can answer with, besides its own.

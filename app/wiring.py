@@ -13,6 +13,7 @@ from typing import Any
 
 from sqlalchemy import Engine
 
+from billing.gateway import PaymentGateway
 from city_services.notices import Messenger
 from config import Settings
 from config.settings import PROJECT_ROOT
@@ -40,7 +41,13 @@ class ChannelAdapters:
     verifiers: dict[str, RealNameVerifier] = field(default_factory=dict)
     phones: dict[str, PhoneNumbers] = field(default_factory=dict)
     messengers: dict[str, Messenger] = field(default_factory=dict)
+    # The merchant that collects payments for each app id.
+    payments: dict[str, PaymentGateway] = field(default_factory=dict)
     problems: tuple[str, ...] = ()
+
+    def merchant(self, channel: str, merchant_id: str) -> PaymentGateway | None:
+        """The gateway a channel's notifications for this merchant are read with."""
+        return next((g for g in self.payments.values() if g.channel == channel and g.merchant_id == merchant_id), None)
 
 
 class MissingSecret(Exception):

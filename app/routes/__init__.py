@@ -17,6 +17,7 @@ from app.routes import health
 from app.routes import housing_fund
 from app.routes import notices
 from app.routes import outpatient
+from app.routes import payment_callbacks
 from app.routes import residents
 
 
@@ -31,6 +32,7 @@ def register_routes(app: Flask) -> None:
         notices.blueprint,
         car_move.blueprint,
         outpatient.blueprint,
+        payment_callbacks.blueprint,
         admin_sessions.blueprint,
         admin_catalogue.blueprint,
         admin_upstreams.blueprint,
