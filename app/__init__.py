@@ -14,12 +14,15 @@ from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
 from werkzeug.middleware.proxy_fix import ProxyFix
 
+from app.background import build_tasks
 from app.catalogue_news import build_catalogue_news
 from app.catalogue_pages import CataloguePages
 from app.cli import register_cli
 from app.cookie_session import SessionCookieWhenSent
 from app.db_session import init_db_session
 from app.errors import register_errors
+from app.fulfilment import build_fee_desk
+from app.fulfilment import outbox_handlers
 from app.http_headers import init_http_headers
 from app.request_log import configure_logging
 from app.request_log import init_request_log
@@ -29,6 +32,7 @@ from app.wiring import build_attempt_counter
 from app.wiring import build_channel_adapters
 from app.wiring import build_outbound
 from app.wiring import upstream_environ
+from billing.outbox import carry_out
 from billing.payments import erase_payer
 from city_services.car_move.owners import erase_car_moves
 from city_services.car_move.rules import car_move_uses
@@ -123,6 +127,15 @@ def create_app(
     catalogue_news = build_catalogue_news(settings, engine, session_factory)
     vault = Vault.from_settings(settings.pii_keys, settings.pii_active_key, settings.pii_lookup_key)
     allowances = Allowances(vault, carriers=(car_move_uses, appointment_uses))
+    upstreams = Upstreams(outbound, upstream_environ(settings, environ))
+    fee_desk = build_fee_desk(channels, upstreams, notices, settings.public_url, clock)
+    handlers = outbox_handlers(fee_desk)
+
+    def carry_out_due() -> int:
+        with session_factory() as session:
+            return carry_out(session, handlers, clock)
+
+    tasks = build_tasks(settings, carry_out_due)
     app.extensions.update(
         settings=settings,
         environ=environ,
@@ -136,7 +149,10 @@ def create_app(
         allowances=allowances,
         channels=channels,
         outbound=outbound,
-        upstreams=Upstreams(outbound, upstream_environ(settings, environ)),
+        upstreams=upstreams,
+        fee_desk=fee_desk,
+        outbox_handlers=handlers,
+        tasks=tasks,
         breaker_watch=breaker_watch,
         # Each package's erase function for a person's data. What still counts against the person's limits
         # is kept first, while their requests, appointments and channel accounts can still be read.

@@ -35,10 +35,10 @@ from billing.gateway import NotificationRefused
 from billing.gateway import PaymentGateway
 from billing.ledger import post_payment
 from billing.models import NotificationNonce
-from billing.models import OutboxTask
 from billing.models import Payment
 from billing.models import PaymentNotification
 from billing.models import Refund
+from billing.outbox import enqueue
 from billing.refunds import settle_refund
 from database import transaction
 from identity.vault import Vault
@@ -162,18 +162,8 @@ def _apply_payment(session: Session, payment: Payment, notice: Notice, now: date
         payment.paid_at = notice.at or now
         payment.channel_trade_no = notice.channel_trade_no or payment.channel_trade_no
         post_payment(session, payment, now)
-        _enqueue(session, FULFIL, payment.out_trade_no, now)
+        enqueue(session, FULFIL, payment.out_trade_no, now)
     return True
-
-
-def _enqueue(session: Session, kind: str, ref: str, now: datetime) -> None:
-    """Write follow-up work in this transaction; the same work twice is one task."""
-    insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
-    session.execute(
-        insert(OutboxTask)
-        .values(kind=kind, ref=ref, due_at=now, attempts=0, created_at=now)
-        .on_conflict_do_nothing(index_elements=[OutboxTask.kind, OutboxTask.ref])
-    )
 
 
 def _store(

@@ -74,6 +74,8 @@ class Settings:
     # name the client, whose address abuse limits count against. 0: the socket's peer is the client.
     trusted_proxy_hops: int = 0
     channels: ChannelSettings = field(default_factory=ChannelSettings)
+    # Where the channels reach citytiles: payment notifications go to <public_url>/callbacks/...
+    public_url: str = "http://127.0.0.1:8000"
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str]) -> Settings:
@@ -108,6 +110,7 @@ class Settings:
                 wechat_api_base_url=environ.get("WECHAT_API_BASE_URL", ChannelSettings.wechat_api_base_url),
                 alipay_gateway_url=environ.get("ALIPAY_GATEWAY_URL", ChannelSettings.alipay_gateway_url),
             ),
+            public_url=environ.get("PUBLIC_URL", "http://127.0.0.1:8000").rstrip("/"),
         )
 
     @property
@@ -132,6 +135,7 @@ class Settings:
         channel_urls = {
             "WECHAT_API_BASE_URL": self.channels.wechat_api_base_url,
             "ALIPAY_GATEWAY_URL": self.channels.alipay_gateway_url,
+            "PUBLIC_URL": self.public_url,
         }
         for name, url in channel_urls.items():
             if not is_public_https(url):

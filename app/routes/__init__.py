@@ -18,6 +18,7 @@ from app.routes import housing_fund
 from app.routes import notices
 from app.routes import outpatient
 from app.routes import payment_callbacks
+from app.routes import payments
 from app.routes import residents
 
 
@@ -33,6 +34,7 @@ def register_routes(app: Flask) -> None:
         car_move.blueprint,
         outpatient.blueprint,
         payment_callbacks.blueprint,
+        payments.blueprint,
         admin_sessions.blueprint,
         admin_catalogue.blueprint,
         admin_upstreams.blueprint,

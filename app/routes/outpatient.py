@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import date
 from typing import Any
 
@@ -9,6 +10,7 @@ from flask import Blueprint
 from flask import current_app
 
 from app.db_session import get_session
+from app.fulfilment import notify_url
 from app.operations import operation
 from app.schemas.outpatient import AppointmentSchema
 from app.schemas.outpatient import AppointmentsSchema
@@ -20,9 +22,15 @@ from app.schemas.outpatient import SchedulesSchema
 from app.service_calls import GATE_ERRORS
 from app.service_calls import open_city_service
 from app.service_calls import session_channel
+from billing.gateway import PaymentGateway
+from billing.models import Payment
+from city_services.outpatient import models
 from city_services.outpatient import service
+from city_services.outpatient.fees import fee_payment_id
+from city_services.outpatient.fees import open_fee
 from city_services.outpatient.service import AppointmentView
 from city_services.outpatient.service import SlotChoice
+from errors import DomainError
 from identity.residents import SignedIn
 
 blueprint = Blueprint("outpatient", __name__, url_prefix="/api/v1")
@@ -42,6 +50,7 @@ HOLD_ERRORS = (
     "outpatient.hold_expired",
     "outpatient.hold_not_found",
     "identity.resident_changed",
+    "billing.channel_unavailable",
 )
 CANCEL_ERRORS = (
     *GATE_ERRORS,
@@ -112,15 +121,44 @@ def list_schedules(
 def hold(signed_in: SignedIn, payload: SlotChoice) -> AppointmentView:
     """Needs a verified real name; one per department per day, and a weekly limit."""
     provider = open_city_service(signed_in, payload.city, SERVICE)
-    return service.hold_slot(
-        get_session(),
+    session, clock = get_session(), current_app.extensions["clock"]
+    held = service.hold_slot(
+        session,
         provider,
         signed_in.resident,
         payload,
         channel=session_channel(signed_in),
         vault=current_app.extensions["vault"],
         weekly_limit=current_app.extensions["settings"].outpatient_weekly_limit,
-        clock=current_app.extensions["clock"],
+        clock=clock,
+    )
+    app_id = signed_in.identity.app_id if signed_in.identity is not None else ""
+    gateway = current_app.extensions["channels"].payments.get(app_id)
+    if held.status != models.HELD or held.fee_fen == 0 or gateway is None:
+        # Without a merchant for this app the place stays held unpaid until it lapses (pay at the hospital).
+        return held
+    try:
+        payment = _open_fee(signed_in, gateway, held)
+    except DomainError:
+        # No payment, no hold: the place goes back rather than stay held for a fee no one can pay.
+        service.cancel_appointment(session, provider, signed_in.resident, held.id, clock)
+        raise
+    return replace(held, payment_id=payment.public_id)
+
+
+def _open_fee(signed_in: SignedIn, gateway: PaymentGateway, held: AppointmentView) -> Payment:
+    """The held place's payment, at the merchant of the app the resident came through."""
+    identity = signed_in.identity
+    assert identity is not None  # hold_slot asked for the session's channel already
+    return open_fee(
+        get_session(),
+        gateway,
+        held,
+        signed_in.resident.id,
+        identity.app_id,
+        identity.external_id,
+        notify_url(current_app.extensions["settings"].public_url, gateway),
+        current_app.extensions["clock"],
     )
 
 
@@ -134,7 +172,8 @@ def hold(signed_in: SignedIn, payload: SlotChoice) -> AppointmentView:
 )
 def read_appointment(signed_in: SignedIn, appointment_id: str) -> AppointmentView:
     """Another resident's appointment is not found."""
-    return service.appointment(get_session(), signed_in.resident, appointment_id, current_app.extensions["clock"]())
+    found = service.appointment(get_session(), signed_in.resident, appointment_id, current_app.extensions["clock"]())
+    return replace(found, payment_id=fee_payment_id(get_session(), found.id))
 
 
 @blueprint.post("/appointments/<appointment_id>/cancel")

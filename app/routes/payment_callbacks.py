@@ -16,6 +16,7 @@ from app.db_session import get_session
 from app.operations import operation
 from app.request_body import read_body
 from billing.gateway import PaymentGateway
+from billing.notifications import APPLIED
 from billing.notifications import receive_notification
 from errors import NotFound
 
@@ -60,5 +61,7 @@ def _receive(gateway: PaymentGateway) -> Response:
         vault=current_app.extensions["vault"],
         clock=current_app.extensions["clock"],
     )
+    if receipt.outcome == APPLIED:
+        current_app.extensions["tasks"].kick()  # its follow-up work (e.g. booking the paid place), after this answer
     answer = gateway.acknowledgement(receipt.received)
     return Response(answer.body, status=answer.status, content_type=answer.content_type)

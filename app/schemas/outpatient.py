@@ -120,6 +120,9 @@ class AppointmentSchema(Schema):
     expires_at = fields.AwareDateTime(allow_none=True, metadata={"description": "Until when a held place is kept."})
     created_at = fields.AwareDateTime(required=True)
     updated_at = fields.AwareDateTime(required=True)
+    payment_id = fields.String(
+        allow_none=True, metadata={"description": "The fee's payment (GET /api/v1/payments/{id}); none when free."}
+    )
 
 
 class AppointmentsSchema(Schema):

@@ -93,6 +93,8 @@ class AppointmentView:
     expires_at: datetime | None
     created_at: datetime
     updated_at: datetime
+    # The payment of the fee, for a place that has one (what the front end opens the payment sheet with).
+    payment_id: str | None = None
 
 
 def check_id(kind: str, value: str) -> str:

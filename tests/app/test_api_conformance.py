@@ -54,6 +54,7 @@ KNOWN = {
     "hospital_id": "ZY01",
     "department_id": "ZY01-XHNK",
     "appointment_id": "ap00000000000000000000",
+    "payment_id": "py00000000000000000000",
     "mch_id": "1900000109",
     "app_id": "2021004100000001",
 }

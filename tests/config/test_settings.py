@@ -23,6 +23,7 @@ SAFE_PRODUCTION = {
     "DATABASE_URL": "postgresql+psycopg://citytiles@db.internal.example.com/citytiles",
     "WECHAT_API_BASE_URL": "https://api.weixin.qq.com",
     "ALIPAY_GATEWAY_URL": "https://openapi.alipay.com/gateway.do",
+    "PUBLIC_URL": "https://citytiles.example.com",
 }
 PRODUCTION_SEED = """
 [[services]]
@@ -143,8 +144,9 @@ def test_production_refuses_every_unsafe_setting_naming_each(tmp_path: Path) -> 
     with pytest.raises(UnsafeConfiguration) as refused:
         create_app(Settings.from_env(environ), environ={})
     message = str(refused.value)
-    assert len(refused.value.problems) == 7
+    assert len(refused.value.problems) == 8
     for needle in (
+        "PUBLIC_URL is not a public HTTPS URL (sandbox or plain HTTP): http://127.0.0.1:8000",
         "SECRET_KEY",
         "PII_KEYS",
         "SQLite",

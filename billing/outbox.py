@@ -1,0 +1,91 @@
+"""Carrying out outbox tasks: claimed under a lease, done once, retried with backoff when they fail.
+
+A task is claimed by moving its due time past a lease in a short transaction (SKIP LOCKED on
+PostgreSQL, so many machines sweep at once without waiting on each other; SQLite's write lock
+serialises them), then carried out with no transaction open, then marked done. A worker that dies
+mid-task leaves it due again when the lease ends.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from collections.abc import Mapping
+from datetime import datetime
+from datetime import timedelta
+
+from sqlalchemy import select
+from sqlalchemy.dialects import postgresql
+from sqlalchemy.dialects import sqlite
+from sqlalchemy.orm import Session
+
+from billing.models import OutboxTask
+from database import transaction
+from errors import DomainError
+
+log = logging.getLogger("citytiles.outbox")
+LEASE = timedelta(minutes=2)
+# Waits after each failed try; the last repeats.
+BACKOFF = (timedelta(seconds=10), timedelta(seconds=30), timedelta(minutes=2), timedelta(minutes=10))
+
+Handler = Callable[[Session, str], None]
+
+
+def enqueue(session: Session, kind: str, ref: str, now: datetime) -> None:
+    """Write a task in the caller's transaction; the same kind and ref twice is one task."""
+    insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
+    session.execute(
+        insert(OutboxTask)
+        .values(kind=kind, ref=ref, due_at=now, attempts=0, created_at=now)
+        .on_conflict_do_nothing(index_elements=[OutboxTask.kind, OutboxTask.ref])
+    )
+
+
+def claim(
+    session: Session, now: datetime, *, task_id: int | None = None, limit: int = 20
+) -> list[tuple[int, str, str]]:
+    """Due tasks (or the one named) taken for a lease: (id, kind, ref) each."""
+    query = select(OutboxTask).where(OutboxTask.done_at.is_(None), OutboxTask.due_at <= now)
+    if task_id is not None:
+        query = query.where(OutboxTask.id == task_id)
+    with transaction(session):
+        rows = session.scalars(query.order_by(OutboxTask.due_at).limit(limit).with_for_update(skip_locked=True)).all()
+        for row in rows:
+            row.due_at = now + LEASE
+            row.attempts += 1
+        return [(row.id, row.kind, row.ref) for row in rows]
+
+
+def carry_out(
+    session: Session, handlers: Mapping[str, Handler], clock: Callable[[], datetime], *, task_id: int | None = None
+) -> int:
+    """Claim and carry out due tasks (or the one named); how many were done."""
+    done = 0
+    for claimed_id, kind, ref in claim(session, clock(), task_id=task_id):
+        try:
+            handlers[kind](session, ref)
+        except DomainError as failure:
+            # A channel or hospital that cannot answer now: try again later, with the code to see why.
+            session.rollback()
+            _failed(session, claimed_id, failure.code, clock())
+        else:
+            _done(session, claimed_id, clock())
+            done += 1
+    return done
+
+
+def _done(session: Session, task_id: int, now: datetime) -> None:
+    with transaction(session):
+        row = session.get(OutboxTask, task_id)
+        if row is not None:
+            row.done_at = now
+            row.last_error = None
+
+
+def _failed(session: Session, task_id: int, code: str, now: datetime) -> None:
+    with transaction(session):
+        row = session.get(OutboxTask, task_id)
+        if row is not None:
+            row.last_error = code[:128]
+            row.due_at = now + BACKOFF[min(row.attempts, len(BACKOFF)) - 1]
+            log.warning("an outbox task failed; it runs again later", extra={"kind": row.kind, "code": code})

@@ -1,0 +1,170 @@
+"""The fee of a held place: paid with the hold, then the place is booked for good or the money goes back.
+
+The saga, every step idempotent: the hold lasts longer than the payment may (the order closes
+at the channel before the hold lapses at the hospital); a paid order's fulfilment is an outbox
+task, so a crash loses nothing; the hospital confirms and the resident is told, or it refuses
+(the place is gone, the hold lapsed) and the whole fee is refunded and the resident told why;
+money that arrives after the order closed or the appointment ended is refunded the same way.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from datetime import timedelta
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from billing.gateway import PaymentGateway
+from billing.models import Payment
+from billing.models import Refund
+from billing.payments import Charge
+from billing.payments import open_payment
+from billing.payments import payment_for
+from billing.refunds import amount_available
+from billing.refunds import request_refund
+from city_services.notices import Notices
+from city_services.outpatient import models
+from city_services.outpatient.models import Appointment
+from city_services.outpatient.provider import BEIJING
+from city_services.outpatient.provider import HOLD_EXPIRED
+from city_services.outpatient.provider import OutpatientProvider
+from city_services.outpatient.service import SERVICE
+from city_services.outpatient.service import AppointmentView
+from city_services.outpatient.service import confirm_appointment
+from database import transaction
+from database.transaction import end_reads
+from errors import Conflict
+from errors import UpstreamRejected
+
+PURPOSE = "outpatient"
+log = logging.getLogger("citytiles.outpatient")
+# How long a resident may take to pay, at most.
+PAYMENT_WINDOW = timedelta(minutes=10)
+# The order closes at the channel this long before the hospital's hold lapses, so no one pays for a lost place.
+CLOSE_MARGIN = timedelta(minutes=3)
+APPOINTMENT_NOTICE, PAYMENT_NOTICE = "appointment", "payment"
+
+
+@dataclass(frozen=True)
+class FeeDesk:
+    """What the saga needs from outside: the hospital of each city, the merchant of each payment, notices."""
+
+    provider_for: Callable[[Session, str], OutpatientProvider]
+    gateway_for: Callable[[Payment], PaymentGateway]
+    notify_url_for: Callable[[PaymentGateway], str]
+    notices: Notices
+    clock: Callable[[], datetime]
+
+
+def open_fee(
+    session: Session,
+    gateway: PaymentGateway,
+    view: AppointmentView,
+    resident_id: int,
+    app_id: str,
+    payer: str,
+    notify_url: str,
+    clock: Callable[[], datetime],
+) -> Payment:
+    """The payment of a held place's fee, due before the hold lapses."""
+    now = clock()
+    if view.status != models.HELD or view.expires_at is None:
+        raise Conflict("outpatient.nothing_to_pay", "This appointment has no fee waiting to be paid.")
+    expires_at = min(now + PAYMENT_WINDOW, view.expires_at - CLOSE_MARGIN)
+    if expires_at <= now:
+        raise Conflict(HOLD_EXPIRED, "The hold ends too soon to pay; hold the slot again.")
+    charge = Charge(
+        purpose=PURPOSE,
+        purpose_ref=view.id,
+        resident_id=resident_id,
+        city_code=view.city,
+        service_code=SERVICE,
+        app_id=app_id,
+        payer=payer,
+        amount_fen=view.fee_fen,
+        description=f"{view.hospital_name} {view.department_name} 挂号费"[:60],
+        expires_at=expires_at,
+        notify_url=notify_url,
+    )
+    return open_payment(session, gateway, charge, clock)
+
+
+def fee_payment_id(session: Session, appointment_id: str) -> str | None:
+    """The public id of the appointment's payment, if it has one."""
+    payment = payment_for(session, PURPOSE, appointment_id)
+    return payment.public_id if payment is not None else None
+
+
+def fulfil_paid_fee(session: Session, desk: FeeDesk, out_trade_no: str) -> None:
+    """A fee was paid: book the place for good, or give the money back and say why (run again, it does nothing new)."""
+    payment = session.scalar(select(Payment).where(Payment.out_trade_no == out_trade_no))
+    if payment is None or payment.purpose != PURPOSE:
+        return
+    row = session.scalar(select(Appointment).where(Appointment.public_id == payment.purpose_ref))
+    if row is not None and row.status == models.CONFIRMED:
+        return
+    if row is None or row.upstream_hold_id is None or row.status not in (models.HELD,):
+        # Erased, cancelled or lapsed before the money came: nothing to book, so nothing to keep.
+        _give_back(session, desk, payment, "saga:appointment_ended", "paid after the appointment ended")
+        return
+    public_id, resident_id = row.public_id, row.resident_id
+    end_reads(session)
+    try:
+        booked = confirm_appointment(session, desk.provider_for(session, row.city_code), public_id, desk.clock)
+    except UpstreamRejected as refused:
+        log.warning("the hospital refused a paid place; refunding", extra={"code": refused.code})
+        if refused.code != HOLD_EXPIRED:
+            _end(session, public_id, desk.clock())
+        _give_back(session, desk, payment, "saga:hospital_refused", "the hospital could not book the place")
+        return
+    desk.notices.send(
+        session,
+        resident_id,
+        APPOINTMENT_NOTICE,
+        {
+            "patient": "本人",
+            "hospital": booked.hospital_name,
+            "department": booked.department_name,
+            "time": booked.starts_at.astimezone(BEIJING).strftime("%Y-%m-%d %H:%M"),
+            "reference": booked.id,
+        },
+        now=desk.clock(),
+    )
+
+
+def _give_back(session: Session, desk: FeeDesk, payment: Payment, by: str, reason: str) -> None:
+    """Refund what remains of the fee once (a re-run finds the refund already asked) and tell the payer."""
+    already = session.scalar(select(Refund.id).where(Refund.payment_id == payment.id, Refund.requested_by == by))
+    remaining = amount_available(session, payment)
+    if already is not None or remaining <= 0:
+        return
+    gateway = desk.gateway_for(payment)
+    payment_id, resident_id, reference = payment.id, payment.resident_id, payment.out_trade_no
+    request_refund(session, gateway, payment_id, remaining, reason, by, desk.notify_url_for(gateway), desk.clock)
+    if resident_id is not None:
+        desk.notices.send(
+            session,
+            resident_id,
+            PAYMENT_NOTICE,
+            {
+                "reference": reference,
+                "amount": f"{remaining // 100}.{remaining % 100:02d}元",
+                "item": "挂号费退款: 医院未能预约",
+                "time": desk.clock().astimezone(BEIJING).strftime("%Y-%m-%d %H:%M"),
+            },
+            now=desk.clock(),
+        )
+
+
+def _end(session: Session, public_id: str, now: datetime) -> None:
+    """The hospital will not book this place: it is no longer held for the resident."""
+    with transaction(session):
+        row = session.scalar(select(Appointment).where(Appointment.public_id == public_id).with_for_update())
+        if row is not None and row.status == models.HELD:
+            row.status = models.CANCELLED
+            row.expires_at = None
+            row.updated_at = now

@@ -1,0 +1,254 @@
+"""The paid-slot saga over fakes, on both databases: hold → pay → book, or the money back with a notice."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import replace
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+from sqlalchemy.orm import sessionmaker
+
+from billing import statuses
+from billing.fake import FakePaymentGateway
+from billing.models import OutboxTask
+from billing.models import Payment
+from billing.models import Refund
+from billing.notifications import receive_notification
+from billing.outbox import carry_out
+from city_services.models import NoticeRecord
+from city_services.notices import Notices
+from city_services.notices import read_templates
+from city_services.outpatient.fake import FakeOutpatient
+from city_services.outpatient.fees import CLOSE_MARGIN
+from city_services.outpatient.fees import FeeDesk
+from city_services.outpatient.fees import fee_payment_id
+from city_services.outpatient.fees import fulfil_paid_fee
+from city_services.outpatient.fees import open_fee
+from city_services.outpatient.models import Appointment
+from city_services.outpatient.service import AppointmentView
+from city_services.outpatient.service import cancel_appointment
+from config.settings import DEFAULT_NOTICE_TEMPLATES
+from database.engine import make_engine
+from database.engine import make_session_factory
+from errors import Conflict
+from errors import UpstreamUnavailable
+from identity.models import Resident
+from tests.city_services.test_outpatient_service import VAULT
+from tests.city_services.test_outpatient_service import Now
+from tests.city_services.test_outpatient_service import hold
+from tests.city_services.test_outpatient_service import make_resident
+from tests.city_services.test_outpatient_service import tomorrow_slot
+
+MINI = "wx7c1b5d1e2f3a4b50"
+NOTIFY = "http://127.0.0.1:8000/callbacks/wechat-pay/1900000109"
+
+
+@pytest.fixture
+def sessions(database_url: str) -> Iterator[sessionmaker[Session]]:
+    engine = make_engine(database_url)
+    yield make_session_factory(engine)
+    engine.dispose()
+
+
+@pytest.fixture
+def session(sessions: sessionmaker[Session]) -> Iterator[Session]:
+    with sessions() as db:
+        yield db
+
+
+@pytest.fixture
+def now() -> Now:
+    return Now()
+
+
+@pytest.fixture
+def fake(now: Now) -> FakeOutpatient:
+    return FakeOutpatient(hold_seconds=900, clock=now)
+
+
+@pytest.fixture
+def gateway(now: Now) -> FakePaymentGateway:
+    return FakePaymentGateway("wechat", "1900000109", now)
+
+
+@pytest.fixture
+def desk(fake: FakeOutpatient, gateway: FakePaymentGateway, now: Now) -> FeeDesk:
+    return FeeDesk(
+        provider_for=lambda _session, _city: fake,
+        gateway_for=lambda _payment: gateway,
+        notify_url_for=lambda _gateway: NOTIFY,
+        notices=Notices({}, read_templates(DEFAULT_NOTICE_TEMPLATES)),
+        clock=now,
+    )
+
+
+def held_and_opened(
+    session: Session, fake: FakeOutpatient, gateway: FakePaymentGateway, now: Now
+) -> tuple[AppointmentView, Payment]:
+    resident = make_resident(session)
+    held = hold(session, fake, resident, tomorrow_slot(fake), now)
+    payment = open_fee(session, gateway, held, resident.id, MINI, "o-payer", NOTIFY, now)
+    return held, payment
+
+
+def pay(session: Session, gateway: FakePaymentGateway, payment: Payment, now: Now) -> None:
+    delivery = gateway.pay(payment.out_trade_no)
+    receipt = receive_notification(session, gateway, delivery.headers, delivery.body, vault=VAULT, clock=now)
+    assert receipt.received
+
+
+def run_outbox(sessions: sessionmaker[Session], desk: FeeDesk) -> int:
+    with sessions() as db:
+        return carry_out(db, {"fulfil": lambda s, ref: fulfil_paid_fee(s, desk, ref)}, desk.clock)
+
+
+def told(sessions: sessionmaker[Session]) -> list[str]:
+    with sessions() as db:
+        return list(db.scalars(select(NoticeRecord.notice).order_by(NoticeRecord.id)))
+
+
+def status_of(sessions: sessionmaker[Session], public_id: str) -> str:
+    with sessions() as db:
+        found = db.scalar(select(Appointment.status).where(Appointment.public_id == public_id))
+        assert found is not None
+        return found
+
+
+def test_the_payment_closes_before_the_hold_lapses_and_is_found_by_its_appointment(
+    session: Session, fake: FakeOutpatient, gateway: FakePaymentGateway, now: Now
+) -> None:
+    held, payment = held_and_opened(session, fake, gateway, now)
+    assert held.expires_at is not None
+    assert payment.expires_at == min(now() + timedelta(minutes=10), held.expires_at - CLOSE_MARGIN)
+    assert payment.expires_at < held.expires_at and payment.amount_fen == held.fee_fen
+    assert fee_payment_id(session, held.id) == payment.public_id
+    with pytest.raises(Conflict) as refused:
+        open_fee(session, gateway, _confirmed(held), 1, MINI, "o", NOTIFY, now)
+    assert refused.value.code == "outpatient.nothing_to_pay"
+
+
+def _confirmed(view: AppointmentView) -> AppointmentView:
+    return replace(view, status="confirmed", expires_at=None)
+
+
+def test_a_hold_about_to_lapse_cannot_be_paid(
+    session: Session, fake: FakeOutpatient, gateway: FakePaymentGateway, now: Now
+) -> None:
+    resident = make_resident(session)
+    held = hold(session, fake, resident, tomorrow_slot(fake), now)
+    now.at = held.expires_at - CLOSE_MARGIN  # type: ignore[operator]
+    with pytest.raises(Conflict) as refused:
+        open_fee(session, gateway, held, resident.id, MINI, "o", NOTIFY, now)
+    assert refused.value.code == "outpatient.hold_expired"
+
+
+def test_paid_then_booked_once_however_often_the_task_runs(
+    sessions: sessionmaker[Session],
+    session: Session,
+    fake: FakeOutpatient,
+    gateway: FakePaymentGateway,
+    desk: FeeDesk,
+    now: Now,
+) -> None:
+    held, payment = held_and_opened(session, fake, gateway, now)
+    pay(session, gateway, payment, now)
+    assert run_outbox(sessions, desk) == 1
+    assert status_of(sessions, held.id) == "confirmed"
+    assert told(sessions) == ["appointment"]  # tried (the test resident allowed no notices, so none was sent)
+    assert run_outbox(sessions, desk) == 0  # done tasks are not run again
+    with sessions() as db:
+        fulfil_paid_fee(db, desk, payment.out_trade_no)  # and running it again by hand changes nothing
+        assert db.scalars(select(Refund)).all() == []
+        assert db.scalar(select(OutboxTask.done_at)) is not None
+
+
+def test_the_hospital_refusing_the_paid_place_refunds_it_in_full_once(
+    sessions: sessionmaker[Session],
+    session: Session,
+    fake: FakeOutpatient,
+    gateway: FakePaymentGateway,
+    desk: FeeDesk,
+    now: Now,
+) -> None:
+    held, payment = held_and_opened(session, fake, gateway, now)
+    with sessions() as db:
+        hold_id = db.scalar(select(Appointment.upstream_hold_id).where(Appointment.public_id == held.id))
+    fake.cancel(hold_id)  # the hospital gave the place away meanwhile
+    pay(session, gateway, payment, now)
+    run_outbox(sessions, desk)
+    with sessions() as db:
+        refund = db.scalars(select(Refund)).one()
+        assert (refund.amount_fen, refund.requested_by, refund.status) == (
+            payment.amount_fen,
+            "saga:hospital_refused",
+            statuses.PROCESSING,
+        )
+        fulfil_paid_fee(db, desk, payment.out_trade_no)
+        assert len(db.scalars(select(Refund)).all()) == 1
+    assert status_of(sessions, held.id) == "cancelled"
+    assert told(sessions) == ["payment"]
+
+
+def test_money_that_comes_after_the_appointment_ended_goes_back(
+    sessions: sessionmaker[Session],
+    session: Session,
+    fake: FakeOutpatient,
+    gateway: FakePaymentGateway,
+    desk: FeeDesk,
+    now: Now,
+) -> None:
+    held, payment = held_and_opened(session, fake, gateway, now)
+    with sessions() as db:
+        resident = db.get(Resident, payment.resident_id)
+        cancel_appointment(db, fake, resident, held.id, now)
+    pay(session, gateway, payment, now)
+    run_outbox(sessions, desk)
+    with sessions() as db:
+        refund = db.scalars(select(Refund)).one()
+        assert refund.requested_by == "saga:appointment_ended" and refund.amount_fen == payment.amount_fen
+
+
+def test_a_hospital_that_cannot_answer_is_asked_again_later(
+    sessions: sessionmaker[Session],
+    session: Session,
+    fake: FakeOutpatient,
+    gateway: FakePaymentGateway,
+    desk: FeeDesk,
+    now: Now,
+) -> None:
+    held, payment = held_and_opened(session, fake, gateway, now)
+    pay(session, gateway, payment, now)
+    fake.down = True
+    assert run_outbox(sessions, desk) == 0
+    with sessions() as db:
+        task = db.scalars(select(OutboxTask)).one()
+        assert (task.attempts, task.last_error, task.done_at) == (1, "upstream.unavailable", None)
+    fake.down = False
+    assert run_outbox(sessions, desk) == 0  # not due yet: it backs off
+    now.at += timedelta(seconds=11)
+    assert run_outbox(sessions, desk) == 1
+    assert status_of(sessions, held.id) == "confirmed"
+
+
+def test_an_unreachable_channel_leaves_the_refund_to_ask_again(
+    sessions: sessionmaker[Session],
+    session: Session,
+    fake: FakeOutpatient,
+    gateway: FakePaymentGateway,
+    desk: FeeDesk,
+    now: Now,
+) -> None:
+    held, payment = held_and_opened(session, fake, gateway, now)
+    with sessions() as db:
+        hold_id = db.scalar(select(Appointment.upstream_hold_id).where(Appointment.public_id == held.id))
+    fake.cancel(hold_id)
+    pay(session, gateway, payment, now)
+    gateway.down = True
+    with pytest.raises(UpstreamUnavailable):
+        with sessions() as db:
+            fulfil_paid_fee(db, desk, payment.out_trade_no)
+    with sessions() as db:
+        assert db.scalars(select(Refund.status)).all() == [statuses.REQUESTED]
