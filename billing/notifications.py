@@ -99,7 +99,7 @@ def receive_notification(
             )
             return Receipt(False, mismatch)
         if notice.kind == PAYMENT_NOTICE:
-            changed = _apply_payment(session, payment, notice, now)
+            changed = apply_payment_state(session, payment, notice.state, notice.channel_trade_no, notice.at, now)
         else:
             refund = session.scalar(select(Refund).where(Refund.out_refund_no == notice.out_refund_no))
             if refund is None or refund.payment_id != payment.id or refund.amount_fen != notice.refund_fen:
@@ -148,19 +148,21 @@ def _mismatch(payment: Payment, gateway: PaymentGateway, notice: Notice) -> str 
     return next((reason for reason, fine in checks if not fine), None)
 
 
-def _apply_payment(session: Session, payment: Payment, notice: Notice, now: datetime) -> bool:
-    """Apply a payment's new state once; whether anything changed."""
-    if notice.state == PAID and payment.status in SETTLED_PAID:
+def apply_payment_state(
+    session: Session, payment: Payment, state: str, channel_trade_no: str | None, at: datetime | None, now: datetime
+) -> bool:
+    """Apply what the channel says of a locked payment (a notification or a query), once; whether anything changed."""
+    if state == PAID and payment.status in SETTLED_PAID:
         return False
-    event = PAYMENT_EVENTS.get(notice.state)
+    event = PAYMENT_EVENTS.get(state)
     following = statuses.next_payment_status(payment.status, event) if event is not None else None
     if following is None or following == payment.status:
         return False
     payment.status = following
     payment.updated_at = now
     if following == statuses.PAID:
-        payment.paid_at = notice.at or now
-        payment.channel_trade_no = notice.channel_trade_no or payment.channel_trade_no
+        payment.paid_at = at or now
+        payment.channel_trade_no = channel_trade_no or payment.channel_trade_no
         post_payment(session, payment, now)
         enqueue(session, FULFIL, payment.out_trade_no, now)
     return True

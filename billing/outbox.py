@@ -62,8 +62,14 @@ def carry_out(
     """Claim and carry out due tasks (or the one named); how many were done."""
     done = 0
     for claimed_id, kind, ref in claim(session, clock(), task_id=task_id):
+        handler = handlers.get(kind)
+        if handler is None:
+            # A task this build cannot carry out (e.g. written by a newer one): keep it for one that can.
+            log.error("no handler for an outbox task", extra={"kind": kind})
+            _failed(session, claimed_id, "outbox.no_handler", clock())
+            continue
         try:
-            handlers[kind](session, ref)
+            handler(session, ref)
         except DomainError as failure:
             # A channel or hospital that cannot answer now: try again later, with the code to see why.
             session.rollback()

@@ -7,6 +7,7 @@ from contextlib import contextmanager
 from typing import Any
 
 from sqlalchemy import event
+from sqlalchemy.orm import ORMExecuteState
 from sqlalchemy.orm import Session
 from sqlalchemy.orm import sessionmaker
 
@@ -59,10 +60,22 @@ def _refuse_pending_writes(session: Session) -> None:
 
 
 def track_flushes(sessions: sessionmaker[Session]) -> None:
-    """Remember flushes made outside transaction() until the session's transaction ends."""
+    """Remember flushes made outside transaction() until the session's transaction ends; read locked rows afresh."""
+    event.listen(sessions, "do_orm_execute", _read_locked_rows_afresh)
     event.listen(sessions, "after_flush", _note_flush)
     event.listen(sessions, "after_soft_rollback", _forget_flush)
     event.listen(sessions, "after_commit", _forget_flush)
+
+
+def _read_locked_rows_afresh(state: ORMExecuteState) -> None:
+    """A row read under its lock is what the database holds now, never what the session kept from before.
+
+    Sessions keep their objects across commits (expire_on_commit is off), and SQLAlchemy does not
+    overwrite an object it already holds with a newer row unless told to: a check made "under the
+    lock" would read the stale copy and the lock would protect nothing.
+    """
+    if state.is_select and state.statement._for_update_arg is not None:  # type: ignore[attr-defined]
+        state.update_execution_options(populate_existing=True)
 
 
 def _note_flush(session: Session, flush_context: object) -> None:

@@ -53,6 +53,23 @@ def test_concurrent_read_modify_writes_lose_no_update(sessions: sessionmaker[Ses
         assert session.scalar(select(CatalogueRevision.revision)) == 16
 
 
+@pytest.mark.parametrize("how", ["select", "get"])
+def test_a_row_read_under_its_lock_is_fresh_even_when_the_session_held_it(
+    sessions: sessionmaker[Session], how: str
+) -> None:
+    with sessions() as session:
+        kept = session.scalars(select(CatalogueRevision)).one()
+        session.commit()
+        with sessions() as other, transaction(other):
+            other.scalars(select(CatalogueRevision)).one().revision = 41
+        with transaction(session):
+            if how == "select":
+                locked = session.scalars(select(CatalogueRevision).with_for_update()).one()
+            else:
+                locked = session.get(CatalogueRevision, kept.id, with_for_update=True)
+            assert locked is kept and locked.revision == 41
+
+
 def test_transactions_do_not_nest(sessions: sessionmaker[Session]) -> None:
     with sessions() as session:
         with pytest.raises(TransactionMisuse), transaction(session), transaction(session):

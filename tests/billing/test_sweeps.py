@@ -1,0 +1,164 @@
+"""The sweeps: lost notifications found by query, expired orders closed, refunds asked again and polled."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from flask import Flask
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from billing import statuses
+from billing.fake import FakePaymentGateway
+from billing.gateway import REFUND_SUCCEEDED
+from billing.models import OutboxTask
+from billing.models import Refund
+from billing.sweeps import QUERY_AFTER
+from billing.sweeps import REFUND_POLL_AFTER
+from billing.sweeps import REFUND_RETRY_AFTER
+from billing.sweeps import Sweeper
+from billing.sweeps import close_expired_orders
+from billing.sweeps import poll_refunds
+from billing.sweeps import query_unpaid_orders
+from billing.sweeps import retry_refunds
+from billing.sweeps import sweep
+from tests.billing.world import MERCHANT
+from tests.billing.world import NOTIFY_URL
+from tests.billing.world import deliver
+from tests.billing.world import entries
+from tests.billing.world import open_order
+from tests.billing.world import payment
+from tests.concurrency import run_together
+from tests.conftest import Clock
+
+
+@pytest.fixture
+def gateway(clock: Clock) -> FakePaymentGateway:
+    return FakePaymentGateway("wechat", MERCHANT, clock)
+
+
+@pytest.fixture
+def sweeper(gateway: FakePaymentGateway, clock: Clock) -> Sweeper:
+    return Sweeper(gateway_for=lambda _p: gateway, notify_url_for=lambda _g: NOTIFY_URL, clock=clock)
+
+
+def test_a_payment_whose_notification_was_lost_is_found_by_query_and_applied_once(
+    app: Flask, session: Session, gateway: FakePaymentGateway, sweeper: Sweeper, clock: Clock
+) -> None:
+    order = open_order(session, gateway, clock)
+    gateway.pay(order.out_trade_no)  # the notification never arrives
+    assert query_unpaid_orders(session, sweeper) == 0  # too early to ask
+    clock.advance(seconds=QUERY_AFTER.total_seconds())
+    assert query_unpaid_orders(session, sweeper) == 1
+    paid = payment(app, order.out_trade_no)
+    assert (paid.status, paid.channel_trade_no) == (statuses.PAID, order.checkout["reference"])
+    # The notification arrives late after all: nothing more happens.
+    assert deliver(app, gateway, gateway.payment_notification(order.out_trade_no), clock).outcome == "duplicate"
+    assert entries(app, order.id) == 1
+    assert query_unpaid_orders(session, sweeper) == 0
+
+
+def test_an_expired_order_is_closed_and_one_paid_at_the_last_moment_counts_as_paid(
+    app: Flask, session: Session, gateway: FakePaymentGateway, sweeper: Sweeper, clock: Clock
+) -> None:
+    unpaid = open_order(session, gateway, clock)
+    late = open_order(session, gateway, clock)
+    gateway.pay(late.out_trade_no)
+    clock.advance(minutes=11)
+    assert close_expired_orders(session, sweeper) == 1
+    assert payment(app, unpaid.out_trade_no).status == statuses.CLOSED
+    assert gateway.query(unpaid.out_trade_no).state == "closed"
+    assert payment(app, late.out_trade_no).status == statuses.PAID and entries(app, late.id) == 1
+    assert close_expired_orders(session, sweeper) == 0
+
+
+def test_an_order_the_channel_never_had_is_closed_here(
+    app: Flask, session: Session, gateway: FakePaymentGateway, sweeper: Sweeper, clock: Clock
+) -> None:
+    gateway.down = True
+    with pytest.raises(Exception, match="cannot be reached"):
+        open_order(session, gateway, clock)
+    gateway.down = False
+    clock.advance(minutes=11)
+    assert close_expired_orders(session, sweeper) == 1
+
+
+def test_an_unreachable_channel_leaves_the_order_for_the_next_pass(
+    app: Flask, session: Session, gateway: FakePaymentGateway, sweeper: Sweeper, clock: Clock
+) -> None:
+    order = open_order(session, gateway, clock)
+    clock.advance(minutes=11)
+    gateway.down = True
+    assert close_expired_orders(session, sweeper) == 0
+    assert payment(app, order.out_trade_no).status == statuses.CREATED
+    gateway.down = False
+    assert close_expired_orders(session, sweeper) == 1
+
+
+def test_refunds_are_asked_again_and_polled_until_they_settle(
+    app: Flask, session: Session, gateway: FakePaymentGateway, sweeper: Sweeper, clock: Clock
+) -> None:
+    from billing.refunds import request_refund
+    from errors import UpstreamUnavailable
+
+    order = open_order(session, gateway, clock)
+    deliver(app, gateway, gateway.pay(order.out_trade_no), clock)
+    gateway.down = True
+    with app.extensions["session_factory"]() as db, pytest.raises(UpstreamUnavailable):
+        request_refund(db, gateway, order.id, 2500, "refused", "saga:test", NOTIFY_URL, clock)
+    gateway.down = False
+    assert retry_refunds(session, sweeper) == 0  # not yet
+    clock.advance(seconds=REFUND_RETRY_AFTER.total_seconds())
+    assert retry_refunds(session, sweeper) == 1
+    session.rollback()
+    refund = session.scalars(select(Refund)).one()
+    assert refund.status == statuses.PROCESSING
+    gateway.settle_refund(order.out_trade_no, refund.out_refund_no)  # its notification is lost
+    clock.advance(seconds=REFUND_POLL_AFTER.total_seconds())
+    assert poll_refunds(session, sweeper) == 1
+    session.rollback()
+    assert session.scalars(select(Refund.status)).one() == statuses.SUCCEEDED
+    assert payment(app, order.out_trade_no).status == statuses.REFUNDED
+    assert gateway.query_refund(order.out_trade_no, refund.out_refund_no).state == REFUND_SUCCEEDED
+
+
+def test_two_sweepers_at_once_apply_a_lost_payment_once(
+    app: Flask, session: Session, gateway: FakePaymentGateway, sweeper: Sweeper, clock: Clock
+) -> None:
+    orders = [open_order(session, gateway, clock) for _ in range(3)]
+    for order in orders:
+        gateway.pay(order.out_trade_no)
+    clock.advance(seconds=QUERY_AFTER.total_seconds())
+
+    def one_pass(_: int) -> int:
+        with app.extensions["session_factory"]() as db:
+            return sweep(db, sweeper, {}).queried
+
+    run_together(4, one_pass)
+    for order in orders:
+        assert payment(app, order.out_trade_no).status == statuses.PAID
+        assert entries(app, order.id) == 1
+
+
+def test_a_sweep_report_counts_each_sweep(
+    app: Flask, session: Session, gateway: FakePaymentGateway, sweeper: Sweeper, clock: Clock
+) -> None:
+    open_order(session, gateway, clock)
+    clock.advance(minutes=11, seconds=1)
+    report = sweep(session, sweeper, {})
+    assert (report.queried, report.closed, report.refunds_asked, report.refunds_polled) == (0, 1, 0, 0)
+    assert timedelta(minutes=11) > QUERY_AFTER
+
+
+def test_a_task_no_handler_knows_waits_for_a_build_that_does(
+    app: Flask, session: Session, gateway: FakePaymentGateway, sweeper: Sweeper, clock: Clock
+) -> None:
+    order = open_order(session, gateway, clock)
+    deliver(app, gateway, gateway.pay(order.out_trade_no), clock)
+    assert sweep(session, sweeper, {}).tasks_done == 0
+    session.rollback()
+    task = session.scalars(select(OutboxTask)).one()
+    assert (task.last_error, task.done_at, task.attempts) == ("outbox.no_handler", None, 1)
+    clock.advance(seconds=10)
+    assert sweep(session, sweeper, {"fulfil": lambda _s, _ref: None}).tasks_done == 1
