@@ -76,7 +76,8 @@ def make_sandbox_server(config: SandboxConfig, host: str = "127.0.0.1", port: in
 
 def serve_in_thread(config: SandboxConfig, host: str = "127.0.0.1", port: int = 0) -> tuple[str, Callable[[], None]]:
     """Serve the sandbox from a daemon thread; return its base URL and a function that stops it."""
-    server = make_sandbox_server(config, host, port)
+    app = create_sandbox(config)
+    server = make_server(host, port, app, threaded=True, request_handler=PathOnlyRequestHandler)
     thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.1}, name="sandbox", daemon=True)
     thread.start()
 
@@ -84,5 +85,6 @@ def serve_in_thread(config: SandboxConfig, host: str = "127.0.0.1", port: int = 
         server.shutdown()
         server.server_close()
         thread.join(timeout=5)
+        sandbox_world(app).pay_clock.stop()  # no notification outlives its sandbox
 
     return f"http://{host}:{server.server_port}", stop
