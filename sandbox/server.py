@@ -15,6 +15,7 @@ from sandbox.control import create_control_blueprint
 from sandbox.guangdong_traffic_police import create_guangdong_traffic_police_blueprint
 from sandbox.hangzhou_gjj import create_hangzhou_gjj_blueprint
 from sandbox.outpatient_helpers import create_outpatient_helpers_blueprint
+from sandbox.pay_helpers import create_pay_helpers_blueprint
 from sandbox.proxy import create_proxy_blueprint
 from sandbox.settings import SandboxConfig
 from sandbox.shenzhen_gjj import create_shenzhen_gjj_blueprint
@@ -23,6 +24,7 @@ from sandbox.subscription_helpers import create_subscription_helpers_blueprint
 from sandbox.upstream_control import create_upstream_control_blueprint
 from sandbox.wechat import create_wechat_blueprint
 from sandbox.wechat_oauth import create_wechat_oauth_blueprint
+from sandbox.wechat_pay import create_wechat_pay_blueprint
 from sandbox.world import World
 from sandbox.world import build_world
 from sandbox.zhejiang_traffic_police import create_zhejiang_traffic_police_blueprint
@@ -51,6 +53,8 @@ def create_sandbox(config: SandboxConfig) -> Flask:
         create_outpatient_helpers_blueprint(world),
         create_zheyi_his_blueprint(world),
         create_shenzhen_health_blueprint(world),
+        create_wechat_pay_blueprint(world),
+        create_pay_helpers_blueprint(world),
     ):
         app.register_blueprint(blueprint)
     return app
