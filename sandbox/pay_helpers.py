@@ -27,6 +27,7 @@ from flask import jsonify
 from flask import request
 from werkzeug.exceptions import NotFound
 
+from sandbox import alipay_trade
 from sandbox import wechat_pay
 from sandbox.helper_blueprints import helper_blueprint
 from sandbox.helper_input import HelperError
@@ -37,6 +38,7 @@ from sandbox.helper_input import required_choice
 from sandbox.helper_input import required_text
 from sandbox.helper_input import text
 from sandbox.pay_notifications import Notification
+from sandbox.payments import ALIPAY
 from sandbox.payments import CHANNELS
 from sandbox.payments import ORDER_CLOSED
 from sandbox.payments import ORDER_PAID
@@ -60,6 +62,7 @@ Payer = Callable[[World, OrderKey, bool], tuple[Order, Notification | None]]
 # channel -> (how its payer pays, the format of its out_trade_no, its word for an order's state)
 CHANNEL_RULES: dict[str, tuple[Payer, re.Pattern[str], Callable[[Order], str]]] = {
     WECHAT_PAY: (wechat_pay.pay, wechat_pay.OUT_TRADE_NO, wechat_pay.trade_state),
+    ALIPAY: (alipay_trade.pay, alipay_trade.OUT_TRADE_NO, alipay_trade.trade_status),
 }
 # channel -> how it ends a refund still processing (Alipay's refunds end in the call that asks for them)
 REFUND_SETTLERS: dict[str, Callable[[World, OrderKey, str, str | None], object]] = {
@@ -74,6 +77,10 @@ def create_pay_helpers_blueprint(world: World) -> Blueprint:
     @bp.post("/wechat-pay/pay")
     def wechat_pay_pays() -> Response:
         return jsonify(_pay(world, WECHAT_PAY))
+
+    @bp.post("/alipay/pay")
+    def alipay_pays() -> Response:
+        return jsonify(_pay(world, ALIPAY))
 
     @bp.get("/payments/<out_trade_no>")
     def payment(out_trade_no: str) -> Response:
