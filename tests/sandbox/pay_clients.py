@@ -43,6 +43,7 @@ class Receiver:
     received: list[Received] = field(default_factory=list)
     script: list[tuple[int, bytes]] = field(default_factory=list)
     default: tuple[int, bytes] = (200, b"")
+    delay_seconds: float = 0.0  # how long it thinks before answering
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def url(self, path: str = "notify") -> str:
@@ -81,6 +82,7 @@ def start_receiver() -> tuple[Receiver, Callable[[], None]]:
         body = request.get_data()
         form = request.form.to_dict() if request.mimetype == "application/x-www-form-urlencoded" else {}
         status, answer = receiver.take(Received(path, dict(request.headers), body, form, time.time()))
+        time.sleep(receiver.delay_seconds)
         return Response(answer, status=status, content_type="text/plain")
 
     thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
