@@ -6,15 +6,17 @@ Methods (biz_content fields; amounts are yuan strings with exactly two decimals,
   parameter notify_url -> {code 10000, out_trade_no, trade_no}. The same out_trade_no with the same
   content answers the same trade_no; with other content ACQ.CONTEXT_INCONSISTENT; once paid
   ACQ.TRADE_HAS_SUCCESS; once closed ACQ.TRADE_HAS_CLOSE.
-* alipay.trade.query {out_trade_no | trade_no} -> trade_status WAIT_BUYER_PAY, TRADE_SUCCESS or
-  TRADE_CLOSED (unpaid and closed, or refunded in full); unknown: 40004 ACQ.TRADE_NOT_EXIST.
+* alipay.trade.query {out_trade_no | trade_no} -> trade_status WAIT_BUYER_PAY, TRADE_SUCCESS,
+  TRADE_CLOSED (unpaid and closed, or refunded in full) or TRADE_FINISHED (the refund window has
+  ended: POST /_sandbox/alipay/finish); unknown: 40004 ACQ.TRADE_NOT_EXIST.
 * alipay.trade.close {out_trade_no | trade_no} -> closes a trade waiting for the buyer; anything else
   ACQ.TRADE_STATUS_ERROR.
 * alipay.trade.refund {out_trade_no | trade_no, refund_amount, out_request_no?, refund_reason?} ->
   {fund_change: "Y", refund_fee: what has been refunded in all}; the same out_request_no again
   answers fund_change "N". More than is left: ACQ.REFUND_AMT_NOT_EQUAL_TOTAL; unpaid:
-  ACQ.TRADE_STATUS_ERROR; closed: ACQ.TRADE_HAS_CLOSE. Refunds are synchronous: a refund helpers
-  arranged to end "abnormal" fails with ACQ.BUYER_ERROR, "closed" with ACQ.SELLER_BALANCE_NOT_ENOUGH.
+  ACQ.TRADE_STATUS_ERROR; closed: ACQ.TRADE_HAS_CLOSE; finished: ACQ.TRADE_HAS_FINISHED. Refunds are
+  synchronous: a refund helpers arranged to end "abnormal" fails with ACQ.BUYER_ERROR, "closed" with
+  ACQ.SELLER_BALANCE_NOT_ENOUGH.
 * alipay.trade.fastpay.refund.query {out_request_no, out_trade_no | trade_no} -> refund_status
   REFUND_SUCCESS with refund_amount; a refund that never happened has no refund fields.
 
@@ -41,12 +43,15 @@ from sandbox.pay_notifications import Notification
 from sandbox.payments import ABNORMAL
 from sandbox.payments import ALIPAY
 from sandbox.payments import CLOSED
+from sandbox.payments import FINISHED
 from sandbox.payments import NOT_PAID
 from sandbox.payments import ORDER_CLOSED
+from sandbox.payments import ORDER_FINISHED
 from sandbox.payments import ORDER_PAID
 from sandbox.payments import OVER_REFUND
 from sandbox.payments import PAID
 from sandbox.payments import REFUND_CLOSED
+from sandbox.payments import SETTLED
 from sandbox.payments import SUCCESS
 from sandbox.payments import TERMS_DIFFER
 from sandbox.payments import Order
@@ -116,6 +121,7 @@ def create_trade(world: World, app: AlipayApp, params: dict[str, str], biz: dict
         raise {
             ORDER_PAID: AlipayError("40004", "ACQ.TRADE_HAS_SUCCESS", "交易已被支付"),
             ORDER_CLOSED: AlipayError("40004", "ACQ.TRADE_HAS_CLOSE", "交易已经关闭"),
+            ORDER_FINISHED: AlipayError("40004", "ACQ.TRADE_HAS_FINISHED", "交易已经完结"),
             TERMS_DIFFER: AlipayError("40004", "ACQ.CONTEXT_INCONSISTENT", "交易信息被篡改"),
         }[refusal.reason] from None
     return {"code": "10000", "msg": "Success", "out_trade_no": opened.out_trade_no, "trade_no": opened.trade_no}
@@ -128,7 +134,7 @@ def query_trade(world: World, app: AlipayApp, params: dict[str, str], biz: dict[
     answer["out_trade_no"] = order.out_trade_no
     answer["trade_status"] = trade_status(order)
     answer["total_amount"] = yuan(order.amount_fen)
-    if order.state == PAID and order.paid_at is not None:
+    if order.state in SETTLED and order.paid_at is not None:
         paid = yuan(order.amount_fen)
         answer.update(buyer_pay_amount=paid, receipt_amount=paid, invoice_amount=paid, point_amount="0.00")
         answer["send_pay_date"] = alipay_time(order.paid_at)
@@ -206,6 +212,12 @@ def pay(world: World, key: OrderKey, succeeded: bool) -> tuple[Order, Notificati
     return order, _notification(world, order, "payment", {})
 
 
+def finish(world: World, key: OrderKey) -> tuple[Order, Notification | None]:
+    """The refund window ends (TRADE_FINISHED); the notification Alipay sends for it."""
+    order = world.payments.finish(key)
+    return order, _notification(world, order, "finish", {}) if order.notify_url is not None else None
+
+
 def refund_notification(world: World, order: Order, refund: Refund) -> Notification:
     """The notification of a refund: to the trade's notify_url, with refund_fee, gmt_refund and out_biz_no."""
     extra = {
@@ -217,7 +229,9 @@ def refund_notification(world: World, order: Order, refund: Refund) -> Notificat
 
 
 def trade_status(order: Order) -> str:
-    """WAIT_BUYER_PAY, TRADE_SUCCESS, or TRADE_CLOSED (closed unpaid, or refunded in full)."""
+    """WAIT_BUYER_PAY, TRADE_SUCCESS, TRADE_FINISHED, or TRADE_CLOSED (closed unpaid, or refunded in full)."""
+    if order.state == FINISHED:
+        return "TRADE_FINISHED"
     if order.state == PAID:
         return "TRADE_CLOSED" if order.refunded_fen >= order.amount_fen else "TRADE_SUCCESS"
     return "TRADE_CLOSED" if order.state == CLOSED else "WAIT_BUYER_PAY"
@@ -260,7 +274,7 @@ def _notification(world: World, order: Order, kind: str, extra: dict[str, str]) 
         "subject": order.subject,
         "gmt_create": alipay_time(order.created_at),
         "gmt_payment": alipay_time(order.paid_at) if order.paid_at is not None else "",
-        "gmt_close": alipay_time(time.time()) if status == "TRADE_CLOSED" else "",
+        "gmt_close": alipay_time(time.time()) if status in ("TRADE_CLOSED", "TRADE_FINISHED") else "",
         "fund_bill_list": json.dumps(
             [{"amount": yuan(order.amount_fen), "fundChannel": "ALIPAYACCOUNT"}], separators=(",", ":")
         ),
@@ -332,8 +346,8 @@ def _expiry(biz: dict[str, Any]) -> tuple[float | None, str | None]:
 
 def _refundable(order: Order, amount: int) -> None:
     # Checked before an arranged failure, so a trade that cannot be refunded says why, as Alipay would.
-    if order.state == CLOSED:
-        raise _refund_refusal(ORDER_CLOSED)
+    if order.state in (CLOSED, FINISHED):
+        raise _refund_refusal(ORDER_CLOSED if order.state == CLOSED else ORDER_FINISHED)
     if order.state != PAID:
         raise _refund_refusal(NOT_PAID)
     if order.committed_fen + amount > order.amount_fen:
@@ -343,6 +357,7 @@ def _refundable(order: Order, amount: int) -> None:
 def _refund_refusal(reason: str) -> AlipayError:
     return {
         ORDER_CLOSED: AlipayError("40004", "ACQ.TRADE_HAS_CLOSE", "交易已经关闭"),
+        ORDER_FINISHED: AlipayError("40004", "ACQ.TRADE_HAS_FINISHED", "交易已经完结"),
         NOT_PAID: AlipayError("40004", "ACQ.TRADE_STATUS_ERROR", "交易状态不合法"),
         OVER_REFUND: AlipayError("40004", "ACQ.REFUND_AMT_NOT_EQUAL_TOTAL", "退款金额超限"),
         TERMS_DIFFER: AlipayError("40004", "ACQ.INVALID_PARAMETER", "out_request_no已用于金额不同的退款"),

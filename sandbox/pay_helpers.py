@@ -6,6 +6,8 @@
   ever sent for it, but the notification is still answered so a test can send it itself). A failure
   makes a WeChat order PAYERROR and leaves an Alipay trade waiting; neither is notified.
   Unknown order 404 `sandbox.not_found`; paid 409 `sandbox.already_paid`; closed 409 `sandbox.order_closed`.
+* `POST /_sandbox/alipay/finish {out_trade_no, deliver?}` -> the same shape: the refund window of a paid
+  trade ends (TRADE_FINISHED, notified); 409 `sandbox.conflict` unless it is paid and not finished.
 * `GET /_sandbox/payments/<out_trade_no>?channel=` -> the sandbox's view of the order, its refunds and
   every delivery of its notifications.
 * `POST /_sandbox/refund-outcome {out_refund_no, outcome: success | abnormal | closed | processing}` ->
@@ -40,7 +42,9 @@ from sandbox.helper_input import text
 from sandbox.pay_notifications import Notification
 from sandbox.payments import ALIPAY
 from sandbox.payments import CHANNELS
+from sandbox.payments import NOT_PAID
 from sandbox.payments import ORDER_CLOSED
+from sandbox.payments import ORDER_FINISHED
 from sandbox.payments import ORDER_PAID
 from sandbox.payments import OUTCOMES
 from sandbox.payments import WECHAT_PAY
@@ -81,6 +85,17 @@ def create_pay_helpers_blueprint(world: World) -> Blueprint:
     @bp.post("/alipay/pay")
     def alipay_pays() -> Response:
         return jsonify(_pay(world, ALIPAY))
+
+    @bp.post("/alipay/finish")
+    def alipay_finishes() -> Response:
+        body = json_object(("out_trade_no", "deliver"))
+        order = _one_order(world, required_text(body, "out_trade_no", pattern=alipay_trade.OUT_TRADE_NO), ALIPAY)
+        deliver = flag(body, "deliver", default=True)
+        try:
+            finished, notification = alipay_trade.finish(world, order.key)
+        except PaymentRefusal as refusal:
+            raise _refusal(refusal.reason) from None
+        return jsonify(_answer(world, finished, notification, deliver))
 
     @bp.get("/payments/<out_trade_no>")
     def payment(out_trade_no: str) -> Response:
@@ -142,16 +157,26 @@ def _pay(world: World, channel: str) -> dict[str, Any]:
     try:
         paid, notification = payer(world, order.key, succeeded)
     except PaymentRefusal as refusal:
-        raise {
-            ORDER_PAID: HelperError("the order is paid already", {"out_trade_no": "paid"}, ALREADY_PAID),
-            ORDER_CLOSED: HelperError("the order is closed", {"out_trade_no": "closed"}, CLOSED_ORDER),
-        }[refusal.reason] from None
+        raise _refusal(refusal.reason) from None
+    return _answer(world, paid, notification, deliver)
+
+
+def _answer(world: World, order: Order, notification: Notification | None, deliver: bool) -> dict[str, Any]:
     if notification is not None and deliver:
         world.notifier.send(notification)
     return {
-        "payment": describe(world, paid),
+        "payment": describe(world, order),
         "notification": notification.describe() if notification is not None else None,
     }
+
+
+def _refusal(reason: str) -> HelperError:
+    return {
+        ORDER_PAID: HelperError("the order is paid already", {"out_trade_no": "paid"}, ALREADY_PAID),
+        ORDER_FINISHED: HelperError("the trade has finished", {"out_trade_no": "finished"}, CONFLICT),
+        ORDER_CLOSED: HelperError("the order is closed", {"out_trade_no": "closed"}, CLOSED_ORDER),
+        NOT_PAID: HelperError("the trade is not paid", {"out_trade_no": "not paid"}, CONFLICT),
+    }[reason]
 
 
 def _one_order(world: World, out_trade_no: str, channel: str | None) -> Order:

@@ -29,8 +29,9 @@ from sandbox.pay_ledger import PayLedger
 WECHAT_PAY, ALIPAY = "wechat_pay", "alipay"
 CHANNELS = (WECHAT_PAY, ALIPAY)
 
-# Order states.
-OPEN, PAID, FAILED, CLOSED = "open", "paid", "failed", "closed"
+# Order states. FINISHED: paid, and past the time refunds can be asked for (Alipay's TRADE_FINISHED).
+OPEN, PAID, FAILED, CLOSED, FINISHED = "open", "paid", "failed", "closed", "finished"
+SETTLED = (PAID, FINISHED)  # the payer's money reached the merchant
 # Refund states, and the outcomes a helper may arrange for one.
 PROCESSING, SUCCESS, ABNORMAL, REFUND_CLOSED = "processing", "success", "abnormal", "closed"
 OUTCOMES = (SUCCESS, ABNORMAL, REFUND_CLOSED, PROCESSING)
@@ -38,6 +39,7 @@ OUTCOMES = (SUCCESS, ABNORMAL, REFUND_CLOSED, PROCESSING)
 # Why the book refused; each channel words these in its own error format.
 ORDER_PAID = "order_paid"
 ORDER_CLOSED = "order_closed"
+ORDER_FINISHED = "order_finished"
 NOT_PAID = "not_paid"
 TERMS_DIFFER = "terms_differ"  # the same number again, for something else
 OVER_REFUND = "over_refund"
@@ -174,8 +176,8 @@ class PaymentBook:
             known = self._orders.get(order.key)
             if known is not None:
                 self._expire(known, time.time())
-                if known.state == PAID:
-                    raise PaymentRefusal(ORDER_PAID)
+                if known.state in SETTLED:
+                    raise PaymentRefusal(ORDER_PAID if known.state == PAID else ORDER_FINISHED)
                 if known.state == CLOSED:
                     raise PaymentRefusal(ORDER_CLOSED)
                 if known.terms != order.terms:
@@ -213,7 +215,7 @@ class PaymentBook:
         with self._lock:
             order = self._existing(key)
             self._expire(order, now)
-            if order.state == PAID:
+            if order.state in SETTLED:
                 raise PaymentRefusal(ORDER_PAID)
             if order.state == CLOSED:
                 raise PaymentRefusal(ORDER_CLOSED)
@@ -248,12 +250,22 @@ class PaymentBook:
         with self._lock:
             order = self._existing(key)
             self._expire(order, now)
-            if order.state == PAID:
+            if order.state in SETTLED:
                 raise PaymentRefusal(ORDER_PAID)
             if order.state == CLOSED:
                 return order.snapshot(), False
             order.state, order.closed_at = CLOSED, now
             return order.snapshot(), True
+
+    def finish(self, key: OrderKey) -> Order:
+        """The refund window of a paid order ends (Alipay TRADE_FINISHED); nothing can be refunded after."""
+        with self._lock:
+            order = self._existing(key)
+            self._expire(order, time.time())
+            if order.state != PAID:
+                raise PaymentRefusal({CLOSED: ORDER_CLOSED, FINISHED: ORDER_FINISHED}.get(order.state, NOT_PAID))
+            order.state = FINISHED
+            return order.snapshot()
 
     def start_refund(
         self,
@@ -283,8 +295,8 @@ class PaymentBook:
                 if earlier.amount_fen != amount_fen:
                     raise PaymentRefusal(TERMS_DIFFER)
                 return order.snapshot(), replace(earlier), False
-            if order.state == CLOSED:
-                raise PaymentRefusal(ORDER_CLOSED)
+            if order.state in (CLOSED, FINISHED):
+                raise PaymentRefusal(ORDER_CLOSED if order.state == CLOSED else ORDER_FINISHED)
             if order.state != PAID:
                 raise PaymentRefusal(NOT_PAID)
             if order.committed_fen + amount_fen > order.amount_fen:

@@ -39,6 +39,7 @@ from sandbox.payments import FAILED
 from sandbox.payments import NOT_PAID
 from sandbox.payments import OPEN
 from sandbox.payments import ORDER_CLOSED
+from sandbox.payments import ORDER_FINISHED
 from sandbox.payments import ORDER_PAID
 from sandbox.payments import OVER_REFUND
 from sandbox.payments import PAID
@@ -398,6 +399,7 @@ def _notification(
 def _order_refusal(reason: str) -> WeChatPayError:
     return {
         ORDER_PAID: WeChatPayError(403, "ORDERPAID", "该订单已支付"),
+        ORDER_FINISHED: WeChatPayError(403, "ORDERPAID", "该订单已支付"),
         ORDER_CLOSED: WeChatPayError(400, "ORDER_CLOSED", "订单已关闭"),
         TERMS_DIFFER: WeChatPayError(400, "INVALID_REQUEST", "商户订单号重复，且与首次下单的参数不一致"),
     }[reason]
@@ -407,6 +409,7 @@ def _refund_refusal(reason: str) -> WeChatPayError:
     return {
         TERMS_DIFFER: WeChatPayError(400, "INVALID_REQUEST", "商户退款单号已用于其他退款，请求参数与首次请求不一致"),
         ORDER_CLOSED: WeChatPayError(400, "INVALID_REQUEST", "订单已关闭，不能退款"),
+        ORDER_FINISHED: WeChatPayError(400, "INVALID_REQUEST", "订单已超过退款期限"),
         NOT_PAID: WeChatPayError(400, "INVALID_REQUEST", "订单未支付，不能退款"),
         OVER_REFUND: WeChatPayError(403, "NOT_ENOUGH", "申请退款金额超过订单可退金额"),
     }[reason]

@@ -257,3 +257,18 @@ def test_a_down_refund_api_is_a_503(pay_sandbox: Any, pay_faults: Any) -> None:
 
     assert caught.value.code == 503
     assert refund(ali, number, "1.00", "R1")["fund_change"] == "Y"  # the outage moved no money
+
+
+def test_a_finished_trade_takes_no_more_refunds(pay_sandbox: Any) -> None:
+    ali, number = paid_trade(pay_sandbox)
+    refund(ali, number, "5.00", "BEFORE")
+
+    finished = helper_json(pay_sandbox, "POST", "alipay/finish", json={"out_trade_no": number, "deliver": False})
+
+    assert finished["payment"]["state"] == "TRADE_FINISHED"
+    assert ali.api_alipay_trade_query(out_trade_no=number)["trade_status"] == "TRADE_FINISHED"
+    assert refund(ali, number, "1.00", "AFTER")["sub_code"] == "ACQ.TRADE_HAS_FINISHED"
+    assert refund(ali, number, "5.00", "BEFORE")["fund_change"] == "N"  # a repeat still answers
+    assert ali.api_alipay_trade_close(out_trade_no=number)["sub_code"] == "ACQ.TRADE_STATUS_ERROR"
+    again = pay_sandbox.helper("POST", "alipay/finish", json={"out_trade_no": number})
+    assert again.status_code == 409 and again.json()["error"]["code"] == "sandbox.conflict"

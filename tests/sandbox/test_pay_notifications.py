@@ -339,3 +339,19 @@ def test_alipay_refunds_are_notified_to_the_trade_notify_url(pay_sandbox: Any, r
     assert (partial["refund_fee"], partial["trade_status"]) == ("4.00", "TRADE_SUCCESS")
     assert (full["refund_fee"], full["trade_status"]) == ("10.00", "TRADE_CLOSED") and full["gmt_close"]
     assert partial["gmt_refund"].count(".") == 1 and {g.path for g in got} == {"ali"}
+
+
+def test_a_finished_trade_is_notified(pay_sandbox: Any, receiver: Receiver) -> None:
+    receiver.answer_with(then=(200, b"success"))
+    ali, number, _ = alipay_trade(pay_sandbox, receiver.url())
+    pay(pay_sandbox, "alipay", number, deliver=False)
+    unpaid = alipay_trade(pay_sandbox, receiver.url())[1]
+
+    answer = helper_json(pay_sandbox, "POST", "alipay/finish", json={"out_trade_no": number})
+    [got] = receiver.got(1)
+    fields, sign = alipay_fields(got)
+
+    assert ali.verify(dict(fields), sign) is True and answer["notification"]["body"] == got.body.decode()
+    assert (fields["trade_status"], fields["out_trade_no"]) == ("TRADE_FINISHED", number) and fields["gmt_close"]
+    refused = pay_sandbox.helper("POST", "alipay/finish", json={"out_trade_no": unpaid})
+    assert refused.status_code == 409 and refused.json()["error"]["details"] == {"out_trade_no": "not paid"}
