@@ -16,7 +16,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
 _log = logging.getLogger(__name__)
-Job = Callable[[], None]
+Job = Callable[[], object]  # what a job returns is ignored
 
 
 class PayClock:

@@ -108,9 +108,8 @@ def poll(read: Callable[[], T], done: Callable[[T], bool], timeout: float = 5.0)
 
 def merchant_file(sandbox: Any, name: str) -> str:
     """One of the demo merchant's credential files, as citytiles' demo configuration reads it."""
-    if name == "apiv3_key":
-        return (sandbox.config.state_dir / "wechat_pay" / MERCHANT / name).read_text()
-    return (sandbox.config.state_dir / "public" / "wechat_pay" / MERCHANT / name).read_text()
+    folder = sandbox.config.state_dir / ("wechat_pay" if name == "apiv3_key" else "public/wechat_pay") / MERCHANT
+    return str((folder / name).read_text())
 
 
 def wechat_pay(

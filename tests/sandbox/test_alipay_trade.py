@@ -30,7 +30,8 @@ def trade(buyer: dict[str, Any], out_trade_no: str | None = None, **overrides: A
 
 
 def create(ali: AliPay, biz: dict[str, Any]) -> dict[str, Any]:
-    return ali.server_api(CREATE, biz_content=biz, notify_url=NOTIFY_URL)
+    answer: dict[str, Any] = ali.server_api(CREATE, biz_content=biz, notify_url=NOTIFY_URL)
+    return answer
 
 
 def open_trade(sandbox: Any, **overrides: Any) -> tuple[AliPay, dict[str, Any], dict[str, Any]]:
@@ -49,7 +50,10 @@ def paid_trade(sandbox: Any, total: str = "25.00") -> tuple[AliPay, str]:
 
 
 def refund(ali: AliPay, out_trade_no: str, amount: str, out_request_no: str) -> dict[str, Any]:
-    return ali.api_alipay_trade_refund(amount, out_trade_no=out_trade_no, out_request_no=out_request_no)
+    answer: dict[str, Any] = ali.api_alipay_trade_refund(
+        amount, out_trade_no=out_trade_no, out_request_no=out_request_no
+    )
+    return answer
 
 
 def test_create_answers_a_trade_no_and_a_repeat_the_same_one(pay_sandbox: Any) -> None:

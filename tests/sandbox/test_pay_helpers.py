@@ -29,7 +29,7 @@ def wechat_order(sandbox: Any, notify_url: str = NOWHERE, total: int = 2500, num
 
 
 def alipay_trade(sandbox: Any, number: str, total: str = "25.00") -> dict[str, Any]:
-    buyer = sandbox.auth_code()
+    buyer: dict[str, Any] = sandbox.auth_code()
     biz = {
         "out_trade_no": number,
         "total_amount": total,

@@ -209,7 +209,10 @@ def signed_request(
             authorization.split('timestamp="')[1].split('"')[0], str(auth.pop("timestamp"))
         )
     headers = {"Authorization": authorization, "Content-Type": "application/json", "Accept": "application/json"}
-    return sandbox.http.request(method, sandbox.base + path, data=data.encode(), headers=headers, timeout=10)
+    response: requests.Response = sandbox.http.request(
+        method, sandbox.base + path, data=data.encode(), headers=headers, timeout=10
+    )
+    return response
 
 
 def query_path() -> str:
@@ -258,6 +261,7 @@ def test_a_body_changed_after_signing_is_401(pay_sandbox: Any) -> None:
 
 def test_every_answer_is_signed_with_the_wechat_pay_public_key(pay_sandbox: Any) -> None:
     public_key = serialization.load_pem_public_key(merchant_file(pay_sandbox, "pub_key.pem").encode())
+    assert isinstance(public_key, rsa.RSAPublicKey)
     number = place(wechat_pay(pay_sandbox, NOTIFY_URL), pay_sandbox.login_code()["openid"])
     answers = [
         signed_request(pay_sandbox, "GET", f"/v3/pay/transactions/out-trade-no/{number}?mchid={MERCHANT}"),
@@ -274,7 +278,7 @@ def test_every_answer_is_signed_with_the_wechat_pay_public_key(pay_sandbox: Any)
         assert headers["Wechatpay-Serial"] == merchant_file(pay_sandbox, "pub_key_id") and headers["Request-ID"]
         signed = f"{headers['Wechatpay-Timestamp']}\n{headers['Wechatpay-Nonce']}\n".encode() + answer.content + b"\n"
         signature = base64.b64decode(headers["Wechatpay-Signature"])
-        public_key.verify(signature, signed, padding.PKCS1v15(), hashes.SHA256())  # type: ignore[union-attr]
+        public_key.verify(signature, signed, padding.PKCS1v15(), hashes.SHA256())
 
 
 def test_a_partial_refund_is_processing_then_succeeds(pay_sandbox: Any) -> None:
