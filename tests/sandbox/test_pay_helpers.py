@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
@@ -304,3 +305,41 @@ def test_the_pay_fault_targets_are_listed_and_take_no_rate_limit(pay_sandbox: An
     assert {"wechat_pay.order", "wechat_pay.query", "wechat_pay.close", "wechat_pay.refund"} <= targets.keys()
     assert {"alipay.trade_create", "alipay.trade_query", "alipay.trade_close", "alipay.trade_refund"} <= targets.keys()
     assert pay_faults(target="wechat_pay.order", mode="rate_limit").status_code == 400
+
+
+def test_concurrent_payers_pay_an_order_once(pay_sandbox: Any) -> None:
+    number = order_number()
+    wechat_order(pay_sandbox, number=number)
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        answers = list(
+            pool.map(
+                lambda _: pay_sandbox.helper("POST", "wechat-pay/pay", json={"out_trade_no": number, "deliver": False}),
+                range(8),
+            )
+        )
+
+    assert sorted(a.status_code for a in answers) == [200] + [409] * 7
+    day = next(a for a in answers if a.status_code == 200).json()["payment"]["paid_at"]
+    entries = helper_json(pay_sandbox, "GET", "pay-ledger", params={"date": day[:10]})["entries"]
+    assert [e["kind"] for e in entries if e["out_trade_no"] == number] == ["payment"]
+
+
+def test_concurrent_refunds_never_return_more_than_was_paid(pay_sandbox: Any) -> None:
+    number = order_number("AT")
+    alipay_trade(pay_sandbox, number, "25.00")
+    helper_json(pay_sandbox, "POST", "alipay/pay", json={"out_trade_no": number, "deliver": False})
+    ali = pay_sandbox.alipay()
+
+    with ThreadPoolExecutor(max_workers=10) as pool:
+        answers = list(
+            pool.map(
+                lambda i: ali.api_alipay_trade_refund("5.00", out_trade_no=number, out_request_no=f"C{i}"), range(10)
+            )
+        )
+
+    assert (
+        sorted(a.get("fund_change", a.get("sub_code")) for a in answers)
+        == ["ACQ.REFUND_AMT_NOT_EQUAL_TOTAL"] * 5 + ["Y"] * 5
+    )
+    assert helper_json(pay_sandbox, "GET", f"payments/{number}")["refunded_fen"] == 2500
