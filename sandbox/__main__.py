@@ -20,7 +20,16 @@ def parse_arguments(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--citytiles-url", default=os.environ.get("CITYTILES_URL", "http://127.0.0.1:8000"))
     # Car-move tickets advance by themselves so a demo shows the owner answering; 0 leaves it to the helper.
     parser.add_argument("--car-move-step-seconds", type=float, default=20.0)
+    # Payment notifications are retried on the channels' schedules divided by this (60: hours become minutes).
+    parser.add_argument("--notify-compression", type=_positive, default=60.0)
     return parser.parse_args(argv)
+
+
+def _positive(text: str) -> float:
+    value = float(text)
+    if not value > 0:  # also refuses nan
+        raise argparse.ArgumentTypeError("must be a number above 0")
+    return value
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -30,6 +39,7 @@ def main(argv: list[str] | None = None) -> int:
         state_dir=options.state_dir,
         citytiles_url=options.citytiles_url,
         car_move_step_seconds=max(options.car_move_step_seconds, 0.0),
+        notify_compression=options.notify_compression,
     )
     server = make_sandbox_server(config, options.host, options.port)
     base = f"http://{options.host}:{server.server_port}"

@@ -14,6 +14,8 @@ Methods:
   fail_reason?, fail_params?}. passed is "T" only when name and ID number (and mobile, if given
   and known) equal the identity Alipay holds for the token's user. fail_params is a JSON array
   text naming the fields that differ. A verify_id can be consulted until it expires.
+* The trade methods (alipay.trade.create, .query, .close, .refund, .fastpay.refund.query) live in
+  sandbox/alipay_trade.py.
 * alipay.open.app.mini.templatemessage.send, biz_content {to_user_id | to_open_id,
   user_template_id, page?, data (object or JSON text of {keyword: {value}}), form_id?} ->
   code 10000 and msg_id, spending one subscription the user accepted (POST /_sandbox/alipay/subscribe);
@@ -31,6 +33,12 @@ from typing import Any
 from flask import Blueprint
 from flask import Response
 
+from sandbox.alipay_trade import ACQ_SYSTEM_ERROR
+from sandbox.alipay_trade import close_trade
+from sandbox.alipay_trade import create_trade
+from sandbox.alipay_trade import query_refund
+from sandbox.alipay_trade import query_trade
+from sandbox.alipay_trade import refund_trade
 from sandbox.alipay_wire import ERROR_NODE
 from sandbox.alipay_wire import AlipayError
 from sandbox.alipay_wire import authenticate
@@ -74,7 +82,7 @@ def create_alipay_blueprint(world: World) -> Blueprint:
             elif effect is not None and effect.mode == "down":
                 return answer_down(effect)
             elif effect is not None:
-                raise AlipayError("20000", "isp.unknow-error", "服务暂不可用（业务系统不可用）")
+                raise AlipayError(*SYSTEM_ERRORS.get(target, UNKNOWN_ERROR))
             inner = handler(world, app, params, biz_content(params))
         except AlipayError as error:
             return error_envelope(world, method, error)
@@ -212,6 +220,19 @@ METHODS: dict[str, tuple[Handler, str]] = {
     "alipay.user.certdoc.certverify.preconsult": (preconsult_certdoc, "alipay.certverify"),
     "alipay.user.certdoc.certverify.consult": (consult_certdoc, "alipay.certverify"),
     "alipay.open.app.mini.templatemessage.send": (send_template_message, "alipay.message"),
+    "alipay.trade.create": (create_trade, "alipay.trade_create"),
+    "alipay.trade.query": (query_trade, "alipay.trade_query"),
+    "alipay.trade.close": (close_trade, "alipay.trade_close"),
+    "alipay.trade.refund": (refund_trade, "alipay.trade_refund"),
+    "alipay.trade.fastpay.refund.query": (query_refund, "alipay.trade_refund"),
+}
+# What an "error" fault answers: the trade methods' own system error, else the gateway's.
+UNKNOWN_ERROR = ("20000", "isp.unknow-error", "服务暂不可用（业务系统不可用）")
+SYSTEM_ERRORS = {
+    "alipay.trade_create": ACQ_SYSTEM_ERROR,
+    "alipay.trade_query": ACQ_SYSTEM_ERROR,
+    "alipay.trade_close": ACQ_SYSTEM_ERROR,
+    "alipay.trade_refund": ACQ_SYSTEM_ERROR,
 }
 
 

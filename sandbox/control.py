@@ -97,7 +97,13 @@ def create_control_blueprint(world: World) -> Blueprint:
                     {"app_id": a.app_id, "kind": a.kind, "name": a.name, "unionid_space": a.unionid_space}
                     for a in world.config.wechat_apps
                 ],
-                "alipay_apps": [{"app_id": a.app_id, "name": a.name} for a in world.config.alipay_apps],
+                "alipay_apps": [
+                    {"app_id": a.app_id, "name": a.name, "seller_id": a.seller_id} for a in world.config.alipay_apps
+                ],
+                "wechat_pay_merchants": [
+                    {"mch_id": m.mch_id, "name": m.name, "app_ids": list(m.app_ids)}
+                    for m in world.config.wechat_pay_merchants
+                ],
                 "citytiles_url": world.config.citytiles_url,
             }
         )
@@ -118,7 +124,26 @@ def create_control_blueprint(world: World) -> Blueprint:
                     "alipay_public_key_file": str(paths.alipay_public_key),
                     "app_private_key_pem": keys.alipay_app_private_key_pem,
                     "app_private_key_file": str(paths.alipay_app_private_key),
+                    "seller_ids": {a.app_id: a.seller_id for a in world.config.alipay_apps},
                 },
+                "wechat_pay": [
+                    {
+                        "mch_id": pay.mch_id,
+                        "app_ids": list(merchant.app_ids),
+                        "merchant_private_key_pem": pay.merchant_private_key_pem,
+                        "merchant_private_key_file": str(pay.paths.merchant_private_key),
+                        "merchant_serial_no": pay.merchant_serial_no,
+                        "merchant_serial_no_file": str(pay.paths.merchant_serial_no),
+                        "apiv3_key": pay.apiv3_key,
+                        "apiv3_key_file": str(pay.paths.apiv3_key),
+                        "public_key_pem": pay.wechatpay_public_key_pem,
+                        "public_key_file": str(pay.paths.wechatpay_public_key),
+                        "public_key_id": pay.public_key_id,
+                        "public_key_id_file": str(pay.paths.public_key_id),
+                    }
+                    for merchant in world.config.wechat_pay_merchants
+                    for pay in [world.wechat_pay_keys[merchant.mch_id]]
+                ],
             }
         )
 

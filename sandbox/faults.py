@@ -4,7 +4,8 @@ Modes:
 * down        the endpoint answers HTTP 503 (or, with close_connection, drops the connection).
 * slow        the endpoint sleeps delay_seconds, then answers normally (outlast a client timeout).
 * error       a well-formed channel error: WeChat errcode (default -1 "system error"), Alipay
-              code 20000 isp.unknow-error; zheyi_his HTTP 500 OperationOutcome HIS_ERROR;
+              code 20000 isp.unknow-error; WeChat Pay HTTP 500 SYSTEM_ERROR, Alipay's trade methods
+              code 20000 ACQ.SYSTEM_ERROR; zheyi_his HTTP 500 OperationOutcome HIS_ERROR;
               shenzhen_health_platform code errcode (default "9999").
 * rate_limit  WeChat errcode 45011 (minute quota). WeChat targets only.
 * flaky       calls alternate failure (as "error") and success, starting with a failure.
@@ -19,9 +20,9 @@ import threading
 from dataclasses import dataclass
 from dataclasses import field
 
-# target -> what it covers. Keep in step with the call sites in wechat.py, wechat_oauth.py, alipay.py and
-# the upstream systems' modules (hangzhou_gjj.py, shenzhen_gjj.py, zhejiang_/guangdong_traffic_police.py,
-# zheyi_his.py, shenzhen_health.py).
+# target -> what it covers. Keep in step with the call sites in wechat.py, wechat_oauth.py, alipay.py,
+# wechat_pay.py and the upstream systems' modules (hangzhou_gjj.py, shenzhen_gjj.py,
+# zhejiang_/guangdong_traffic_police.py, zheyi_his.py, shenzhen_health.py).
 TARGETS = {
     "wechat.token": "/cgi-bin/token and /cgi-bin/stable_token",
     "wechat.jscode2session": "/sns/jscode2session (mini-program login)",
@@ -33,6 +34,14 @@ TARGETS = {
     "alipay.user_info": "alipay.user.info.share",
     "alipay.certverify": "alipay.user.certdoc.certverify.preconsult and .consult",
     "alipay.message": "alipay.open.app.mini.templatemessage.send",
+    "alipay.trade_create": "alipay.trade.create",
+    "alipay.trade_query": "alipay.trade.query",
+    "alipay.trade_close": "alipay.trade.close",
+    "alipay.trade_refund": "alipay.trade.refund and alipay.trade.fastpay.refund.query",
+    "wechat_pay.order": "POST /v3/pay/transactions/jsapi",
+    "wechat_pay.query": "GET /v3/pay/transactions/out-trade-no/{out_trade_no} and /id/{transaction_id}",
+    "wechat_pay.close": "POST /v3/pay/transactions/out-trade-no/{out_trade_no}/close",
+    "wechat_pay.refund": "POST /v3/refund/domestic/refunds and GET /v3/refund/domestic/refunds/{out_refund_no}",
     "housing_fund.hangzhou_gjj": "/upstreams/hangzhou-gjj/api/* (every operation)",
     "housing_fund.shenzhen_gjj": "/upstreams/shenzhen-gjj/v2/accounts/* (not the token endpoint)",
     "car_move.zhejiang_traffic_police": "/upstreams/zhejiang-traffic-police/api/v1/move-requests*",

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from flask import Blueprint
 from flask import Response
 from flask import jsonify
@@ -10,13 +12,14 @@ from sandbox.helper_input import HelperError
 from sandbox.helper_input import error_body
 
 
-def helper_blueprint(name: str, import_name: str) -> Blueprint:
-    """A blueprint under /_sandbox whose HelperErrors are a 400 and whose answers are never cached."""
+def helper_blueprint(name: str, import_name: str, statuses: Mapping[str, int] | None = None) -> Blueprint:
+    """A blueprint under /_sandbox: HelperErrors answer 400 (or statuses[code]), and nothing is cached."""
     bp = Blueprint(name, import_name, url_prefix="/_sandbox")
+    status_of = dict(statuses or {})
 
     @bp.errorhandler(HelperError)
     def bad_input(error: HelperError) -> tuple[Response, int]:
-        return jsonify(error_body(error.code, error.message, error.details)), 400
+        return jsonify(error_body(error.code, error.message, error.details)), status_of.get(error.code, 400)
 
     @bp.after_request
     def hygiene(response: Response) -> Response:

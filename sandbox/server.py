@@ -15,6 +15,7 @@ from sandbox.control import create_control_blueprint
 from sandbox.guangdong_traffic_police import create_guangdong_traffic_police_blueprint
 from sandbox.hangzhou_gjj import create_hangzhou_gjj_blueprint
 from sandbox.outpatient_helpers import create_outpatient_helpers_blueprint
+from sandbox.pay_helpers import create_pay_helpers_blueprint
 from sandbox.proxy import create_proxy_blueprint
 from sandbox.settings import SandboxConfig
 from sandbox.shenzhen_gjj import create_shenzhen_gjj_blueprint
@@ -23,6 +24,7 @@ from sandbox.subscription_helpers import create_subscription_helpers_blueprint
 from sandbox.upstream_control import create_upstream_control_blueprint
 from sandbox.wechat import create_wechat_blueprint
 from sandbox.wechat_oauth import create_wechat_oauth_blueprint
+from sandbox.wechat_pay import create_wechat_pay_blueprint
 from sandbox.world import World
 from sandbox.world import build_world
 from sandbox.zhejiang_traffic_police import create_zhejiang_traffic_police_blueprint
@@ -51,6 +53,8 @@ def create_sandbox(config: SandboxConfig) -> Flask:
         create_outpatient_helpers_blueprint(world),
         create_zheyi_his_blueprint(world),
         create_shenzhen_health_blueprint(world),
+        create_wechat_pay_blueprint(world),
+        create_pay_helpers_blueprint(world),
     ):
         app.register_blueprint(blueprint)
     return app
@@ -76,7 +80,8 @@ def make_sandbox_server(config: SandboxConfig, host: str = "127.0.0.1", port: in
 
 def serve_in_thread(config: SandboxConfig, host: str = "127.0.0.1", port: int = 0) -> tuple[str, Callable[[], None]]:
     """Serve the sandbox from a daemon thread; return its base URL and a function that stops it."""
-    server = make_sandbox_server(config, host, port)
+    app = create_sandbox(config)
+    server = make_server(host, port, app, threaded=True, request_handler=PathOnlyRequestHandler)
     thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.1}, name="sandbox", daemon=True)
     thread.start()
 
@@ -84,5 +89,6 @@ def serve_in_thread(config: SandboxConfig, host: str = "127.0.0.1", port: int = 
         server.shutdown()
         server.server_close()
         thread.join(timeout=5)
+        sandbox_world(app).pay_clock.stop()  # no notification outlives its sandbox
 
     return f"http://{host}:{server.server_port}", stop

@@ -22,12 +22,26 @@ class WeChatApp:
     unionid_space: str | None = None
 
 
+# The demo merchant's Alipay account (PID, "seller_id"): the partner that collects the apps' trades.
+DEMO_ALIPAY_SELLER_ID = "2088721000000017"
+
+
 @dataclass(frozen=True)
 class AlipayApp:
     """One Alipay app registered with the emulated open platform."""
 
     app_id: str
     name: str
+    seller_id: str = DEMO_ALIPAY_SELLER_ID  # the merchant account its trades are paid into
+
+
+@dataclass(frozen=True)
+class WeChatPayMerchant:
+    """One WeChat Pay merchant account (商户号) and the apps bound to it (商户号绑定APPID)."""
+
+    mch_id: str
+    name: str
+    app_ids: tuple[str, ...]
 
 
 def default_wechat_apps() -> tuple[WeChatApp, ...]:
@@ -41,6 +55,11 @@ def default_wechat_apps() -> tuple[WeChatApp, ...]:
 def default_alipay_apps() -> tuple[AlipayApp, ...]:
     """The demo Alipay mini-program."""
     return (AlipayApp("2021004100000001", "城市服务 (Alipay mini-program)"),)
+
+
+def default_wechat_pay_merchants() -> tuple[WeChatPayMerchant, ...]:
+    """The demo merchant, bound to the demo mini-program and official account."""
+    return (WeChatPayMerchant("1900000109", "城市服务 (demo merchant)", ("wx7c1b5d1e2f3a4b50", "wx9a8b7c6d5e4f3a20")),)
 
 
 @dataclass(frozen=True)
@@ -73,6 +92,14 @@ class SandboxConfig:
     # for a paid slot keeps it this long unless confirmed.
     outpatient_hold_seconds: float = 300
     outpatient_order_seconds: float = 900
+    wechat_pay_merchants: tuple[WeChatPayMerchant, ...] = field(default_factory=default_wechat_pay_merchants)
+    # Payment notifications are retried on the channels' schedules (WeChat Pay 15 s ... 6 h, Alipay
+    # 4 min ... 15 h) divided by this factor: 60 turns hours into minutes for a demo; tests use far more.
+    notify_compression: float = 60.0
+    # A notification not answered within this long is a failed delivery (WeChat asks for 5 s).
+    notify_timeout_seconds: float = 5.0
+    # A WeChat Pay refund is PROCESSING this long before it settles by itself (unless a helper decides).
+    refund_settle_seconds: float = 3.0
 
     def wechat_app(self, app_id: str) -> WeChatApp | None:
         """The WeChat app with this id, if configured."""
@@ -81,3 +108,7 @@ class SandboxConfig:
     def alipay_app(self, app_id: str) -> AlipayApp | None:
         """The Alipay app with this id, if configured."""
         return next((app for app in self.alipay_apps if app.app_id == app_id), None)
+
+    def wechat_pay_merchant(self, mch_id: str) -> WeChatPayMerchant | None:
+        """The WeChat Pay merchant with this mch_id, if configured."""
+        return next((merchant for merchant in self.wechat_pay_merchants if merchant.mch_id == mch_id), None)

@@ -16,6 +16,12 @@ from sandbox.keys import load_or_create_keys
 from sandbox.outbox import Outbox
 from sandbox.outpatient import Outpatient
 from sandbox.outpatient import build_outpatient
+from sandbox.pay_clock import PayClock
+from sandbox.pay_keys import WeChatPayKeys
+from sandbox.pay_keys import load_or_create_wechat_pay_keys
+from sandbox.pay_ledger import PayLedger
+from sandbox.pay_notifications import Notifier
+from sandbox.payments import PaymentBook
 from sandbox.quota import MinuteQuota
 from sandbox.residents import AlipayResidents
 from sandbox.residents import WeChatResidents
@@ -64,11 +70,16 @@ class World:
     car_move: TrafficPoliceSystems
     subscriptions: SubscriptionBook
     outpatient: Outpatient
+    wechat_pay_keys: dict[str, WeChatPayKeys]  # mch_id -> the merchant's credentials
+    payments: PaymentBook
+    pay_clock: PayClock
+    notifier: Notifier
 
 
 def build_world(config: SandboxConfig) -> World:
     """Load or create the credentials and start with empty stores."""
     ttl, codes = config.token_ttl_seconds, config.code_ttl_seconds
+    pay_clock = PayClock()
     return World(
         config=config,
         keys=load_or_create_keys(config.state_dir, [app.app_id for app in config.wechat_apps]),
@@ -90,4 +101,10 @@ def build_world(config: SandboxConfig) -> World:
         outpatient=build_outpatient(
             config.state_dir, config.outpatient_hold_seconds, config.outpatient_order_seconds, SIGNATURE_WINDOW_SECONDS
         ),
+        wechat_pay_keys=load_or_create_wechat_pay_keys(
+            config.state_dir, [merchant.mch_id for merchant in config.wechat_pay_merchants]
+        ),
+        payments=PaymentBook(PayLedger()),
+        pay_clock=pay_clock,
+        notifier=Notifier(pay_clock, config.notify_compression, config.notify_timeout_seconds),
     )

@@ -22,6 +22,8 @@ from werkzeug.serving import make_server
 from channels.wechat.client import StableTokenClient
 from sandbox.server import serve_in_thread
 from sandbox.settings import SandboxConfig
+from tests.sandbox.pay_clients import Receiver
+from tests.sandbox.pay_clients import start_receiver
 
 MINI_PROGRAM = "wx7c1b5d1e2f3a4b50"
 OFFICIAL_ACCOUNT = "wx9a8b7c6d5e4f3a20"
@@ -205,3 +207,35 @@ def faults(sandbox: RunningSandbox) -> Iterator[Callable[..., requests.Response]
 
     yield arm
     sandbox.helper("DELETE", "faults")
+
+
+@pytest.fixture(scope="session")
+def pay_sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningSandbox]:
+    """A sandbox for the payment tests: retries 10 000 times faster, refunds settle in 50 ms, 1 s to answer."""
+    running, stop = start_sandbox(
+        tmp_path_factory.mktemp("pay-sandbox"),
+        notify_compression=10_000,
+        notify_timeout_seconds=1.0,
+        refund_settle_seconds=0.05,
+    )
+    yield running
+    stop()
+
+
+@pytest.fixture
+def pay_faults(pay_sandbox: RunningSandbox) -> Iterator[Callable[..., requests.Response]]:
+    """Arm faults on the payment sandbox; every fault is cleared after the test."""
+
+    def arm(**body: Any) -> requests.Response:
+        return pay_sandbox.helper("POST", "faults", json=body)
+
+    yield arm
+    pay_sandbox.helper("DELETE", "faults")
+
+
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    """A merchant's notify_url on loopback, answering 200 unless told otherwise."""
+    running, stop = start_receiver()
+    yield running
+    stop()

@@ -89,6 +89,11 @@ BODY_HELPERS: dict[str, tuple[dict[str, Any], dict[str, str]]] = {
             "close_connection": "boolean",
         },
     ),
+    # Arranges how a refund not asked for yet will end (the pay helpers need an order: test_pay_helpers.py).
+    "refund-outcome": (
+        {"out_refund_no": "R-contract-0001", "outcome": "abnormal"},
+        {"out_refund_no": "text", "outcome": "choice"},
+    ),
 }
 REQUIRED = {
     "wechat/login-code": ("app_id",),
@@ -98,6 +103,7 @@ REQUIRED = {
     "wechat/subscribe": ("app_id", "openid", "template_id"),
     "alipay/subscribe": ("app_id", "user_id", "template_id"),
     "faults": ("target", "mode"),
+    "refund-outcome": ("out_refund_no", "outcome"),
 }
 NOT_TEXT = [["x"], {"x": "y"}, 12, 1.5, True, False]
 WRONG_BY_KIND: dict[str, list[Any]] = {

@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
+import re
 import stat
 from pathlib import Path
 
 from alipay import AliPay
+from cryptography.hazmat.primitives import serialization
+from wechatpayv3 import WeChatPay
+from wechatpayv3 import WeChatPayType
 
 from sandbox.server import create_sandbox
 from sandbox.settings import SandboxConfig
 
 MINI_PROGRAM = "wx7c1b5d1e2f3a4b50"
 OFFICIAL_ACCOUNT = "wx9a8b7c6d5e4f3a20"
+MERCHANT = "1900000109"
 
 
 def snapshot(state_dir: Path) -> dict[str, bytes]:
@@ -31,11 +36,21 @@ def test_first_start_writes_the_documented_layout(tmp_path: Path) -> None:
         "public/alipay_app_private_key.pem",
         "outpatient/zheyi_his.api_key",
         "outpatient/shenzhen_health_platform/szjk_citytiles_demo.secret",
+        f"wechat_pay/{MERCHANT}/apiclient_public_key.pem",
+        f"wechat_pay/{MERCHANT}/wechatpay_private_key.pem",
+        f"wechat_pay/{MERCHANT}/apiv3_key",
+        f"public/wechat_pay/{MERCHANT}/apiclient_key.pem",
+        f"public/wechat_pay/{MERCHANT}/apiclient_serial_no",
+        f"public/wechat_pay/{MERCHANT}/pub_key.pem",
+        f"public/wechat_pay/{MERCHANT}/pub_key_id",
     }
     secret = (tmp_path / "wechat" / f"{MINI_PROGRAM}.secret").read_text()
     assert len(secret) == 32 and int(secret, 16) >= 0
     assert stat.S_IMODE((tmp_path / "alipay" / "platform_private_key.pem").stat().st_mode) == 0o600
     assert stat.S_IMODE((tmp_path / "outpatient" / "zheyi_his.api_key").stat().st_mode) == 0o600
+    for secret_file in ("apiv3_key", "wechatpay_private_key.pem"):
+        assert stat.S_IMODE((tmp_path / "wechat_pay" / MERCHANT / secret_file).stat().st_mode) == 0o600
+    assert stat.S_IMODE((tmp_path / "public" / "wechat_pay" / MERCHANT / "apiclient_key.pem").stat().st_mode) == 0o600
 
 
 def test_pems_have_headers_and_wrapped_lines_and_the_sdk_accepts_them(tmp_path: Path) -> None:
@@ -74,3 +89,38 @@ def test_a_separate_state_dir_gets_different_keys(tmp_path: Path) -> None:
 
     a, b = ((tmp_path / name / "public" / "alipay_public_key.pem").read_bytes() for name in "ab")
     assert a != b
+
+
+def test_wechat_pay_credentials_have_their_formats_and_the_sdk_accepts_them(tmp_path: Path) -> None:
+    body = create_sandbox(SandboxConfig(state_dir=tmp_path)).test_client().get("/_sandbox/credentials").json
+    public = tmp_path / "public" / "wechat_pay" / MERCHANT
+    [merchant] = body["wechat_pay"]
+
+    apiv3 = (tmp_path / "wechat_pay" / MERCHANT / "apiv3_key").read_text()
+    serial = (public / "apiclient_serial_no").read_text()
+    key_id = (public / "pub_key_id").read_text()
+    private = (public / "apiclient_key.pem").read_text()
+    assert len(apiv3) == 32 and apiv3.isascii() and apiv3.isalnum()
+    assert re.fullmatch(r"[0-9A-F]{40}", serial) and re.fullmatch(r"PUB_KEY_ID_[0-9]{32}", key_id)
+    assert private.startswith("-----BEGIN PRIVATE KEY-----\n")  # PKCS#8, as wechatpayv3 wraps it
+    assert (merchant["mch_id"], merchant["apiv3_key"], merchant["merchant_serial_no"]) == (MERCHANT, apiv3, serial)
+    assert (merchant["public_key_id"], merchant["merchant_private_key_pem"]) == (key_id, private)
+    assert merchant["public_key_pem"] == (public / "pub_key.pem").read_text()
+    assert set(merchant["app_ids"]) == {MINI_PROGRAM, OFFICIAL_ACCOUNT}
+    assert re.fullmatch(r"2088[0-9]{12}", body["alipay"]["seller_ids"]["2021004100000001"])
+    # The sandbox verifies with the public half of the key it handed out.
+    handed_out = serialization.load_pem_private_key(private.encode(), password=None).public_key()
+    kept = serialization.load_pem_public_key(
+        (tmp_path / "wechat_pay" / MERCHANT / "apiclient_public_key.pem").read_bytes()
+    )
+    assert handed_out.public_numbers() == kept.public_numbers()  # type: ignore[union-attr]
+    WeChatPay(
+        wechatpay_type=WeChatPayType.MINIPROG,
+        mchid=MERCHANT,
+        private_key=private,
+        cert_serial_no=serial,
+        appid=MINI_PROGRAM,
+        apiv3_key=apiv3,
+        public_key=merchant["public_key_pem"],
+        public_key_id=key_id,
+    )
