@@ -281,14 +281,10 @@ def _notification(world: World, order: Order, kind: str, extra: dict[str, str]) 
         "passback_params": order.attach or "",
         **extra,
     }
-    # Alipay never sends an empty field, and signs all the others but sign and sign_type.
-    sent = {name: value for name, value in fields.items() if value != ""}
-    unsigned = "&".join(f"{name}={value}" for name, value in sorted(sent.items()) if name != "sign_type")
-    sent["sign"] = sign_rsa2(world.keys.alipay_platform_key, unsigned)
-    body = urlencode(sent).encode("ascii")
+    body = _signed_form(world, fields)
     headers = {"Content-Type": "application/x-www-form-urlencoded; charset=utf-8"}
     return Notification(
-        notification_id=sent["notify_id"],
+        notification_id=fields["notify_id"],
         channel=ALIPAY,
         order_key=order.key,
         kind=kind,
@@ -296,8 +292,16 @@ def _notification(world: World, order: Order, kind: str, extra: dict[str, str]) 
         url=order.notify_url or "",
         body=body,
         headers=headers,
-        later_headers=lambda: dict(headers),
+        later_try=lambda: (_signed_form(world, {**fields, "notify_time": alipay_time(time.time())}), dict(headers)),
     )
+
+
+def _signed_form(world: World, fields: dict[str, str]) -> bytes:
+    """The form Alipay posts: no empty field, signed over all the others but sign and sign_type."""
+    sent = {name: value for name, value in fields.items() if value != ""}
+    unsigned = "&".join(f"{name}={value}" for name, value in sorted(sent.items()) if name != "sign_type")
+    sent["sign"] = sign_rsa2(world.keys.alipay_platform_key, unsigned)
+    return urlencode(sent).encode("ascii")
 
 
 def _trade(world: World, app: AlipayApp, biz: dict[str, Any]) -> Order:

@@ -62,8 +62,9 @@ class Notification:
     url: str
     body: bytes
     headers: dict[str, str]  # of the first try
-    # Headers for a later try: WeChat signs each try afresh (new timestamp and nonce), Alipay sends the same.
-    later_headers: Callable[[], dict[str, str]]
+    # Body and headers for a later try, signed afresh: WeChat with a new timestamp and nonce, Alipay with
+    # a new notify_time (the notify_id stays the same across tries).
+    later_try: Callable[[], tuple[bytes, dict[str, str]]]
 
     def describe(self) -> dict[str, object]:
         """What is sent, for the helper API: a test can send it again, or change it first."""
@@ -119,7 +120,7 @@ class Notifier:
             return list(self._deliveries.get(key, []))
 
     def _try(self, notification: Notification, attempt: int) -> None:
-        headers = notification.headers if attempt == 1 else notification.later_headers()
+        body, headers = (notification.body, notification.headers) if attempt == 1 else notification.later_try()
         started = time.time()
         status, answer, error = None, b"", None
         try:
@@ -127,7 +128,7 @@ class Notifier:
                 session.trust_env = False  # loopback notifications must not go through a proxy
                 response = session.post(
                     notification.url,
-                    data=notification.body,
+                    data=body,
                     headers=headers,
                     timeout=self._timeout,
                     allow_redirects=False,  # a redirect is not an acknowledgement

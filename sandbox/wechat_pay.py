@@ -392,7 +392,7 @@ def _notification(
         url=url or order.notify_url or "",
         body=body,
         headers=headers(),
-        later_headers=headers,
+        later_try=lambda: (body, headers()),
     )
 
 
