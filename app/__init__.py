@@ -22,6 +22,7 @@ from app.cookie_session import SessionCookieWhenSent
 from app.db_session import init_db_session
 from app.errors import register_errors
 from app.fulfilment import build_fee_desk
+from app.fulfilment import build_sweeper
 from app.fulfilment import outbox_handlers
 from app.http_headers import init_http_headers
 from app.request_log import configure_logging
@@ -151,6 +152,7 @@ def create_app(
         outbound=outbound,
         upstreams=upstreams,
         fee_desk=fee_desk,
+        sweeper=build_sweeper(fee_desk),
         outbox_handlers=handlers,
         tasks=tasks,
         breaker_watch=breaker_watch,

@@ -11,6 +11,7 @@ from flask.cli import with_appcontext
 from sqlalchemy import select
 
 from app.db_session import get_session
+from billing.sweeps import sweep
 from city_services.car_move.models import SEALED_COLUMNS as CAR_MOVE_SEALED_COLUMNS
 from city_services.car_move.owners import sweep_car_moves
 from city_services.outpatient.service import expire_holds
@@ -126,6 +127,18 @@ def expire_appointment_holds_command() -> None:
     click.echo(f"expired {expired} appointment holds")
 
 
+@click.command("sweep-payments")
+@with_appcontext
+def sweep_payments_command() -> None:
+    """Query unpaid orders, close expired ones, ask and poll refunds, run due outbox tasks; safe on many hosts."""
+    extensions = current_app.extensions
+    report = sweep(get_session(), extensions["sweeper"], extensions["outbox_handlers"])
+    click.echo(
+        f"queried {report.queried} orders, closed {report.closed}, asked {report.refunds_asked} refunds, "
+        f"polled {report.refunds_polled}, carried out {report.tasks_done} tasks"
+    )
+
+
 def register_cli(app: Flask) -> None:
     """Attach the commands to `flask`."""
     commands = (
@@ -136,6 +149,7 @@ def register_cli(app: Flask) -> None:
         unlock_staff_command,
         sweep_car_moves_command,
         expire_appointment_holds_command,
+        sweep_payments_command,
     )
     for command in commands:
         app.cli.add_command(command)

@@ -13,6 +13,7 @@ from billing.gateway import PaymentGateway
 from billing.models import Payment
 from billing.notifications import FULFIL
 from billing.outbox import Handler
+from billing.sweeps import Sweeper
 from city_services.notices import Notices
 from city_services.outpatient.fees import FeeDesk
 from city_services.outpatient.fees import fulfil_paid_fee
@@ -46,6 +47,11 @@ def build_fee_desk(
         notices=notices,
         clock=clock,
     )
+
+
+def build_sweeper(desk: FeeDesk) -> Sweeper:
+    """The payment sweeps' view of the outside world: the same merchants and callback URLs as the saga's."""
+    return Sweeper(gateway_for=desk.gateway_for, notify_url_for=desk.notify_url_for, clock=desk.clock)
 
 
 def outbox_handlers(desk: FeeDesk) -> dict[str, Handler]:

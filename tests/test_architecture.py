@@ -24,6 +24,7 @@ OURS = (
     "text_rules",
     "migrations",
     "wsgi",
+    "worker",
 )
 
 
