@@ -168,6 +168,7 @@ ERROR_CODES: dict[str, tuple[int, str]] = {
     "audit.reason_required": (422, "Every staff change needs a reason: one line of text, not blank."),
     # Payments and refunds
     "outpatient.nothing_to_pay": (409, "This appointment has no fee waiting to be paid."),
+    "billing.reason_required": (422, "Every refund needs a reason: one line of text, not blank."),
     "billing.merchant_not_found": (404, "citytiles has no such merchant at this channel."),
     "billing.payment_not_found": (404, "You have no payment with this id."),
     "billing.refund_not_found": (404, "No such refund."),

@@ -68,8 +68,13 @@ def request_refund(
     requested_by: str,
     notify_url: str,
     clock: Callable[[], datetime],
+    *,
+    also: Callable[[Session, Payment, Refund], None] | None = None,
 ) -> Refund:
-    """Give money back on a paid payment; of concurrent refunds that together exceed it, only those that fit."""
+    """Give money back on a paid payment; of concurrent refunds that together exceed it, only those that fit.
+
+    :param also: more to write in the transaction that records the refund (e.g. its audit entry).
+    """
     if amount_fen <= 0:
         raise Invalid(
             "billing.refund_amount_invalid", "A refund is a positive amount in fen.", {"amount_fen": "positive"}
@@ -101,6 +106,8 @@ def request_refund(
         )
         session.add(refund)
         session.flush()
+        if also is not None:
+            also(session, payment, refund)
         refund_id = refund.id
     return ask_channel(session, gateway, refund_id, notify_url, clock)
 

@@ -10,11 +10,11 @@ from identity.roles import PERMISSIONS
 from identity.roles import authorise
 from identity.roles import visible_channels
 
-ACTIONS = ("catalogue.view", "catalogue.change", "audit.read", "staff.manage")
+ACTIONS = ("catalogue.view", "catalogue.change", "audit.read", "staff.manage", "payments.view", "payments.refund")
 ALLOWED = {
-    "platform_admin": {"catalogue.view", "catalogue.change", "audit.read", "staff.manage"},
+    "platform_admin": {"catalogue.view", "catalogue.change", "audit.read", "staff.manage", "payments.view"},
     "city_operator": {"catalogue.view", "catalogue.change", "audit.read"},
-    "channel_admin": {"catalogue.view", "audit.read"},
+    "channel_admin": {"catalogue.view", "audit.read", "payments.view", "payments.refund"},
 }
 
 
