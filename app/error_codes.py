@@ -15,6 +15,12 @@ ERROR_CODES: dict[str, tuple[int, str]] = {
     "request.unsupported_media_type": (415, "The body must be JSON (Content-Type: application/json)."),
     "request.invalid": (422, "Fields are missing, of the wrong type, or unknown; details.fields names each."),
     "request.conflict": (409, "Someone changed the same thing at the same moment; reload and try again."),
+    "request.invalid_idempotency_key": (422, "An Idempotency-Key is 1 to 64 of A-Z, a-z, 0-9, '_', '.', ':' and '-'."),
+    "request.idempotency_key_reused": (409, "This Idempotency-Key was used with another request; use a new key."),
+    "request.idempotency_in_progress": (
+        409,
+        "The first request with this Idempotency-Key is still running; retry soon.",
+    ),
     "database.busy": (503, "The database is too busy to take this change now; Retry-After says when to retry."),
     "request.uri_too_long": (414, "The request line is longer than the server reads."),
     "request.headers_too_large": (431, "The request has too many headers, or one longer than the server reads."),
@@ -192,6 +198,7 @@ ERROR_CODES: dict[str, tuple[int, str]] = {
 EVERY_OPERATION = ("internal_error",)
 WITH_BODY = ("request.malformed", "request.too_large", "request.unsupported_media_type", "request.invalid")
 WITH_QUERY = ("request.invalid",)
+IDEMPOTENT = ("request.invalid_idempotency_key", "request.idempotency_key_reused", "request.idempotency_in_progress")
 # A write can lose a race the business rules do not name, or find the database busy.
 WRITES = ("request.conflict", "database.busy")
 # A path parameter holding "/" (sent as %2F) makes the path one no route matches.

@@ -12,6 +12,7 @@ from flask import Flask
 from app.error_codes import AUTHENTICATED
 from app.error_codes import ERROR_CODES
 from app.error_codes import EVERY_OPERATION
+from app.error_codes import IDEMPOTENT
 from app.error_codes import WITH_BODY
 from app.error_codes import WITH_PATH_PARAMETERS
 from app.error_codes import WITH_QUERY
@@ -60,6 +61,8 @@ def error_codes_of(
         codes += WITH_BODY
     if described.query is not None:
         codes += WITH_QUERY
+    if described.idempotent:
+        codes += IDEMPOTENT
     if described.auth is not None:
         codes += AUTHENTICATED
     return list(dict.fromkeys(codes))
@@ -79,6 +82,17 @@ def _operation(endpoint: str, arguments: set[str], described: Operation, method:
         responses[str(status)] = {**success, "description": meaning}
     if described.conditional:
         _describe_conditional(parameters, responses)
+    if described.idempotent:
+        parameters.append(
+            {
+                "in": "header",
+                "name": "Idempotency-Key",
+                "required": False,
+                "schema": {"type": "string", "pattern": "^[A-Za-z0-9_.:-]{1,64}$"},
+                "description": "Retry safely: the same key and body within 24 hours get the first answer again "
+                "(header Idempotent-Replayed: true); the same key with another body is 409.",
+            }
+        )
     by_status: dict[int, list[str]] = {}
     for code in error_codes_of(described, method, arguments):
         by_status.setdefault(ERROR_CODES[code][0], []).append(code)

@@ -23,6 +23,9 @@ from app.auth import current_staff
 from app.error_codes import ERROR_CODES
 from app.errors import MalformedRequest
 from app.errors import UnsupportedMediaType
+from app.idempotency import IDEMPOTENCY_HEADER
+from app.idempotency import caller_of
+from app.idempotency import once_per_key
 from app.request_body import read_body
 from errors import NotFound
 from text_rules import refused_characters
@@ -43,6 +46,8 @@ class Operation:
     # Statuses the view itself answers with the response schema besides `status` (e.g. 503 from /readyz).
     other_statuses: tuple[tuple[int, str], ...] = ()
     conditional: bool = False
+    # Takes an Idempotency-Key header: a retry with the same key and body gets the first answer again.
+    idempotent: bool = False
 
 
 def operation(
@@ -57,14 +62,26 @@ def operation(
     auth: str | None = None,
     other_statuses: dict[int, str] | None = None,
     conditional: bool = False,
+    idempotent: bool = False,
 ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """Wrap a view so it receives `staff`, `params` and `payload` already checked, and returns plain data.
 
     :param other_statuses: statuses the view returns itself with the response schema, and what each means.
     :param conditional: the view answers with an ETag and Cache-Control, and 304 to a matching If-None-Match.
+    :param idempotent: the view takes an Idempotency-Key (see app/idempotency.py).
     """
     described = Operation(
-        summary, tag, body, query, response, status, errors, auth, tuple((other_statuses or {}).items()), conditional
+        summary,
+        tag,
+        body,
+        query,
+        response,
+        status,
+        errors,
+        auth,
+        tuple((other_statuses or {}).items()),
+        conditional,
+        idempotent,
     )
     # Built once: a schema's construction costs several times its load, and loading keeps no state on it.
     read_query = query_reader(query(), remember=conditional) if query is not None else None
@@ -89,15 +106,24 @@ def operation(
                 arguments["params"] = read_query()
             if body_schema is not None:
                 arguments["payload"] = body_schema.load(read_json_object())
-            result = view(**arguments)
-            if isinstance(result, Response):
-                return result
-            status = described.status
-            if isinstance(result, tuple):
-                result, status = result
-            if status == 204:
-                return Response(status=204)
-            data = described.response.dump(result) if described.response is not None else result
+
+            def answer() -> Any:
+                """Call the view and dump its result: (data, status), or a ready Response."""
+                result = view(**arguments)
+                if isinstance(result, Response):
+                    return result
+                status = described.status
+                if isinstance(result, tuple):
+                    result, status = result
+                if status == 204:
+                    return Response(status=204)
+                return (described.response.dump(result) if described.response is not None else result), status
+
+            key = request.headers.get(IDEMPOTENCY_HEADER) if described.idempotent else None
+            produced = answer() if key is None else once_per_key(caller_of(arguments), key, answer)
+            if isinstance(produced, Response):
+                return produced
+            data, status = produced
             return jsonify(data), status
 
         endpoint.operation = described  # type: ignore[attr-defined]

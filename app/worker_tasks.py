@@ -9,6 +9,7 @@ from app.background import CARRY_OUT_OUTBOX
 from billing.notifications import forget_old_deliveries
 from billing.outbox import carry_out
 from billing.sweeps import sweep
+from database.idempotency import forget_old_keys
 
 SWEEP_PAYMENTS = "citytiles.sweep_payments"
 FORGET_DELIVERIES = "citytiles.forget_old_deliveries"
@@ -49,8 +50,9 @@ def make_celery(flask_app: Flask) -> Celery:
 
     @celery.task(name=FORGET_DELIVERIES)
     def forget_deliveries() -> None:
-        """Drop replay records older than any delivery still fresh enough to accept."""
+        """Drop replay records older than any delivery still fresh enough to accept, and keys past 24 hours."""
         with flask_app.app_context(), sessions() as session:
             forget_old_deliveries(session, extensions["clock"]())
+            forget_old_keys(session, extensions["clock"]())
 
     return celery

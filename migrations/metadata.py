@@ -7,6 +7,7 @@ import city_services.car_move.models  # noqa: F401  (registers the car-move tabl
 import city_services.housing_fund.models  # noqa: F401  (registers the fund lookup log and answers)
 import city_services.models  # noqa: F401  (registers the catalogue tables)
 import city_services.outpatient.models  # noqa: F401  (registers appointments)
+import database.idempotency  # noqa: F401  (registers idempotency keys)
 import identity.models  # noqa: F401  (registers staff, tokens and audit tables)
 from database import Base
 

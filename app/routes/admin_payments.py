@@ -85,6 +85,7 @@ def read_payment(staff: StaffMember, payment_id: str) -> dict[str, Any]:
     status=201,
     auth="staff",
     errors=REFUND_ERRORS,
+    idempotent=True,
 )
 def refund(staff: StaffMember, payment_id: str, payload: dict[str, Any]) -> Any:
     """The refund is recorded with its number before the channel is asked; asked again by the sweep if need be."""

@@ -117,6 +117,7 @@ def list_schedules(
     status=201,
     auth="resident",
     errors=HOLD_ERRORS,
+    idempotent=True,
 )
 def hold(signed_in: SignedIn, payload: SlotChoice) -> AppointmentView:
     """Needs a verified real name; one per department per day, and a weekly limit."""

@@ -2,59 +2,21 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from dataclasses import replace
 from typing import Any
 
-import pytest
 from flask import Flask
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from app import create_app
-from app.wiring import ChannelAdapters
 from billing.fake import FakePaymentGateway
-from config import Settings
 from identity.models import AuditEntry
-from tests.billing.world import MERCHANT
-from tests.billing.world import deliver
-from tests.billing.world import open_order
+from tests.app.paying_world import alipay_pay_fixture  # noqa: F401 - a fixture
+from tests.app.paying_world import paid
+from tests.app.paying_world import paying_app_fixture  # noqa: F401 - a fixture
+from tests.app.paying_world import wechat_pay_fixture  # noqa: F401 - a fixture
 from tests.concurrency import run_together
-from tests.conftest import ALIPAY_MINI_PROGRAM
-from tests.conftest import WECHAT_MINI_PROGRAM
 from tests.conftest import Api
 from tests.conftest import Clock
-
-
-@pytest.fixture
-def wechat_pay(clock: Clock) -> FakePaymentGateway:
-    return FakePaymentGateway("wechat", MERCHANT, clock)
-
-
-@pytest.fixture
-def alipay_pay(clock: Clock) -> FakePaymentGateway:
-    return FakePaymentGateway("alipay", ALIPAY_MINI_PROGRAM, clock)
-
-
-@pytest.fixture
-def app(
-    settings: Settings,
-    clock: Clock,
-    fake_channels: ChannelAdapters,
-    wechat_pay: FakePaymentGateway,
-    alipay_pay: FakePaymentGateway,
-) -> Iterator[Flask]:
-    payments = {WECHAT_MINI_PROGRAM: wechat_pay, ALIPAY_MINI_PROGRAM: alipay_pay}
-    application = create_app(settings, clock=clock, channels=replace(fake_channels, payments=payments))
-    application.testing = True
-    yield application
-    application.extensions["engine"].dispose()
-
-
-def paid(app: Flask, session: Session, gateway: FakePaymentGateway, clock: Clock, amount_fen: int = 2500) -> str:
-    order = open_order(session, gateway, clock, amount_fen)
-    assert deliver(app, gateway, gateway.pay(order.out_trade_no), clock).received
-    return order.public_id
 
 
 def test_a_channel_admin_sees_only_their_channels_payments(
