@@ -173,6 +173,7 @@ ERROR_CODES: dict[str, tuple[int, str]] = {
     "staff.reason_required": (422, "Creating a staff account needs a reason."),
     "audit.reason_required": (422, "Every staff change needs a reason: one line of text, not blank."),
     # Payments and refunds
+    "outpatient.past_cancel_cutoff": (409, "Too late to cancel here; details.cancel_until says until when one could."),
     "outpatient.nothing_to_pay": (409, "This appointment has no fee waiting to be paid."),
     "billing.reason_required": (422, "Every refund needs a reason: one line of text, not blank."),
     "billing.merchant_not_found": (404, "citytiles has no such merchant at this channel."),

@@ -26,6 +26,7 @@ from billing.gateway import PaymentGateway
 from billing.models import Payment
 from city_services.outpatient import models
 from city_services.outpatient import service
+from city_services.outpatient.fees import cancel_paid_appointment
 from city_services.outpatient.fees import fee_payment_id
 from city_services.outpatient.fees import open_fee
 from city_services.outpatient.service import AppointmentView
@@ -58,6 +59,8 @@ CANCEL_ERRORS = (
     "outpatient.hold_expired",
     "outpatient.hold_not_found",
     "outpatient.system_changed",
+    "outpatient.past_cancel_cutoff",
+    "billing.channel_unavailable",
 )
 
 
@@ -190,9 +193,9 @@ def cancel(signed_in: SignedIn, appointment_id: str) -> AppointmentView:
     session = get_session()
     city = service.appointment_city(session, signed_in.resident, appointment_id)
     provider = open_city_service(signed_in, city, SERVICE)
-    return service.cancel_appointment(
-        session, provider, signed_in.resident, appointment_id, current_app.extensions["clock"]
-    )
+    desk = current_app.extensions["fee_desk"]
+    cancelled = cancel_paid_appointment(session, desk, provider, signed_in.resident, appointment_id)
+    return replace(cancelled, payment_id=fee_payment_id(session, cancelled.id))
 
 
 @blueprint.get("/me/appointments")

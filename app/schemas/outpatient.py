@@ -123,6 +123,12 @@ class AppointmentSchema(Schema):
     payment_id = fields.String(
         allow_none=True, metadata={"description": "The fee's payment (GET /api/v1/payments/{id}); none when free."}
     )
+    cancel_until = fields.AwareDateTime(
+        allow_none=True, metadata={"description": "A paid place may be cancelled here until then."}
+    )
+    refund_on_cancel_fen = fields.Integer(
+        allow_none=True, metadata={"description": "What comes back of the fee when the resident cancels in time."}
+    )
 
 
 class AppointmentsSchema(Schema):

@@ -26,22 +26,32 @@ from billing.payments import open_payment
 from billing.payments import payment_for
 from billing.refunds import amount_available
 from billing.refunds import request_refund
+from billing.statuses import CREATED
+from billing.statuses import REFUNDABLE
 from city_services.notices import Notices
 from city_services.outpatient import models
+from city_services.outpatient.cancel_terms import cancel_terms
 from city_services.outpatient.models import Appointment
 from city_services.outpatient.provider import BEIJING
 from city_services.outpatient.provider import HOLD_EXPIRED
 from city_services.outpatient.provider import OutpatientProvider
 from city_services.outpatient.service import SERVICE
 from city_services.outpatient.service import AppointmentView
+from city_services.outpatient.service import appointment
+from city_services.outpatient.service import cancel_appointment
 from city_services.outpatient.service import confirm_appointment
 from database import transaction
 from database.transaction import end_reads
 from errors import Conflict
+from errors import DomainError
 from errors import UpstreamRejected
+from errors import UpstreamUnavailable
+from identity.models import Resident
 
 PURPOSE = "outpatient"
 log = logging.getLogger("citytiles.outpatient")
+# What the refund notice says, per who asked for it.
+ITEMS = {"saga:hospital_refused": "医院未能预约", "saga:appointment_ended": "预约已结束", "resident": "已取消预约"}
 # How long a resident may take to pay, at most.
 PAYMENT_WINDOW = timedelta(minutes=10)
 # The order closes at the channel this long before the hospital's hold lapses, so no one pays for a lost place.
@@ -136,15 +146,67 @@ def fulfil_paid_fee(session: Session, desk: FeeDesk, out_trade_no: str) -> None:
     )
 
 
-def _give_back(session: Session, desk: FeeDesk, payment: Payment, by: str, reason: str) -> None:
-    """Refund what remains of the fee once (a re-run finds the refund already asked) and tell the payer."""
+def cancel_paid_appointment(
+    session: Session, desk: FeeDesk, provider: OutpatientProvider, resident: Resident, public_id: str
+) -> AppointmentView:
+    """The resident cancels: before the cut-off, the hospital gives the place back and the fee comes back by its terms.
+
+    An unpaid order is closed at the channel, so nobody pays for a place given back.
+    """
+    own = appointment(session, resident, public_id, desk.clock())
+    payment = payment_for(session, PURPOSE, public_id)
+    paid = payment is not None and payment.status in REFUNDABLE
+    if paid and own.status == models.CONFIRMED:
+        terms = cancel_terms(_adapter_of(session, public_id), own.starts_at, own.fee_fen)
+        if desk.clock() >= terms.cancel_until:
+            raise Conflict(
+                "outpatient.past_cancel_cutoff",
+                "It is too late to cancel this appointment here; contact the hospital.",
+                {"cancel_until": terms.cancel_until.isoformat()},
+            )
+    cancelled = cancel_appointment(session, provider, resident, public_id, desk.clock)
+    if payment is None:
+        return cancelled
+    if payment.status == CREATED:
+        _close_unpaid(session, desk, payment)
+    elif paid:
+        terms = cancel_terms(_adapter_of(session, public_id), own.starts_at, own.fee_fen)
+        _give_back(session, desk, payment, "resident", "cancelled by the resident", terms.refund_fen)
+    return cancelled
+
+
+def _close_unpaid(session: Session, desk: FeeDesk, payment: Payment) -> None:
+    """Close an order nobody should pay any more; the sweep closes it later if the channel cannot answer now."""
+    gateway, out_trade_no = desk.gateway_for(payment), payment.out_trade_no
+    end_reads(session)
+    try:
+        gateway.close(out_trade_no)
+    except DomainError as failure:
+        # Paid at this very moment: the late-payment path refunds it in full.
+        log.warning("an order could not be closed on cancelling", extra={"code": failure.code})
+
+
+def _adapter_of(session: Session, public_id: str) -> str:
+    return session.scalar(select(Appointment.adapter).where(Appointment.public_id == public_id)) or ""
+
+
+def _give_back(
+    session: Session, desk: FeeDesk, payment: Payment, by: str, reason: str, at_most: int | None = None
+) -> None:
+    """Refund what remains of the fee (or at_most) once (a re-run finds it already asked) and tell the payer."""
     already = session.scalar(select(Refund.id).where(Refund.payment_id == payment.id, Refund.requested_by == by))
     remaining = amount_available(session, payment)
+    if at_most is not None:
+        remaining = min(remaining, at_most)
     if already is not None or remaining <= 0:
         return
     gateway = desk.gateway_for(payment)
     payment_id, resident_id, reference = payment.id, payment.resident_id, payment.out_trade_no
-    request_refund(session, gateway, payment_id, remaining, reason, by, desk.notify_url_for(gateway), desk.clock)
+    try:
+        request_refund(session, gateway, payment_id, remaining, reason, by, desk.notify_url_for(gateway), desk.clock)
+    except UpstreamUnavailable:
+        # The refund is recorded with its number; the sweep asks the channel again.
+        log.warning("a refund waits for the channel", extra={"requested_by": by})
     if resident_id is not None:
         desk.notices.send(
             session,
@@ -153,7 +215,7 @@ def _give_back(session: Session, desk: FeeDesk, payment: Payment, by: str, reaso
             {
                 "reference": reference,
                 "amount": f"{remaining // 100}.{remaining % 100:02d}元",
-                "item": "挂号费退款: 医院未能预约",
+                "item": f"挂号费退款: {ITEMS.get(by, reason)}"[:20],
                 "time": desk.clock().astimezone(BEIJING).strftime("%Y-%m-%d %H:%M"),
             },
             now=desk.clock(),

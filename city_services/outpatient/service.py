@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session
 
 from city_services.models import UpstreamConnection
 from city_services.outpatient import models
+from city_services.outpatient.cancel_terms import cancel_terms
 from city_services.outpatient.limits import reserve
 from city_services.outpatient.models import Appointment
 from city_services.outpatient.provider import BEIJING
@@ -95,6 +96,9 @@ class AppointmentView:
     updated_at: datetime
     # The payment of the fee, for a place that has one (what the front end opens the payment sheet with).
     payment_id: str | None = None
+    # For a paid place: until when the resident may cancel it, and how much of the fee comes back then.
+    cancel_until: datetime | None = None
+    refund_on_cancel_fen: int | None = None
 
 
 def check_id(kind: str, value: str) -> str:
@@ -300,6 +304,7 @@ def view(row: Appointment, now: datetime) -> AppointmentView:
     status = row.status
     if status == models.HELD and row.expires_at is not None and row.expires_at <= now:
         status = models.EXPIRED
+    terms = cancel_terms(row.adapter, row.starts_at.astimezone(UTC), row.fee_fen) if row.fee_fen > 0 else None
     return AppointmentView(
         id=row.public_id,
         city=row.city_code,
@@ -316,6 +321,8 @@ def view(row: Appointment, now: datetime) -> AppointmentView:
         expires_at=row.expires_at.astimezone(UTC) if row.expires_at is not None and status == models.HELD else None,
         created_at=row.created_at.astimezone(UTC),
         updated_at=row.updated_at.astimezone(UTC),
+        cancel_until=terms.cancel_until if terms is not None else None,
+        refund_on_cancel_fen=terms.refund_fen if terms is not None else None,
     )
 
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import replace
+from datetime import UTC
+from datetime import datetime
 from datetime import timedelta
 
 import pytest
@@ -21,9 +23,14 @@ from billing.outbox import carry_out
 from city_services.models import NoticeRecord
 from city_services.notices import Notices
 from city_services.notices import read_templates
+from city_services.outpatient.cancel_terms import CANCEL_POLICIES
+from city_services.outpatient.cancel_terms import STRICTEST
+from city_services.outpatient.cancel_terms import CancelTerms
+from city_services.outpatient.cancel_terms import cancel_terms
 from city_services.outpatient.fake import FakeOutpatient
 from city_services.outpatient.fees import CLOSE_MARGIN
 from city_services.outpatient.fees import FeeDesk
+from city_services.outpatient.fees import cancel_paid_appointment
 from city_services.outpatient.fees import fee_payment_id
 from city_services.outpatient.fees import fulfil_paid_fee
 from city_services.outpatient.fees import open_fee
@@ -34,7 +41,6 @@ from config.settings import DEFAULT_NOTICE_TEMPLATES
 from database.engine import make_engine
 from database.engine import make_session_factory
 from errors import Conflict
-from errors import UpstreamUnavailable
 from identity.models import Resident
 from tests.city_services.test_outpatient_service import VAULT
 from tests.city_services.test_outpatient_service import Now
@@ -247,8 +253,90 @@ def test_an_unreachable_channel_leaves_the_refund_to_ask_again(
     fake.cancel(hold_id)
     pay(session, gateway, payment, now)
     gateway.down = True
-    with pytest.raises(UpstreamUnavailable):
-        with sessions() as db:
-            fulfil_paid_fee(db, desk, payment.out_trade_no)
     with sessions() as db:
-        assert db.scalars(select(Refund.status)).all() == [statuses.REQUESTED]
+        fulfil_paid_fee(db, desk, payment.out_trade_no)
+    with sessions() as db:
+        assert db.scalars(select(Refund.status)).all() == [statuses.REQUESTED]  # the sweep asks again
+
+
+def booked_and_paid(
+    sessions: sessionmaker[Session],
+    session: Session,
+    fake: FakeOutpatient,
+    gateway: FakePaymentGateway,
+    desk: FeeDesk,
+    now: Now,
+) -> tuple[AppointmentView, Payment, Resident]:
+    held, payment = held_and_opened(session, fake, gateway, now)
+    pay(session, gateway, payment, now)
+    run_outbox(sessions, desk)
+    with sessions(expire_on_commit=False) as db:
+        resident = db.get(Resident, payment.resident_id)
+        assert resident is not None
+    return held, payment, resident
+
+
+def test_a_paid_place_shows_its_cancel_terms_and_cancelling_in_time_refunds_by_them(
+    sessions: sessionmaker[Session],
+    session: Session,
+    fake: FakeOutpatient,
+    gateway: FakePaymentGateway,
+    desk: FeeDesk,
+    now: Now,
+) -> None:
+    held, payment, resident = booked_and_paid(sessions, session, fake, gateway, desk, now)
+    policy = STRICTEST  # the test's city has no stored connection: its adapter is unknown, the strictest terms apply
+    assert (held.cancel_until, held.refund_on_cancel_fen) == (held.starts_at - policy.cutoff, held.fee_fen)
+    with sessions() as db:
+        cancelled = cancel_paid_appointment(db, desk, fake, resident, held.id)
+        assert cancelled.status == "cancelled"
+        refund = db.scalars(select(Refund)).one()
+        assert (refund.amount_fen, refund.requested_by) == (held.fee_fen, "resident")
+        # Cancelling again answers the same, and refunds nothing more.
+        assert cancel_paid_appointment(db, desk, fake, resident, held.id).status == "cancelled"
+        assert len(db.scalars(select(Refund)).all()) == 1
+    assert told(sessions)[-1] == "payment"
+
+
+def test_each_platform_has_its_terms_and_an_unknown_one_the_strictest() -> None:
+    starts = datetime(2026, 12, 1, 1, 0, tzinfo=UTC)
+    assert cancel_terms("shenzhen_health_platform", starts, 1000) == CancelTerms(starts - timedelta(hours=2), 900)
+    assert cancel_terms("zheyi_his", starts, 1000) == CancelTerms(starts - timedelta(hours=24), 1000)
+    assert cancel_terms("another", starts, 50) == CancelTerms(starts - STRICTEST.cutoff, 50)
+    assert cancel_terms("shenzhen_health_platform", starts, 60).refund_fen == 0  # never below nothing
+    assert set(CANCEL_POLICIES) == {"zheyi_his", "shenzhen_health_platform", "fake"}
+
+
+def test_past_the_cut_off_a_paid_place_is_not_cancelled_here(
+    sessions: sessionmaker[Session],
+    session: Session,
+    fake: FakeOutpatient,
+    gateway: FakePaymentGateway,
+    desk: FeeDesk,
+    now: Now,
+) -> None:
+    held, payment, resident = booked_and_paid(sessions, session, fake, gateway, desk, now)
+    assert held.cancel_until is not None
+    now.at = held.cancel_until
+    with sessions() as db, pytest.raises(Conflict) as refused:
+        cancel_paid_appointment(db, desk, fake, resident, held.id)
+    assert refused.value.code == "outpatient.past_cancel_cutoff"
+    assert status_of(sessions, held.id) == "confirmed"
+
+
+def test_cancelling_before_paying_closes_the_order(
+    sessions: sessionmaker[Session],
+    session: Session,
+    fake: FakeOutpatient,
+    gateway: FakePaymentGateway,
+    desk: FeeDesk,
+    now: Now,
+) -> None:
+    held, payment = held_and_opened(session, fake, gateway, now)
+    with sessions(expire_on_commit=False) as db:
+        resident = db.get(Resident, payment.resident_id)
+    with sessions() as db:
+        assert cancel_paid_appointment(db, desk, fake, resident, held.id).status == "cancelled"
+    assert gateway.query(payment.out_trade_no).state == "closed"
+    with sessions() as db:
+        assert db.scalars(select(Refund)).all() == []
