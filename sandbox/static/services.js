@@ -84,9 +84,24 @@ function outpatient() {
     departments.replaceChildren(...listOf(data, ["departments", "items"]).map((d) => new Option(d.name, d.id)));
   };
   hospitals.onchange = () => loadDepartments().catch((e) => showError(e.message));
-  const hold = (slot) => button("Hold", async () => out.replaceChildren(shown(await citytiles("POST", "/api/v1/appointments", {
+  // Pay as wx.requestPayment / my.tradePay would: the payer pays in the channel, which notifies citytiles.
+  const pay = (appointment) => button("Pay " + yuan(appointment.fee_fen), async () => {
+    const payment = await citytiles("GET", "/api/v1/payments/" + encodeURIComponent(appointment.payment_id));
+    await call("POST", "/_sandbox/" + (payment.channel === "wechat" ? "wechat-pay" : "alipay") + "/pay", { out_trade_no: payment.out_trade_no });
+    await new Promise((done) => setTimeout(done, 1500)); // the notification, then the booking at the hospital
+    showAppointment(await citytiles("GET", "/api/v1/appointments/" + encodeURIComponent(appointment.id)));
+  });
+  const paymentOf = (appointment) => button("Payment", async () => out.replaceChildren(shown(
+    await citytiles("GET", "/api/v1/payments/" + encodeURIComponent(appointment.payment_id)))));
+  const showAppointment = (a) => out.replaceChildren(...[
+    a.status === "held" && a.payment_id ? pay(a) : null,
+    a.payment_id ? paymentOf(a) : null,
+    a.cancel_until ? el("p", { className: "muted", textContent: "Cancel until " + a.cancel_until + " for " + yuan(a.refund_on_cancel_fen) + " back" }) : null,
+    shown(a),
+  ].filter(Boolean));
+  const hold = (slot) => button("Hold", async () => showAppointment(await citytiles("POST", "/api/v1/appointments", {
     city: $("city").value, hospital_id: hospitals.value, department_id: departments.value, slot_id: slot.id || slot.slot_id,
-  }))));
+  })));
   panel("挂号 · Outpatient",
     button("Hospitals", async () => {
       const data = await citytiles("GET", cityPath() + "/hospitals");
@@ -104,7 +119,13 @@ function outpatient() {
       const data = await citytiles("GET", "/api/v1/me/appointments");
       out.replaceChildren(...listOf(data, ["appointments", "items"]).map((a) => el("div", { className: "tile" },
         el("b", { textContent: [a.hospital_name || a.hospital_id, a.status, a.expires_at].filter(Boolean).join(" · ") }),
-        button("Cancel", async () => out.replaceChildren(shown(await citytiles("POST", "/api/v1/appointments/" + encodeURIComponent(a.id) + "/cancel", {})))))), shown(data));
+        a.status === "held" && a.payment_id ? pay(a) : null,
+        a.payment_id ? paymentOf(a) : null,
+        button("Cancel", async () => showAppointment(await citytiles("POST", "/api/v1/appointments/" + encodeURIComponent(a.id) + "/cancel", {}))))), shown(data));
+    }),
+    button("Allow appointment and payment notices", async () => {
+      await allowNotice("appointment");
+      out.replaceChildren(shown(await allowNotice("payment")));
     }),
     out);
 }
