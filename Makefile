@@ -51,7 +51,7 @@ test: install
 # in var/mutation/<area>/mutants (`cd var/mutation/<area> && ../../../.venv/bin/mutmut show NAME`; `mutmut
 # run NAME...` there re-checks named mutants after new tests, `python mutation/score.py` there rescores).
 # About 5 min for outbound/, 40 for the city services, over 60 for identity/ on two cores.
-MUTATION_AREAS ?= outbound city_services identity
+MUTATION_AREAS ?= outbound city_services billing identity
 mutation: install
 	$(BIN)/python mutation/named_bugs.py; bugs=$$?; $(BIN)/python mutation/areas.py $(MUTATION_AREAS) && exit $$bugs
 

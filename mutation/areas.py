@@ -46,6 +46,14 @@ SERVICE_TESTS = [
     "tests/app/test_housing_fund_api.py",
     "tests/app/test_notices.py",
 ]
+MONEY = ["billing/*", "city_services/outpatient/fees.py", "city_services/outpatient/cancel_terms.py"]
+MONEY_TESTS = [
+    "tests/billing",
+    "tests/city_services/test_outpatient_fees.py",
+    "tests/app/test_payment_callbacks.py",
+    "tests/app/test_admin_payments.py",
+    "tests/app/test_idempotency.py",
+]
 # area -> (files to mutate, the tests that guard them, whether its tests need the test Redis)
 AREAS: dict[str, tuple[list[str], list[str], bool]] = {
     "identity": (["identity/*"], ["tests", "-k", NOT_READ_AS_TEXT], False),
@@ -56,6 +64,7 @@ AREAS: dict[str, tuple[list[str], list[str], bool]] = {
         True,
     ),
     "city_services": (SERVICES, SERVICE_TESTS, False),
+    "billing": (MONEY, MONEY_TESTS, False),
 }
 
 
