@@ -326,7 +326,8 @@ class WeChatPayGateway:
             # wechatpayv3 raises bare Exception for an answer whose signature fails or whose
             # Wechatpay-Signature-Type it does not know, and ValueError for a serial that is not hex.
             security_log.warning(
-                "wechat pay answer failed verification", extra={"operation": operation, "error": type(error).__name__}
+                "wechatpayv3 refused a call or its answer",
+                extra={"operation": operation, "error": type(error).__name__},
             )
             raise payment_unavailable("WeChat Pay's answer could not be trusted.") from error
         if not isinstance(status, int) or not 200 <= status < 300:
