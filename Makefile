@@ -21,6 +21,7 @@ install: $(BIN)/.installed
 # The demo talks to the sandbox instead of WeChat and Alipay.
 demo: export WECHAT_API_BASE_URL = http://127.0.0.1:$(SANDBOX_PORT)
 demo: export ALIPAY_GATEWAY_URL = http://127.0.0.1:$(SANDBOX_PORT)/gateway.do
+demo: export WECHAT_PAY_BASE_URL = http://127.0.0.1:$(SANDBOX_PORT)
 
 # The sandbox starts first (it writes the channel keys citytiles reads) and stops with citytiles.
 demo: install

@@ -193,6 +193,10 @@ ERROR_CODES: dict[str, tuple[int, str]] = {
     "billing.order_not_found": (404, "The channel has no such order."),
     "billing.order_not_paid": (409, "The channel has no payment on this order to refund."),
     "billing.refund_not_enough": (409, "The channel has not enough left on this order to refund."),
+    "billing.order_closed": (409, "The channel has closed this order: it takes no payment and no refund."),
+    "billing.refund_period_over": (409, "The order is past the channel's refund period."),
+    "billing.refund_refused": (409, "The channel refused this refund (the buyer's or the seller's account)."),
+    "billing.request_refused": (422, "The channel refused the request as invalid; it will not succeed as it is."),
 }
 
 # Codes every operation of a kind can answer with, besides its own.

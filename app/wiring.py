@@ -16,6 +16,9 @@ from sqlalchemy import Engine
 from billing.gateway import PaymentGateway
 from city_services.notices import Messenger
 from config import Settings
+from config.merchants import AlipayMerchant
+from config.merchants import MerchantProblem
+from config.merchants import WeChatPayMerchant
 from config.settings import PROJECT_ROOT
 from identity.attempt_counts import DatabaseAttempts
 from identity.attempts import AttemptCounter
@@ -32,9 +35,9 @@ from outbound.health import MemoryCallLog
 
 @dataclass(frozen=True)
 class ChannelAdapters:
-    """Logins and phone sources per app id, real-name verifiers per channel.
+    """Logins and phone sources per app id, real-name verifiers per channel, payment gateways per app id.
 
-    :param problems: apps left out because their secrets could not be read, one line each.
+    :param problems: apps and merchants left out because their secrets could not be read, one line each.
     """
 
     logins: dict[str, ChannelLogin] = field(default_factory=dict)
@@ -51,7 +54,7 @@ class ChannelAdapters:
 
 
 class MissingSecret(Exception):
-    """An app's secret is not where its entry says."""
+    """An app's or a merchant's secret is not where its entry says."""
 
 
 # WeChat's production identity check is its face verification, which needs a client-side step
@@ -60,25 +63,26 @@ VERIFIED_IN_PRODUCTION = ("alipay",)
 
 
 def read_channel_apps(path: Path) -> dict[str, list[dict[str, Any]]]:
-    """The channel apps file: `[[wechat]]` and `[[alipay]]` entries; empty when the file is absent."""
+    """The channel apps file: `[[wechat]]`, `[[alipay]]` and `[[wechat_pay]]` entries; empty when the file is absent."""
     if not path.exists():
         return {}
     return tomllib.loads(path.read_text(encoding="utf-8"))
 
 
 def read_secret(entry: dict[str, Any], name: str) -> str:
-    """A secret named by an app entry: `<name>_env` (an environment variable's name) or `<name>_file`."""
+    """A secret named by an app or merchant entry: `<name>_env` (an environment variable's name) or `<name>_file`."""
+    owner = entry.get("app_id") or f"merchant {entry.get('mch_id')}"
     if f"{name}_env" in entry:
         value = os.environ.get(entry[f"{name}_env"])
         if not value:
-            raise MissingSecret(f"environment variable {entry[f'{name}_env']} for {entry['app_id']} is not set")
+            raise MissingSecret(f"environment variable {entry[f'{name}_env']} for {owner} is not set")
         return value
+    if f"{name}_file" not in entry:
+        raise MissingSecret(f"{owner} names neither {name}_env nor {name}_file")
     path = Path(entry[f"{name}_file"])
     path = path if path.is_absolute() else PROJECT_ROOT / path
     if not path.exists():
-        raise MissingSecret(
-            f"{path} for {entry['app_id']} does not exist (the demo's sandbox writes it on first start)"
-        )
+        raise MissingSecret(f"{path} for {owner} does not exist (the demo's sandbox writes it on first start)")
     return path.read_text(encoding="utf-8").strip() + ("\n" if name.endswith("key") else "")
 
 
@@ -145,8 +149,9 @@ def build_channel_adapters(settings: Settings, outbound: Outbound | None = None)
     messengers: dict[str, Messenger] = {}
     problems: list[str] = []
     builders = {"wechat": build_wechat, "alipay": build_alipay}
+    read_entries: dict[str, list[dict[str, Any]]] = {}
     for channel, build in builders.items():
-        entries = []
+        entries = read_entries.setdefault(channel, [])
         for entry in apps.get(channel, []):
             try:
                 entries.append({**entry, "secrets": _secrets_of(channel, entry)})
@@ -160,9 +165,74 @@ def build_channel_adapters(settings: Settings, outbound: Outbound | None = None)
         messengers.update(built.messengers)
         if channel in VERIFIED_IN_PRODUCTION or not settings.is_production:
             verifiers[channel] = built.verifier
+    payments = _payments(settings, apps, read_entries["alipay"], outbound, problems)
     return ChannelAdapters(
-        logins=logins, verifiers=verifiers, phones=phones, messengers=messengers, problems=tuple(problems)
+        logins=logins,
+        verifiers=verifiers,
+        phones=phones,
+        messengers=messengers,
+        payments=payments,
+        problems=tuple(problems),
     )
+
+
+def read_wechat_pay_merchant(entry: dict[str, Any], wechat_apps: set[str]) -> WeChatPayMerchant:
+    """A `[[wechat_pay]]` entry with its secrets read; MissingSecret or MerchantProblem when one cannot be used."""
+    app_ids = entry.get("app_ids")
+    if not isinstance(app_ids, list) or not set(app_ids) <= wechat_apps:
+        raise ValueError(f"wechat_pay merchant {entry.get('mch_id')}: app_ids must be [[wechat]] apps of this file")
+    return WeChatPayMerchant(
+        mch_id=str(entry.get("mch_id", "")),
+        app_ids=tuple(app_ids),
+        merchant_serial=_plain_or_secret(entry, "merchant_serial"),
+        wechatpay_public_key_id=_plain_or_secret(entry, "wechatpay_public_key_id"),
+        merchant_private_key=read_secret(entry, "merchant_private_key"),
+        # A shared secret used as its 32 characters: no line ending may come with it.
+        apiv3_key=read_secret(entry, "apiv3_key").strip(),
+        wechatpay_public_key=read_secret(entry, "wechatpay_public_key"),
+    )
+
+
+def _plain_or_secret(entry: dict[str, Any], name: str) -> str:
+    """A value that is not secret (a serial, a key id): written in the entry, or read like a secret."""
+    value = entry[name] if name in entry else read_secret(entry, name)
+    return str(value).strip()
+
+
+def _payments(
+    settings: Settings,
+    apps: dict[str, list[dict[str, Any]]],
+    alipay_entries: list[dict[str, Any]],
+    outbound: Outbound,
+    problems: list[str],
+) -> dict[str, PaymentGateway]:
+    """The gateway each app collects through: its WeChat Pay merchant, or for an Alipay app that pays, its own."""
+    from channels.alipay import alipay_pay_gateway
+    from channels.wechat import wechat_pay_gateway
+
+    payments: dict[str, PaymentGateway] = {}
+    wechat_apps = {entry["app_id"] for entry in apps.get("wechat", [])}
+    for entry in apps.get("wechat_pay", []):
+        try:
+            merchant = read_wechat_pay_merchant(entry, wechat_apps)
+            gateway = wechat_pay_gateway(settings, merchant, outbound)
+        except (MissingSecret, MerchantProblem) as unusable:
+            problems.append(str(unusable))
+            continue
+        for app_id in merchant.app_ids:
+            if app_id in payments:
+                raise ValueError(f"WeChat app {app_id} is collected for by two merchants")
+            payments[app_id] = gateway
+    for entry in alipay_entries:
+        if entry.get("pays"):
+            merchant_of_app = AlipayMerchant(
+                app_id=entry["app_id"],
+                seller_id=str(entry.get("seller_id", "")),
+                app_private_key=entry["secrets"]["app_private_key"],
+                alipay_public_key=entry["secrets"]["alipay_public_key"],
+            )
+            payments[entry["app_id"]] = alipay_pay_gateway(settings, merchant_of_app, outbound)
+    return payments
 
 
 def _secrets_of(channel: str, entry: dict[str, Any]) -> dict[str, str]:

@@ -91,6 +91,7 @@ def citytiles_env(scratch: Path, sandbox: str, state: Path) -> dict[str, str]:
         UPSTREAM_SECRET_FILES=str(scratch / "upstream_secrets.toml"),
         WECHAT_API_BASE_URL=sandbox,
         ALIPAY_GATEWAY_URL=f"{sandbox}/gateway.do",
+        WECHAT_PAY_BASE_URL=sandbox,
         # Each lookup must reach the centre: the cache would make this a benchmark of the cache.
         HOUSING_FUND_CACHE_SECONDS="0",
         LOG_LEVEL="WARNING",

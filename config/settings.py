@@ -42,6 +42,7 @@ class ChannelSettings:
 
     wechat_api_base_url: str = "https://api.weixin.qq.com"
     alipay_gateway_url: str = "https://openapi.alipay.com/gateway.do"
+    wechat_pay_base_url: str = "https://api.mch.weixin.qq.com"
 
 
 @dataclass(frozen=True)
@@ -109,6 +110,7 @@ class Settings:
             channels=ChannelSettings(
                 wechat_api_base_url=environ.get("WECHAT_API_BASE_URL", ChannelSettings.wechat_api_base_url),
                 alipay_gateway_url=environ.get("ALIPAY_GATEWAY_URL", ChannelSettings.alipay_gateway_url),
+                wechat_pay_base_url=environ.get("WECHAT_PAY_BASE_URL", ChannelSettings.wechat_pay_base_url),
             ),
             public_url=environ.get("PUBLIC_URL", "http://127.0.0.1:8000").rstrip("/"),
         )
@@ -135,6 +137,7 @@ class Settings:
         channel_urls = {
             "WECHAT_API_BASE_URL": self.channels.wechat_api_base_url,
             "ALIPAY_GATEWAY_URL": self.channels.alipay_gateway_url,
+            "WECHAT_PAY_BASE_URL": self.channels.wechat_pay_base_url,
             "PUBLIC_URL": self.public_url,
         }
         for name, url in channel_urls.items():

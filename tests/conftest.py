@@ -232,7 +232,7 @@ class Sandbox:
         settings = replace(
             Settings.from_env({}),
             channel_apps_file=tmp_path / "channels.toml",
-            channels=ChannelSettings(self.base, f"{self.base}/gateway.do"),
+            channels=ChannelSettings(self.base, f"{self.base}/gateway.do", wechat_pay_base_url=self.base),
             channel_timeout_seconds=2.0,
         )
         return replace(settings, **overrides)

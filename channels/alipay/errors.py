@@ -9,6 +9,9 @@ from collections.abc import Mapping
 from alipay.exceptions import AliPayException
 from alipay.exceptions import AliPayValidationError
 
+from channels import payment_refusals
+from channels.calls import log
+from channels.calls import payment_unavailable
 from channels.calls import security_log
 from errors import DomainError
 from errors import UpstreamUnavailable
@@ -51,3 +54,54 @@ def _sub_code(error: AliPayException | AliPayValidationError) -> str | None:
     node = next((v for k, v in body.items() if k.endswith("_response") and isinstance(v, dict)), {})
     sub_code: str | None = node.get("sub_code")
     return sub_code
+
+
+# Alipay trade sub_codes that are final answers (code 40004), per operation. ACQ.SYSTEM_ERROR and
+# code 20000 are "try again"; any other 40004 is a final refusal of what we sent.
+TRADE_REFUSALS: Mapping[str, Mapping[str, Callable[[], DomainError]]] = {
+    "trade.create": {
+        "ACQ.TRADE_HAS_SUCCESS": payment_refusals.order_paid,
+        "ACQ.TRADE_HAS_FINISHED": payment_refusals.order_paid,
+        "ACQ.TRADE_HAS_CLOSE": payment_refusals.order_closed,
+        "ACQ.CONTEXT_INCONSISTENT": payment_refusals.order_conflict,
+    },
+    "trade.query": {"ACQ.TRADE_NOT_EXIST": payment_refusals.order_not_found},
+    "trade.close": {"ACQ.TRADE_NOT_EXIST": payment_refusals.order_not_found},
+    "trade.refund": {
+        "ACQ.TRADE_NOT_EXIST": payment_refusals.order_not_found,
+        "ACQ.REFUND_AMT_NOT_EQUAL_TOTAL": payment_refusals.refund_not_enough,
+        "ACQ.TRADE_STATUS_ERROR": payment_refusals.order_not_paid,
+        "ACQ.TRADE_HAS_CLOSE": payment_refusals.order_closed,
+        "ACQ.TRADE_HAS_FINISHED": payment_refusals.refund_period_over,
+        "ACQ.BUYER_ERROR": payment_refusals.refund_refused,
+        "ACQ.SELLER_BALANCE_NOT_ENOUGH": payment_refusals.refund_refused,
+    },
+    "trade.fastpay.refund.query": {"ACQ.TRADE_NOT_EXIST": payment_refusals.order_not_found},
+}
+BUSINESS_FAILED = "40004"
+TRY_AGAIN_SUB_CODES = frozenset({"ACQ.SYSTEM_ERROR", "aop.ACQ.SYSTEM_ERROR"})
+
+
+def from_alipay_trade(operation: str, code: object, sub_code: object) -> DomainError:
+    """Our error for a signed trade answer whose code is not 10000."""
+    refusal = TRADE_REFUSALS[operation].get(sub_code) if isinstance(sub_code, str) else None
+    if code == BUSINESS_FAILED and refusal is not None:
+        return refusal()
+    if code == BUSINESS_FAILED and sub_code not in TRY_AGAIN_SUB_CODES:
+        log.warning("alipay refused a trade request", extra={"operation": operation, "sub_code": sub_code})
+        return payment_refusals.request_refused()
+    # 20000 (busy), or 40001/40002/40006/20001: our own setup (keys, app, permissions), which the
+    # same call can pass once it is fixed.
+    log.warning(
+        "alipay gave no usable trade answer", extra={"operation": operation, "code": code, "sub_code": sub_code}
+    )
+    return payment_unavailable("Alipay cannot be reached right now.")
+
+
+def from_alipay_sdk(error: AliPayException | AliPayValidationError, app_id: str, operation: str) -> DomainError:
+    """Our error for an answer the SDK refused: unsigned, an error_response, or a bad signature."""
+    if isinstance(error, AliPayValidationError):
+        security_log.warning("alipay trade answer failed signature verification", extra={"app_id": app_id})
+        return payment_unavailable("Alipay's answer could not be trusted.")
+    log.warning("alipay answered a trade call unsigned", extra={"operation": operation, "sub_code": _sub_code(error)})
+    return payment_unavailable("Alipay cannot be reached right now.")

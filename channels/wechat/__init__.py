@@ -1,12 +1,14 @@
-"""WeChat through wechatpy: mini-program and official-account login, phone numbers, real-name checks."""
+"""WeChat through wechatpy (logins, phone numbers, real-name checks, notices) and wechatpayv3 (payments)."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from typing import Any
 
+from billing.gateway import PaymentGateway
 from channels import ChannelBundle
 from channels.calls import ChannelCalls
+from channels.calls import PaymentCalls
 from channels.wechat.client import StableTokenClient
 from channels.wechat.client import token_storage
 from channels.wechat.identity import WeChatPhoneNumbers
@@ -14,7 +16,10 @@ from channels.wechat.identity import WeChatRealNames
 from channels.wechat.login import MiniProgramLogin
 from channels.wechat.login import OfficialAccountLogin
 from channels.wechat.notices import WeChatSubscribeMessages
+from channels.wechat.payments import WeChatPayGateway
+from channels.wechat.payments import make_wechat_pay
 from config import Settings
+from config.merchants import WeChatPayMerchant
 from identity.ports import ChannelLogin
 from outbound.calls import Outbound
 
@@ -64,3 +69,10 @@ def build_wechat(settings: Settings, apps: list[dict[str, Any]], outbound: Outbo
             if app["kind"] == "mini_program"
         },
     )
+
+
+def wechat_pay_gateway(settings: Settings, merchant: WeChatPayMerchant, outbound: Outbound) -> PaymentGateway:
+    """One WeChat Pay merchant's gateway, a connection of its own, pointed at the configured WeChat Pay base URL."""
+    timeout = settings.channel_timeout_seconds
+    client = make_wechat_pay(merchant, base_url=settings.channels.wechat_pay_base_url, timeout=timeout)
+    return WeChatPayGateway(client, merchant, PaymentCalls(outbound, f"channel.wechat_pay.{merchant.mch_id}", timeout))

@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from collections.abc import Iterator
 from dataclasses import replace
+from datetime import UTC
+from datetime import datetime
+from datetime import timedelta
 from pathlib import Path
 from threading import Thread
 
@@ -14,6 +18,9 @@ from werkzeug.wrappers import Request
 from werkzeug.wrappers import Response
 
 from app.wiring import build_channel_adapters
+from billing.gateway import Order
+from billing.gateway import PaymentGateway
+from billing.gateway import RefundOrder
 from config.settings import ChannelSettings
 from errors import UpstreamUnavailable
 from identity.ports import RealNameClaim
@@ -66,7 +73,10 @@ def stub() -> Iterator[tuple[Stub, str]]:
 def adapters(sandbox: Sandbox, stub: tuple[Stub, str], tmp_path: Path):  # type: ignore[no-untyped-def]
     base = stub[1]
     return build_channel_adapters(
-        replace(sandbox.channel_settings(tmp_path), channels=ChannelSettings(base, base + "/gateway.do"))
+        replace(
+            sandbox.channel_settings(tmp_path),
+            channels=ChannelSettings(base, base + "/gateway.do", wechat_pay_base_url=base),
+        )
     )
 
 
@@ -109,3 +119,54 @@ def test_repeated_failures_open_the_apps_breaker_and_later_calls_are_refused_wit
     with pytest.raises(UpstreamUnavailable):
         adapters.logins[other].exchange_code("any-code")
     assert stub[0].calls == calls + 1
+
+
+def payment_calls(app_id: str) -> dict[str, Callable[[PaymentGateway], object]]:
+    number, refund_number = "CT0000000000000001", "RF0000000000000001"
+    order = Order(
+        number, 2500, "挂号费", app_id, "payer-1", datetime.now(UTC) + timedelta(minutes=10), "http://127.0.0.1:9/n"
+    )
+    refund = RefundOrder(number, refund_number, 100, 2500, "患者取消", "http://127.0.0.1:9/n")
+    return {
+        "create": lambda gateway: gateway.create(order),
+        "query": lambda gateway: gateway.query(number),
+        "close": lambda gateway: gateway.close(number),
+        "refund": lambda gateway: gateway.refund(refund),
+        "query_refund": lambda gateway: gateway.query_refund(number, refund_number),
+    }
+
+
+# Every answer through both writes (made once, so quick), and two through the rest: each call shares
+# the one way an answer is read.
+PAYMENT_CASES = [(answer, operation) for answer in ANSWERS for operation in ("create", "close")] + [
+    (answer, operation) for answer in ("html", "broken-signature") for operation in ("query", "refund", "query_refund")
+]
+
+
+@pytest.mark.parametrize(("answer", "operation"), PAYMENT_CASES)
+@pytest.mark.parametrize("app_id", [MINI, ALIPAY])
+def test_payment_gateways_turn_unreadable_answers_into_unavailable(  # type: ignore[no-untyped-def]
+    adapters, stub, answer: str, app_id: str, operation: str
+) -> None:
+    stub[0].answer = ANSWERS[answer]
+    with pytest.raises(UpstreamUnavailable) as unavailable:
+        payment_calls(app_id)[operation](adapters.payments[app_id])
+    assert unavailable.value.code == "billing.channel_unavailable"
+    assert stub[0].calls >= 1
+
+
+@pytest.mark.parametrize("app_id", [MINI, ALIPAY])
+def test_a_merchant_that_keeps_failing_opens_its_own_breaker(adapters, stub, app_id: str) -> None:  # type: ignore[no-untyped-def]
+    stub[0].answer = ANSWERS["html"]
+    gateway, calls = adapters.payments[app_id], payment_calls(app_id)
+    for _ in range(5):
+        with pytest.raises(UpstreamUnavailable):
+            calls["close"](gateway)
+    before = stub[0].calls
+    with pytest.raises(UpstreamUnavailable) as refused:
+        calls["query"](gateway)
+    assert (stub[0].calls, refused.value.code) == (before, "billing.channel_unavailable")
+    # The app's logins are another connection: still called.
+    with pytest.raises(UpstreamUnavailable):
+        adapters.logins[app_id].exchange_code("any-code")
+    assert stub[0].calls == before + 1
