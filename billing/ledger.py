@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from datetime import datetime
 
 from sqlalchemy import func
+from sqlalchemy import insert
 from sqlalchemy import select
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.dialects import sqlite
@@ -49,17 +50,20 @@ def post(
     """Post one balanced entry under its key; False when that key was posted before (nothing happens)."""
     if not lines or sum(amount for _, amount in lines) != 0 or any(amount == 0 for _, amount in lines):
         raise Unbalanced(f"entry {key} does not balance: {list(lines)}")
-    insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
+    on_conflict = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
     entry_id = session.scalar(
-        insert(LedgerEntry)
+        on_conflict(LedgerEntry)
         .values(key=key, kind=kind, payment_id=payment_id, refund_id=refund_id, posted_at=now)
         .on_conflict_do_nothing(index_elements=[LedgerEntry.key])
         .returning(LedgerEntry.id)
     )
     if entry_id is None:
         return False
-    session.add_all(LedgerLine(entry_id=entry_id, account=account, amount_fen=amount) for account, amount in lines)
-    session.flush()
+    # One statement for all lines (an executemany), not the unit of work's flush.
+    session.execute(
+        insert(LedgerLine),
+        [{"entry_id": entry_id, "account": account, "amount_fen": amount} for account, amount in lines],
+    )
     return True
 
 

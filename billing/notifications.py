@@ -17,6 +17,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from datetime import timedelta
+from typing import Any
 
 from sqlalchemy import delete
 from sqlalchemy import select
@@ -78,13 +79,18 @@ def receive_notification(
         now = clock()
         if abs(now - notice.sent_at) > FRESHNESS:
             raise NotificationRefused("stale")
-        _check_unseen(session, gateway.channel, notice, now)
     except NotificationRefused as refused:
         security_log.warning(
             "payment notification refused", extra={"channel": gateway.channel, "reason": refused.reason}
         )
         return Receipt(False, refused.reason)
     with transaction(session):
+        # Remembered in the same transaction as its effect: one commit per notification.
+        if not _first_sight(session, gateway.channel, notice, now):
+            security_log.warning(
+                "payment notification refused", extra={"channel": gateway.channel, "reason": "replayed"}
+            )
+            return Receipt(False, "replayed")
         payment = session.scalar(select(Payment).where(Payment.out_trade_no == notice.out_trade_no).with_for_update())
         if payment is None:
             # Our order row is committed before the channel hears of it, so this is a foreign order
@@ -123,18 +129,20 @@ def forget_old_deliveries(session: Session, now: datetime) -> None:
         session.execute(delete(NotificationNonce).where(NotificationNonce.seen_at < now - 2 * FRESHNESS))
 
 
-def _check_unseen(session: Session, channel: str, notice: Notice, now: datetime) -> None:
-    """Remember this delivery; a delivery seen before is a replay (the channel signs every try afresh)."""
-    insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
-    with transaction(session):
-        inserted = session.scalar(
-            insert(NotificationNonce)
-            .values(channel=channel, nonce=notice.delivery[:128], seen_at=now)
-            .on_conflict_do_nothing()
-            .returning(NotificationNonce.nonce)
-        )
-    if inserted is None:
-        raise NotificationRefused("replayed")
+def _first_sight(session: Session, channel: str, notice: Notice, now: datetime) -> bool:
+    """Remember this delivery; False when it was seen before: a replay (the channel signs every try afresh)."""
+    inserted = session.scalar(
+        _insert(session)(NotificationNonce)
+        .values(channel=channel, nonce=notice.delivery[:128], seen_at=now)
+        .on_conflict_do_nothing()
+        .returning(NotificationNonce.nonce)
+    )
+    return inserted is not None
+
+
+def _insert(session: Session) -> Any:
+    """INSERT with ON CONFLICT, in the session's database's dialect."""
+    return postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
 
 
 def _mismatch(payment: Payment, gateway: PaymentGateway, notice: Notice) -> str | None:
@@ -171,27 +179,22 @@ def apply_payment_state(
 def _store(
     session: Session, payment: Payment, channel: str, notice: Notice, sealed: str, outcome: str, now: datetime
 ) -> None:
-    """Keep the notification (once per channel event id), counting its copies."""
-    row = session.scalar(
-        select(PaymentNotification).where(
-            PaymentNotification.channel == channel, PaymentNotification.event_id == notice.event_id
-        )
+    """Keep the notification (once per channel event id), counting its copies, in one statement."""
+    statement = _insert(session)(PaymentNotification).values(
+        channel=channel,
+        event_id=notice.event_id,
+        payment_id=payment.id,
+        kind=notice.kind,
+        out_refund_no=notice.out_refund_no,
+        raw_sealed=sealed,
+        outcome=outcome,
+        copies=1,
+        received_at=now,
+        last_received_at=now,
     )
-    if row is not None:
-        row.copies += 1
-        row.last_received_at = now
-        return
-    session.add(
-        PaymentNotification(
-            channel=channel,
-            event_id=notice.event_id,
-            payment_id=payment.id,
-            kind=notice.kind,
-            out_refund_no=notice.out_refund_no,
-            raw_sealed=sealed,
-            outcome=outcome,
-            copies=1,
-            received_at=now,
-            last_received_at=now,
+    session.execute(
+        statement.on_conflict_do_update(
+            index_elements=[PaymentNotification.channel, PaymentNotification.event_id],
+            set_={"copies": PaymentNotification.copies + 1, "last_received_at": now},
         )
     )

@@ -55,8 +55,8 @@ def id_number() -> str:
     return first + check_digit(first)
 
 
-@pytest.fixture
-def clock() -> Clock:
+@pytest.fixture(name="clock")
+def wall_clock_fixture() -> Clock:
     """Now: the sandbox's hospitals publish the week from today."""
     return Clock(datetime.now(UTC))
 
@@ -67,8 +67,8 @@ def sandbox_settings(database_url: str, clean_sandbox: Sandbox, tmp_path: Path) 
     return replace(clean_sandbox.service_settings(tmp_path, database_url=database_url), app_env="test")
 
 
-@pytest.fixture
-def app(settings: Settings, clock: Clock, clean_sandbox: Sandbox) -> Iterator[Flask]:
+@pytest.fixture(name="app")
+def outpatient_app_fixture(settings: Settings, clock: Clock, clean_sandbox: Sandbox) -> Iterator[Flask]:
     """citytiles with the real channel and hospital adapters, the demo catalogue seeded."""
     application = create_app(settings, clock=clock)
     application.testing = True

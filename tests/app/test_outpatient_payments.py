@@ -14,13 +14,13 @@ import pytest
 from flask import Flask
 
 from tests.app.test_outpatient_api import CITIES
-from tests.app.test_outpatient_api import app  # noqa: F401 - a fixture
 from tests.app.test_outpatient_api import choice
-from tests.app.test_outpatient_api import clock  # noqa: F401 - a fixture
+from tests.app.test_outpatient_api import outpatient_app_fixture  # noqa: F401 - a fixture
 from tests.app.test_outpatient_api import record
 from tests.app.test_outpatient_api import resident
 from tests.app.test_outpatient_api import sandbox_settings  # noqa: F401 - a fixture
 from tests.app.test_outpatient_api import schedules
+from tests.app.test_outpatient_api import wall_clock_fixture  # noqa: F401 - a fixture
 from tests.conftest import Api
 from tests.conftest import Sandbox
 
@@ -33,7 +33,7 @@ RECEIVED = {"wechat": (204, b""), "alipay": (200, b"success")}
 def held_paid_slot(api: Api, sandbox: Sandbox, city: str, channel: str) -> tuple[str, dict[str, Any]]:
     token = resident(api, sandbox, channel)
     department = CITIES[city][2]
-    # Two days on: whatever the hour now, the visit is past every platform's cancel cut-off from now.
+    # Two days on: whatever the hour now, every platform's cancel cut-off is still ahead.
     slot = next(s for s in schedules(api, token, city, department, 2) if s["remaining"] > 0 and s["fee_fen"] > 0)
     held = api.post("/api/v1/appointments", json=choice(city, department, slot), token=token, expected=201)
     assert held["status"] == "held" and held["payment_id"]

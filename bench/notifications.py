@@ -1,0 +1,192 @@
+"""Benchmark: verified WeChat Pay notifications applied per second through gunicorn, against a bare Flask hello.
+
+    .venv/bin/python bench/notifications.py          # PostgreSQL at $TEST_DATABASE_URL, or the default
+    .venv/bin/python bench/notifications.py --postgres-url postgresql+psycopg://postgres@127.0.0.1:5432/bench
+
+The PostgreSQL database is emptied first: give it a scratch database. A sandbox (WeChat and WeChat
+Pay) runs in this process; citytiles and the hello app run under gunicorn with the project's config.
+For each of N orders placed at the sandbox through the real WeChat Pay adapter, the sandbox's payer
+pays with the notification held back; then the N signed notifications are POSTed to
+/callbacks/wechat-pay/<mch_id> by a pool of keep-alive clients, and the same number of POSTs, with
+the same bodies, to the hello app. It prints both rates and their ratio, and checks that exactly N
+payments are paid with exactly N ledger entries: one effect per distinct notification.
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import os
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from dataclasses import replace
+from datetime import UTC
+from datetime import datetime
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import requests
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
+
+from tiles_http import BIN  # noqa: E402
+from tiles_http import empty_postgres  # noqa: E402
+from tiles_http import gunicorn  # noqa: E402
+
+MINI, MERCHANT = "wx7c1b5d1e2f3a4b50", "1900000109"
+DEFAULT_POSTGRES = os.environ.get("TEST_DATABASE_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+
+
+def place_orders(settings: Any, sandbox: str, count: int) -> list[dict[str, Any]]:
+    """N orders at the sandbox and in our database, each paid with its notification held back."""
+    from app import create_app
+    from billing.payments import Charge
+    from billing.payments import open_payment
+    from database import transaction
+    from identity.models import Resident
+
+    app = create_app(settings)
+    gateway = app.extensions["channels"].payments[MINI]
+    payer = requests.post(f"{sandbox}/_sandbox/wechat/login-code", json={"app_id": MINI}, timeout=10).json()["openid"]
+    notifications = []
+    with app.extensions["session_factory"]() as session:
+        with transaction(session):
+            resident = Resident(public_id="r_bench", created_at=datetime.now(UTC))
+            session.add(resident)
+        for index in range(count):
+            charge = Charge(
+                purpose="bench",
+                purpose_ref=f"bench-{index}",
+                resident_id=resident.id,
+                city_code="330100",
+                service_code="outpatient",
+                app_id=MINI,
+                payer=payer,
+                amount_fen=1000 + index,
+                description="bench",
+                expires_at=datetime.now(UTC) + timedelta(minutes=30),
+                notify_url=f"{settings.public_url}/callbacks/wechat-pay/{MERCHANT}",
+            )
+            payment = open_payment(session, gateway, charge, lambda: datetime.now(UTC))
+            paid = requests.post(
+                f"{sandbox}/_sandbox/wechat-pay/pay",
+                json={"out_trade_no": payment.out_trade_no, "deliver": False},
+                timeout=10,
+            )
+            paid.raise_for_status()
+            notifications.append(paid.json()["notification"])
+    app.extensions["engine"].dispose()
+    return notifications
+
+
+def fire(base: str, path: str, deliveries: list[dict[str, Any]], clients: int) -> tuple[float, dict[int, int]]:
+    """POST every delivery once over `clients` keep-alive connections; (requests per second, count by status)."""
+    parts = urlsplit(base)
+    queue = list(reversed(deliveries))
+    lock = threading.Lock()
+    statuses: dict[int, int] = {}
+
+    def client() -> None:
+        connection = http.client.HTTPConnection(parts.hostname, parts.port, timeout=30)
+        while True:
+            with lock:
+                if not queue:
+                    break
+                delivery = queue.pop()
+            connection.request("POST", path, body=delivery["body"].encode(), headers=delivery["headers"])
+            answer = connection.getresponse()
+            answer.read()
+            with lock:
+                statuses[answer.status] = statuses.get(answer.status, 0) + 1
+        connection.close()
+
+    threads = [threading.Thread(target=client) for _ in range(clients)]
+    started = time.perf_counter()
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return len(deliveries) / (time.perf_counter() - started), statuses
+
+
+def effects(url: str) -> tuple[int, int]:
+    """(payments paid, ledger entries posted) in the bench database."""
+    from sqlalchemy import create_engine
+    from sqlalchemy import text
+
+    engine = create_engine(url)
+    with engine.connect() as connection:
+        paid = connection.execute(text("SELECT count(*) FROM payments WHERE status = 'paid'")).scalar_one()
+        posted = connection.execute(text("SELECT count(*) FROM ledger_entries WHERE kind = 'payment'")).scalar_one()
+    engine.dispose()
+    return int(paid), int(posted)
+
+
+def main() -> int:
+    """Place, pay, fire, compare, check."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--postgres-url", default=DEFAULT_POSTGRES)
+    parser.add_argument("--orders", type=int, default=600)
+    parser.add_argument("--clients", type=int, default=16)
+    args = parser.parse_args()
+
+    from config import Settings
+    from config.settings import ChannelSettings
+    from sandbox.server import serve_in_thread
+    from sandbox.settings import SandboxConfig
+
+    scratch = Path(tempfile.mkdtemp(prefix="citytiles-bench-"))
+    sandbox, stop_sandbox = serve_in_thread(SandboxConfig(state_dir=scratch / "sandbox"))
+    apps = (ROOT / "config" / "channels.toml").read_text(encoding="utf-8")
+    (scratch / "channels.toml").write_text(apps.replace("var/sandbox", str(scratch / "sandbox")), encoding="utf-8")
+    empty_postgres(args.postgres_url)
+    env = {key: value for key, value in os.environ.items() if key not in ("REDIS_URL", "DATABASE_URL")}
+    env.update(
+        DATABASE_URL=args.postgres_url,
+        FLASK_APP="wsgi",
+        CHANNEL_APPS_FILE=str(scratch / "channels.toml"),
+        WECHAT_API_BASE_URL=sandbox,
+        WECHAT_PAY_BASE_URL=sandbox,
+        ALIPAY_GATEWAY_URL=f"{sandbox}/gateway.do",
+    )
+    subprocess.run([str(BIN / "flask"), "migrate"], cwd=ROOT, env=env, check=True, capture_output=True)
+    settings = replace(
+        Settings.from_env(env),
+        channels=ChannelSettings(sandbox, f"{sandbox}/gateway.do", wechat_pay_base_url=sandbox),
+    )
+    print(f"placing {args.orders} orders at the sandbox and paying them (notifications held back)", flush=True)
+    deliveries = place_orders(settings, sandbox, args.orders)
+    log = scratch / "servers.log"
+    hello_env = {key: value for key, value in env.items() if key != "DATABASE_URL"}
+    try:
+        with (
+            gunicorn("wsgi:app", env, log, "/healthz") as citytiles,
+            gunicorn("hello_app:app", hello_env, log, "/", "--pythonpath", str(ROOT / "bench")) as hello,
+        ):
+            warm = [{"body": "{}", "headers": {"Content-Type": "application/json"}}] * 50
+            fire(hello, "/", warm, args.clients)
+            fire(citytiles, f"/callbacks/wechat-pay/{MERCHANT}", warm, args.clients)  # refused: nothing applied
+            applied, answers = fire(citytiles, f"/callbacks/wechat-pay/{MERCHANT}", deliveries, args.clients)
+            floor, hello_answers = fire(hello, "/", deliveries, args.clients)
+    finally:
+        stop_sandbox()
+    paid, posted = effects(args.postgres_url)
+    print(f"notifications: {applied:8.1f} applied/s  answers {answers}")
+    print(f"hello:         {floor:8.1f} requests/s answers {hello_answers}")
+    print(f"ratio notifications / hello: {applied / floor:.2f}  (aim >= 0.3)")
+    print(f"effects: {paid} payments paid, {posted} ledger entries, for {len(deliveries)} distinct notifications")
+    if answers.get(204, 0) + answers.get(200, 0) != len(deliveries) or paid != posted or paid != len(deliveries):
+        print("MISMATCH: every notification must be acknowledged and applied exactly once", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
