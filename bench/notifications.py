@@ -135,6 +135,11 @@ def main() -> int:
     parser.add_argument("--postgres-url", default=DEFAULT_POSTGRES)
     parser.add_argument("--orders", type=int, default=600)
     parser.add_argument("--clients", type=int, default=16)
+    parser.add_argument(
+        "--redis-url",
+        default=os.environ.get("TEST_REDIS_URL"),
+        help="serve with REDIS_URL (production's shape: follow-up work goes to Celery, not this process's thread)",
+    )
     args = parser.parse_args()
 
     from config import Settings
@@ -156,6 +161,8 @@ def main() -> int:
         WECHAT_PAY_BASE_URL=sandbox,
         ALIPAY_GATEWAY_URL=f"{sandbox}/gateway.do",
     )
+    if args.redis_url:
+        env["REDIS_URL"] = args.redis_url
     subprocess.run([str(BIN / "flask"), "migrate"], cwd=ROOT, env=env, check=True, capture_output=True)
     settings = replace(
         Settings.from_env(env),
@@ -178,6 +185,10 @@ def main() -> int:
     finally:
         stop_sandbox()
     paid, posted = effects(args.postgres_url)
+    if args.redis_url:
+        import redis
+
+        redis.Redis.from_url(args.redis_url).flushdb()  # the kicks no worker took
     print(f"notifications: {applied:8.1f} applied/s  answers {answers}")
     print(f"hello:         {floor:8.1f} requests/s answers {hello_answers}")
     print(f"ratio notifications / hello: {applied / floor:.2f}  (aim >= 0.3)")
