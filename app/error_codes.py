@@ -176,6 +176,7 @@ ERROR_CODES: dict[str, tuple[int, str]] = {
     "outpatient.past_cancel_cutoff": (409, "Too late to cancel here; details.cancel_until says until when one could."),
     "outpatient.nothing_to_pay": (409, "This appointment has no fee waiting to be paid."),
     "billing.reason_required": (422, "Every refund needs a reason: one line of text, not blank."),
+    "billing.refund_owed": (503, "The channel refused a refund we owe; it is asked again later."),
     "billing.merchant_not_found": (404, "citytiles has no such merchant at this channel."),
     "billing.payment_not_found": (404, "You have no payment with this id."),
     "billing.refund_not_found": (404, "No such refund."),

@@ -71,6 +71,8 @@ class FakePaymentGateway:
         self._lock = threading.Lock()
         # Set to make every call fail as an unreachable channel would.
         self.down = False
+        # Set to refuse refunds as a channel does when the merchant's balance is too low.
+        self.refusing_refunds = False
         self.calls: list[tuple[str, str]] = []
 
     def create(self, order: Order) -> Checkout:
@@ -102,6 +104,8 @@ class FakePaymentGateway:
     def refund(self, order: RefundOrder) -> ChannelRefund:
         """Accept a refund once per number, never past what was paid."""
         self._reach("refund", order.out_refund_no)
+        if self.refusing_refunds:
+            raise UpstreamRejected("billing.refund_refused", "The channel refused the refund.", "conflict")
         known = self._known(order.out_trade_no)
         with self._lock:
             if order.out_refund_no in known.refunds:

@@ -32,6 +32,7 @@ from errors import Conflict
 from errors import Invalid
 from errors import NotFound
 from errors import UpstreamRejected
+from errors import UpstreamUnavailable
 
 log = logging.getLogger("citytiles.billing")
 # A channel's word on a refund, as an event of our refund status table.
@@ -70,10 +71,12 @@ def request_refund(
     clock: Callable[[], datetime],
     *,
     also: Callable[[Session, Payment, Refund], None] | None = None,
+    once: bool = False,
 ) -> Refund:
     """Give money back on a paid payment; of concurrent refunds that together exceed it, only those that fit.
 
     :param also: more to write in the transaction that records the refund (e.g. its audit entry).
+    :param once: this requester's refund is one at most: an open or settled one is answered instead of a new one.
     """
     if amount_fen <= 0:
         raise Invalid(
@@ -81,6 +84,9 @@ def request_refund(
         )
     with transaction(session):
         payment = _locked_payment(session, payment_id)
+        earlier = open_refund_of(session, payment.id, requested_by) if once else None
+        if earlier is not None:
+            return earlier
         if payment.status not in statuses.REFUNDABLE:
             raise Conflict("billing.not_refundable", "Only a paid payment can be refunded.", {"status": payment.status})
         available = amount_available(session, payment)
@@ -129,6 +135,13 @@ def ask_channel(
     except UpstreamRejected as refused:
         log.warning("the channel refused a refund", extra={"code": refused.code, "out_refund_no": order.out_refund_no})
         answer = ChannelRefund(order.out_refund_no, REFUND_FAILED)
+    except UpstreamUnavailable as unavailable:
+        # The refund stands, recorded with its number and holding its amount: the sweep asks again with
+        # the same number. Answering it as it is (requested) keeps a retried request from minting another.
+        log.warning("a refund waits for the channel", extra={"code": unavailable.code})
+        refund = session.get(Refund, refund_id)
+        assert refund is not None  # refunds are never deleted
+        return refund
     return record_refund_answer(session, refund_id, answer, clock())
 
 
@@ -166,6 +179,17 @@ def settle_refund(session: Session, payment: Payment, refund: Refund, answer: Ch
         payment.updated_at = now
         post_refund(session, payment, refund, now)
     return True
+
+
+def open_refund_of(session: Session, payment_id: int, requested_by: str) -> Refund | None:
+    """The requester's refund of this payment that holds its amount (asked, processing or done), if any."""
+    return session.scalar(
+        select(Refund).where(
+            Refund.payment_id == payment_id,
+            Refund.requested_by == requested_by,
+            Refund.status.in_(statuses.REFUND_HOLDS),
+        )
+    )
 
 
 def _locked_payment(session: Session, payment_id: int) -> Payment:

@@ -1,9 +1,11 @@
 """The sweeps that never rely on notifications alone (reliability.md §1.1): query, close, retry, poll.
 
-Each sweep picks its rows with FOR UPDATE SKIP LOCKED (PostgreSQL; SQLite's write lock serialises),
-calls the channel with no transaction open, and applies the answer under the payment's row lock.
-Every channel call is idempotent (same order number, same refund number), so two machines sweeping
-at once do no harm: the second finds the work done.
+Each sweep picks a batch of rows (FOR UPDATE SKIP LOCKED on PostgreSQL, so sweepers never wait on
+rows another holds; the pick does not reserve them past its own short transaction), calls the
+channel with no transaction open, and applies the answer under the payment's row lock. Every
+channel call is idempotent (same order number, same refund number) and every answer is applied
+by the status tables, so two machines sweeping the same rows at once do no harm: the second finds
+the work done.
 """
 
 from __future__ import annotations
@@ -43,6 +45,8 @@ QUERY_AFTER = timedelta(minutes=2)
 REFUND_RETRY_AFTER = timedelta(minutes=1)
 REFUND_POLL_AFTER = timedelta(minutes=5)
 BATCH = 50
+# Orders a payer may still pay: placed, or tried and failed.
+UNSETTLED = (statuses.CREATED, statuses.FAILED)
 
 
 @dataclass(frozen=True)
@@ -82,7 +86,7 @@ def query_unpaid_orders(session: Session, sweeper: Sweeper) -> int:
     ids = _pick(
         session,
         select(Payment.id).where(
-            Payment.status == statuses.CREATED,
+            Payment.status.in_(UNSETTLED),
             Payment.created_at <= now - QUERY_AFTER,
             Payment.expires_at > now,
             Payment.checkout.is_not(None),
@@ -96,7 +100,7 @@ def query_unpaid_orders(session: Session, sweeper: Sweeper) -> int:
 def close_expired_orders(session: Session, sweeper: Sweeper) -> int:
     """Close orders past their time at the channel; one paid at the last moment is applied as paid instead."""
     now = sweeper.clock()
-    ids = _pick(session, select(Payment.id).where(Payment.status == statuses.CREATED, Payment.expires_at <= now))
+    ids = _pick(session, select(Payment.id).where(Payment.status.in_(UNSETTLED), Payment.expires_at <= now))
     closed = 0
     for payment_id in ids:
         payment = session.get(Payment, payment_id)

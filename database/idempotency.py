@@ -28,6 +28,8 @@ from database.types import JSONDocument
 from database.types import UTCDateTime
 
 KEPT_FOR = timedelta(hours=24)
+# Longer than any request may run (gunicorn's timeout): a key still "in progress" after it was abandoned.
+IN_PROGRESS_LEASE = timedelta(minutes=5)
 NEW, REPLAY, IN_PROGRESS, MISMATCH = "new", "replay", "in_progress", "mismatch"
 
 
@@ -77,8 +79,12 @@ def claim_key(session: Session, caller: str, key: str, fingerprint: str, now: da
         assert row is not None  # the conflicting row is there, and only an expired one is ever deleted
         if row.fingerprint != fingerprint:
             return Claim(MISMATCH)
-        if row.status is None:
+        if row.status is None and row.created_at > now - IN_PROGRESS_LEASE:
             return Claim(IN_PROGRESS)
+        if row.status is None:
+            # Its first request died without an answer (a killed worker): this one takes the key over.
+            row.created_at = now
+            return Claim(NEW)
         return Claim(REPLAY, row.status, row.answer)
 
 

@@ -187,6 +187,7 @@ def read_appointment(signed_in: SignedIn, appointment_id: str) -> AppointmentVie
     response=AppointmentSchema(),
     auth="resident",
     errors=CANCEL_ERRORS,
+    idempotent=True,
 )
 def cancel(signed_in: SignedIn, appointment_id: str) -> AppointmentView:
     """Through the platform of the appointment's city."""

@@ -76,12 +76,13 @@ TRADE_STATES = {
 # trade_state in a TRANSACTION.* notification -> the payment notice's state.
 NOTICE_STATES = {"SUCCESS": PAID, "PAYERROR": FAILED, "CLOSED": CLOSED, "REVOKED": CLOSED}
 # A refund's status (the refund APIs' `status`, a notification's `refund_status`) -> ours.
-# ABNORMAL: the money could not reach the payer's account; it did not move, as a failed refund.
+# ABNORMAL: the money could not reach the payer's account yet; the merchant may still send it on
+# (WeChat's abnormal-refund handling), after which it succeeds: it keeps holding its amount meanwhile.
 REFUND_STATES = {
     "PROCESSING": REFUND_PROCESSING,
     "SUCCESS": REFUND_SUCCEEDED,
     "CLOSED": REFUND_FAILED,
-    "ABNORMAL": REFUND_FAILED,
+    "ABNORMAL": REFUND_PROCESSING,
 }
 # Applied with fullmatch. What WeChat accepts as an order number (a notification's is checked before use).
 _ORDER_NUMBER = re.compile(r"[A-Za-z0-9_*-]{6,32}")

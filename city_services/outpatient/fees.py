@@ -20,13 +20,14 @@ from sqlalchemy.orm import Session
 
 from billing.gateway import PaymentGateway
 from billing.models import Payment
-from billing.models import Refund
 from billing.payments import Charge
 from billing.payments import open_payment
 from billing.payments import payment_for
 from billing.refunds import amount_available
+from billing.refunds import open_refund_of
 from billing.refunds import request_refund
 from billing.statuses import CREATED
+from billing.statuses import REFUND_FAILED
 from billing.statuses import REFUNDABLE
 from city_services.notices import Notices
 from city_services.outpatient import models
@@ -121,7 +122,7 @@ def fulfil_paid_fee(session: Session, desk: FeeDesk, out_trade_no: str) -> None:
         # Erased, cancelled or lapsed before the money came: nothing to book, so nothing to keep.
         _give_back(session, desk, payment, "saga:appointment_ended", "paid after the appointment ended")
         return
-    public_id, resident_id = row.public_id, row.resident_id
+    public_id, resident_id, city, hold_id = row.public_id, row.resident_id, row.city_code, row.upstream_hold_id
     end_reads(session)
     try:
         booked = confirm_appointment(session, desk.provider_for(session, row.city_code), public_id, desk.clock)
@@ -130,6 +131,11 @@ def fulfil_paid_fee(session: Session, desk: FeeDesk, out_trade_no: str) -> None:
         if refused.code != HOLD_EXPIRED:
             _end(session, public_id, desk.clock())
         _give_back(session, desk, payment, "saga:hospital_refused", "the hospital could not book the place")
+        return
+    if booked.status != models.CONFIRMED:
+        # The resident cancelled while the hospital was booking: the cancel stands, at the hospital too.
+        _give_back_place(session, desk, city, hold_id)
+        _give_back(session, desk, payment, "saga:appointment_ended", "paid after the appointment ended")
         return
     desk.notices.send(
         session,
@@ -193,20 +199,26 @@ def _adapter_of(session: Session, public_id: str) -> str:
 def _give_back(
     session: Session, desk: FeeDesk, payment: Payment, by: str, reason: str, at_most: int | None = None
 ) -> None:
-    """Refund what remains of the fee (or at_most) once (a re-run finds it already asked) and tell the payer."""
-    already = session.scalar(select(Refund.id).where(Refund.payment_id == payment.id, Refund.requested_by == by))
+    """Refund what remains of the fee (or at_most), once per reason, and tell the payer.
+
+    Run again, it finds its refund (asked, processing or done) and does nothing new. A refund the
+    channel refused does not count: a saga step fails then, so its outbox task asks again later
+    with a new refund, until the money is back (a balance too low today is enough tomorrow).
+    """
     remaining = amount_available(session, payment)
     if at_most is not None:
         remaining = min(remaining, at_most)
-    if already is not None or remaining <= 0:
+    if remaining <= 0 or open_refund_of(session, payment.id, by) is not None:
         return
     gateway = desk.gateway_for(payment)
     payment_id, resident_id, reference = payment.id, payment.resident_id, payment.out_trade_no
-    try:
-        request_refund(session, gateway, payment_id, remaining, reason, by, desk.notify_url_for(gateway), desk.clock)
-    except UpstreamUnavailable:
-        # The refund is recorded with its number; the sweep asks the channel again.
-        log.warning("a refund waits for the channel", extra={"requested_by": by})
+    notify_url = desk.notify_url_for(gateway)
+    refund = request_refund(session, gateway, payment_id, remaining, reason, by, notify_url, desk.clock, once=True)
+    if refund.status == REFUND_FAILED:
+        log.error("the channel refused a refund we owe", extra={"requested_by": by})
+        if by.startswith("saga:"):
+            raise UpstreamUnavailable("billing.refund_owed", "The channel refused a refund we owe; it is asked again.")
+        return
     if resident_id is not None:
         desk.notices.send(
             session,
@@ -214,12 +226,20 @@ def _give_back(
             PAYMENT_NOTICE,
             {
                 "reference": reference,
-                "amount": f"{remaining // 100}.{remaining % 100:02d}元",
+                "amount": f"{refund.amount_fen // 100}.{refund.amount_fen % 100:02d}元",
                 "item": f"挂号费退款: {ITEMS.get(by, reason)}"[:20],
                 "time": desk.clock().astimezone(BEIJING).strftime("%Y-%m-%d %H:%M"),
             },
             now=desk.clock(),
         )
+
+
+def _give_back_place(session: Session, desk: FeeDesk, city: str, hold_id: str) -> None:
+    """Cancel a place at the hospital that we no longer hold for anyone; it lapses there by itself otherwise."""
+    try:
+        desk.provider_for(session, city).cancel(hold_id)
+    except DomainError as failure:
+        log.warning("a place could not be given back to the hospital", extra={"code": failure.code})
 
 
 def _end(session: Session, public_id: str, now: datetime) -> None:

@@ -379,12 +379,23 @@ def _own(session: Session, resident: Resident, public_id: str) -> Appointment:
     return row
 
 
+# What a platform's answer may move a row from: an answer that arrives after another was written
+# (a booking finishing after the resident cancelled) never undoes it.
+SETTLES_FROM = {
+    models.CONFIRMED: (models.HELD,),
+    models.CANCELLED: (models.HELD, models.CONFIRMED),
+    models.EXPIRED: (models.HELD,),
+}
+
+
 def _settle(session: Session, row_id: int, status: str, now: datetime) -> Appointment:
-    """Write the outcome the platform reported, under the row's lock."""
+    """Write the outcome the platform reported, under the row's lock, unless another outcome was written first."""
     with transaction(session):
         row = session.scalar(select(Appointment).where(Appointment.id == row_id).with_for_update())
         if row is None:
             raise NotFound("outpatient.appointment_not_found", "You have no appointment with this id.")
+        if row.status not in SETTLES_FROM[status]:
+            return row
         row.status = status
         row.expires_at = None if status != models.HELD else row.expires_at
         row.updated_at = now

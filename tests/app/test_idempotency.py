@@ -54,7 +54,7 @@ def test_a_retry_with_the_same_key_gets_the_first_answer_and_refunds_once(
     assert forget_old_keys(session, clock()) == 2
 
 
-def test_a_failed_attempt_frees_its_key(
+def test_a_refund_the_channel_could_not_take_is_answered_as_requested_and_replayed(
     app: Flask, api: Api, session: Session, make_staff: Any, wechat_pay: FakePaymentGateway, clock: Clock
 ) -> None:
     payment_id = paid(app, session, wechat_pay, clock, 1000)
@@ -62,11 +62,38 @@ def test_a_failed_attempt_frees_its_key(
     client, path = app.test_client(), f"/admin/api/payments/{payment_id}/refunds"
     headers = {"Authorization": f"Bearer {token}", "Idempotency-Key": "k"}
     wechat_pay.down = True
-    assert client.post(path, json=BODY, headers=headers).status_code == 503
+    first = client.post(path, json=BODY, headers=headers)
+    assert (first.status_code, first.get_json()["status"]) == (201, "requested")
     wechat_pay.down = False
-    # The refund row was written before the channel failed; the retry is a new attempt, not a replay.
+    # The admin retries: the same refund, never a second one (the sweep asks the channel again).
+    again = client.post(path, json=BODY, headers=headers)
+    assert again.get_json() == first.get_json() and again.headers["Idempotent-Replayed"] == "true"
+    assert refunds(session) == 1
+
+
+def test_a_failed_attempt_frees_its_key(
+    app: Flask, api: Api, session: Session, make_staff: Any, wechat_pay: FakePaymentGateway, clock: Clock
+) -> None:
+    payment_id = paid(app, session, wechat_pay, clock, 1000)
+    token = make_staff("finance", "channel_admin", channels=("wechat",))
+    client, path = app.test_client(), f"/admin/api/payments/{payment_id}/refunds"
+    headers = {"Authorization": f"Bearer {token}", "Idempotency-Key": "k"}
+    too_much = client.post(path, json={**BODY, "amount_fen": 1001}, headers=headers)
+    assert too_much.status_code == 409
+    # Refused, nothing done: the key is free for the corrected request.
     assert client.post(path, json=BODY, headers=headers).status_code == 201
-    assert refunds(session) == 2
+    assert refunds(session) == 1
+
+
+def test_a_key_whose_first_request_died_is_taken_over_after_its_lease(session: Session, clock: Clock) -> None:
+    from database.idempotency import IN_PROGRESS_LEASE
+    from database.idempotency import claim_key
+
+    assert claim_key(session, "staff:1", "k", "f", clock()).outcome == "new"
+    assert claim_key(session, "staff:1", "k", "f", clock()).outcome == "in_progress"
+    clock.advance(seconds=IN_PROGRESS_LEASE.total_seconds() + 1)
+    assert claim_key(session, "staff:1", "k", "f", clock()).outcome == "new"
+    assert claim_key(session, "staff:1", "k", "other", clock()).outcome == "mismatch"
 
 
 def test_racing_retries_with_one_key_act_once(

@@ -21,7 +21,6 @@ from billing.refunds import record_refund_answer
 from billing.refunds import request_refund
 from errors import Conflict
 from errors import Invalid
-from errors import UpstreamUnavailable
 from identity.models import Resident
 from identity.residents import erase_resident
 from tests.billing.world import MERCHANT
@@ -129,8 +128,8 @@ def test_a_refund_the_channel_could_not_take_is_asked_again_with_the_same_number
 ) -> None:
     payment_id = paid_order(app, session, gateway, clock)
     gateway.down = True
-    with pytest.raises(UpstreamUnavailable):
-        refund(app, gateway, payment_id, 700, clock)
+    answered = refund(app, gateway, payment_id, 700, clock)
+    assert answered.status == statuses.REQUESTED  # recorded, answered as it stands: a retry must not mint another
     waiting = session.scalars(select(Refund).where(Refund.payment_id == payment_id)).one()
     assert waiting.status == statuses.REQUESTED  # visible, holding its amount, to be asked again
     gateway.down = False
@@ -183,3 +182,22 @@ def test_erasing_the_payer_keeps_the_payment_in_the_books_without_them(
     assert (kept.resident_id, kept.status, kept.amount_fen) == (None, statuses.PAID, 2500)
     session.rollback()
     assert balance(session, CLEARING) == 2500
+
+
+def test_once_per_requester_answers_the_open_refund_and_counts_a_refused_one_as_none(
+    app: Flask, session: Session, gateway: FakePaymentGateway, clock: Clock
+) -> None:
+    payment_id = paid_order(app, session, gateway, clock, 1000)
+
+    def once() -> Refund:
+        with app.extensions["session_factory"](expire_on_commit=False) as db:
+            return request_refund(db, gateway, payment_id, 400, "cancelled", "resident", NOTIFY_URL, clock, once=True)
+
+    gateway.refusing_refunds = True
+    assert once().status == statuses.REFUND_FAILED
+    gateway.refusing_refunds = False
+    first = once()
+    assert first.status == statuses.PROCESSING
+    assert run_together(4, lambda _: once().id) == [first.id] * 4
+    session.rollback()
+    assert len(session.scalars(select(Refund).where(Refund.payment_id == payment_id)).all()) == 2

@@ -100,13 +100,14 @@ def test_refunds_are_asked_again_and_polled_until_they_settle(
     app: Flask, session: Session, gateway: FakePaymentGateway, sweeper: Sweeper, clock: Clock
 ) -> None:
     from billing.refunds import request_refund
-    from errors import UpstreamUnavailable
 
     order = open_order(session, gateway, clock)
     deliver(app, gateway, gateway.pay(order.out_trade_no), clock)
     gateway.down = True
-    with app.extensions["session_factory"]() as db, pytest.raises(UpstreamUnavailable):
-        request_refund(db, gateway, order.id, 2500, "refused", "saga:test", NOTIFY_URL, clock)
+    with app.extensions["session_factory"]() as db:
+        assert request_refund(db, gateway, order.id, 2500, "refused", "saga:test", NOTIFY_URL, clock).status == (
+            statuses.REQUESTED
+        )
     gateway.down = False
     assert retry_refunds(session, sweeper) == 0  # not yet
     clock.advance(seconds=REFUND_RETRY_AFTER.total_seconds())
@@ -162,3 +163,15 @@ def test_a_task_no_handler_knows_waits_for_a_build_that_does(
     assert (task.last_error, task.done_at, task.attempts) == ("outbox.no_handler", None, 1)
     clock.advance(seconds=10)
     assert sweep(session, sweeper, {"fulfil": lambda _s, _ref: None}).tasks_done == 1
+
+
+def test_a_payment_after_a_failed_try_whose_news_was_lost_is_found(
+    app: Flask, session: Session, gateway: FakePaymentGateway, sweeper: Sweeper, clock: Clock
+) -> None:
+    order = open_order(session, gateway, clock)
+    deliver(app, gateway, gateway.pay(order.out_trade_no, succeed=False), clock)
+    assert payment(app, order.out_trade_no).status == statuses.FAILED
+    gateway.pay(order.out_trade_no)  # the payer tries again and pays; that notification is lost
+    clock.advance(seconds=QUERY_AFTER.total_seconds())
+    assert query_unpaid_orders(session, sweeper) == 1
+    assert payment(app, order.out_trade_no).status == statuses.PAID and entries(app, order.id) == 1

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from collections.abc import Iterator
 from dataclasses import replace
 from datetime import UTC
@@ -35,9 +36,11 @@ from city_services.outpatient.fees import fee_payment_id
 from city_services.outpatient.fees import fulfil_paid_fee
 from city_services.outpatient.fees import open_fee
 from city_services.outpatient.models import Appointment
+from city_services.outpatient.provider import Hold
 from city_services.outpatient.service import AppointmentView
 from city_services.outpatient.service import cancel_appointment
 from config.settings import DEFAULT_NOTICE_TEMPLATES
+from database import transaction
 from database.engine import make_engine
 from database.engine import make_session_factory
 from errors import Conflict
@@ -47,6 +50,7 @@ from tests.city_services.test_outpatient_service import Now
 from tests.city_services.test_outpatient_service import hold
 from tests.city_services.test_outpatient_service import make_resident
 from tests.city_services.test_outpatient_service import tomorrow_slot
+from tests.concurrency import run_together
 
 MINI = "wx7c1b5d1e2f3a4b50"
 NOTIFY = "http://127.0.0.1:8000/callbacks/wechat-pay/1900000109"
@@ -340,3 +344,94 @@ def test_cancelling_before_paying_closes_the_order(
     assert gateway.query(payment.out_trade_no).state == "closed"
     with sessions() as db:
         assert db.scalars(select(Refund)).all() == []
+
+
+def test_a_refund_the_channel_refuses_is_asked_again_until_the_money_is_back(
+    sessions: sessionmaker[Session],
+    session: Session,
+    fake: FakeOutpatient,
+    gateway: FakePaymentGateway,
+    desk: FeeDesk,
+    now: Now,
+) -> None:
+    held, payment = held_and_opened(session, fake, gateway, now)
+    with sessions() as db:
+        hold_id = db.scalar(select(Appointment.upstream_hold_id).where(Appointment.public_id == held.id))
+    fake.cancel(hold_id)
+    pay(session, gateway, payment, now)
+    gateway.refusing_refunds = True  # the merchant's balance is too low today
+    assert run_outbox(sessions, desk) == 0
+    with sessions() as db:
+        assert db.scalars(select(Refund.status)).all() == [statuses.REFUND_FAILED]
+        assert db.scalars(select(OutboxTask.last_error)).one() == "billing.refund_owed"
+    assert told(sessions) == []  # no "refunded" notice for money that did not move
+    gateway.refusing_refunds = False
+    now.at += timedelta(seconds=11)
+    assert run_outbox(sessions, desk) == 1
+    with sessions() as db:
+        refunds = db.scalars(select(Refund).order_by(Refund.id)).all()
+        assert [r.status for r in refunds] == [statuses.REFUND_FAILED, statuses.PROCESSING]
+        assert refunds[1].amount_fen == payment.amount_fen
+    assert told(sessions) == ["payment"]
+
+
+class CancelledWhileBooking:
+    """The hospital platform, while the resident cancels the appointment between our booking call and its answer."""
+
+    def __init__(self, platform: FakeOutpatient, cancel: Callable[[], object]) -> None:
+        self.platform = platform
+        self.cancel_meanwhile = cancel
+
+    def book(self, hold_id: str) -> Hold:
+        booked = self.platform.book(hold_id)
+        self.cancel_meanwhile()
+        return booked
+
+    def cancel(self, hold_id: str) -> Hold:
+        return self.platform.cancel(hold_id)
+
+
+def test_a_booking_that_finishes_after_the_resident_cancelled_leaves_it_cancelled_and_refunded(
+    sessions: sessionmaker[Session],
+    session: Session,
+    fake: FakeOutpatient,
+    gateway: FakePaymentGateway,
+    desk: FeeDesk,
+    now: Now,
+) -> None:
+    held, payment = held_and_opened(session, fake, gateway, now)
+    pay(session, gateway, payment, now)
+
+    def resident_cancels() -> None:
+        with sessions() as db, transaction(db):
+            row = db.scalar(select(Appointment).where(Appointment.public_id == held.id))
+            assert row is not None
+            row.status = "cancelled"
+
+    racing = replace(desk, provider_for=lambda _s, _c: CancelledWhileBooking(fake, resident_cancels))  # type: ignore[arg-type, return-value]
+    assert run_outbox(sessions, racing) == 1
+    assert status_of(sessions, held.id) == "cancelled"
+    with sessions() as db:
+        hold_id = db.scalar(select(Appointment.upstream_hold_id).where(Appointment.public_id == held.id))
+        assert db.scalars(select(Refund.requested_by)).all() == ["saga:appointment_ended"]
+    assert fake._places[hold_id].hold.status == "cancelled"  # given back at the hospital too
+    assert "appointment" not in told(sessions)
+
+
+def test_a_double_tapped_cancel_refunds_once(
+    sessions: sessionmaker[Session],
+    session: Session,
+    fake: FakeOutpatient,
+    gateway: FakePaymentGateway,
+    desk: FeeDesk,
+    now: Now,
+) -> None:
+    held, payment, resident = booked_and_paid(sessions, session, fake, gateway, desk, now)
+
+    def tap(_: int) -> str:
+        with sessions() as db:
+            return cancel_paid_appointment(db, desk, fake, resident, held.id).status
+
+    assert run_together(3, tap) == ["cancelled"] * 3
+    with sessions() as db:
+        assert len(db.scalars(select(Refund)).all()) == 1
