@@ -22,6 +22,7 @@ install: $(BIN)/.installed
 demo: export WECHAT_API_BASE_URL = http://127.0.0.1:$(SANDBOX_PORT)
 demo: export ALIPAY_GATEWAY_URL = http://127.0.0.1:$(SANDBOX_PORT)/gateway.do
 demo: export WECHAT_PAY_BASE_URL = http://127.0.0.1:$(SANDBOX_PORT)
+demo: export PUBLIC_URL = http://127.0.0.1:$(PORT)
 
 # The sandbox starts first (it writes the channel keys citytiles reads) and stops with citytiles.
 demo: install
@@ -33,6 +34,8 @@ demo: install
 	    $(BIN)/python -c "import urllib.request as u; u.urlopen('http://127.0.0.1:$(SANDBOX_PORT)/_sandbox/config', timeout=1)" \
 	    2>/dev/null && break; sleep 0.2; done; \
 	$(BIN)/flask migrate && $(BIN)/flask seed-catalogue && \
+	{ while sleep 30; do $(BIN)/flask sweep-payments >/dev/null 2>&1; done & } && sweeper=$$! && \
+	trap 'kill $$sandbox $$sweeper 2>/dev/null' EXIT INT TERM && \
 	CITYTILES_ADMIN_PASSWORD='$(DEMO_ADMIN_PASSWORD)' $(BIN)/flask create-platform-admin --username admin --if-missing && \
 	echo && echo "citytiles on http://127.0.0.1:$(PORT)" && \
 	echo "  super-app sandbox: http://127.0.0.1:$(SANDBOX_PORT)/_sandbox/  (log in as a WeChat or Alipay resident)" && \
