@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC
 from datetime import datetime
+from pathlib import Path
 
 import pytest
 from flask import Flask
@@ -15,6 +16,7 @@ from city_services.fake_messenger import FakeMessenger
 from city_services.models import NoticeCredit
 from city_services.models import NoticeRecord
 from city_services.notices import NoticeTemplate
+from city_services.notices import read_templates
 from city_services.notices import record_subscriptions
 from city_services.notices import send_notice
 from database import transaction
@@ -97,3 +99,51 @@ def test_a_notice_the_app_does_not_send_is_refused(app: Flask, session: Session)
     with pytest.raises(Invalid) as refused:
         record_subscriptions(session, TEMPLATES, account, {"payment": "accept"}, now=NOW)
     assert refused.value.code == "notices.unknown_template"
+
+
+def test_an_unknown_notice_names_itself_and_what_the_app_offers(app: Flask, session: Session) -> None:
+    from errors import Invalid
+
+    _, [account] = make_person(session, ("wechat", MINI))
+    asked = {f"n{i:02d}": "accept" for i in range(12)}
+    with pytest.raises(Invalid) as refused:
+        record_subscriptions(session, TEMPLATES, account, {**asked, "car_move_owner": "accept"}, now=NOW)
+    assert refused.value.details == {"templates": sorted(asked)[:10], "offered": ["car_move_owner"]}
+
+
+GOOD_ENTRY = """
+[[templates]]
+name = "payment"
+channel = "wechat"
+app_id = "wx7c1b5d1e2f3a4b50"
+template_id = "Pay_1"
+keywords = { amount2 = "amount" }
+"""
+
+
+@pytest.mark.parametrize(
+    ("entry", "problem"),
+    [
+        (GOOD_ENTRY.replace('name = "payment"', 'name = "lottery"'), "not one we send"),
+        (GOOD_ENTRY.replace('channel = "wechat"', 'channel = "douyin"'), "not one we send"),
+        (GOOD_ENTRY.replace('template_id = "Pay_1"\n', ""), "no valid template_id"),
+        (GOOD_ENTRY.replace('"Pay_1"', '"Pay 1"'), "no valid template_id"),
+        (GOOD_ENTRY.replace('keywords = { amount2 = "amount" }\n', ""), "needs keywords"),
+        (GOOD_ENTRY.replace("amount2", "amount"), "needs keywords"),
+        (GOOD_ENTRY.replace('"amount" }', "2 }"), "needs keywords"),
+    ],
+)
+def test_a_templates_file_with_a_wrong_entry_fails_at_start_up(tmp_path: Path, entry: str, problem: str) -> None:
+    path = tmp_path / "notices.toml"
+    path.write_text(entry, encoding="utf-8")
+    with pytest.raises(ValueError, match=problem):
+        read_templates(path)
+
+
+def test_a_templates_file_is_read_as_utf8_and_may_hold_none(tmp_path: Path) -> None:
+    path = tmp_path / "notices.toml"
+    path.write_text(GOOD_ENTRY.replace('template_id = "Pay_1"', 'template_id = "Pay_1"\ntitle = "缴费成功"'), "utf-8")
+    [template] = read_templates(path)
+    assert (template.name, template.title, template.keywords) == ("payment", "缴费成功", (("amount2", "amount"),))
+    path.write_text("# nothing yet\n", encoding="utf-8")
+    assert read_templates(path) == ()

@@ -9,6 +9,7 @@ from datetime import datetime
 from datetime import timedelta
 
 import pytest
+from sqlalchemy import delete
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -22,8 +23,10 @@ from city_services.outpatient.service import SlotChoice
 from city_services.outpatient.service import appointment
 from city_services.outpatient.service import cancel_appointment
 from city_services.outpatient.service import confirm_appointment
+from city_services.outpatient.service import departments
 from city_services.outpatient.service import erase_appointments
 from city_services.outpatient.service import expire_holds
+from city_services.outpatient.service import give_back_held_places
 from city_services.outpatient.service import hold_slot
 from city_services.outpatient.service import my_appointments
 from city_services.outpatient.service import schedules
@@ -144,7 +147,7 @@ def test_the_weekly_limit_counts_live_appointments_of_the_last_seven_days(
     first = hold(session, fake, resident, tomorrow_slot(fake), now, limit=1)
     with pytest.raises(TooManyRequests) as refused:
         hold(session, fake, resident, tomorrow_slot(fake, offset=2), now, limit=1)
-    assert refused.value.code == "outpatient.weekly_limit_reached"
+    assert (refused.value.code, refused.value.details) == ("outpatient.weekly_limit_reached", {"limit": 1})
     assert refused.value.retry_after == 7 * 24 * 3600
     now.at += timedelta(seconds=301)
     # The first hold expired unpaid: it no longer counts.
@@ -159,6 +162,7 @@ def test_one_live_appointment_per_department_per_day(session: Session, fake: Fak
     with pytest.raises(Conflict) as refused:
         hold(session, fake, resident, tomorrow_slot(fake, index=1), now)
     assert refused.value.code == "outpatient.one_per_department_per_day"
+    assert refused.value.details == {"date": tomorrow_slot(fake).day.isoformat()}
     hold(session, fake, resident, tomorrow_slot(fake, "FK01-BM"), now)
     cancel_appointment(session, fake, resident, first.id, now)
     assert hold(session, fake, resident, tomorrow_slot(fake, index=1), now).status == "held"
@@ -217,11 +221,36 @@ def test_the_sweep_expires_held_places_and_drops_abandoned_reservations(
 
 def test_schedules_are_for_the_published_week_only(fake: FakeOutpatient, now: Now) -> None:
     today = now().astimezone(BEIJING).date()
-    assert schedules(fake, "FK01", "FK01-NK", today + timedelta(days=6), now())
+    last = today + timedelta(days=6)
+    assert schedules(fake, "FK01", "FK01-NK", last, now())
+    schedules(fake, "FK01", "FK01-NK", today, now())  # today is published too (its slots may all be gone)
     for day in (today - timedelta(days=1), today + timedelta(days=7)):
         with pytest.raises(Invalid) as refused:
             schedules(fake, "FK01", "FK01-NK", day, now())
         assert refused.value.code == "outpatient.date_out_of_range"
+        assert refused.value.details == {"from": today.isoformat(), "to": last.isoformat()}
+
+
+@pytest.mark.parametrize("kind", ["hospital", "department", "slot"])
+def test_an_id_no_platform_writes_names_nothing_of_its_kind(
+    session: Session, fake: FakeOutpatient, now: Now, kind: str
+) -> None:
+    slot = tomorrow_slot(fake)
+    ids = {"hospital": slot.hospital_id, "department": slot.department_id, "slot": slot.slot_id, kind: "no such/id"}
+    choice = SlotChoice("330100", ids["hospital"], ids["department"], ids["slot"])
+    with pytest.raises(NotFound) as refused:
+        hold_slot(
+            session, fake, make_resident(session), choice, channel="wechat", vault=VAULT, weekly_limit=3, clock=now
+        )
+    assert (refused.value.code, refused.value.details) == (f"outpatient.{kind}_not_found", {kind: "unknown"})
+    if kind != "slot":
+        with pytest.raises(NotFound) as listing:
+            schedules(fake, ids["hospital"], ids["department"], slot.day, now())
+        assert listing.value.details == {kind: "unknown"}
+    if kind == "hospital":
+        with pytest.raises(NotFound) as departments_of:
+            departments(fake, "no such/id")
+        assert departments_of.value.details == {"hospital": "unknown"}
 
 
 def test_erasing_removes_only_that_persons_appointments(session: Session, fake: FakeOutpatient, now: Now) -> None:
@@ -310,3 +339,83 @@ def test_the_sweep_takes_a_hold_at_the_very_moment_it_expires(session: Session, 
     row = session.scalar(select(Appointment).where(Appointment.public_id == held.id))
     assert row is not None and (row.status, row.updated_at) == ("expired", now())
     assert expire_holds(session, now()) == 0
+
+
+def test_held_places_are_given_back_before_an_erasure_and_counted(
+    session: Session, fake: FakeOutpatient, now: Now, caplog: pytest.LogCaptureFixture
+) -> None:
+    resident = make_resident(session)
+    first = hold(session, fake, resident, tomorrow_slot(fake), now)
+    second = hold(session, fake, resident, tomorrow_slot(fake, "FK01-BM", offset=2), now)
+    assert give_back_held_places(session, resident, lambda _city: fake, now) == 1 + (second.status == "held")
+    assert appointment(session, resident, first.id, now()).status == "cancelled"
+    again = hold(session, fake, resident, tomorrow_slot(fake, offset=3), now)
+    assert again.expires_at is not None
+    fake.down = True
+    with caplog.at_level("WARNING", logger="citytiles.outpatient"):
+        assert give_back_held_places(session, resident, lambda _city: fake, now) == 0
+    [warning] = [r for r in caplog.records if r.name == "citytiles.outpatient"]
+    assert (warning.service, warning.code) == ("outpatient", "upstream.unavailable")  # type: ignore[attr-defined]
+    fake.down = False
+    now.at = again.expires_at  # lapsed at this very moment: nothing left to give back
+    assert give_back_held_places(session, resident, lambda _city: fake, now) == 0
+
+
+def test_my_appointments_hide_reservations_in_flight_and_list_newest_first(
+    session: Session, fake: FakeOutpatient, now: Now
+) -> None:
+    resident = make_resident(session)
+    older = hold(session, fake, resident, tomorrow_slot(fake), now)
+    newer = hold(session, fake, resident, tomorrow_slot(fake, "FK01-BM"), now)  # the same moment: the later id first
+    with transaction(session):
+        row = session.scalar(select(Appointment).where(Appointment.public_id == older.id))
+        assert row is not None
+        row.created_at = now() + timedelta(seconds=1)  # written later, though its id is smaller
+        session.add(
+            Appointment(
+                **{c: getattr(row, c) for c in ("resident_id", "city_code", "channel", "adapter", "hospital_id")},
+                **{c: getattr(row, c) for c in ("department_id", "slot_id", "doctor", "starts_at", "ends_at")},
+                **{c: getattr(row, c) for c in ("hospital_name", "department_name", "visit_date", "fee_fen")},
+                public_id="ap" + "9" * 20,
+                status="holding",
+                expires_at=now() + timedelta(minutes=1),
+                created_at=now() + timedelta(seconds=2),
+                updated_at=now(),
+            )
+        )
+    assert [a.id for a in my_appointments(session, resident, now())] == [older.id, newer.id]
+
+
+def test_a_cancelled_place_keeps_no_expiry(session: Session, fake: FakeOutpatient, now: Now) -> None:
+    resident = make_resident(session)
+    held = hold(session, fake, resident, tomorrow_slot(fake), now)
+    cancel_appointment(session, fake, resident, held.id, now)
+    session.rollback()
+    row = session.scalar(select(Appointment).where(Appointment.public_id == held.id))
+    assert row is not None and (row.status, row.expires_at) == ("cancelled", None)
+
+
+def test_a_place_held_for_someone_erased_meanwhile_goes_back(session: Session, fake: FakeOutpatient, now: Now) -> None:
+    resident = make_resident(session)
+
+    class ErasedWhileHolding:
+        """The platform, while an erasure removes our reservation between the hold and its answer."""
+
+        def slot(self, *ids: str) -> Slot:
+            return fake.slot(*ids)
+
+        def hold(self, slot: Slot, patient: Patient, reference: str) -> port.Hold:
+            held = fake.hold(slot, patient, reference)
+            with transaction(session):
+                session.execute(delete(Appointment).where(Appointment.public_id == reference))
+            self.held = held
+            return held
+
+        def cancel(self, hold_id: str) -> port.Hold:
+            return fake.cancel(hold_id)
+
+    platform = ErasedWhileHolding()
+    with pytest.raises(Conflict) as refused:
+        hold(session, platform, resident, tomorrow_slot(fake), now)  # type: ignore[arg-type]
+    assert refused.value.code == "identity.resident_changed"
+    assert fake._places[platform.held.hold_id].hold.status == "cancelled"
