@@ -397,6 +397,6 @@ def _settle(session: Session, row_id: int, status: str, now: datetime) -> Appoin
         if row.status not in SETTLES_FROM[status]:
             return row
         row.status = status
-        row.expires_at = None if status != models.HELD else row.expires_at
+        row.expires_at = None  # every outcome ends the hold
         row.updated_at = now
     return row

@@ -21,6 +21,7 @@ def test_every_province_abbreviation_starts_a_plate(province: str) -> None:
         ("浙A12345", "浙A12345"),
         ("浙a1234x", "浙A1234X"),
         (" 浙A·12345 ", "浙A12345"),
+        ("浙A 123 45", "浙A12345"),
         ("浙AD12345", "浙AD12345"),
         ("浙AFA1234", "浙AFA1234"),
         ("粤B12345D", "粤B12345D"),
@@ -51,6 +52,7 @@ def test_anything_else_is_invalid(raw: str) -> None:
     with pytest.raises(Invalid) as refused:
         read_plate(raw)
     assert refused.value.code == "car_move.invalid_plate"
+    assert refused.value.details == {"fields": {"plate": ["Not a valid plate, e.g. 浙A12345 or 浙AD12345."]}}
 
 
 def test_masks_keep_the_office_and_last_two() -> None:
