@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import json
 import logging
+import re
 import secrets
 from dataclasses import replace
 from datetime import datetime
@@ -23,10 +24,12 @@ from sqlalchemy import update
 
 from app import create_app
 from city_services.car_move.models import CarMoveRequest
+from city_services.car_move.models import OwnerAnswer
 from city_services.car_move.owners import Swept
 from city_services.car_move.owners import purge_locations
 from city_services.car_move.owners import sweep_car_moves
 from database import transaction
+from identity.models import ChannelIdentity
 from migrations.metadata import target_metadata
 from tests.app.car_move_world import HANGZHOU
 from tests.app.car_move_world import MINI
@@ -178,6 +181,11 @@ def test_shenzhen_owner_registers_and_answers_in_another_session(
         f"/api/v1/car-move-requests/{created['id']}/answer", json={"answer": "moving"}, token=owner
     )
     assert answered["status"] == "acknowledged" and answered["answer"] == "moving"
+    assert answered["role"] == "owner" and re.fullmatch(r"cm_[0-9a-f]{20}", answered["id"])
+    with service_app.extensions["session_factory"]() as db:
+        [kept] = db.scalars(select(OwnerAnswer)).all()
+        owner_id = db.scalar(select(ChannelIdentity.resident_id).where(ChannelIdentity.external_id == openid))
+        assert (kept.answer, kept.owner_id) == ("moving", owner_id)
     again = service_api.post(
         f"/api/v1/car-move-requests/{created['id']}/answer", json={"answer": "complaint"}, token=owner, expected=409
     )
