@@ -225,3 +225,43 @@ def test_the_ledger_refuses_to_be_rewritten(
         with pytest.raises(DatabaseError, match="append-only"), transaction(session):
             session.execute(text(statement))
     assert balance(session, f"clearing:wechat:{MERCHANT}") == 2500
+
+
+def test_an_unbalanced_entry_is_found_and_never_posted(
+    app: Flask, session: Session, gateway: FakePaymentGateway, clock: Clock
+) -> None:
+    from billing.ledger import Unbalanced
+    from billing.ledger import post
+
+    order = open_order(session, gateway, clock)
+    deliver(app, gateway, gateway.pay(order.out_trade_no), clock)
+    for lines in ([("a", 5), ("b", -4)], [("a", 0), ("b", 0)], []):
+        with pytest.raises(Unbalanced), transaction(session):
+            post(session, "bad", "test", lines, clock())
+    assert unbalanced_entries(session) == []
+    # Written past the ledger's own check (as a bug or a hand would): the audit query names it.
+    with transaction(session):
+        session.execute(
+            text("INSERT INTO ledger_entries (key, kind, posted_at) VALUES ('forged', 'x', :at)"), {"at": clock()}
+        )
+        entry = session.scalar(text("SELECT id FROM ledger_entries WHERE key = 'forged'"))
+        session.execute(
+            text("INSERT INTO ledger_lines (entry_id, account, amount_fen) VALUES (:e, 'a', 7), (:e, 'b', -6)"),
+            {"e": entry},
+        )
+    assert unbalanced_entries(session) == ["forged"]
+
+
+def test_a_payment_is_found_only_by_its_own_people_and_a_well_formed_id(
+    session: Session, gateway: FakePaymentGateway, clock: Clock
+) -> None:
+    order = open_order(session, gateway, clock)
+    assert order.resident_id is not None
+    mine = frozenset({order.resident_id})
+    assert payment_of(session, mine, order.public_id).id == order.id
+    for public_id in (order.public_id.upper(), order.public_id + "0", order.public_id[:-1], "x" + order.public_id[1:]):
+        with pytest.raises(NotFound) as refused:
+            payment_of(session, mine, public_id)
+        assert refused.value.code == "billing.payment_not_found"
+    with pytest.raises(NotFound):
+        payment_of(session, frozenset({order.resident_id + 1}), order.public_id)
