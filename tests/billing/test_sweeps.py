@@ -175,3 +175,52 @@ def test_a_payment_after_a_failed_try_whose_news_was_lost_is_found(
     clock.advance(seconds=QUERY_AFTER.total_seconds())
     assert query_unpaid_orders(session, sweeper) == 1
     assert payment(app, order.out_trade_no).status == statuses.PAID and entries(app, order.id) == 1
+
+
+def test_a_failing_task_backs_off_longer_each_time_and_keeps_why(
+    app: Flask, session: Session, gateway: FakePaymentGateway, sweeper: Sweeper, clock: Clock
+) -> None:
+    from billing.outbox import BACKOFF
+    from billing.outbox import carry_out
+    from errors import UpstreamUnavailable
+
+    order = open_order(session, gateway, clock)
+    deliver(app, gateway, gateway.pay(order.out_trade_no), clock)
+
+    def hospital_down(_session: Session, _ref: str) -> None:
+        raise UpstreamUnavailable("upstream.unavailable", "down")
+
+    waits = []
+    for _ in range(len(BACKOFF) + 1):
+        assert carry_out(session, {"fulfil": hospital_down}, clock) == 0
+        session.rollback()
+        task = session.scalars(select(OutboxTask)).one()
+        waits.append(task.due_at - clock())
+        assert (task.last_error, task.done_at) == ("upstream.unavailable", None)
+        clock.advance(seconds=(task.due_at - clock()).total_seconds())
+    assert waits == [*BACKOFF, BACKOFF[-1]]
+    assert carry_out(session, {"fulfil": lambda _s, _r: None}, clock) == 1
+    session.rollback()
+    done = session.scalars(select(OutboxTask)).one()
+    assert (done.attempts, done.last_error, done.done_at) == (len(BACKOFF) + 2, None, clock())
+
+
+def test_what_a_sweep_could_not_do_is_logged_with_the_channels_code(
+    app: Flask,
+    session: Session,
+    gateway: FakePaymentGateway,
+    sweeper: Sweeper,
+    clock: Clock,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    order = open_order(session, gateway, clock)
+    gateway.pay(order.out_trade_no)
+    clock.advance(seconds=QUERY_AFTER.total_seconds())
+    gateway.down = True
+    with caplog.at_level("WARNING", logger="citytiles.billing"):
+        assert query_unpaid_orders(session, sweeper) == 1
+        clock.advance(minutes=11)
+        assert close_expired_orders(session, sweeper) == 0
+    codes = [getattr(r, "code", None) for r in caplog.records if r.name == "citytiles.billing"]
+    assert codes == ["billing.channel_unavailable", "billing.channel_unavailable"]
+    assert payment(app, order.out_trade_no).status == statuses.CREATED
