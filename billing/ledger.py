@@ -13,14 +13,13 @@ from datetime import datetime
 from sqlalchemy import func
 from sqlalchemy import insert
 from sqlalchemy import select
-from sqlalchemy.dialects import postgresql
-from sqlalchemy.dialects import sqlite
 from sqlalchemy.orm import Session
 
 from billing.models import LedgerEntry
 from billing.models import LedgerLine
 from billing.models import Payment
 from billing.models import Refund
+from database.transaction import insert_or_skip
 
 
 class Unbalanced(ValueError):
@@ -50,7 +49,7 @@ def post(
     """Post one balanced entry under its key; False when that key was posted before (nothing happens)."""
     if not lines or sum(amount for _, amount in lines) != 0 or any(amount == 0 for _, amount in lines):
         raise Unbalanced(f"entry {key} does not balance: {list(lines)}")
-    on_conflict = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
+    on_conflict = insert_or_skip(session)
     entry_id = session.scalar(
         on_conflict(LedgerEntry)
         .values(key=key, kind=kind, payment_id=payment_id, refund_id=refund_id, posted_at=now)

@@ -17,12 +17,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from datetime import timedelta
-from typing import Any
 
 from sqlalchemy import delete
 from sqlalchemy import select
-from sqlalchemy.dialects import postgresql
-from sqlalchemy.dialects import sqlite
 from sqlalchemy.orm import Session
 
 from billing import statuses
@@ -42,6 +39,7 @@ from billing.models import Refund
 from billing.outbox import enqueue
 from billing.refunds import settle_refund
 from database import transaction
+from database.transaction import insert_or_skip
 from identity.vault import Vault
 
 log = logging.getLogger("citytiles.billing")
@@ -132,17 +130,12 @@ def forget_old_deliveries(session: Session, now: datetime) -> None:
 def _first_sight(session: Session, channel: str, notice: Notice, now: datetime) -> bool:
     """Remember this delivery; False when it was seen before: a replay (the channel signs every try afresh)."""
     inserted = session.scalar(
-        _insert(session)(NotificationNonce)
+        insert_or_skip(session)(NotificationNonce)
         .values(channel=channel, nonce=notice.delivery[:128], seen_at=now)
         .on_conflict_do_nothing()
         .returning(NotificationNonce.nonce)
     )
     return inserted is not None
-
-
-def _insert(session: Session) -> Any:
-    """INSERT with ON CONFLICT, in the session's database's dialect."""
-    return postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
 
 
 def _mismatch(payment: Payment, gateway: PaymentGateway, notice: Notice) -> str | None:
@@ -180,7 +173,7 @@ def _store(
     session: Session, payment: Payment, channel: str, notice: Notice, sealed: str, outcome: str, now: datetime
 ) -> None:
     """Keep the notification (once per channel event id), counting its copies, in one statement."""
-    statement = _insert(session)(PaymentNotification).values(
+    statement = insert_or_skip(session)(PaymentNotification).values(
         channel=channel,
         event_id=notice.event_id,
         payment_id=payment.id,

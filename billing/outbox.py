@@ -15,12 +15,11 @@ from datetime import datetime
 from datetime import timedelta
 
 from sqlalchemy import select
-from sqlalchemy.dialects import postgresql
-from sqlalchemy.dialects import sqlite
 from sqlalchemy.orm import Session
 
 from billing.models import OutboxTask
 from database import transaction
+from database.transaction import insert_or_skip
 from errors import DomainError
 
 log = logging.getLogger("citytiles.outbox")
@@ -33,9 +32,8 @@ Handler = Callable[[Session, str], None]
 
 def enqueue(session: Session, kind: str, ref: str, now: datetime) -> None:
     """Write a task in the caller's transaction; the same kind and ref twice is one task."""
-    insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
     session.execute(
-        insert(OutboxTask)
+        insert_or_skip(session)(OutboxTask)
         .values(kind=kind, ref=ref, due_at=now, attempts=0, created_at=now)
         .on_conflict_do_nothing(index_elements=[OutboxTask.kind, OutboxTask.ref])
     )

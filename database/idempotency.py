@@ -16,13 +16,12 @@ from sqlalchemy import Integer
 from sqlalchemy import String
 from sqlalchemy import delete
 from sqlalchemy import select
-from sqlalchemy.dialects import postgresql
-from sqlalchemy.dialects import sqlite
 from sqlalchemy.orm import Mapped
 from sqlalchemy.orm import Session
 from sqlalchemy.orm import mapped_column
 
 from database.base import Base
+from database.transaction import insert_or_skip
 from database.transaction import transaction
 from database.types import JSONDocument
 from database.types import UTCDateTime
@@ -58,7 +57,6 @@ class Claim:
 
 def claim_key(session: Session, caller: str, key: str, fingerprint: str, now: datetime) -> Claim:
     """Claim the key for this request, or learn what became of its first use."""
-    insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
     with transaction(session):
         session.execute(
             delete(IdempotencyKey).where(
@@ -66,7 +64,7 @@ def claim_key(session: Session, caller: str, key: str, fingerprint: str, now: da
             )
         )
         claimed = session.scalar(
-            insert(IdempotencyKey)
+            insert_or_skip(session)(IdempotencyKey)
             .values(caller=caller, key=key, fingerprint=fingerprint, created_at=now)
             .on_conflict_do_nothing()
             .returning(IdempotencyKey.key)

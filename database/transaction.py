@@ -7,6 +7,8 @@ from contextlib import contextmanager
 from typing import Any
 
 from sqlalchemy import event
+from sqlalchemy.dialects import postgresql
+from sqlalchemy.dialects import sqlite
 from sqlalchemy.orm import ORMExecuteState
 from sqlalchemy.orm import Session
 from sqlalchemy.orm import sessionmaker
@@ -90,3 +92,8 @@ def _forget_flush(session: Session, *args: object) -> None:
 def rows_changed(result: Any) -> int:
     """How many rows an UPDATE or DELETE touched (every DML result has a rowcount)."""
     return int(result.rowcount)
+
+
+def insert_or_skip(session: Session) -> Any:
+    """INSERT with ON CONFLICT in the session's database's dialect: races lose to unique keys."""
+    return postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert

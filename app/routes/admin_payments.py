@@ -10,6 +10,7 @@ from flask import current_app
 from app.db_session import get_session
 from app.fulfilment import notify_url
 from app.operations import operation
+from app.routes.payments import payment_fields
 from app.schemas.admin_payments import NewRefundSchema
 from app.schemas.admin_payments import PaymentListSchema
 from app.schemas.admin_payments import PaymentQuerySchema
@@ -109,18 +110,7 @@ def refund(staff: StaffMember, payment_id: str, payload: dict[str, Any]) -> Any:
 def described(payment: Payment) -> dict[str, Any]:
     """A payment in the admin API's words."""
     return {
-        "id": payment.public_id,
-        "status": payment.status,
-        "amount_fen": payment.amount_fen,
-        "refunded_fen": payment.refunded_fen,
-        "currency": payment.currency,
-        "channel": payment.channel,
-        "out_trade_no": payment.out_trade_no,
-        "description": payment.description,
-        "purpose": payment.purpose,
-        "purpose_ref": payment.purpose_ref,
-        "expires_at": payment.expires_at,
-        "paid_at": payment.paid_at,
+        **payment_fields(payment),
         "pay_params": None,
         "city": payment.city_code,
         "service": payment.service_code,

@@ -10,6 +10,7 @@ from app.db_session import get_session
 from app.operations import operation
 from app.schemas.payments import PaymentSchema
 from billing import statuses
+from billing.models import Payment
 from billing.payments import payment_of
 from identity.people import person_ids
 from identity.residents import SignedIn
@@ -30,6 +31,12 @@ def read_payment(signed_in: SignedIn, payment_id: str) -> dict[str, Any]:
     session = get_session()
     payment = payment_of(session, person_ids(session, signed_in.resident.id), payment_id)
     payable = payment.status == statuses.CREATED and payment.checkout is not None
+    pay_params = {k: v for k, v in payment.checkout.items() if k != "reference"} if payable else None
+    return {**payment_fields(payment), "pay_params": pay_params}
+
+
+def payment_fields(payment: Payment) -> dict[str, Any]:
+    """A payment in the API's words, as residents and staff both read it (pay_params apart)."""
     return {
         "id": payment.public_id,
         "status": payment.status,
@@ -43,5 +50,4 @@ def read_payment(signed_in: SignedIn, payment_id: str) -> dict[str, Any]:
         "purpose_ref": payment.purpose_ref,
         "expires_at": payment.expires_at,
         "paid_at": payment.paid_at,
-        "pay_params": {k: v for k, v in payment.checkout.items() if k != "reference"} if payable else None,
     }

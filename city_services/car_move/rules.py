@@ -15,8 +15,6 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import func
 from sqlalchemy import select
-from sqlalchemy.dialects import postgresql
-from sqlalchemy.dialects import sqlite
 from sqlalchemy.orm import Session
 
 from city_services.administration import require_city
@@ -24,6 +22,7 @@ from city_services.car_move.models import CarMoveLock
 from city_services.car_move.models import CarMoveRequest
 from city_services.car_move.models import CarMoveRules
 from database import transaction
+from database.transaction import insert_or_skip
 from errors import Forbidden
 from errors import Invalid
 from errors import TooManyRequests
@@ -70,9 +69,7 @@ def limits_of(session: Session, city: str) -> Limits:
 
 def lock(session: Session, key: str) -> None:
     """Take the lock row named key for this transaction, creating it the first time."""
-    dialect = session.get_bind().dialect.name
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    session.execute(insert(CarMoveLock).values(key=key).on_conflict_do_nothing())
+    session.execute(insert_or_skip(session)(CarMoveLock).values(key=key).on_conflict_do_nothing())
     session.execute(select(CarMoveLock.key).where(CarMoveLock.key == key).with_for_update())
 
 
