@@ -7,6 +7,7 @@ or `flask sweep`) carries out anything a lost kick left behind.
 from __future__ import annotations
 
 import logging
+import os
 import threading
 from collections.abc import Callable
 from concurrent.futures import Future
@@ -36,10 +37,11 @@ class InProcessTasks:
         self._lock = threading.Lock()
 
     def kick(self) -> None:
-        """Queue one pass over the due tasks."""
+        """Queue one pass over the due tasks, unless one is already waiting to start (it will see them too)."""
         with self._lock:
             self._pending = [f for f in self._pending if not f.done()]
-            self._pending.append(self._executor.submit(self._run))
+            if not any(not f.running() for f in self._pending):
+                self._pending.append(self._executor.submit(self._run))
 
     def drain(self, timeout: float = 30) -> None:
         """Wait for every queued pass (tests, and shutting down)."""
@@ -56,14 +58,43 @@ class InProcessTasks:
 
 
 class CeleryTasks:
-    """With Redis: the kick is a Celery task, so any worker machine carries it out."""
+    """With Redis: the kick is a Celery task, so any worker machine carries it out.
+
+    Kicks are sent by one thread per process, never by the request that kicks: a request does not
+    wait on the broker, and the kicks of a burst that arrive while one is being sent become one
+    more message (each carries out every due task, so one is as good as many).
+    """
 
     def __init__(self, send_task: Callable[[str], object]) -> None:
         self._send_task = send_task
+        self._wanted = threading.Event()
+        self._lock = threading.Lock()
+        self._sender: threading.Thread | None = None
+        self._sender_pid = 0
 
     def kick(self) -> None:
-        """Send the carry-out task to the broker."""
-        self._send_task(CARRY_OUT_OUTBOX)
+        """Have the carry-out task sent to the broker soon."""
+        self._wanted.set()
+        if self._sender_pid != os.getpid() or self._sender is None or not self._sender.is_alive():
+            self._start_sender()
+
+    def _start_sender(self) -> None:
+        # Started on first use, and again in a forked worker: a thread does not survive fork().
+        with self._lock:
+            if self._sender_pid == os.getpid() and self._sender is not None and self._sender.is_alive():
+                return
+            self._sender = threading.Thread(target=self._send_kicks, name="citytiles-kicks", daemon=True)
+            self._sender_pid = os.getpid()
+            self._sender.start()
+
+    def _send_kicks(self) -> None:
+        while True:
+            self._wanted.wait()
+            self._wanted.clear()
+            try:
+                self._send_task(CARRY_OUT_OUTBOX)
+            except Exception:  # noqa: BLE001 - a broker that is down loses a kick, not the work: the sweep does it
+                log.exception("a kick was not sent")
 
 
 def build_tasks(settings: Settings, carry_out: Callable[[], int]) -> Tasks:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import func
 from sqlalchemy import insert
@@ -19,7 +20,7 @@ from billing.models import LedgerEntry
 from billing.models import LedgerLine
 from billing.models import Payment
 from billing.models import Refund
-from database.transaction import insert_or_skip
+from database.transaction import built_once
 
 
 class Unbalanced(ValueError):
@@ -49,21 +50,24 @@ def post(
     """Post one balanced entry under its key; False when that key was posted before (nothing happens)."""
     if not lines or sum(amount for _, amount in lines) != 0 or any(amount == 0 for _, amount in lines):
         raise Unbalanced(f"entry {key} does not balance: {list(lines)}")
-    on_conflict = insert_or_skip(session)
-    entry_id = session.scalar(
-        on_conflict(LedgerEntry)
-        .values(key=key, kind=kind, payment_id=payment_id, refund_id=refund_id, posted_at=now)
-        .on_conflict_do_nothing(index_elements=[LedgerEntry.key])
-        .returning(LedgerEntry.id)
-    )
+    entry_id = session.execute(
+        _new_entry(session),
+        {"key": key, "kind": kind, "payment_id": payment_id, "refund_id": refund_id, "posted_at": now},
+    ).scalar()
     if entry_id is None:
         return False
     # One statement for all lines (an executemany), not the unit of work's flush.
     session.execute(
-        insert(LedgerLine),
+        insert(LedgerLine.__table__),
         [{"entry_id": entry_id, "account": account, "amount_fen": amount} for account, amount in lines],
     )
     return True
+
+
+@built_once
+def _new_entry(insert: Any) -> Any:
+    entries = LedgerEntry.__table__
+    return insert(entries).on_conflict_do_nothing(index_elements=[entries.c.key]).returning(entries.c.id)
 
 
 def post_payment(session: Session, payment: Payment, now: datetime) -> bool:

@@ -17,6 +17,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from datetime import timedelta
+from typing import Any
 
 from sqlalchemy import delete
 from sqlalchemy import select
@@ -39,7 +40,7 @@ from billing.models import Refund
 from billing.outbox import enqueue
 from billing.refunds import settle_refund
 from database import transaction
-from database.transaction import insert_or_skip
+from database.transaction import built_once
 from identity.vault import Vault
 
 log = logging.getLogger("citytiles.billing")
@@ -129,13 +130,16 @@ def forget_old_deliveries(session: Session, now: datetime) -> None:
 
 def _first_sight(session: Session, channel: str, notice: Notice, now: datetime) -> bool:
     """Remember this delivery; False when it was seen before: a replay (the channel signs every try afresh)."""
-    inserted = session.scalar(
-        insert_or_skip(session)(NotificationNonce)
-        .values(channel=channel, nonce=notice.delivery[:128], seen_at=now)
-        .on_conflict_do_nothing()
-        .returning(NotificationNonce.nonce)
+    remembered = session.execute(
+        _remember_delivery(session), {"channel": channel, "nonce": notice.delivery[:128], "seen_at": now}
     )
-    return inserted is not None
+    return remembered.first() is not None
+
+
+@built_once
+def _remember_delivery(insert: Any) -> Any:
+    nonces = NotificationNonce.__table__
+    return insert(nonces).on_conflict_do_nothing().returning(nonces.c.nonce)
 
 
 def _mismatch(payment: Payment, gateway: PaymentGateway, notice: Notice) -> str | None:
@@ -173,21 +177,28 @@ def _store(
     session: Session, payment: Payment, channel: str, notice: Notice, sealed: str, outcome: str, now: datetime
 ) -> None:
     """Keep the notification (once per channel event id), counting its copies, in one statement."""
-    statement = insert_or_skip(session)(PaymentNotification).values(
-        channel=channel,
-        event_id=notice.event_id,
-        payment_id=payment.id,
-        kind=notice.kind,
-        out_refund_no=notice.out_refund_no,
-        raw_sealed=sealed,
-        outcome=outcome,
-        copies=1,
-        received_at=now,
-        last_received_at=now,
-    )
     session.execute(
-        statement.on_conflict_do_update(
-            index_elements=[PaymentNotification.channel, PaymentNotification.event_id],
-            set_={"copies": PaymentNotification.copies + 1, "last_received_at": now},
-        )
+        _keep_notification(session),
+        {
+            "channel": channel,
+            "event_id": notice.event_id,
+            "payment_id": payment.id,
+            "kind": notice.kind,
+            "out_refund_no": notice.out_refund_no,
+            "raw_sealed": sealed,
+            "outcome": outcome,
+            "copies": 1,
+            "received_at": now,
+            "last_received_at": now,
+        },
+    )
+
+
+@built_once
+def _keep_notification(insert: Any) -> Any:
+    kept = PaymentNotification.__table__
+    statement = insert(kept)
+    return statement.on_conflict_do_update(
+        index_elements=[kept.c.channel, kept.c.event_id],
+        set_={"copies": kept.c.copies + 1, "last_received_at": statement.excluded.received_at},
     )

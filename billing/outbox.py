@@ -13,13 +13,14 @@ from collections.abc import Callable
 from collections.abc import Mapping
 from datetime import datetime
 from datetime import timedelta
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from billing.models import OutboxTask
 from database import transaction
-from database.transaction import insert_or_skip
+from database.transaction import built_once
 from errors import DomainError
 
 log = logging.getLogger("citytiles.outbox")
@@ -32,11 +33,13 @@ Handler = Callable[[Session, str], None]
 
 def enqueue(session: Session, kind: str, ref: str, now: datetime) -> None:
     """Write a task in the caller's transaction; the same kind and ref twice is one task."""
-    session.execute(
-        insert_or_skip(session)(OutboxTask)
-        .values(kind=kind, ref=ref, due_at=now, attempts=0, created_at=now)
-        .on_conflict_do_nothing(index_elements=[OutboxTask.kind, OutboxTask.ref])
-    )
+    session.execute(_new_task(session), {"kind": kind, "ref": ref, "due_at": now, "attempts": 0, "created_at": now})
+
+
+@built_once
+def _new_task(insert: Any) -> Any:
+    tasks = OutboxTask.__table__
+    return insert(tasks).on_conflict_do_nothing(index_elements=[tasks.c.kind, tasks.c.ref])
 
 
 def claim(

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
+from typing import TypeVar
 
 from sqlalchemy import event
 from sqlalchemy.dialects import postgresql
@@ -17,6 +19,7 @@ from sqlalchemy.orm import sessionmaker
 WRITING = "citytiles_writing"
 _OPEN = "citytiles_transaction_open"
 _FLUSHED = "citytiles_flushed"
+Statement = TypeVar("Statement")
 
 
 class TransactionMisuse(RuntimeError):
@@ -97,3 +100,20 @@ def rows_changed(result: Any) -> int:
 def insert_or_skip(session: Session) -> Any:
     """INSERT with ON CONFLICT in the session's database's dialect: races lose to unique keys."""
     return postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
+
+
+def built_once(build: Callable[[Any], Statement]) -> Callable[[Session], Statement]:
+    """A statement built once per database dialect from its INSERT-with-ON-CONFLICT, then run with parameters.
+
+    For paths hit on every request (a payment notification): building a statement from literal
+    values costs more than running it, and one built with bound parameters is compiled only once.
+    """
+    built: dict[str, Statement] = {}
+
+    def statement(session: Session) -> Statement:
+        dialect = session.get_bind().dialect.name
+        if dialect not in built:
+            built[dialect] = build(postgresql.insert if dialect == "postgresql" else sqlite.insert)
+        return built[dialect]
+
+    return statement
