@@ -10,7 +10,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
+from typing import cast
 
+from sqlalchemy import Table
 from sqlalchemy import func
 from sqlalchemy import insert
 from sqlalchemy import select
@@ -58,7 +60,7 @@ def post(
         return False
     # One statement for all lines (an executemany), not the unit of work's flush.
     session.execute(
-        insert(LedgerLine.__table__),
+        insert(cast(Table, LedgerLine.__table__)),
         [{"entry_id": entry_id, "account": account, "amount_fen": amount} for account, amount in lines],
     )
     return True
