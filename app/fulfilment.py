@@ -16,6 +16,7 @@ from billing.outbox import Handler
 from billing.sweeps import Sweeper
 from city_services.notices import Notices
 from city_services.outpatient.fees import FeeDesk
+from city_services.outpatient.fees import fee_tasks
 from city_services.outpatient.fees import fulfil_paid_fee
 from city_services.upstream_pool import Upstreams
 from errors import UpstreamUnavailable
@@ -63,4 +64,4 @@ def outbox_handlers(desk: FeeDesk) -> dict[str, Handler]:
         if purpose in fulfilments:
             fulfilments[purpose](session, desk, out_trade_no)
 
-    return {FULFIL: fulfil}
+    return {FULFIL: fulfil, **fee_tasks(desk)}

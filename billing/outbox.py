@@ -28,6 +28,8 @@ LEASE = timedelta(minutes=2)
 # Waits after each failed try; the last repeats.
 BACKOFF = (timedelta(seconds=10), timedelta(seconds=30), timedelta(minutes=2), timedelta(minutes=10))
 
+# Passes over the due tasks per run: a task's handler may write the next one (a booking writes its notice).
+PASSES = 5
 Handler = Callable[[Session, str], None]
 
 
@@ -60,25 +62,35 @@ def claim(
 def carry_out(
     session: Session, handlers: Mapping[str, Handler], clock: Callable[[], datetime], *, task_id: int | None = None
 ) -> int:
-    """Claim and carry out due tasks (or the one named); how many were done."""
+    """Claim and carry out due tasks (or the one named), and the tasks they wrote; how many were done."""
     done = 0
-    for claimed_id, kind, ref in claim(session, clock(), task_id=task_id):
-        handler = handlers.get(kind)
-        if handler is None:
-            # A task this build cannot carry out (e.g. written by a newer one): keep it for one that can.
-            log.error("no handler for an outbox task", extra={"kind": kind})
-            _failed(session, claimed_id, "outbox.no_handler", clock())
-            continue
-        try:
-            handler(session, ref)
-        except DomainError as failure:
-            # A channel or hospital that cannot answer now: try again later, with the code to see why.
-            session.rollback()
-            _failed(session, claimed_id, failure.code, clock())
-        else:
-            _done(session, claimed_id, clock())
-            done += 1
+    for _ in range(PASSES):
+        claimed = claim(session, clock(), task_id=task_id)
+        for claimed_id, kind, ref in claimed:
+            done += _carry_out_one(session, handlers, clock, claimed_id, kind, ref)
+        if not claimed or task_id is not None:
+            break
     return done
+
+
+def _carry_out_one(
+    session: Session, handlers: Mapping[str, Handler], clock: Callable[[], datetime], task_id: int, kind: str, ref: str
+) -> int:
+    handler = handlers.get(kind)
+    if handler is None:
+        # A task this build cannot carry out (e.g. written by a newer one): keep it for one that can.
+        log.error("no handler for an outbox task", extra={"kind": kind})
+        _failed(session, task_id, "outbox.no_handler", clock())
+        return 0
+    try:
+        handler(session, ref)
+    except DomainError as failure:
+        # A channel or hospital that cannot answer now: try again later, with the code to see why.
+        session.rollback()
+        _failed(session, task_id, failure.code, clock())
+        return 0
+    _done(session, task_id, clock())
+    return 1
 
 
 def _done(session: Session, task_id: int, now: datetime) -> None:

@@ -20,6 +20,8 @@ from sqlalchemy.orm import Session
 
 from billing.gateway import PaymentGateway
 from billing.models import Payment
+from billing.outbox import Handler
+from billing.outbox import enqueue
 from billing.payments import Charge
 from billing.payments import open_payment
 from billing.payments import payment_for
@@ -38,9 +40,11 @@ from city_services.outpatient.provider import HOLD_EXPIRED
 from city_services.outpatient.provider import OutpatientProvider
 from city_services.outpatient.service import SERVICE
 from city_services.outpatient.service import AppointmentView
+from city_services.outpatient.service import Settled
 from city_services.outpatient.service import appointment
 from city_services.outpatient.service import cancel_appointment
 from city_services.outpatient.service import confirm_appointment
+from city_services.outpatient.service import view
 from database import transaction
 from database.transaction import end_reads
 from errors import Conflict
@@ -58,6 +62,8 @@ PAYMENT_WINDOW = timedelta(minutes=10)
 # The order closes at the channel this long before the hospital's hold lapses, so no one pays for a lost place.
 CLOSE_MARGIN = timedelta(minutes=3)
 APPOINTMENT_NOTICE, PAYMENT_NOTICE = "appointment", "payment"
+# Outbox tasks an outcome owes, written in the same transaction as the outcome, so a crash loses neither.
+BOOKED_NOTICE, CANCEL_REFUND = "booked_notice", "cancel_refund"
 
 
 @dataclass(frozen=True)
@@ -122,10 +128,12 @@ def fulfil_paid_fee(session: Session, desk: FeeDesk, out_trade_no: str) -> None:
         # Erased, cancelled or lapsed before the money came: nothing to book, so nothing to keep.
         _give_back(session, desk, payment, "saga:appointment_ended", "paid after the appointment ended")
         return
-    public_id, resident_id, city, hold_id = row.public_id, row.resident_id, row.city_code, row.upstream_hold_id
+    public_id, city, hold_id = row.public_id, row.city_code, row.upstream_hold_id
     end_reads(session)
     try:
-        booked = confirm_appointment(session, desk.provider_for(session, row.city_code), public_id, desk.clock)
+        booked = confirm_appointment(
+            session, desk.provider_for(session, city), public_id, desk.clock, also=_owe(BOOKED_NOTICE, public_id)
+        )
     except UpstreamRejected as refused:
         log.warning("the hospital refused a paid place; refunding", extra={"code": refused.code})
         if refused.code != HOLD_EXPIRED:
@@ -136,7 +144,15 @@ def fulfil_paid_fee(session: Session, desk: FeeDesk, out_trade_no: str) -> None:
         # The resident cancelled while the hospital was booking: the cancel stands, at the hospital too.
         _give_back_place(session, desk, city, hold_id)
         _give_back(session, desk, payment, "saga:appointment_ended", "paid after the appointment ended")
-        return
+
+
+def send_booked_notice(session: Session, desk: FeeDesk, public_id: str) -> None:
+    """Tell the resident their paid place is booked: the task the booking wrote with itself."""
+    row = session.scalar(select(Appointment).where(Appointment.public_id == public_id))
+    if row is None or row.status != models.CONFIRMED:
+        return  # cancelled since, or its resident erased: nothing to tell
+    booked, resident_id = view(row, desk.clock()), row.resident_id
+    end_reads(session)
     desk.notices.send(
         session,
         resident_id,
@@ -170,15 +186,42 @@ def cancel_paid_appointment(
                 "It is too late to cancel this appointment here; contact the hospital.",
                 {"cancel_until": terms.cancel_until.isoformat()},
             )
-    cancelled = cancel_appointment(session, provider, resident, public_id, desk.clock)
+    # The refund the cancel owes is written with it: if this request dies before the channel is asked, the task asks.
+    owed = _owe(CANCEL_REFUND, public_id) if paid else None
+    cancelled = cancel_appointment(session, provider, resident, public_id, desk.clock, also=owed)
     if payment is None:
         return cancelled
     if payment.status == CREATED:
         _close_unpaid(session, desk, payment)
     elif paid:
-        terms = cancel_terms(_adapter_of(session, public_id), own.starts_at, own.fee_fen)
-        _give_back(session, desk, payment, "resident", "cancelled by the resident", terms.refund_fen)
+        try:
+            refund_cancelled_fee(session, desk, public_id)
+        except UpstreamUnavailable as failure:
+            log.warning("a cancelled appointment's refund is left to its task", extra={"code": failure.code})
     return cancelled
+
+
+def refund_cancelled_fee(session: Session, desk: FeeDesk, public_id: str) -> None:
+    """Give back what the hospital's terms refund for a cancelled paid appointment (run again, it does nothing new)."""
+    row = session.scalar(select(Appointment).where(Appointment.public_id == public_id))
+    payment = payment_for(session, PURPOSE, public_id)
+    if row is None or row.status != models.CANCELLED or payment is None or payment.status not in REFUNDABLE:
+        return
+    terms = cancel_terms(row.adapter, row.starts_at, row.fee_fen)
+    _give_back(session, desk, payment, "resident", "cancelled by the resident", terms.refund_fen)
+
+
+def fee_tasks(desk: FeeDesk) -> dict[str, Handler]:
+    """The handlers of the outbox tasks the saga's outcomes write."""
+    return {
+        BOOKED_NOTICE: lambda session, public_id: send_booked_notice(session, desk, public_id),
+        CANCEL_REFUND: lambda session, public_id: refund_cancelled_fee(session, desk, public_id),
+    }
+
+
+def _owe(kind: str, public_id: str) -> Settled:
+    """Write an outbox task for the appointment with its outcome."""
+    return lambda session, now: enqueue(session, kind, public_id, now)
 
 
 def _close_unpaid(session: Session, desk: FeeDesk, payment: Payment) -> None:
@@ -216,9 +259,7 @@ def _give_back(
     refund = request_refund(session, gateway, payment_id, remaining, reason, by, notify_url, desk.clock, once=True)
     if refund.status == REFUND_FAILED:
         log.error("the channel refused a refund we owe", extra={"requested_by": by})
-        if by.startswith("saga:"):
-            raise UpstreamUnavailable("billing.refund_owed", "The channel refused a refund we owe; it is asked again.")
-        return
+        raise UpstreamUnavailable("billing.refund_owed", "The channel refused a refund we owe; it is asked again.")
     if resident_id is not None:
         desk.notices.send(
             session,

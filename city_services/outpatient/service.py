@@ -204,12 +204,23 @@ def appointment_city(session: Session, resident: Resident, public_id: str) -> st
 
 
 SYSTEM_CHANGED = "outpatient.system_changed"
+# Work written in the same transaction as an appointment's outcome, e.g. a task the outcome owes.
+Settled = Callable[[Session, datetime], None]
 
 
 def cancel_appointment(
-    session: Session, provider: OutpatientProvider, resident: Resident, public_id: str, clock: Callable[[], datetime]
+    session: Session,
+    provider: OutpatientProvider,
+    resident: Resident,
+    public_id: str,
+    clock: Callable[[], datetime],
+    *,
+    also: Settled | None = None,
 ) -> AppointmentView:
-    """Give the place back; cancelling twice answers the same, an expired hold cannot be cancelled."""
+    """Give the place back; cancelling twice answers the same, an expired hold cannot be cancelled.
+
+    `also` is written in the same transaction as the cancellation (e.g. the refund it owes, as an outbox task).
+    """
     row = _own(session, resident, public_id)
     status = view(row, clock()).status
     if status == models.CANCELLED:
@@ -228,13 +239,18 @@ def cancel_appointment(
         if refused.code == HOLD_EXPIRED:
             _settle(session, row_id, models.EXPIRED, clock())
         raise
-    return view(_settle(session, row_id, models.CANCELLED, clock()), clock())
+    return view(_settle(session, row_id, models.CANCELLED, clock(), also), clock())
 
 
 def confirm_appointment(
-    session: Session, provider: OutpatientProvider, public_id: str, clock: Callable[[], datetime]
+    session: Session,
+    provider: OutpatientProvider,
+    public_id: str,
+    clock: Callable[[], datetime],
+    *,
+    also: Settled | None = None,
 ) -> AppointmentView:
-    """Book a held place for good (payments call this once the fee is paid)."""
+    """Book a held place for good (payments call this once the fee is paid); `also` commits with the booking."""
     row = session.scalar(select(Appointment).where(Appointment.public_id == public_id))
     if row is None or row.upstream_hold_id is None:
         raise NotFound("outpatient.appointment_not_found", "No such appointment.")
@@ -246,7 +262,7 @@ def confirm_appointment(
         if refused.code == HOLD_EXPIRED:
             _settle(session, row_id, models.EXPIRED, clock())
         raise
-    return view(_settle(session, row_id, models.CONFIRMED, clock()), clock())
+    return view(_settle(session, row_id, models.CONFIRMED, clock(), also), clock())
 
 
 def expire_holds(session: Session, now: datetime) -> int:
@@ -388,7 +404,7 @@ SETTLES_FROM = {
 }
 
 
-def _settle(session: Session, row_id: int, status: str, now: datetime) -> Appointment:
+def _settle(session: Session, row_id: int, status: str, now: datetime, also: Settled | None = None) -> Appointment:
     """Write the outcome the platform reported, under the row's lock, unless another outcome was written first."""
     with transaction(session):
         row = session.scalar(select(Appointment).where(Appointment.id == row_id).with_for_update())
@@ -399,4 +415,6 @@ def _settle(session: Session, row_id: int, status: str, now: datetime) -> Appoin
         row.status = status
         row.expires_at = None  # every outcome ends the hold
         row.updated_at = now
+        if also is not None:
+            also(session, now)
     return row

@@ -11,6 +11,7 @@ from datetime import timedelta
 
 import pytest
 from sqlalchemy import select
+from sqlalchemy import update
 from sqlalchemy.orm import Session
 from sqlalchemy.orm import sessionmaker
 
@@ -20,6 +21,7 @@ from billing.models import OutboxTask
 from billing.models import Payment
 from billing.models import Refund
 from billing.notifications import receive_notification
+from billing.outbox import LEASE
 from billing.outbox import carry_out
 from city_services.models import NoticeRecord
 from city_services.notices import Notices
@@ -29,10 +31,12 @@ from city_services.outpatient.cancel_terms import STRICTEST
 from city_services.outpatient.cancel_terms import CancelTerms
 from city_services.outpatient.cancel_terms import cancel_terms
 from city_services.outpatient.fake import FakeOutpatient
+from city_services.outpatient.fees import BOOKED_NOTICE
 from city_services.outpatient.fees import CLOSE_MARGIN
 from city_services.outpatient.fees import FeeDesk
 from city_services.outpatient.fees import cancel_paid_appointment
 from city_services.outpatient.fees import fee_payment_id
+from city_services.outpatient.fees import fee_tasks
 from city_services.outpatient.fees import fulfil_paid_fee
 from city_services.outpatient.fees import open_fee
 from city_services.outpatient.models import Appointment
@@ -112,7 +116,8 @@ def pay(session: Session, gateway: FakePaymentGateway, payment: Payment, now: No
 
 def run_outbox(sessions: sessionmaker[Session], desk: FeeDesk) -> int:
     with sessions() as db:
-        return carry_out(db, {"fulfil": lambda s, ref: fulfil_paid_fee(s, desk, ref)}, desk.clock)
+        handlers = {"fulfil": lambda s, ref: fulfil_paid_fee(s, desk, ref), **fee_tasks(desk)}
+        return carry_out(db, handlers, desk.clock)
 
 
 def told(sessions: sessionmaker[Session]) -> list[str]:
@@ -165,14 +170,40 @@ def test_paid_then_booked_once_however_often_the_task_runs(
 ) -> None:
     held, payment = held_and_opened(session, fake, gateway, now)
     pay(session, gateway, payment, now)
-    assert run_outbox(sessions, desk) == 1
+    assert run_outbox(sessions, desk) == 2  # the booking, then the notice task it wrote, in one run
     assert status_of(sessions, held.id) == "confirmed"
     assert told(sessions) == ["appointment"]  # tried (the test resident allowed no notices, so none was sent)
     assert run_outbox(sessions, desk) == 0  # done tasks are not run again
     with sessions() as db:
         fulfil_paid_fee(db, desk, payment.out_trade_no)  # and running it again by hand changes nothing
         assert db.scalars(select(Refund)).all() == []
-        assert db.scalar(select(OutboxTask.done_at)) is not None
+        assert all(done is not None for done in db.scalars(select(OutboxTask.done_at)))
+    assert told(sessions) == ["appointment"]
+
+
+def test_a_booking_whose_worker_died_before_the_notice_still_tells_the_resident(
+    sessions: sessionmaker[Session],
+    session: Session,
+    fake: FakeOutpatient,
+    gateway: FakePaymentGateway,
+    desk: FeeDesk,
+    now: Now,
+) -> None:
+    held, payment = held_and_opened(session, fake, gateway, now)
+    pay(session, gateway, payment, now)
+    with sessions() as db, transaction(db):
+        db.execute(update(OutboxTask).values(due_at=now.at + LEASE, attempts=1))  # claimed by a worker...
+    with sessions() as db:
+        fulfil_paid_fee(db, desk, payment.out_trade_no)  # ...that books the place and dies before telling anyone
+    assert (status_of(sessions, held.id), told(sessions)) == ("confirmed", [])
+    now.at += LEASE + timedelta(seconds=1)
+    run_outbox(sessions, desk)
+    assert told(sessions) == ["appointment"]
+    with sessions() as db:
+        assert sorted(db.scalars(select(OutboxTask.kind).where(OutboxTask.done_at.is_not(None)))) == [
+            BOOKED_NOTICE,
+            "fulfil",
+        ]
 
 
 def test_the_hospital_refusing_the_paid_place_refunds_it_in_full_once(
@@ -239,7 +270,7 @@ def test_a_hospital_that_cannot_answer_is_asked_again_later(
     fake.down = False
     assert run_outbox(sessions, desk) == 0  # not due yet: it backs off
     now.at += timedelta(seconds=11)
-    assert run_outbox(sessions, desk) == 1
+    assert run_outbox(sessions, desk) == 2  # booked, and its notice
     assert status_of(sessions, held.id) == "confirmed"
 
 
@@ -300,6 +331,53 @@ def test_a_paid_place_shows_its_cancel_terms_and_cancelling_in_time_refunds_by_t
         assert cancel_paid_appointment(db, desk, fake, resident, held.id).status == "cancelled"
         assert len(db.scalars(select(Refund)).all()) == 1
     assert told(sessions)[-1] == "payment"
+
+
+def test_a_cancel_whose_request_died_before_the_refund_is_refunded_by_its_task(
+    sessions: sessionmaker[Session],
+    session: Session,
+    fake: FakeOutpatient,
+    gateway: FakePaymentGateway,
+    desk: FeeDesk,
+    now: Now,
+) -> None:
+    held, payment, resident = booked_and_paid(sessions, session, fake, gateway, desk, now)
+
+    def dies(_payment: Payment) -> FakePaymentGateway:
+        raise RuntimeError("the process died after the cancel committed")
+
+    with sessions() as db, pytest.raises(RuntimeError):
+        cancel_paid_appointment(db, replace(desk, gateway_for=dies), fake, resident, held.id)
+    assert status_of(sessions, held.id) == "cancelled"
+    with sessions() as db:
+        assert db.scalars(select(Refund)).all() == []
+    assert run_outbox(sessions, desk) == 1
+    with sessions() as db:
+        refund = db.scalars(select(Refund)).one()
+        assert (refund.amount_fen, refund.requested_by) == (held.fee_fen, "resident")
+    assert told(sessions)[-1] == "payment"
+    assert run_outbox(sessions, desk) == 0
+
+
+def test_a_refund_the_channel_refused_on_cancel_is_asked_again_by_its_task(
+    sessions: sessionmaker[Session],
+    session: Session,
+    fake: FakeOutpatient,
+    gateway: FakePaymentGateway,
+    desk: FeeDesk,
+    now: Now,
+) -> None:
+    held, payment, resident = booked_and_paid(sessions, session, fake, gateway, desk, now)
+    gateway.refusing_refunds = True
+    with sessions() as db:
+        assert cancel_paid_appointment(db, desk, fake, resident, held.id).status == "cancelled"
+    assert run_outbox(sessions, desk) == 0  # its task asks at once, and is refused too: it backs off
+    gateway.refusing_refunds = False
+    now.at += timedelta(seconds=11)
+    assert run_outbox(sessions, desk) == 1
+    with sessions() as db:
+        refunds = db.scalars(select(Refund.status).order_by(Refund.id)).all()
+        assert refunds == [statuses.REFUND_FAILED, statuses.REFUND_FAILED, statuses.PROCESSING]
 
 
 def test_each_platform_has_its_terms_and_an_unknown_one_the_strictest() -> None:
