@@ -1,0 +1,91 @@
+"""Finding payments as a channel admin: each filter narrows exactly as it says, within the admin's channels."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from sqlalchemy.orm import Session
+
+from billing import statuses
+from billing.administration import PaymentFilter
+from billing.administration import find_payments
+from billing.administration import payment_story
+from billing.fake import FakePaymentGateway
+from billing.models import Payment
+from database import transaction
+from errors import Forbidden
+from errors import NotFound
+from identity.models import StaffMember
+from tests.billing.world import MERCHANT
+from tests.billing.world import open_order
+from tests.conftest import Clock
+
+
+def staff(role: str, channels: tuple[str, ...] = ()) -> StaffMember:
+    return StaffMember(id=1, username="finance", role=role, channels=list(channels), cities=[], active=True)
+
+
+def three_orders(session: Session, clock: Clock) -> list[Payment]:
+    """Orders placed a minute apart, the middle one paid."""
+    gateway = FakePaymentGateway("wechat", MERCHANT, clock)
+    placed = []
+    for _ in range(3):
+        placed.append(open_order(session, gateway, clock))
+        clock.advance(minutes=1)
+    with transaction(session):
+        session.get(Payment, placed[1].id).status = statuses.PAID  # type: ignore[union-attr]
+    return placed
+
+
+def ids(found: object) -> list[int]:
+    return [payment.id for payment in found]  # type: ignore[attr-defined]
+
+
+def test_each_filter_narrows_exactly_and_the_newest_come_first(session: Session, clock: Clock) -> None:
+    first, second, third = three_orders(session, clock)
+    admin = staff("platform_admin")
+    assert ids(find_payments(session, admin, PaymentFilter())) == [third.id, second.id, first.id]
+    assert ids(find_payments(session, admin, PaymentFilter(limit=2))) == [third.id, second.id]
+    assert ids(find_payments(session, admin, PaymentFilter(status=statuses.PAID))) == [second.id]
+    assert ids(find_payments(session, admin, PaymentFilter(status=statuses.CREATED))) == [third.id, first.id]
+    # From is inclusive, to exclusive: a day's searches never count an order twice.
+    window = PaymentFilter(created_from=second.created_at, created_to=third.created_at)
+    assert ids(find_payments(session, admin, window)) == [second.id]
+    assert ids(find_payments(session, admin, PaymentFilter(created_to=second.created_at))) == [first.id]
+    assert ids(find_payments(session, admin, PaymentFilter(created_from=third.created_at))) == [third.id]
+    late = PaymentFilter(created_from=third.created_at + timedelta(seconds=1))
+    assert ids(find_payments(session, admin, late)) == []
+    assert ids(find_payments(session, admin, PaymentFilter(out_trade_no=second.out_trade_no))) == [second.id]
+
+
+def test_an_order_number_no_channel_writes_finds_nothing(session: Session, clock: Clock) -> None:
+    three_orders(session, clock)
+    admin = staff("platform_admin")
+    for number in ("", "ct 1", "x" * 33, "ct1\n", "ct１"):
+        assert find_payments(session, admin, PaymentFilter(out_trade_no=number)) == []
+
+
+def test_same_time_orders_are_listed_newest_id_first(session: Session, clock: Clock) -> None:
+    gateway = FakePaymentGateway("wechat", MERCHANT, clock)
+    placed = [open_order(session, gateway, clock) for _ in range(3)]
+    found = find_payments(session, staff("platform_admin"), PaymentFilter())
+    assert ids(found) == sorted((p.id for p in placed), reverse=True)
+
+
+def test_a_channel_admin_finds_and_reads_only_their_channels(session: Session, clock: Clock) -> None:
+    first, _, _ = three_orders(session, clock)
+    assert find_payments(session, staff("channel_admin", ("alipay",)), PaymentFilter()) == []
+    assert len(find_payments(session, staff("channel_admin", ("alipay", "wechat")), PaymentFilter())) == 3
+    with pytest.raises(NotFound) as hidden:
+        payment_story(session, staff("channel_admin", ("alipay",)), first.public_id)
+    assert hidden.value.code == "billing.payment_not_found"
+    story = payment_story(session, staff("channel_admin", ("wechat",)), first.public_id)
+    assert (story.payment.id, story.amount_available, story.refunds, story.postings) == (first.id, 2500, [], [])
+    for unknown in ("py" + "0" * 20, "py" + "0" * 19 + "\n", first.public_id.upper()):
+        with pytest.raises(NotFound):
+            payment_story(session, staff("platform_admin"), unknown)
+    with pytest.raises(Forbidden):
+        find_payments(session, staff("city_operator"), PaymentFilter())
+    with pytest.raises(Forbidden):
+        payment_story(session, staff("city_operator"), first.public_id)
