@@ -15,7 +15,8 @@ Methods:
   and known) equal the identity Alipay holds for the token's user. fail_params is a JSON array
   text naming the fields that differ. A verify_id can be consulted until it expires.
 * The trade methods (alipay.trade.create, .query, .close, .refund, .fastpay.refund.query) live in
-  sandbox/alipay_trade.py.
+  sandbox/alipay_trade.py, the trade bill (alipay.data.dataservice.bill.downloadurl.query) in
+  sandbox/alipay_bill.py.
 * alipay.open.app.mini.templatemessage.send, biz_content {to_user_id | to_open_id,
   user_template_id, page?, data (object or JSON text of {keyword: {value}}), form_id?} ->
   code 10000 and msg_id, spending one subscription the user accepted (POST /_sandbox/alipay/subscribe);
@@ -33,6 +34,8 @@ from typing import Any
 from flask import Blueprint
 from flask import Response
 
+from sandbox.alipay_bill import NOT_MADE_YET
+from sandbox.alipay_bill import query_bill_url
 from sandbox.alipay_trade import ACQ_SYSTEM_ERROR
 from sandbox.alipay_trade import close_trade
 from sandbox.alipay_trade import create_trade
@@ -225,14 +228,16 @@ METHODS: dict[str, tuple[Handler, str]] = {
     "alipay.trade.close": (close_trade, "alipay.trade_close"),
     "alipay.trade.refund": (refund_trade, "alipay.trade_refund"),
     "alipay.trade.fastpay.refund.query": (query_refund, "alipay.trade_refund"),
+    "alipay.data.dataservice.bill.downloadurl.query": (query_bill_url, "alipay.bill"),
 }
-# What an "error" fault answers: the trade methods' own system error, else the gateway's.
+# What an "error" fault answers: the trade methods' own system error, the bill's "not made yet", else the gateway's.
 UNKNOWN_ERROR = ("20000", "isp.unknow-error", "服务暂不可用（业务系统不可用）")
 SYSTEM_ERRORS = {
     "alipay.trade_create": ACQ_SYSTEM_ERROR,
     "alipay.trade_query": ACQ_SYSTEM_ERROR,
     "alipay.trade_close": ACQ_SYSTEM_ERROR,
     "alipay.trade_refund": ACQ_SYSTEM_ERROR,
+    "alipay.bill": NOT_MADE_YET,
 }
 
 

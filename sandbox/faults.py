@@ -5,7 +5,8 @@ Modes:
 * slow        the endpoint sleeps delay_seconds, then answers normally (outlast a client timeout).
 * error       a well-formed channel error: WeChat errcode (default -1 "system error"), Alipay
               code 20000 isp.unknow-error; WeChat Pay HTTP 500 SYSTEM_ERROR, Alipay's trade methods
-              code 20000 ACQ.SYSTEM_ERROR; zheyi_his HTTP 500 OperationOutcome HIS_ERROR;
+              code 20000 ACQ.SYSTEM_ERROR; the bills' "not made yet" (WeChat Pay STATEMENT_CREATING,
+              Alipay 40004 isv.invalid_arguments); zheyi_his HTTP 500 OperationOutcome HIS_ERROR;
               shenzhen_health_platform code errcode (default "9999").
 * rate_limit  WeChat errcode 45011 (minute quota). WeChat targets only.
 * flaky       calls alternate failure (as "error") and success, starting with a failure.
@@ -21,7 +22,7 @@ from dataclasses import dataclass
 from dataclasses import field
 
 # target -> what it covers. Keep in step with the call sites in wechat.py, wechat_oauth.py, alipay.py,
-# wechat_pay.py and the upstream systems' modules (hangzhou_gjj.py, shenzhen_gjj.py,
+# wechat_pay.py, wechat_bill.py and the upstream systems' modules (hangzhou_gjj.py, shenzhen_gjj.py,
 # zhejiang_/guangdong_traffic_police.py, zheyi_his.py, shenzhen_health.py).
 TARGETS = {
     "wechat.token": "/cgi-bin/token and /cgi-bin/stable_token",
@@ -42,6 +43,8 @@ TARGETS = {
     "wechat_pay.query": "GET /v3/pay/transactions/out-trade-no/{out_trade_no} and /id/{transaction_id}",
     "wechat_pay.close": "POST /v3/pay/transactions/out-trade-no/{out_trade_no}/close",
     "wechat_pay.refund": "POST /v3/refund/domestic/refunds and GET /v3/refund/domestic/refunds/{out_refund_no}",
+    "wechat_pay.bill": "GET /v3/bill/tradebill (error: 400 STATEMENT_CREATING, the bill is not made yet)",
+    "alipay.bill": "alipay.data.dataservice.bill.downloadurl.query (error: the bill is not made yet)",
     "housing_fund.hangzhou_gjj": "/upstreams/hangzhou-gjj/api/* (every operation)",
     "housing_fund.shenzhen_gjj": "/upstreams/shenzhen-gjj/v2/accounts/* (not the token endpoint)",
     "car_move.zhejiang_traffic_police": "/upstreams/zhejiang-traffic-police/api/v1/move-requests*",

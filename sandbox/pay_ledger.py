@@ -34,6 +34,9 @@ class LedgerEntry:
     subject: str
     out_refund_no: str | None = None  # WeChat out_refund_no, or the Alipay out_request_no
     refund_id: str | None = None
+    # The bills show these too: when the merchant opened the order, and when a refund was asked for.
+    ordered_at: float | None = None
+    asked_at: float | None = None
 
     @property
     def day(self) -> date:
@@ -55,8 +58,14 @@ class LedgerEntry:
             "subject": self.subject,
             "out_refund_no": self.out_refund_no,
             "refund_id": self.refund_id,
-            "at": datetime.fromtimestamp(self.at, BEIJING).isoformat(timespec="milliseconds"),
+            "at": _moment(self.at),
+            "ordered_at": _moment(self.ordered_at),
+            "asked_at": _moment(self.asked_at),
         }
+
+
+def _moment(at: float | None) -> str | None:
+    return None if at is None else datetime.fromtimestamp(at, BEIJING).isoformat(timespec="milliseconds")
 
 
 class PayLedger:

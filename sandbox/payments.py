@@ -240,6 +240,7 @@ class PaymentBook:
                     order_total_fen=order.amount_fen,
                     at=now,
                     subject=order.subject,
+                    ordered_at=order.created_at,
                 )
             )
             return order.snapshot()
@@ -395,6 +396,8 @@ class PaymentBook:
                 subject=order.subject,
                 out_refund_no=refund.out_refund_no,
                 refund_id=refund.refund_id,
+                ordered_at=order.created_at,
+                asked_at=refund.created_at,
             )
         )
 

@@ -11,6 +11,8 @@ from werkzeug.serving import WSGIRequestHandler
 from werkzeug.serving import make_server
 
 from sandbox.alipay import create_alipay_blueprint
+from sandbox.alipay_bill import create_alipay_bill_blueprint
+from sandbox.bill_helpers import create_bill_helpers_blueprint
 from sandbox.control import create_control_blueprint
 from sandbox.guangdong_traffic_police import create_guangdong_traffic_police_blueprint
 from sandbox.hangzhou_gjj import create_hangzhou_gjj_blueprint
@@ -23,6 +25,7 @@ from sandbox.shenzhen_health import create_shenzhen_health_blueprint
 from sandbox.subscription_helpers import create_subscription_helpers_blueprint
 from sandbox.upstream_control import create_upstream_control_blueprint
 from sandbox.wechat import create_wechat_blueprint
+from sandbox.wechat_bill import create_wechat_bill_blueprint
 from sandbox.wechat_oauth import create_wechat_oauth_blueprint
 from sandbox.wechat_pay import create_wechat_pay_blueprint
 from sandbox.world import World
@@ -42,6 +45,7 @@ def create_sandbox(config: SandboxConfig) -> Flask:
         create_wechat_blueprint(world),
         create_wechat_oauth_blueprint(world),
         create_alipay_blueprint(world),
+        create_alipay_bill_blueprint(world),
         create_control_blueprint(world),
         create_proxy_blueprint(world),
         create_hangzhou_gjj_blueprint(world),
@@ -54,7 +58,9 @@ def create_sandbox(config: SandboxConfig) -> Flask:
         create_zheyi_his_blueprint(world),
         create_shenzhen_health_blueprint(world),
         create_wechat_pay_blueprint(world),
+        create_wechat_bill_blueprint(world),
         create_pay_helpers_blueprint(world),
+        create_bill_helpers_blueprint(world),
     ):
         app.register_blueprint(blueprint)
     return app

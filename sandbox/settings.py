@@ -100,6 +100,9 @@ class SandboxConfig:
     notify_timeout_seconds: float = 5.0
     # A WeChat Pay refund is PROCESSING this long before it settles by itself (unless a helper decides).
     refund_settle_seconds: float = 3.0
+    # A bill's download URL works this long (WeChat Pay: 5 minutes; Alipay: 30 seconds).
+    wechat_bill_url_seconds: float = 300.0
+    alipay_bill_url_seconds: float = 30.0
 
     def wechat_app(self, app_id: str) -> WeChatApp | None:
         """The WeChat app with this id, if configured."""

@@ -68,16 +68,20 @@ def sign_error(message: str) -> WeChatPayError:
     return WeChatPayError(401, "SIGN_ERROR", message)
 
 
-def serve(world: World, target: str, handler: Handler) -> Response:
-    """Act out a fault on target, check the caller's signature, run handler and sign what it answers."""
-    signer = _signing_keys(world)
+def serve(world: World, target: str, handler: Handler, busy: WeChatPayError | None = None) -> Response:
+    """Act out a fault on target, check the caller's signature, run handler and sign what it answers.
+
+    An "error" fault answers busy (default: 500 SYSTEM_ERROR).
+    """
+    signer = signing_keys(world)
     effect = world.faults.take(target)
     if effect is not None and effect.mode == "down":
         return answer_down(effect)
     if effect is not None and effect.mode == "slow":
         time.sleep(effect.delay_seconds)
     elif effect is not None:
-        return signed_answer(signer, 500, {"code": "SYSTEM_ERROR", "message": "系统错误"})
+        failure = busy or WeChatPayError(500, "SYSTEM_ERROR", "系统错误")
+        return signed_answer(signer, failure.status, failure.body)
     try:
         keys = authenticate(world)
         status, payload = handler(keys)
@@ -182,8 +186,8 @@ def encrypt_resource(apiv3_key: str, original_type: str, plaintext: bytes) -> di
     }
 
 
-def _signing_keys(world: World) -> WeChatPayKeys:
-    # Before the signature is checked, answer with the key of the merchant the caller names (or the first).
+def signing_keys(world: World) -> WeChatPayKeys:
+    """The keys to sign an answer with before the caller's signature is checked: the merchant it names, or the first."""
     named = _AUTHORIZATION_FIELD.findall(request.headers.get("Authorization", ""))
     mch_id = dict(named).get("mchid", "")
     return world.wechat_pay_keys.get(mch_id) or next(iter(world.wechat_pay_keys.values()))

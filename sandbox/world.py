@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from sandbox.bill_discrepancies import DiscrepancyBook
+from sandbox.bill_downloads import BillDownloads
 from sandbox.car_move import TrafficPoliceSystems
 from sandbox.car_move import build_traffic_police_systems
 from sandbox.codes import CodeBook
@@ -74,6 +76,8 @@ class World:
     payments: PaymentBook
     pay_clock: PayClock
     notifier: Notifier
+    bill_discrepancies: DiscrepancyBook
+    bill_downloads: BillDownloads
 
 
 def build_world(config: SandboxConfig) -> World:
@@ -107,4 +111,6 @@ def build_world(config: SandboxConfig) -> World:
         payments=PaymentBook(PayLedger()),
         pay_clock=pay_clock,
         notifier=Notifier(pay_clock, config.notify_compression, config.notify_timeout_seconds),
+        bill_discrepancies=DiscrepancyBook(),
+        bill_downloads=BillDownloads(),
     )

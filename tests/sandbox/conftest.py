@@ -239,3 +239,31 @@ def receiver() -> Iterator[Receiver]:
     running, stop = start_receiver()
     yield running
     stop()
+
+
+@pytest.fixture(scope="module")
+def bill_state(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A state directory whose keys every bill sandbox of a module reuses (made once, on the first start)."""
+    return tmp_path_factory.mktemp("bill-state")
+
+
+@pytest.fixture
+def bill_sandbox_with(bill_state: Path) -> Iterator[Callable[..., RunningSandbox]]:
+    """Start sandboxes of the test's own (nothing in their ledgers but what the test pays), with overrides."""
+    stops: list[Callable[[], None]] = []
+
+    def start(**overrides: Any) -> RunningSandbox:
+        settings = {"notify_compression": 10_000, "refund_settle_seconds": 0.05, **overrides}
+        running, stop = start_sandbox(bill_state, **settings)
+        stops.append(stop)
+        return running
+
+    yield start
+    for stop in stops:
+        stop()
+
+
+@pytest.fixture
+def bill_sandbox(bill_sandbox_with: Callable[..., RunningSandbox]) -> RunningSandbox:
+    """A sandbox of the test's own, so a day's bill holds exactly what the test paid."""
+    return bill_sandbox_with()
