@@ -94,6 +94,11 @@ BODY_HELPERS: dict[str, tuple[dict[str, Any], dict[str, str]]] = {
         {"out_refund_no": "R-contract-0001", "outcome": "abnormal"},
         {"out_refund_no": "text", "outcome": "choice"},
     ),
+    # An extra payment needs no order (the other kinds name one: test_bill_discrepancies.py).
+    "bills/discrepancies": (
+        {"channel": "wechat_pay", "kind": "extra_payment", "amount_fen": 100},
+        {"channel": "choice", "kind": "choice", "date": "text", "out_trade_no": "text", "amount_fen": "integer"},
+    ),
 }
 REQUIRED = {
     "wechat/login-code": ("app_id",),
@@ -104,6 +109,7 @@ REQUIRED = {
     "alipay/subscribe": ("app_id", "user_id", "template_id"),
     "faults": ("target", "mode"),
     "refund-outcome": ("out_refund_no", "outcome"),
+    "bills/discrepancies": ("channel", "kind"),
 }
 NOT_TEXT = [["x"], {"x": "y"}, 12, 1.5, True, False]
 WRONG_BY_KIND: dict[str, list[Any]] = {
