@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import re
+from datetime import timedelta
+
 import pytest
 from flask import Flask
 from sqlalchemy import select
@@ -9,8 +12,10 @@ from sqlalchemy.orm import Session
 
 from billing import statuses
 from billing.fake import FakePaymentGateway
+from billing.gateway import REFUND_PROCESSING
 from billing.gateway import REFUND_SUCCEEDED
 from billing.gateway import ChannelRefund
+from billing.gateway import RefundOrder
 from billing.ledger import balance
 from billing.ledger import entries_of
 from billing.models import Payment
@@ -201,3 +206,64 @@ def test_once_per_requester_answers_the_open_refund_and_counts_a_refused_one_as_
     assert run_together(4, lambda _: once().id) == [first.id] * 4
     session.rollback()
     assert len(session.scalars(select(Refund).where(Refund.payment_id == payment_id)).all()) == 2
+
+
+class RecordingRefunds(FakePaymentGateway):
+    """The fake channel, keeping every refund it was asked for."""
+
+    def __init__(self, clock: Clock) -> None:
+        super().__init__("wechat", MERCHANT, clock)
+        self.asked: list[RefundOrder] = []
+
+    def refund(self, order: RefundOrder) -> ChannelRefund:
+        self.asked.append(order)
+        return super().refund(order)
+
+
+def test_the_channel_is_asked_for_exactly_the_refund_recorded(app: Flask, session: Session, clock: Clock) -> None:
+    gateway = RecordingRefunds(clock)
+    payment_id = paid_order(app, session, gateway, clock)
+    clock.advance(minutes=5)
+    asked = refund(app, gateway, payment_id, 2500, clock)  # all that remains is not more than remains
+    paid = _payment(app, payment_id)
+    assert gateway.asked == [
+        RefundOrder(paid.out_trade_no, asked.out_refund_no, 2500, 2500, "hospital refused", NOTIFY_URL)
+    ]
+    assert re.fullmatch(r"rf[0-9a-f]{30}", asked.out_refund_no)
+    assert (asked.reason, asked.requested_by, asked.created_at, asked.updated_at) == (
+        "hospital refused",
+        "saga:test",
+        clock(),
+        clock(),
+    )
+    assert (asked.status, asked.settled_at, asked.channel_refund_id) == (statuses.PROCESSING, None, None)
+
+
+def test_a_settled_refund_keeps_the_channels_time_and_number_or_ours(
+    app: Flask, session: Session, clock: Clock
+) -> None:
+    gateway = RecordingRefunds(clock)
+    payment_id = paid_order(app, session, gateway, clock)
+    first = refund(app, gateway, payment_id, 1000, clock)
+    settled_at = clock() - timedelta(seconds=30)
+    answer = ChannelRefund(first.out_refund_no, REFUND_SUCCEEDED, "50300000012026", settled_at)
+    clock.advance(minutes=1)
+    with app.extensions["session_factory"](expire_on_commit=False) as db:
+        done = record_refund_answer(db, first.id, answer, clock())
+    assert (done.status, done.channel_refund_id, done.settled_at, done.updated_at) == (
+        statuses.SUCCEEDED,
+        "50300000012026",
+        settled_at,
+        clock(),
+    )
+    paid = _payment(app, payment_id)
+    assert (paid.status, paid.refunded_fen, paid.updated_at) == (statuses.PARTIALLY_REFUNDED, 1000, clock())
+    gateway.down = True  # the channel does not answer: the refund stays asked for, with its number
+    second = refund(app, gateway, payment_id, 1500, clock)
+    assert second.status == statuses.REQUESTED
+    with app.extensions["session_factory"](expire_on_commit=False) as db:
+        record_refund_answer(db, second.id, ChannelRefund(second.out_refund_no, REFUND_PROCESSING, "5030002"), clock())
+        # The channel's number, once known, is kept when a later answer leaves it out; no time given is ours.
+        done = record_refund_answer(db, second.id, ChannelRefund(second.out_refund_no, REFUND_SUCCEEDED), clock())
+    assert (done.channel_refund_id, done.settled_at) == ("5030002", clock())
+    assert (_payment(app, payment_id).status, _payment(app, payment_id).refunded_fen) == (statuses.REFUNDED, 2500)
