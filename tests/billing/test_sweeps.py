@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import logging
 from datetime import timedelta
+from typing import Any
 
 import pytest
 from flask import Flask
@@ -23,6 +25,7 @@ from billing.sweeps import poll_refunds
 from billing.sweeps import query_unpaid_orders
 from billing.sweeps import retry_refunds
 from billing.sweeps import sweep
+from errors import UpstreamRejected
 from tests.billing.world import MERCHANT
 from tests.billing.world import NOTIFY_URL
 from tests.billing.world import deliver
@@ -224,3 +227,54 @@ def test_what_a_sweep_could_not_do_is_logged_with_the_channels_code(
     codes = [getattr(r, "code", None) for r in caplog.records if r.name == "citytiles.billing"]
     assert codes == ["billing.channel_unavailable", "billing.channel_unavailable"]
     assert payment(app, order.out_trade_no).status == statuses.CREATED
+
+
+def test_an_order_is_closed_at_its_expiry_not_a_second_before_and_only_then_no_longer_asked(
+    app: Flask, session: Session, gateway: FakePaymentGateway, sweeper: Sweeper, clock: Clock
+) -> None:
+    order = open_order(session, gateway, clock)
+    clock.advance(seconds=(order.expires_at - clock()).total_seconds() - 1)
+    assert query_unpaid_orders(session, sweeper) == 1  # still payable: asked about
+    assert close_expired_orders(session, sweeper) == 0
+    clock.advance(seconds=1)
+    assert query_unpaid_orders(session, sweeper) == 0  # past paying: closing is what is left
+    assert close_expired_orders(session, sweeper) == 1
+    closed = payment(app, order.out_trade_no)
+    assert (closed.status, closed.updated_at) == (statuses.CLOSED, clock())
+
+
+def test_an_order_the_channel_never_placed_is_not_asked_about(
+    app: Flask, session: Session, gateway: FakePaymentGateway, sweeper: Sweeper, clock: Clock
+) -> None:
+    gateway.down = True
+    with pytest.raises(Exception, match="cannot be reached"):
+        open_order(session, gateway, clock)  # recorded here, never placed there
+    gateway.down = False
+    clock.advance(seconds=QUERY_AFTER.total_seconds())
+    assert query_unpaid_orders(session, sweeper) == 0
+    assert [call for call, _ in gateway.calls] == ["create"]
+
+
+def test_a_refused_close_leaves_the_order_and_logs_the_channels_code(
+    app: Flask, session: Session, gateway: FakePaymentGateway, sweeper: Sweeper, clock: Clock, caplog: Any
+) -> None:
+    order = open_order(session, gateway, clock)
+    gateway.pay(order.out_trade_no, succeed=False)  # tried and failed: still payable
+    clock.advance(minutes=11)
+    caplog.set_level(logging.WARNING, logger="citytiles.billing")
+    refusing = Sweeper(gateway_for=lambda _p: RefusingClose(clock), notify_url_for=lambda _g: NOTIFY_URL, clock=clock)
+    assert close_expired_orders(session, refusing) == 0
+    assert payment(app, order.out_trade_no).status in (statuses.CREATED, statuses.FAILED)
+    assert [(r.getMessage(), r.code) for r in caplog.records] == [  # type: ignore[attr-defined]
+        ("an expired order could not be closed", "billing.order_conflict")
+    ]
+
+
+class RefusingClose(FakePaymentGateway):
+    """A channel that refuses to close, for a reason other than the order being paid or unknown."""
+
+    def __init__(self, clock: Clock) -> None:
+        super().__init__("wechat", MERCHANT, clock)
+
+    def close(self, out_trade_no: str) -> None:
+        raise UpstreamRejected("billing.order_conflict", "The channel refused.", "conflict")
