@@ -235,7 +235,7 @@ def test_an_unbalanced_entry_is_found_and_never_posted(
 
     order = open_order(session, gateway, clock)
     deliver(app, gateway, gateway.pay(order.out_trade_no), clock)
-    for lines in ([("a", 5), ("b", -4)], [("a", 0), ("b", 0)], []):
+    for lines in ([("a", 5), ("b", -4)], [("a", 0), ("b", 0)], [("a", 5), ("b", -5), ("c", 0)], []):
         with pytest.raises(Unbalanced), transaction(session):
             post(session, "bad", "test", lines, clock())
     assert unbalanced_entries(session) == []
