@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from datetime import timedelta
 
 import pytest
 from flask import Flask
@@ -135,6 +136,25 @@ def test_a_replayed_delivery_and_a_stale_one_are_refused(
     clock.advance(minutes=5)
     forget_old_deliveries(session, clock())
     assert session.scalar(text("SELECT count(*) FROM notification_nonces")) == 0
+
+
+def test_a_delivery_signed_up_to_five_minutes_either_side_of_our_clock_is_fresh(
+    app: Flask, session: Session, gateway: FakePaymentGateway, clock: Clock
+) -> None:
+    first, second, third = (open_order(session, gateway, clock) for _ in range(3))
+    for order in (first, second, third):
+        gateway.pay(order.out_trade_no)
+    now = clock()
+    clock.now = now - timedelta(minutes=5)
+    old = gateway.payment_notification(first.out_trade_no)
+    clock.now = now + timedelta(minutes=5)
+    ahead = gateway.payment_notification(second.out_trade_no)
+    clock.now = now + timedelta(minutes=5, seconds=1)
+    too_far_ahead = gateway.payment_notification(third.out_trade_no)
+    clock.now = now
+    assert deliver(app, gateway, old, clock).outcome == "applied"
+    assert deliver(app, gateway, ahead, clock).outcome == "applied"
+    assert deliver(app, gateway, too_far_ahead, clock).outcome == "stale"
 
 
 @pytest.mark.parametrize(
