@@ -1,0 +1,87 @@
+"""The outbox: due tasks claimed oldest first for a lease, done once, and what they write done in the same run."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from billing.models import OutboxTask
+from billing.outbox import LEASE
+from billing.outbox import PASSES
+from billing.outbox import carry_out
+from billing.outbox import claim
+from billing.outbox import enqueue
+from database import transaction
+from tests.conftest import Clock
+
+
+def write(session: Session, clock: Clock, *refs: str, kind: str = "fulfil") -> None:
+    """Tasks written a second apart, in the order given."""
+    for ref in refs:
+        with transaction(session):
+            enqueue(session, kind, ref, clock())
+        clock.advance(seconds=1)
+
+
+def task(session: Session, ref: str) -> OutboxTask:
+    session.rollback()
+    row = session.scalar(select(OutboxTask).where(OutboxTask.ref == ref))
+    assert row is not None
+    return row
+
+
+def test_a_claim_takes_the_oldest_due_tasks_up_to_its_limit_for_a_lease(session: Session, clock: Clock) -> None:
+    write(session, clock, "c", "a", "b")
+    with transaction(session):
+        enqueue(session, "fulfil", "later", clock() + timedelta(minutes=1))  # not due yet
+    taken = claim(session, clock(), limit=2)
+    assert [ref for _, _, ref in taken] == ["c", "a"]
+    assert (task(session, "c").due_at, task(session, "c").attempts) == (clock() + LEASE, 1)
+    assert (task(session, "b").due_at, task(session, "b").attempts) == (clock() - timedelta(seconds=1), 0)
+    assert [ref for _, _, ref in claim(session, clock())] == ["b"]  # the leased ones are not taken again
+    assert claim(session, clock()) == []
+    clock.advance(seconds=LEASE.total_seconds())
+    # A lease that ran out (its worker died) makes the task due again; the one written for later is due too.
+    assert sorted(ref for _, _, ref in claim(session, clock())) == ["a", "b", "c", "later"]
+    assert task(session, "c").attempts == 2
+
+
+def test_a_named_task_is_claimed_alone_and_only_when_due(session: Session, clock: Clock) -> None:
+    write(session, clock, "a", "b")
+    b_id = task(session, "b").id
+    assert [(task_id, ref) for task_id, _, ref in claim(session, clock(), task_id=b_id)] == [(b_id, "b")]
+    assert claim(session, clock(), task_id=b_id) == []  # leased
+    assert task(session, "a").attempts == 0
+
+
+def test_the_same_kind_and_ref_is_one_task(session: Session, clock: Clock) -> None:
+    write(session, clock, "a", "a")
+    write(session, clock, "a", kind="booked_notice")
+    session.rollback()
+    assert sorted(session.scalars(select(OutboxTask.kind))) == ["booked_notice", "fulfil"]
+
+
+def test_a_run_carries_out_what_its_tasks_write_but_stops_after_its_passes(session: Session, clock: Clock) -> None:
+    write(session, clock, "0")
+    done: list[str] = []
+
+    def chain(db: Session, ref: str) -> None:
+        done.append(ref)
+        with transaction(db):
+            enqueue(db, "fulfil", str(int(ref) + 1), clock())  # each task writes the next, without end
+
+    assert carry_out(session, {"fulfil": chain}, clock) == PASSES
+    assert done == [str(n) for n in range(PASSES)]
+    session.rollback()
+    assert session.scalar(select(OutboxTask.done_at).where(OutboxTask.ref == str(PASSES))) is None  # the next run's
+
+
+def test_a_named_run_does_only_that_task(session: Session, clock: Clock) -> None:
+    write(session, clock, "a", "b")
+    done: list[str] = []
+    b_id = task(session, "b").id
+    assert carry_out(session, {"fulfil": lambda _db, ref: done.append(ref)}, clock, task_id=b_id) == 1
+    assert done == ["b"]
+    assert (task(session, "b").done_at, task(session, "a").done_at) == (clock(), None)
