@@ -5,20 +5,31 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
+from flask import Flask
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from billing import statuses
 from billing.administration import PaymentFilter
 from billing.administration import find_payments
 from billing.administration import payment_story
+from billing.administration import refund_by_staff
 from billing.fake import FakePaymentGateway
 from billing.models import Payment
+from billing.models import Refund
 from database import transaction
 from errors import Forbidden
+from errors import Invalid
 from errors import NotFound
+from identity.models import AuditEntry
 from identity.models import StaffMember
+from identity.staff import NewStaffMember
+from identity.staff import create_staff_member
 from tests.billing.world import MERCHANT
+from tests.billing.world import NOTIFY_URL
+from tests.billing.world import deliver
 from tests.billing.world import open_order
+from tests.conftest import STAFF_PASSWORD
 from tests.conftest import Clock
 
 
@@ -89,3 +100,63 @@ def test_a_channel_admin_finds_and_reads_only_their_channels(session: Session, c
         find_payments(session, staff("city_operator"), PaymentFilter())
     with pytest.raises(Forbidden):
         payment_story(session, staff("city_operator"), first.public_id)
+
+
+def member(session: Session, clock: Clock, username: str, role: str, channels: tuple[str, ...] = ()) -> StaffMember:
+    cities = ("330100",) if role == "city_operator" else ()
+    with transaction(session):
+        return create_staff_member(
+            session, NewStaffMember(username, username.title(), STAFF_PASSWORD, role, cities, channels), now=clock()
+        )
+
+
+def paid_order(app: Flask, session: Session, gateway: FakePaymentGateway, clock: Clock) -> Payment:
+    order = open_order(session, gateway, clock)
+    assert deliver(app, gateway, gateway.pay(order.out_trade_no), clock).received
+    return order
+
+
+def test_a_staff_refund_needs_a_reason_and_lands_with_its_audit_entry(
+    app: Flask, session: Session, clock: Clock
+) -> None:
+    gateway = FakePaymentGateway("wechat", MERCHANT, clock)
+    order = paid_order(app, session, gateway, clock)
+    finance = member(session, clock, "finance", "channel_admin", ("wechat",))
+    for blank in ("", "   ", "\t\n"):
+        with pytest.raises(Invalid) as refused:
+            refund_by_staff(session, gateway, finance, order.public_id, 100, blank, NOTIFY_URL, clock)
+        assert (refused.value.code, list(refused.value.details)) == ("billing.reason_required", ["reason"])
+    session.rollback()
+    assert session.scalars(select(Refund)).all() == []
+    refund = refund_by_staff(session, gateway, finance, order.public_id, 600, "  charged twice  ", NOTIFY_URL, clock)
+    assert (refund.amount_fen, refund.reason, refund.requested_by) == (600, "charged twice", f"staff:{finance.id}")
+    session.rollback()
+    entry = session.scalars(select(AuditEntry).where(AuditEntry.action == "payment.refund")).one()
+    assert (entry.actor_id, entry.target, entry.at, entry.city_code, entry.channel) == (
+        finance.id,
+        f"payment:{order.public_id}",
+        clock(),
+        "330100",
+        "wechat",
+    )
+    assert (entry.before, entry.after) == (
+        {"amount_available": 2500},
+        {"out_refund_no": refund.out_refund_no, "amount_fen": 600},
+    )
+    assert entry.reason.strip() == "charged twice"
+
+
+def test_only_the_payments_channel_admin_may_refund_it(app: Flask, session: Session, clock: Clock) -> None:
+    gateway = FakePaymentGateway("wechat", MERCHANT, clock)
+    order = paid_order(app, session, gateway, clock)
+    for username, role, channels, refusal in (
+        ("alifinance", "channel_admin", ("alipay",), NotFound),
+        ("root", "platform_admin", (), Forbidden),
+        ("operator", "city_operator", (), Forbidden),
+    ):
+        someone = member(session, clock, username, role, channels)
+        with pytest.raises(refusal):
+            refund_by_staff(session, gateway, someone, order.public_id, 100, "asked", NOTIFY_URL, clock)
+    session.rollback()
+    assert session.scalars(select(Refund)).all() == []
+    assert session.scalars(select(AuditEntry).where(AuditEntry.action == "payment.refund")).all() == []
