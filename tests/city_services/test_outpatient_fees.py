@@ -23,7 +23,9 @@ from billing.models import Refund
 from billing.notifications import receive_notification
 from billing.outbox import LEASE
 from billing.outbox import carry_out
+from city_services.models import NoticeCredit
 from city_services.models import NoticeRecord
+from city_services.notices import Delivery
 from city_services.notices import Notices
 from city_services.notices import read_templates
 from city_services.outpatient.cancel_terms import CANCEL_POLICIES
@@ -40,6 +42,7 @@ from city_services.outpatient.fees import fee_tasks
 from city_services.outpatient.fees import fulfil_paid_fee
 from city_services.outpatient.fees import open_fee
 from city_services.outpatient.models import Appointment
+from city_services.outpatient.provider import BEIJING
 from city_services.outpatient.provider import Hold
 from city_services.outpatient.service import AppointmentView
 from city_services.outpatient.service import cancel_appointment
@@ -48,6 +51,7 @@ from database import transaction
 from database.engine import make_engine
 from database.engine import make_session_factory
 from errors import Conflict
+from identity.models import ChannelIdentity
 from identity.models import Resident
 from tests.city_services.test_outpatient_service import VAULT
 from tests.city_services.test_outpatient_service import Now
@@ -513,3 +517,79 @@ def test_a_double_tapped_cancel_refunds_once(
     assert run_together(3, tap) == ["cancelled"] * 3
     with sessions() as db:
         assert len(db.scalars(select(Refund)).all()) == 1
+
+
+class Inbox:
+    """A channel's messenger that delivers every notice into a list."""
+
+    def __init__(self) -> None:
+        self.delivered: list[Delivery] = []
+
+    def send(self, delivery: Delivery) -> None:
+        self.delivered.append(delivery)
+
+
+def listening(session: Session, resident_id: int, desk: FeeDesk, now: Now) -> tuple[FeeDesk, Inbox]:
+    """The resident's WeChat account, allowing two of each notice, and a desk whose WeChat delivers to an inbox."""
+    with transaction(session):
+        session.add(
+            ChannelIdentity(
+                resident_id=resident_id,
+                channel="wechat",
+                app_id=MINI,
+                external_id="o-payer",
+                created_at=now(),
+                last_login_at=now(),
+            )
+        )
+        for notice in ("appointment", "payment"):
+            session.add(
+                NoticeCredit(
+                    resident_id=resident_id, channel="wechat", app_id=MINI, notice=notice, credits=2, updated_at=now()
+                )
+            )
+    inbox = Inbox()
+    return replace(desk, notices=Notices({MINI: inbox}, desk.notices.templates)), inbox
+
+
+def test_the_resident_is_told_the_booking_and_the_refund_in_their_words(
+    sessions: sessionmaker[Session],
+    session: Session,
+    fake: FakeOutpatient,
+    gateway: FakePaymentGateway,
+    desk: FeeDesk,
+    now: Now,
+) -> None:
+    held, payment = held_and_opened(session, fake, gateway, now)
+    assert payment.resident_id is not None
+    told_desk, inbox = listening(session, payment.resident_id, desk, now)
+    pay(session, gateway, payment, now)
+    run_outbox(sessions, told_desk)
+    starts = held.starts_at.astimezone(BEIJING).strftime("%Y-%m-%d %H:%M")
+    booked = inbox.delivered[0]
+    assert (booked.app_id, booked.external_id, booked.template_id) == (
+        MINI,
+        "o-payer",
+        "AppointmentNotice_Hc4eT1uZo6WqGf2Lx9SbVr0mK",
+    )
+    assert dict(booked.data) == {
+        "thing1": "本人",
+        "thing2": held.hospital_name,
+        "thing3": held.department_name,
+        "time4": starts,
+        "character_string5": held.id,
+    }
+    with sessions() as db:
+        resident = db.get(Resident, payment.resident_id)
+        assert resident is not None
+        cancel_paid_appointment(db, told_desk, fake, resident, held.id)
+    refunded = inbox.delivered[1]
+    fee = held.refund_on_cancel_fen
+    assert refunded.template_id == "PaymentNotice_kY7nJ3aRm5QeZ1tXw8CvLp2Ds4Bq7"
+    assert dict(refunded.data) == {
+        "character_string1": payment.out_trade_no,
+        "amount2": f"{fee // 100}.{fee % 100:02d}元",
+        "thing3": "挂号费退款: 已取消预约",
+        "time4": now().astimezone(BEIJING).strftime("%Y-%m-%d %H:%M"),
+    }
+    assert len(inbox.delivered) == 2
