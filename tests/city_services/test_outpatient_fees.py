@@ -388,7 +388,8 @@ def test_each_platform_has_its_terms_and_an_unknown_one_the_strictest() -> None:
     starts = datetime(2026, 12, 1, 1, 0, tzinfo=UTC)
     assert cancel_terms("shenzhen_health_platform", starts, 1000) == CancelTerms(starts - timedelta(hours=2), 900)
     assert cancel_terms("zheyi_his", starts, 1000) == CancelTerms(starts - timedelta(hours=24), 1000)
-    assert cancel_terms("another", starts, 50) == CancelTerms(starts - STRICTEST.cutoff, 50)
+    assert cancel_terms("another", starts, 50) == CancelTerms(starts - timedelta(hours=24), 50)
+    assert STRICTEST.retained_fen == 0
     assert cancel_terms("shenzhen_health_platform", starts, 60).refund_fen == 0  # never below nothing
     assert set(CANCEL_POLICIES) == {"zheyi_his", "shenzhen_health_platform", "fake"}
 
