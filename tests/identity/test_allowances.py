@@ -125,3 +125,35 @@ def test_marks_past_their_window_are_swept_by_the_next_erasure(app: Flask, sessi
     with transaction(session):
         Allowances(vault, [uses(Mark("k", NOW, NOW + 3 * HOUR))]).carry_over(session, frozenset({other}), NOW + HOUR)
     assert [m.until for m in session.scalars(select(AllowanceMark))] == [NOW + 3 * HOUR]
+
+
+def test_marks_are_keyed_by_purpose_so_no_other_lookup_can_match_them(app: Flask, session: Session) -> None:
+    vault = app.extensions["vault"]
+    kept = Allowances(
+        vault,
+        [uses(Mark("car_move", NOW, NOW + HOUR, scope="330100"), Mark("cooldown", NOW, NOW + HOUR, about="plate-1"))],
+    )  # type: ignore[list-item]
+    person = add_person(session, "k", [("wechat", "wx-mini", "o-9")], "lookup-9")
+    account = vault.lookup("allowance_subject", "account\x1fwechat\x1fwx-mini\x1fo-9")
+    id_number = vault.lookup("allowance_subject", "id_number\x1flookup-9")
+    assert kept.subjects(session, frozenset({person})) == {account, id_number}
+    assert kept.thing("plate-1") == {vault.lookup("allowance_subject", "thing\x1fplate-1")}
+    with transaction(session):
+        kept.carry_over(session, frozenset({person}), NOW)
+    marks = session.scalars(select(AllowanceMark).order_by(AllowanceMark.kind, AllowanceMark.subject)).all()
+    assert [(m.kind, m.subject, m.scope) for m in marks] == [
+        ("car_move", *sorted([account, id_number])[:1], vault.lookup("allowance_scope", "330100")),
+        ("car_move", *sorted([account, id_number])[1:], vault.lookup("allowance_scope", "330100")),
+        ("cooldown", vault.lookup("allowance_subject", "thing\x1fplate-1"), ""),
+    ]
+    # One use is one event, however many subjects it is kept under: a fresh random one per use.
+    assert marks[0].event == marks[1].event != marks[2].event
+    assert all(len(m.event) == 32 and int(m.event, 16) >= 0 for m in marks)
+
+
+def test_a_use_that_no_longer_counts_is_skipped_and_the_rest_still_kept(app: Flask, session: Session) -> None:
+    kept = Allowances(app.extensions["vault"], [uses(Mark("a", NOW - HOUR, NOW), Mark("b", NOW, NOW + HOUR))])  # type: ignore[list-item]
+    person = add_person(session, "s", [("wechat", "wx-mini", "o-s")], None)
+    with transaction(session):
+        kept.carry_over(session, frozenset({person}), NOW)
+    assert session.scalars(select(AllowanceMark.kind)).all() == ["b"]

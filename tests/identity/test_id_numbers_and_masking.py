@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+from datetime import UTC
+from datetime import datetime
+from datetime import timedelta
+
 import pytest
 
 from identity.id_numbers import check_digit
@@ -51,3 +55,12 @@ def test_full_width_digits_fold_to_the_same_number_and_other_scripts_are_refused
 
     assert normalise_id_number(" １１０１０５１９４９１２３１００２ｘ ") == "11010519491231002X"
     assert id_number_problem(normalise_id_number("١١٠١٠٥١٩٤٩١٢٣١٠٠٢X")) is not None
+
+
+def test_a_birth_date_is_in_the_future_by_the_calendar_in_china() -> None:
+    # 01:00 on 24 November in Beijing is still 23 November in UTC: someone born that day is born today.
+    first = "11010520261124123"
+    born_today = first + check_digit(first)
+    just_after_midnight_in_china = datetime(2026, 11, 23, 17, 0, tzinfo=UTC)
+    assert id_number_problem(born_today, now=just_after_midnight_in_china) is None
+    assert id_number_problem(born_today, now=just_after_midnight_in_china - timedelta(hours=2)) is not None

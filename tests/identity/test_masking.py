@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from identity.masking import mask_account_number
 from identity.masking import mask_id_number
 from identity.masking import mask_name
 from identity.masking import mask_phone
@@ -59,3 +60,18 @@ def test_masks_keep_only_what_recognises() -> None:
     assert mask_phone("12345678") == "123*5678"
     assert mask_name("张") == "张*"
     assert mask_name("张三丰") == "张**"
+
+
+@pytest.mark.parametrize(
+    ("number", "masked"),
+    [
+        ("330100123456780001", "**************0001"),
+        ("123456", "****3456"),  # at least four stars, so a short number does not show its length
+        ("12345", "****2345"),
+        ("1234", "****"),  # four or fewer: nothing shown
+        ("123", "***"),
+        ("", ""),
+    ],
+)
+def test_an_account_number_shows_only_its_last_four(number: str, masked: str) -> None:
+    assert mask_account_number(number) == masked
