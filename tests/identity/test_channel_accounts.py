@@ -47,3 +47,23 @@ def test_accounts_of_the_person_most_recently_used_first(app, session: Session) 
         ChannelAccount(second.id, "alipay", "2021", "2088-1", "2088-1"),
         ChannelAccount(first.id, "wechat", "wx-mini", "o-1", "u-1"),
     ]
+
+
+def test_accounts_used_at_the_same_moment_come_newest_added_first_whoever_holds_them(app, session: Session) -> None:
+    with transaction(session):
+        first, second = (Resident(public_id=f"r_{n}", created_at=NOW) for n in ("d", "e"))
+        session.add_all([first, second])
+        session.flush()
+        for resident_id, app_id, external_id in ((first.id, "wx-mini", "o-d"), (second.id, "wx-oa", "o-e")):
+            session.add(
+                ChannelIdentity(
+                    resident_id=resident_id,
+                    channel="wechat",
+                    app_id=app_id,
+                    external_id=external_id,
+                    created_at=NOW,
+                    last_login_at=NOW,
+                )
+            )
+    found = channel_accounts(session, frozenset({first.id, second.id}))
+    assert [account.external_id for account in found] == ["o-e", "o-d"]

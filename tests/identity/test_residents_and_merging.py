@@ -443,3 +443,29 @@ def test_erasure_runs_every_packages_eraser_over_the_whole_person_in_its_transac
     assert asked[-1] == (frozenset({merged.id, survivor.id}), True)
     assert stranger.id not in asked[-1][0]
     assert session.get(Resident, survivor.id).erased_at is not None
+
+
+@pytest.mark.parametrize(
+    "missing", ["real_name_verified_at", "real_name_sealed", "id_number_sealed", "id_number_lookup"]
+)
+def test_a_verified_person_needs_every_part_of_the_verification(missing: str) -> None:
+    from identity.real_name import ID_NUMBER
+    from identity.real_name import REAL_NAME
+    from identity.real_name import verified_person
+
+    resident = Resident(
+        public_id="r_v",
+        created_at=NOW,
+        real_name_verified_at=NOW,
+        real_name_sealed=VAULT.seal(REAL_NAME, "林晓雯"),
+        id_number_sealed=VAULT.seal(ID_NUMBER, "110105194912310021"),
+        id_number_lookup="lookup",
+    )
+    person = verified_person(resident, VAULT)
+    assert person is not None and (person.name, person.id_number, person.lookup) == (
+        "林晓雯",
+        "110105194912310021",
+        "lookup",
+    )
+    setattr(resident, missing, None)
+    assert verified_person(resident, VAULT) is None

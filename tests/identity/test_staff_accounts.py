@@ -21,6 +21,7 @@ from errors import Invalid
 from errors import TooManyRequests
 from errors import Unauthenticated
 from identity.attempt_counts import DatabaseAttempts
+from identity.audit import reason_problem
 from identity.audit import record_staff_action
 from identity.models import AuditEntry
 from identity.models import StaffMember
@@ -130,7 +131,7 @@ def test_an_audit_entry_needs_a_reason_and_keeps_it_trimmed(session: Session) ->
     for blank in ("", "   ", "x" * 501):
         with pytest.raises(Invalid) as refused:
             record_staff_action(session, root, action="staff.created", target="staff/x", reason=blank, at=NOW)
-        assert refused.value.code == "audit.reason_required"
+        assert refused.value.code == "audit.reason_required" and refused.value.message == reason_problem(blank)
     entry = record_staff_action(session, root, action="staff.created", target="staff/x", reason="  hired  ", at=NOW)
     assert entry.reason == "hired"
 
@@ -146,7 +147,7 @@ def test_only_a_platform_admin_adds_staff_and_says_why(session: Session) -> None
         add_staff_member(session, operator, new, reason="hired", now=NOW, served_cities=("330100",))
     with pytest.raises(Invalid) as no_reason:
         add_staff_member(session, root, new, reason=" ", now=NOW, served_cities=("330100",))
-    assert no_reason.value.code == "staff.reason_required"
+    assert (no_reason.value.code, no_reason.value.message) == ("staff.reason_required", reason_problem(" "))
     with pytest.raises(Invalid) as unknown:
         add_staff_member(session, root, new, reason="hired", now=NOW, served_cities=("310000",))
     assert (unknown.value.code, unknown.value.details) == ("staff.unknown_city", {"cities": ["330100"]})
