@@ -14,7 +14,6 @@ from sqlalchemy.orm import Session
 
 from billing import statuses
 from billing.fake import FakePaymentGateway
-from billing.gateway import Checkout
 from billing.gateway import Order
 from billing.models import Payment
 from billing.payments import erase_payer
@@ -25,6 +24,7 @@ from errors import Conflict
 from errors import NotFound
 from tests.billing.world import MERCHANT
 from tests.billing.world import NOTIFY_URL
+from tests.billing.world import Recording
 from tests.billing.world import add_resident
 from tests.billing.world import charge
 from tests.concurrency import run_together
@@ -42,18 +42,6 @@ class Ticking:
     def __call__(self) -> datetime:
         self.now += timedelta(seconds=1)
         return self.now
-
-
-class Recording(FakePaymentGateway):
-    """The fake channel, keeping every order it was asked to place."""
-
-    def __init__(self, clock: Ticking) -> None:
-        super().__init__("wechat", MERCHANT, clock)
-        self.orders: list[Order] = []
-
-    def create(self, order: Order) -> Checkout:
-        self.orders.append(order)
-        return super().create(order)
 
 
 def test_the_order_is_recorded_as_charged_and_the_channel_asked_for_exactly_it(session: Session, clock: Clock) -> None:

@@ -30,6 +30,7 @@ from identity.models import Resident
 from identity.residents import erase_resident
 from tests.billing.world import MERCHANT
 from tests.billing.world import NOTIFY_URL
+from tests.billing.world import Recording
 from tests.billing.world import deliver
 from tests.billing.world import open_order
 from tests.concurrency import run_together
@@ -208,25 +209,13 @@ def test_once_per_requester_answers_the_open_refund_and_counts_a_refused_one_as_
     assert len(session.scalars(select(Refund).where(Refund.payment_id == payment_id)).all()) == 2
 
 
-class RecordingRefunds(FakePaymentGateway):
-    """The fake channel, keeping every refund it was asked for."""
-
-    def __init__(self, clock: Clock) -> None:
-        super().__init__("wechat", MERCHANT, clock)
-        self.asked: list[RefundOrder] = []
-
-    def refund(self, order: RefundOrder) -> ChannelRefund:
-        self.asked.append(order)
-        return super().refund(order)
-
-
 def test_the_channel_is_asked_for_exactly_the_refund_recorded(app: Flask, session: Session, clock: Clock) -> None:
-    gateway = RecordingRefunds(clock)
+    gateway = Recording(clock)
     payment_id = paid_order(app, session, gateway, clock)
     clock.advance(minutes=5)
     asked = refund(app, gateway, payment_id, 2500, clock)  # all that remains is not more than remains
     paid = _payment(app, payment_id)
-    assert gateway.asked == [
+    assert gateway.refunds == [
         RefundOrder(paid.out_trade_no, asked.out_refund_no, 2500, 2500, "hospital refused", NOTIFY_URL)
     ]
     assert re.fullmatch(r"rf[0-9a-f]{30}", asked.out_refund_no)
@@ -242,7 +231,7 @@ def test_the_channel_is_asked_for_exactly_the_refund_recorded(app: Flask, sessio
 def test_a_settled_refund_keeps_the_channels_time_and_number_or_ours(
     app: Flask, session: Session, clock: Clock
 ) -> None:
-    gateway = RecordingRefunds(clock)
+    gateway = Recording(clock)
     payment_id = paid_order(app, session, gateway, clock)
     first = refund(app, gateway, payment_id, 1000, clock)
     settled_at = clock() - timedelta(seconds=30)

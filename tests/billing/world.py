@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import secrets
+from collections.abc import Callable
+from datetime import datetime
 from datetime import timedelta
 
 from flask import Flask
@@ -12,6 +14,10 @@ from sqlalchemy.orm import Session
 
 from billing.fake import Delivery
 from billing.fake import FakePaymentGateway
+from billing.gateway import ChannelRefund
+from billing.gateway import Checkout
+from billing.gateway import Order
+from billing.gateway import RefundOrder
 from billing.models import LedgerEntry
 from billing.models import Payment
 from billing.notifications import Receipt
@@ -25,6 +31,23 @@ from tests.conftest import Clock
 
 MERCHANT = "1900000109"
 NOTIFY_URL = "http://127.0.0.1:8000/callbacks/wechat-pay/1900000109"
+
+
+class Recording(FakePaymentGateway):
+    """The fake channel, keeping every order and refund it was asked for."""
+
+    def __init__(self, clock: Callable[[], datetime]) -> None:
+        super().__init__("wechat", MERCHANT, clock)
+        self.orders: list[Order] = []
+        self.refunds: list[RefundOrder] = []
+
+    def create(self, order: Order) -> Checkout:
+        self.orders.append(order)
+        return super().create(order)
+
+    def refund(self, order: RefundOrder) -> ChannelRefund:
+        self.refunds.append(order)
+        return super().refund(order)
 
 
 def add_resident(session: Session, clock: Clock) -> int:
