@@ -82,6 +82,8 @@ def _carry_out_one(
         log.error("no handler for an outbox task", extra={"kind": kind})
         _failed(session, task_id, "outbox.no_handler", clock())
         return 0
+    # Each task reads what the database holds now, never what an earlier task of this run left in the session.
+    session.expire_all()
     try:
         handler(session, ref)
     except DomainError as failure:

@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 
 from billing.gateway import PaymentGateway
 from billing.models import Payment
+from billing.models import Refund
 from billing.outbox import Handler
 from billing.outbox import enqueue
 from billing.payments import Charge
@@ -29,8 +30,10 @@ from billing.refunds import amount_available
 from billing.refunds import open_refund_of
 from billing.refunds import request_refund
 from billing.statuses import CREATED
+from billing.statuses import PROCESSING
 from billing.statuses import REFUND_FAILED
 from billing.statuses import REFUNDABLE
+from billing.statuses import REQUESTED
 from city_services.notices import Notices
 from city_services.outpatient import models
 from city_services.outpatient.cancel_terms import cancel_terms
@@ -62,6 +65,8 @@ PAYMENT_WINDOW = timedelta(minutes=10)
 # The order closes at the channel this long before the hospital's hold lapses, so no one pays for a lost place.
 CLOSE_MARGIN = timedelta(minutes=3)
 APPOINTMENT_NOTICE, PAYMENT_NOTICE = "appointment", "payment"
+# Refunds whose money is neither back nor free again.
+REFUND_OPEN = (REQUESTED, PROCESSING)
 # Outbox tasks an outcome owes, written in the same transaction as the outcome, so a crash loses neither.
 BOOKED_NOTICE, CANCEL_REFUND = "booked_notice", "cancel_refund"
 
@@ -127,6 +132,7 @@ def fulfil_paid_fee(session: Session, desk: FeeDesk, out_trade_no: str) -> None:
     if row is None or row.upstream_hold_id is None or row.status not in (models.HELD,):
         # Erased, cancelled or lapsed before the money came: nothing to book, so nothing to keep.
         _give_back(session, desk, payment, "saga:appointment_ended", "paid after the appointment ended")
+        _until_refunds_settle(session, payment.id)
         return
     public_id, city, hold_id = row.public_id, row.city_code, row.upstream_hold_id
     end_reads(session)
@@ -139,11 +145,13 @@ def fulfil_paid_fee(session: Session, desk: FeeDesk, out_trade_no: str) -> None:
         if refused.code != HOLD_EXPIRED:
             _end(session, public_id, desk.clock())
         _give_back(session, desk, payment, "saga:hospital_refused", "the hospital could not book the place")
+        _until_refunds_settle(session, payment.id)
         return
     if booked.status != models.CONFIRMED:
         # The resident cancelled while the hospital was booking: the cancel stands, at the hospital too.
         _give_back_place(session, desk, city, hold_id)
         _give_back(session, desk, payment, "saga:appointment_ended", "paid after the appointment ended")
+        _until_refunds_settle(session, payment.id)
 
 
 def send_booked_notice(session: Session, desk: FeeDesk, public_id: str) -> None:
@@ -195,20 +203,28 @@ def cancel_paid_appointment(
         _close_unpaid(session, desk, payment)
     elif paid:
         try:
-            refund_cancelled_fee(session, desk, public_id)
-        except UpstreamUnavailable as failure:
+            refund_cancelled_fee(session, desk, public_id, until_settled=False)
+        except DomainError as failure:
+            # The cancel has committed, and its task owns the refund from here: the resident hears "cancelled".
             log.warning("a cancelled appointment's refund is left to its task", extra={"code": failure.code})
     return cancelled
 
 
-def refund_cancelled_fee(session: Session, desk: FeeDesk, public_id: str) -> None:
-    """Give back what the hospital's terms refund for a cancelled paid appointment (run again, it does nothing new)."""
+def refund_cancelled_fee(session: Session, desk: FeeDesk, public_id: str, *, until_settled: bool = True) -> None:
+    """Give back what the hospital's terms refund for a cancelled paid appointment (run again, it does nothing new).
+
+    As a task it is done only once the money is back: a refund still open is looked at again later,
+    so one the channel refuses after accepting it (WeChat's CLOSED) is asked for anew.
+    """
     row = session.scalar(select(Appointment).where(Appointment.public_id == public_id))
     payment = payment_for(session, PURPOSE, public_id)
     if row is None or row.status != models.CANCELLED or payment is None or payment.status not in REFUNDABLE:
         return
     terms = cancel_terms(row.adapter, row.starts_at, row.fee_fen)
+    payment_id = payment.id
     _give_back(session, desk, payment, "resident", "cancelled by the resident", terms.refund_fen)
+    if until_settled:
+        _until_refunds_settle(session, payment_id)
 
 
 def fee_tasks(desk: FeeDesk) -> dict[str, Handler]:
@@ -273,6 +289,15 @@ def _give_back(
             },
             now=desk.clock(),
         )
+
+
+def _until_refunds_settle(session: Session, payment_id: int) -> None:
+    """Fail the task (it backs off and looks again) while a refund of the payment is asked for or processing."""
+    open_refunds = session.scalars(
+        select(Refund.status).where(Refund.payment_id == payment_id, Refund.status.in_(REFUND_OPEN))
+    ).all()
+    if open_refunds:
+        raise UpstreamUnavailable("billing.refund_pending", "A refund is not settled yet; it is looked at again.")
 
 
 def _give_back_place(session: Session, desk: FeeDesk, city: str, hold_id: str) -> None:

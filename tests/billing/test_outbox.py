@@ -85,3 +85,25 @@ def test_a_named_run_does_only_that_task(session: Session, clock: Clock) -> None
     assert carry_out(session, {"fulfil": lambda _db, ref: done.append(ref)}, clock, task_id=b_id) == 1
     assert done == ["b"]
     assert (task(session, "b").done_at, task(session, "a").done_at) == (clock(), None)
+
+
+def test_each_task_reads_what_the_database_holds_not_what_an_earlier_task_left(
+    app: object, session: Session, clock: Clock
+) -> None:
+    write(session, clock, "a", "b")
+    sessions = app.extensions["session_factory"]  # type: ignore[attr-defined]
+    seen: list[str | None] = []
+    kept: list[object] = []
+
+    def first(db: Session, _ref: str) -> None:
+        kept.append(db.scalar(select(OutboxTask).where(OutboxTask.ref == "b")))  # held by this session, and by us
+        with sessions() as other, transaction(other):  # another worker changes it meanwhile
+            row = other.scalar(select(OutboxTask).where(OutboxTask.ref == "b"))
+            row.last_error = "changed elsewhere"
+
+    def second(db: Session, ref: str) -> None:
+        seen.append(db.scalar(select(OutboxTask).where(OutboxTask.ref == ref)).last_error)  # type: ignore[union-attr]
+
+    with sessions() as worker:  # as the web tier and the worker make them: objects kept across commits
+        assert carry_out(worker, {"fulfil": lambda db, ref: (first if ref == "a" else second)(db, ref)}, clock) == 2
+    assert seen == ["changed elsewhere"]

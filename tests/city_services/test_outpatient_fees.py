@@ -23,6 +23,8 @@ from billing.models import Refund
 from billing.notifications import receive_notification
 from billing.outbox import LEASE
 from billing.outbox import carry_out
+from billing.refunds import MAX_REFUNDS_PER_PAYMENT
+from billing.refunds import request_refund
 from city_services.models import NoticeCredit
 from city_services.models import NoticeRecord
 from city_services.notices import Delivery
@@ -51,6 +53,7 @@ from database import transaction
 from database.engine import make_engine
 from database.engine import make_session_factory
 from errors import Conflict
+from errors import UpstreamUnavailable
 from identity.models import ChannelIdentity
 from identity.models import Resident
 from tests.city_services.test_outpatient_service import VAULT
@@ -116,6 +119,20 @@ def pay(session: Session, gateway: FakePaymentGateway, payment: Payment, now: No
     delivery = gateway.pay(payment.out_trade_no)
     receipt = receive_notification(session, gateway, delivery.headers, delivery.body, vault=VAULT, clock=now)
     assert receipt.received
+
+
+def settle_refunds(sessions: sessionmaker[Session], gateway: FakePaymentGateway, now: Now) -> None:
+    """The channel finishes every refund it is processing, and its notifications arrive."""
+    with sessions() as db:
+        open_refunds = db.execute(
+            select(Payment.out_trade_no, Refund.out_refund_no)
+            .join(Refund, Refund.payment_id == Payment.id)
+            .where(Refund.status == statuses.PROCESSING)
+        ).all()
+    for out_trade_no, out_refund_no in open_refunds:
+        delivery = gateway.settle_refund(out_trade_no, out_refund_no)
+        with sessions() as db:
+            assert receive_notification(db, gateway, delivery.headers, delivery.body, vault=VAULT, clock=now).received
 
 
 def run_outbox(sessions: sessionmaker[Session], desk: FeeDesk) -> int:
@@ -231,10 +248,17 @@ def test_the_hospital_refusing_the_paid_place_refunds_it_in_full_once(
             "saga:hospital_refused",
             statuses.PROCESSING,
         )
-        fulfil_paid_fee(db, desk, payment.out_trade_no)
+        with pytest.raises(UpstreamUnavailable) as waiting:
+            fulfil_paid_fee(db, desk, payment.out_trade_no)  # run again: no second refund, and it waits for the first
+        assert waiting.value.code == "billing.refund_pending"
         assert len(db.scalars(select(Refund)).all()) == 1
     assert status_of(sessions, held.id) == "cancelled"
     assert told(sessions) == ["payment"]
+    settle_refunds(sessions, gateway, now)
+    now.at += timedelta(seconds=11)
+    assert run_outbox(sessions, desk) == 1  # the money is back: the task is done
+    with sessions() as db:
+        assert db.scalars(select(Refund.status)).all() == [statuses.SUCCEEDED]
 
 
 def test_money_that_comes_after_the_appointment_ended_goes_back(
@@ -292,7 +316,7 @@ def test_an_unreachable_channel_leaves_the_refund_to_ask_again(
     fake.cancel(hold_id)
     pay(session, gateway, payment, now)
     gateway.down = True
-    with sessions() as db:
+    with sessions() as db, pytest.raises(UpstreamUnavailable):
         fulfil_paid_fee(db, desk, payment.out_trade_no)
     with sessions() as db:
         assert db.scalars(select(Refund.status)).all() == [statuses.REQUESTED]  # the sweep asks again
@@ -355,11 +379,14 @@ def test_a_cancel_whose_request_died_before_the_refund_is_refunded_by_its_task(
     assert status_of(sessions, held.id) == "cancelled"
     with sessions() as db:
         assert db.scalars(select(Refund)).all() == []
-    assert run_outbox(sessions, desk) == 1
+    assert run_outbox(sessions, desk) == 0  # it asked for the refund, and waits for the money to be back
     with sessions() as db:
         refund = db.scalars(select(Refund)).one()
         assert (refund.amount_fen, refund.requested_by) == (held.fee_fen, "resident")
     assert told(sessions)[-1] == "payment"
+    settle_refunds(sessions, gateway, now)
+    now.at += timedelta(seconds=11)
+    assert run_outbox(sessions, desk) == 1
     assert run_outbox(sessions, desk) == 0
 
 
@@ -378,10 +405,13 @@ def test_a_refund_the_channel_refused_on_cancel_is_asked_again_by_its_task(
     assert run_outbox(sessions, desk) == 0  # its task asks at once, and is refused too: it backs off
     gateway.refusing_refunds = False
     now.at += timedelta(seconds=11)
-    assert run_outbox(sessions, desk) == 1
+    assert run_outbox(sessions, desk) == 0  # accepted this time: the task waits for the money to be back
     with sessions() as db:
         refunds = db.scalars(select(Refund.status).order_by(Refund.id)).all()
         assert refunds == [statuses.REFUND_FAILED, statuses.REFUND_FAILED, statuses.PROCESSING]
+        assert db.scalars(select(OutboxTask.last_error).where(OutboxTask.kind == "cancel_refund")).one() == (
+            "billing.refund_pending"
+        )
 
 
 def test_each_platform_has_its_terms_and_an_unknown_one_the_strictest() -> None:
@@ -450,12 +480,15 @@ def test_a_refund_the_channel_refuses_is_asked_again_until_the_money_is_back(
     assert told(sessions) == []  # no "refunded" notice for money that did not move
     gateway.refusing_refunds = False
     now.at += timedelta(seconds=11)
-    assert run_outbox(sessions, desk) == 1
+    assert run_outbox(sessions, desk) == 0  # asked again and accepted; done once the money is back
     with sessions() as db:
         refunds = db.scalars(select(Refund).order_by(Refund.id)).all()
         assert [r.status for r in refunds] == [statuses.REFUND_FAILED, statuses.PROCESSING]
         assert refunds[1].amount_fen == payment.amount_fen
     assert told(sessions) == ["payment"]
+    settle_refunds(sessions, gateway, now)
+    now.at += timedelta(seconds=31)
+    assert run_outbox(sessions, desk) == 1
 
 
 class CancelledWhileBooking:
@@ -492,7 +525,7 @@ def test_a_booking_that_finishes_after_the_resident_cancelled_leaves_it_cancelle
             row.status = "cancelled"
 
     racing = replace(desk, provider_for=lambda _s, _c: CancelledWhileBooking(fake, resident_cancels))  # type: ignore[arg-type, return-value]
-    assert run_outbox(sessions, racing) == 1
+    assert run_outbox(sessions, racing) == 0  # refunded, the task waiting for the money to be back
     assert status_of(sessions, held.id) == "cancelled"
     with sessions() as db:
         hold_id = db.scalar(select(Appointment.upstream_hold_id).where(Appointment.public_id == held.id))
@@ -594,3 +627,52 @@ def test_the_resident_is_told_the_booking_and_the_refund_in_their_words(
         "time4": now().astimezone(BEIJING).strftime("%Y-%m-%d %H:%M"),
     }
     assert len(inbox.delivered) == 2
+
+
+def test_a_refund_the_channel_drops_after_accepting_it_is_asked_for_anew(
+    sessions: sessionmaker[Session],
+    session: Session,
+    fake: FakeOutpatient,
+    gateway: FakePaymentGateway,
+    desk: FeeDesk,
+    now: Now,
+) -> None:
+    held, payment, resident = booked_and_paid(sessions, session, fake, gateway, desk, now)
+    with sessions() as db:
+        cancel_paid_appointment(db, desk, fake, resident, held.id)
+        first = db.scalars(select(Refund)).one()
+    assert run_outbox(sessions, desk) == 0  # accepted, not yet back: the task waits
+    dropped = gateway.settle_refund(payment.out_trade_no, first.out_refund_no, succeed=False)  # e.g. WeChat's CLOSED
+    with sessions() as db:
+        assert receive_notification(db, gateway, dropped.headers, dropped.body, vault=VAULT, clock=now).received
+    now.at += timedelta(seconds=11)
+    assert run_outbox(sessions, desk) == 0  # asked for anew
+    settle_refunds(sessions, gateway, now)
+    now.at += timedelta(seconds=31)
+    assert run_outbox(sessions, desk) == 1
+    with sessions() as db:
+        refunds = db.scalars(select(Refund).order_by(Refund.id)).all()
+        assert [(r.status, r.amount_fen) for r in refunds] == [
+            (statuses.REFUND_FAILED, held.fee_fen),
+            (statuses.SUCCEEDED, held.fee_fen),
+        ]
+
+
+def test_a_cancel_that_committed_answers_cancelled_whatever_its_refund_meets(
+    sessions: sessionmaker[Session],
+    session: Session,
+    fake: FakeOutpatient,
+    gateway: FakePaymentGateway,
+    desk: FeeDesk,
+    now: Now,
+) -> None:
+    held, payment, resident = booked_and_paid(sessions, session, fake, gateway, desk, now)
+    gateway.refusing_refunds = True
+    with sessions() as db:
+        for _ in range(MAX_REFUNDS_PER_PAYMENT):  # refused refunds, up to what a payment may have
+            request_refund(db, gateway, payment.id, 1, "test", "staff:1", NOTIFY, now)
+    with sessions() as db:
+        assert cancel_paid_appointment(db, desk, fake, resident, held.id).status == "cancelled"
+    with sessions() as db:
+        task = db.scalars(select(OutboxTask).where(OutboxTask.kind == "cancel_refund")).one()
+        assert task.done_at is None  # the refund is its task's to get back
