@@ -31,6 +31,7 @@ BACKOFF = (timedelta(seconds=10), timedelta(seconds=30), timedelta(minutes=2), t
 # Passes over the due tasks per run: a task's handler may write the next one (a booking writes its notice).
 PASSES = 5
 Handler = Callable[[Session, str], None]
+CRASHED = "outbox.crashed"
 
 
 def enqueue(session: Session, kind: str, ref: str, now: datetime) -> None:
@@ -90,6 +91,11 @@ def _carry_out_one(
         # A channel or hospital that cannot answer now: try again later, with the code to see why.
         session.rollback()
         _failed(session, task_id, failure.code, clock())
+        return 0
+    except Exception:  # noqa: BLE001 - one task's bug must not stop the others: it is logged and tried again later
+        log.exception("an outbox task crashed", extra={"kind": kind})
+        session.rollback()
+        _failed(session, task_id, CRASHED, clock())
         return 0
     _done(session, task_id, clock())
     return 1

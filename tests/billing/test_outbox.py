@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import logging
 from datetime import timedelta
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from billing.models import OutboxTask
+from billing.outbox import CRASHED
 from billing.outbox import LEASE
 from billing.outbox import PASSES
 from billing.outbox import carry_out
@@ -107,3 +110,22 @@ def test_each_task_reads_what_the_database_holds_not_what_an_earlier_task_left(
     with sessions() as worker:  # as the web tier and the worker make them: objects kept across commits
         assert carry_out(worker, {"fulfil": lambda db, ref: (first if ref == "a" else second)(db, ref)}, clock) == 2
     assert seen == ["changed elsewhere"]
+
+
+def test_a_task_that_crashes_is_logged_and_retried_and_the_others_still_run(
+    session: Session, clock: Clock, caplog: Any
+) -> None:
+    write(session, clock, "a", "b")
+    done: list[str] = []
+
+    def handler(_db: Session, ref: str) -> None:
+        if ref == "a":
+            raise KeyError("a bug in one handler")
+        done.append(ref)
+
+    caplog.set_level(logging.ERROR, logger="citytiles.outbox")
+    assert carry_out(session, {"fulfil": handler}, clock) == 1
+    assert done == ["b"]
+    crashed = task(session, "a")
+    assert (crashed.last_error, crashed.done_at, crashed.due_at) == (CRASHED, None, clock() + timedelta(seconds=10))
+    assert [(r.getMessage(), r.kind) for r in caplog.records] == [("an outbox task crashed", "fulfil")]  # type: ignore[attr-defined]
