@@ -67,9 +67,9 @@ def post(
 
 
 @built_once
-def _new_entry(insert: Any) -> Any:
+def _new_entry(insert_or_skip: Any) -> Any:
     entries = LedgerEntry.__table__
-    return insert(entries).on_conflict_do_nothing(index_elements=[entries.c.key]).returning(entries.c.id)
+    return insert_or_skip(entries).on_conflict_do_nothing(index_elements=[entries.c.key]).returning(entries.c.id)
 
 
 def post_payment(session: Session, payment: Payment, now: datetime) -> bool:

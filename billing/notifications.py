@@ -137,9 +137,9 @@ def _first_sight(session: Session, channel: str, notice: Notice, now: datetime) 
 
 
 @built_once
-def _remember_delivery(insert: Any) -> Any:
+def _remember_delivery(insert_or_skip: Any) -> Any:
     nonces = NotificationNonce.__table__
-    return insert(nonces).on_conflict_do_nothing().returning(nonces.c.nonce)
+    return insert_or_skip(nonces).on_conflict_do_nothing().returning(nonces.c.nonce)
 
 
 def _mismatch(payment: Payment, gateway: PaymentGateway, notice: Notice) -> str | None:
@@ -195,9 +195,9 @@ def _store(
 
 
 @built_once
-def _keep_notification(insert: Any) -> Any:
+def _keep_notification(insert_or_skip: Any) -> Any:
     kept = PaymentNotification.__table__
-    statement = insert(kept)
+    statement = insert_or_skip(kept)
     return statement.on_conflict_do_update(
         index_elements=[kept.c.channel, kept.c.event_id],
         set_={"copies": kept.c.copies + 1, "last_received_at": statement.excluded.received_at},

@@ -40,9 +40,9 @@ def enqueue(session: Session, kind: str, ref: str, now: datetime) -> None:
 
 
 @built_once
-def _new_task(insert: Any) -> Any:
+def _new_task(insert_or_skip: Any) -> Any:
     tasks = OutboxTask.__table__
-    return insert(tasks).on_conflict_do_nothing(index_elements=[tasks.c.kind, tasks.c.ref])
+    return insert_or_skip(tasks).on_conflict_do_nothing(index_elements=[tasks.c.kind, tasks.c.ref])
 
 
 def claim(
