@@ -227,3 +227,39 @@ def test_an_address_lockout_is_logged_once_without_a_username(session: Session, 
 def test_a_masked_username_keeps_its_first_character_and_length() -> None:
     assert mask_username("wei.li") == "w…(6)"
     assert mask_username("") == "…(0)"
+
+
+def test_the_limits_of_a_new_account_are_inclusive() -> None:
+    from identity.staff import MAX_SCOPE_CITIES
+    from identity.staff import MIN_DISTINCT_PASSWORD_CHARACTERS
+    from identity.staff import MIN_PASSWORD_LENGTH
+    from identity.staff import check_new_staff_member
+
+    cities = tuple(f"{330100 + n:06d}" for n in range(MAX_SCOPE_CITIES))
+    check_new_staff_member(NewStaffMember("operator", "Op", PASSWORD, "city_operator", cities=cities))
+    with pytest.raises(Invalid) as too_many:
+        check_new_staff_member(NewStaffMember("operator", "Op", PASSWORD, "city_operator", cities=(*cities, "440300")))
+    assert too_many.value.code == "staff.invalid_scope"
+    shortest = "abcdef" + "a" * (MIN_PASSWORD_LENGTH - 6)  # just long enough, just varied enough
+    assert len(set(shortest)) == MIN_DISTINCT_PASSWORD_CHARACTERS
+    check_new_staff_member(NewStaffMember("operator", "Op", f"  {shortest}  ", "platform_admin"))
+    for weak in (shortest[:-1], "abcde" + "a" * MIN_PASSWORD_LENGTH):
+        with pytest.raises(Invalid) as refused:
+            check_new_staff_member(NewStaffMember("operator", "Op", weak, "platform_admin"))
+        assert refused.value.code == "staff.weak_password"
+
+
+def test_an_unknown_role_names_the_known_ones() -> None:
+    from identity.models import ROLES
+    from identity.staff import check_new_staff_member
+
+    with pytest.raises(Invalid) as refused:
+        check_new_staff_member(NewStaffMember("operator", "Op", PASSWORD, "superuser"))
+    assert (refused.value.code, refused.value.details) == ("staff.unknown_role", {"role": list(ROLES)})
+
+
+def test_a_new_account_is_active(session: Session) -> None:
+    with transaction(session):
+        member = create_staff_member(session, NewStaffMember("new.one", "New", PASSWORD, "platform_admin"), now=NOW)
+    session.expire_all()
+    assert session.scalar(select(StaffMember.active).where(StaffMember.id == member.id)) is True
