@@ -110,7 +110,8 @@ def held_and_opened(
     session: Session, fake: FakeOutpatient, gateway: FakePaymentGateway, now: Now
 ) -> tuple[AppointmentView, Payment]:
     resident = make_resident(session)
-    held = hold(session, fake, resident, tomorrow_slot(fake), now)
+    # Two days on: whatever the hour now, even the strictest cancel cut-off (24 hours) is still ahead.
+    held = hold(session, fake, resident, tomorrow_slot(fake, offset=2), now)
     payment = open_fee(session, gateway, held, resident.id, MINI, "o-payer", NOTIFY, now)
     return held, payment
 
