@@ -177,6 +177,7 @@ ERROR_CODES: dict[str, tuple[int, str]] = {
     "outpatient.nothing_to_pay": (409, "This appointment has no fee waiting to be paid."),
     "billing.reason_required": (422, "Every refund needs a reason: one line of text, not blank."),
     "billing.refund_owed": (503, "The channel refused a refund we owe; it is asked again later."),
+    "billing.refund_pending": (503, "A refund is not settled yet; it is looked at again later."),
     "billing.merchant_not_found": (404, "citytiles has no such merchant at this channel."),
     "billing.payment_not_found": (404, "You have no payment with this id."),
     "billing.refund_not_found": (404, "No such refund."),
