@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 from datetime import timedelta
 
 import pytest
@@ -31,8 +32,8 @@ def fail(app: Flask, city: str, service: str, times: int, policy: CallPolicy = P
             app.extensions["outbound"].call(connection_key(city, service), "account", policy, unusable)
 
 
-def succeed(app: Flask, city: str, service: str) -> None:
-    app.extensions["outbound"].call(connection_key(city, service), "account", POLICY, lambda: None)
+def succeed(app: Flask, city: str, service: str, policy: CallPolicy = POLICY) -> None:
+    app.extensions["outbound"].call(connection_key(city, service), "account", policy, lambda: None)
 
 
 def states(api: Api, city: str, channel: str = "wechat", **headers: str) -> dict[str, tuple[str, str | None]]:
@@ -53,10 +54,12 @@ def test_an_open_breaker_degrades_that_tile_on_both_channels_and_nothing_else(ap
 
 
 def test_the_tile_recovers_when_a_trial_call_succeeds(app: Flask, api: Api) -> None:
-    fail(app, "440300", "outpatient", POLICY.failure_threshold)
+    # Open long enough that a busy machine still reads the tiles before the breaker lets a trial through.
+    policy = replace(POLICY, reset_seconds=1.5)
+    fail(app, "440300", "outpatient", policy.failure_threshold, policy)
     assert states(api, "440300")["outpatient"][0] == "degraded"
-    time.sleep(POLICY.reset_seconds + 0.05)
-    succeed(app, "440300", "outpatient")  # the trial
+    time.sleep(policy.reset_seconds + 0.05)
+    succeed(app, "440300", "outpatient", policy)  # the trial
     assert states(api, "440300")["outpatient"] == ("available", None)
 
 
