@@ -7,6 +7,8 @@ import secrets
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import date
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -61,7 +63,9 @@ class Person:
 
 def new_person(name: str = "钱七") -> Person:
     """Someone no fund centre has heard of yet."""
-    first = f"330106{1988:04d}0512" + f"{secrets.randbelow(1000):03d}"
+    # Random over ten million numbers, not a thousand: the sandbox's centres keep every account the run opened.
+    born = date(1960, 1, 1) + timedelta(days=secrets.randbelow(15000))
+    first = f"330106{born:%Y%m%d}{secrets.randbelow(1000):03d}"
     return Person(name, first + check_digit(first))
 
 
