@@ -69,6 +69,7 @@ ERROR_CODES: dict[str, tuple[int, str]] = {
     "channel.unavailable": (503, "The channel cannot be reached; Retry-After says when to retry."),
     # City upstream systems, through outbound/
     "notices.unknown_template": (422, "This app sends no notice by that name; details.offered lists the ones it does."),
+    "notices.channel_unavailable": (503, "The resident's channel cannot take a notice now; it is tried again later."),
     "service.not_offered": (409, "The service is not offered in this city on your channel; details.message says so."),
     "service.off_hours": (409, "The service is closed now; details.available_again_at says when it opens."),
     "service.maintenance": (503, "The service is under maintenance; Retry-After says when it is expected back."),

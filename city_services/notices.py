@@ -37,6 +37,8 @@ NOTICE_NAMES = ("car_move_owner", "appointment", "payment")
 # Credits a resident may hold per app and notice: enough for a busy month, bounded against a looping front end.
 MAX_CREDITS = 50
 ANSWERS = ("accept", "reject")
+# What came of telling someone, as each try is recorded.
+SENT, REFUSED, UNAVAILABLE = "sent", "refused", "unavailable"
 _TEMPLATE_ID = re.compile(r"[A-Za-z0-9_=+/-]{1,128}")
 _KEYWORD = re.compile(r"[a-z_]{1,32}[0-9]{1,2}")
 
@@ -98,6 +100,12 @@ class Notices:
     ) -> bool:
         """Tell the person; whether a channel delivered it (see send_notice)."""
         return send_notice(session, self.messengers, self.templates, resident_id, notice, fields, now=now)
+
+    def owe(self, session: Session, resident_id: int, notice: str, fields: Mapping[str, str], *, now: datetime) -> None:
+        """Tell the person for a task that owes it: UpstreamUnavailable while their channel cannot answer now."""
+        outcome = tell(session, self.messengers, self.templates, resident_id, notice, fields, now=now)
+        if outcome == UNAVAILABLE:
+            raise UpstreamUnavailable("notices.channel_unavailable", "The resident's channel cannot take a notice now.")
 
 
 def read_templates(path: Path) -> tuple[NoticeTemplate, ...]:
@@ -184,32 +192,45 @@ def send_notice(
 
     Call it outside any transaction: it makes its own, around the channel call.
     """
+    return tell(session, messengers, templates, resident_id, notice, fields, now=now) == SENT
+
+
+def tell(
+    session: Session,
+    messengers: Mapping[str, Messenger],
+    templates: tuple[NoticeTemplate, ...],
+    resident_id: int,
+    notice: str,
+    fields: Mapping[str, str],
+    *,
+    now: datetime,
+) -> str:
+    """send_notice's outcome: sent, refused (by the channel, or no credit anywhere) or unavailable (worth a retry)."""
     ids = person_ids(session, resident_id)
     accounts = [a for a in channel_accounts(session, ids) if a.app_id in messengers]
     by_app = {t.app_id: t for t in templates if t.name == notice}
-    tried = False
+    outcomes: set[str] = set()
     for account in accounts:
         template = by_app.get(account.app_id)
         credit_id = _take_credit(session, ids, account, notice, now) if template is not None else None
         if template is None or credit_id is None:
             continue
-        tried = True
         outcome, reason = _deliver(messengers[account.app_id], account, template, fields)
+        outcomes.add(outcome)
         with transaction(session):
             credit = session.get(NoticeCredit, credit_id, with_for_update=True)
-            if credit is not None and outcome != "sent":
+            if credit is not None and outcome != SENT:
                 # The channel's count is the truth when it says none are left; otherwise nothing was spent.
                 credit.credits = 0 if reason == "no_credit" else min(MAX_CREDITS, credit.credits + 1)
                 credit.updated_at = now
             _record(session, resident_id, notice, account, outcome, reason, now)
-        if outcome == "sent":
-            return True
-        if outcome == "refused" and reason != "no_credit":
-            return False  # the notice itself is refused: another app would refuse it too
-    if not tried:
+        if outcome == SENT or (outcome == REFUSED and reason != "no_credit"):
+            return outcome  # sent, or the notice itself is refused: another app would refuse it too
+    if not outcomes:
         with transaction(session):
             _record(session, resident_id, notice, None, "no_credit", None, now)
-    return False
+    # One account that could not answer now may answer later; accounts out of credit will not.
+    return UNAVAILABLE if UNAVAILABLE in outcomes else REFUSED
 
 
 def erase_notice_data(session: Session, resident_ids: frozenset[int], now: datetime) -> None:
@@ -238,10 +259,10 @@ def _deliver(
         messenger.send(delivery)
     except NoticeRefused as refused:
         log.warning("notice refused", extra={"app_id": account.app_id, "notice": template.name, "code": refused.code})
-        return "refused", "no_credit" if refused.no_credit else refused.code[:64]
+        return REFUSED, "no_credit" if refused.no_credit else refused.code[:64]
     except UpstreamUnavailable as unavailable:
-        return "unavailable", unavailable.code[:64]
-    return "sent", None
+        return UNAVAILABLE, unavailable.code[:64]
+    return SENT, None
 
 
 def _take_credit(

@@ -196,6 +196,7 @@ def cancel(signed_in: SignedIn, appointment_id: str) -> AppointmentView:
     provider = open_city_service(signed_in, city, SERVICE)
     desk = current_app.extensions["fee_desk"]
     cancelled = cancel_paid_appointment(session, desk, provider, signed_in.resident, appointment_id)
+    current_app.extensions["tasks"].kick()  # the refund's notice, and the refund itself if the channel was away
     return replace(cancelled, payment_id=fee_payment_id(session, cancelled.id))
 
 

@@ -68,7 +68,7 @@ APPOINTMENT_NOTICE, PAYMENT_NOTICE = "appointment", "payment"
 # Refunds whose money is neither back nor free again.
 REFUND_OPEN = (REQUESTED, PROCESSING)
 # Outbox tasks an outcome owes, written in the same transaction as the outcome, so a crash loses neither.
-BOOKED_NOTICE, CANCEL_REFUND = "booked_notice", "cancel_refund"
+BOOKED_NOTICE, CANCEL_REFUND, REFUND_NOTICE = "booked_notice", "cancel_refund", "refund_notice"
 
 
 @dataclass(frozen=True)
@@ -157,11 +157,11 @@ def fulfil_paid_fee(session: Session, desk: FeeDesk, out_trade_no: str) -> None:
 def send_booked_notice(session: Session, desk: FeeDesk, public_id: str) -> None:
     """Tell the resident their paid place is booked: the task the booking wrote with itself."""
     row = session.scalar(select(Appointment).where(Appointment.public_id == public_id))
-    if row is None or row.status != models.CONFIRMED:
-        return  # cancelled since, or its resident erased: nothing to tell
+    if row is None or row.status != models.CONFIRMED or row.starts_at <= desk.clock():
+        return  # cancelled since, its resident erased, or the visit begun: nothing to tell
     booked, resident_id = view(row, desk.clock()), row.resident_id
     end_reads(session)
-    desk.notices.send(
+    desk.notices.owe(
         session,
         resident_id,
         APPOINTMENT_NOTICE,
@@ -186,43 +186,44 @@ def cancel_paid_appointment(
     own = appointment(session, resident, public_id, desk.clock())
     payment = payment_for(session, PURPOSE, public_id)
     paid = payment is not None and payment.status in REFUNDABLE
-    if paid and own.status == models.CONFIRMED:
-        terms = cancel_terms(_adapter_of(session, public_id), own.starts_at, own.fee_fen)
-        if desk.clock() >= terms.cancel_until:
-            raise Conflict(
-                "outpatient.past_cancel_cutoff",
-                "It is too late to cancel this appointment here; contact the hospital.",
-                {"cancel_until": terms.cancel_until.isoformat()},
-            )
-    # The refund the cancel owes is written with it: if this request dies before the channel is asked, the task asks.
-    owed = _owe(CANCEL_REFUND, public_id) if paid else None
-    cancelled = cancel_appointment(session, provider, resident, public_id, desk.clock, also=owed)
+    terms = cancel_terms(_adapter_of(session, public_id), own.starts_at, own.fee_fen)
+    if paid and own.status == models.CONFIRMED and desk.clock() >= terms.cancel_until:
+        raise Conflict(
+            "outpatient.past_cancel_cutoff",
+            "It is too late to cancel this appointment here; contact the hospital.",
+            {"cancel_until": terms.cancel_until.isoformat()},
+        )
+    # The refund the cancel owes, amount and all, is written with it: if this request dies before the channel
+    # is asked, or the resident is erased (their appointments with them) before the task runs, the task pays it.
+    owed = f"{public_id}:{terms.refund_fen}"
+    cancelled = cancel_appointment(
+        session, provider, resident, public_id, desk.clock, also=_owe(CANCEL_REFUND, owed) if paid else None
+    )
     if payment is None:
         return cancelled
     if payment.status == CREATED:
         _close_unpaid(session, desk, payment)
     elif paid:
         try:
-            refund_cancelled_fee(session, desk, public_id, until_settled=False)
+            refund_cancelled_fee(session, desk, owed, until_settled=False)
         except DomainError as failure:
             # The cancel has committed, and its task owns the refund from here: the resident hears "cancelled".
             log.warning("a cancelled appointment's refund is left to its task", extra={"code": failure.code})
     return cancelled
 
 
-def refund_cancelled_fee(session: Session, desk: FeeDesk, public_id: str, *, until_settled: bool = True) -> None:
-    """Give back what the hospital's terms refund for a cancelled paid appointment (run again, it does nothing new).
+def refund_cancelled_fee(session: Session, desk: FeeDesk, owed: str, *, until_settled: bool = True) -> None:
+    """Give back what a cancel owes, "<appointment id>:<fen>" as the cancel wrote it (run again, it does nothing new).
 
     As a task it is done only once the money is back: a refund still open is looked at again later,
     so one the channel refuses after accepting it (WeChat's CLOSED) is asked for anew.
     """
-    row = session.scalar(select(Appointment).where(Appointment.public_id == public_id))
+    public_id, _, refund_fen = owed.rpartition(":")
     payment = payment_for(session, PURPOSE, public_id)
-    if row is None or row.status != models.CANCELLED or payment is None or payment.status not in REFUNDABLE:
+    if payment is None or payment.status not in REFUNDABLE:
         return
-    terms = cancel_terms(row.adapter, row.starts_at, row.fee_fen)
     payment_id = payment.id
-    _give_back(session, desk, payment, "resident", "cancelled by the resident", terms.refund_fen)
+    _give_back(session, desk, payment, "resident", "cancelled by the resident", int(refund_fen))
     if until_settled:
         _until_refunds_settle(session, payment_id)
 
@@ -231,7 +232,8 @@ def fee_tasks(desk: FeeDesk) -> dict[str, Handler]:
     """The handlers of the outbox tasks the saga's outcomes write."""
     return {
         BOOKED_NOTICE: lambda session, public_id: send_booked_notice(session, desk, public_id),
-        CANCEL_REFUND: lambda session, public_id: refund_cancelled_fee(session, desk, public_id),
+        CANCEL_REFUND: lambda session, owed: refund_cancelled_fee(session, desk, owed),
+        REFUND_NOTICE: lambda session, out_refund_no: send_refund_notice(session, desk, out_refund_no),
     }
 
 
@@ -270,25 +272,44 @@ def _give_back(
     if remaining <= 0 or open_refund_of(session, payment.id, by) is not None:
         return
     gateway = desk.gateway_for(payment)
-    payment_id, resident_id, reference = payment.id, payment.resident_id, payment.out_trade_no
     notify_url = desk.notify_url_for(gateway)
-    refund = request_refund(session, gateway, payment_id, remaining, reason, by, notify_url, desk.clock, once=True)
+
+    def tell_payer(session: Session, _payment: Payment, refund: Refund) -> None:
+        # Written with the refund, by whoever made it: a copy of this step that lost the race tells no one twice.
+        enqueue(session, REFUND_NOTICE, refund.out_refund_no, desk.clock())
+
+    refund = request_refund(
+        session, gateway, payment.id, remaining, reason, by, notify_url, desk.clock, also=tell_payer, once=True
+    )
     if refund.status == REFUND_FAILED:
         log.error("the channel refused a refund we owe", extra={"requested_by": by})
         raise UpstreamUnavailable("billing.refund_owed", "The channel refused a refund we owe; it is asked again.")
-    if resident_id is not None:
-        desk.notices.send(
-            session,
-            resident_id,
-            PAYMENT_NOTICE,
-            {
-                "reference": reference,
-                "amount": f"{refund.amount_fen // 100}.{refund.amount_fen % 100:02d}元",
-                "item": f"挂号费退款: {ITEMS.get(by, reason)}"[:20],
-                "time": desk.clock().astimezone(BEIJING).strftime("%Y-%m-%d %H:%M"),
-            },
-            now=desk.clock(),
-        )
+
+
+def send_refund_notice(session: Session, desk: FeeDesk, out_refund_no: str) -> None:
+    """Tell the payer a fee is on its way back and why: the task each of the saga's refunds wrote with itself."""
+    found = session.execute(
+        select(Refund, Payment)
+        .join(Payment, Payment.id == Refund.payment_id)
+        .where(Refund.out_refund_no == out_refund_no)
+    ).first()
+    if found is None:
+        return
+    refund, payment = found
+    if refund.status == REQUESTED:
+        # Not yet accepted by the channel: a refusal would make the notice untrue, so look again later.
+        raise UpstreamUnavailable("billing.refund_pending", "A refund is not accepted yet; it is looked at again.")
+    if refund.status == REFUND_FAILED or payment.resident_id is None:
+        return  # refused (the refund asked for anew has its own notice), or the payer erased
+    resident_id = payment.resident_id
+    fields = {
+        "reference": payment.out_trade_no,
+        "amount": f"{refund.amount_fen // 100}.{refund.amount_fen % 100:02d}元",
+        "item": f"挂号费退款: {ITEMS.get(refund.requested_by, refund.reason)}"[:20],
+        "time": desk.clock().astimezone(BEIJING).strftime("%Y-%m-%d %H:%M"),
+    }
+    end_reads(session)
+    desk.notices.owe(session, resident_id, PAYMENT_NOTICE, fields, now=desk.clock())
 
 
 def _until_refunds_settle(session: Session, payment_id: int) -> None:

@@ -10,6 +10,7 @@ from datetime import datetime
 from datetime import timedelta
 
 import pytest
+from sqlalchemy import func
 from sqlalchemy import select
 from sqlalchemy import update
 from sqlalchemy.orm import Session
@@ -23,6 +24,7 @@ from billing.models import Refund
 from billing.notifications import receive_notification
 from billing.outbox import LEASE
 from billing.outbox import carry_out
+from billing.payments import erase_payer
 from billing.refunds import MAX_REFUNDS_PER_PAYMENT
 from billing.refunds import request_refund
 from city_services.models import NoticeCredit
@@ -37,6 +39,7 @@ from city_services.outpatient.cancel_terms import cancel_terms
 from city_services.outpatient.fake import FakeOutpatient
 from city_services.outpatient.fees import BOOKED_NOTICE
 from city_services.outpatient.fees import CLOSE_MARGIN
+from city_services.outpatient.fees import REFUND_NOTICE
 from city_services.outpatient.fees import FeeDesk
 from city_services.outpatient.fees import cancel_paid_appointment
 from city_services.outpatient.fees import fee_payment_id
@@ -48,6 +51,7 @@ from city_services.outpatient.provider import BEIJING
 from city_services.outpatient.provider import Hold
 from city_services.outpatient.service import AppointmentView
 from city_services.outpatient.service import cancel_appointment
+from city_services.outpatient.service import erase_appointments
 from config.settings import DEFAULT_NOTICE_TEMPLATES
 from database import transaction
 from database.engine import make_engine
@@ -56,6 +60,7 @@ from errors import Conflict
 from errors import UpstreamUnavailable
 from identity.models import ChannelIdentity
 from identity.models import Resident
+from identity.residents import erase_resident
 from tests.city_services.test_outpatient_service import VAULT
 from tests.city_services.test_outpatient_service import Now
 from tests.city_services.test_outpatient_service import hold
@@ -137,9 +142,17 @@ def settle_refunds(sessions: sessionmaker[Session], gateway: FakePaymentGateway,
 
 
 def run_outbox(sessions: sessionmaker[Session], desk: FeeDesk) -> int:
+    """Carry out the due tasks; how many of the saga's steps were done (the refund notices they wrote not counted)."""
     with sessions() as db:
         handlers = {"fulfil": lambda s, ref: fulfil_paid_fee(s, desk, ref), **fee_tasks(desk)}
-        return carry_out(db, handlers, desk.clock)
+        before = steps_done(db)
+        carry_out(db, handlers, desk.clock)
+        return steps_done(db) - before
+
+
+def steps_done(session: Session) -> int:
+    done = select(func.count()).where(OutboxTask.done_at.is_not(None), OutboxTask.kind != REFUND_NOTICE)
+    return int(session.scalar(done) or 0)
 
 
 def told(sessions: sessionmaker[Session]) -> list[str]:
@@ -359,6 +372,7 @@ def test_a_paid_place_shows_its_cancel_terms_and_cancelling_in_time_refunds_by_t
         # Cancelling again answers the same, and refunds nothing more.
         assert cancel_paid_appointment(db, desk, fake, resident, held.id).status == "cancelled"
         assert len(db.scalars(select(Refund)).all()) == 1
+    run_outbox(sessions, desk)  # the refund's notice is a task the refund wrote with itself
     assert told(sessions)[-1] == "payment"
 
 
@@ -389,6 +403,36 @@ def test_a_cancel_whose_request_died_before_the_refund_is_refunded_by_its_task(
     now.at += timedelta(seconds=11)
     assert run_outbox(sessions, desk) == 1
     assert run_outbox(sessions, desk) == 0
+
+
+def test_a_cancel_owes_its_refund_even_when_the_resident_is_erased_before_the_task_pays_it(
+    sessions: sessionmaker[Session],
+    session: Session,
+    fake: FakeOutpatient,
+    gateway: FakePaymentGateway,
+    desk: FeeDesk,
+    now: Now,
+) -> None:
+    held, payment, resident = booked_and_paid(sessions, session, fake, gateway, desk, now)
+    gateway.refusing_refunds = True
+    with sessions() as db:
+        assert cancel_paid_appointment(db, desk, fake, resident, held.id).status == "cancelled"
+    with sessions() as db:
+        erased = db.get(Resident, resident.id)
+        assert erased is not None
+        erase_resident(db, erased, now=now(), erasers=(erase_appointments, erase_payer))
+        assert db.scalars(select(Appointment)).all() == []  # the appointment went with the resident
+    gateway.refusing_refunds = False
+    now.at += timedelta(seconds=11)
+    assert run_outbox(sessions, desk) == 0  # asked, and waiting for the money to be back
+    with sessions() as db:
+        refund = db.scalars(select(Refund).where(Refund.status == statuses.PROCESSING)).one()
+        assert (refund.amount_fen, refund.requested_by) == (held.refund_on_cancel_fen, "resident")
+    settle_refunds(sessions, gateway, now)
+    now.at += timedelta(seconds=31)
+    assert run_outbox(sessions, desk) == 1
+    with sessions() as db:
+        assert db.scalars(select(Payment.status)).one() == statuses.REFUNDED
 
 
 def test_a_refund_the_channel_refused_on_cancel_is_asked_again_by_its_task(
@@ -477,7 +521,9 @@ def test_a_refund_the_channel_refuses_is_asked_again_until_the_money_is_back(
     assert run_outbox(sessions, desk) == 0
     with sessions() as db:
         assert db.scalars(select(Refund.status)).all() == [statuses.REFUND_FAILED]
-        assert db.scalars(select(OutboxTask.last_error)).one() == "billing.refund_owed"
+        assert db.scalars(select(OutboxTask.last_error).where(OutboxTask.kind == "fulfil")).one() == (
+            "billing.refund_owed"
+        )
     assert told(sessions) == []  # no "refunded" notice for money that did not move
     gateway.refusing_refunds = False
     now.at += timedelta(seconds=11)
@@ -564,7 +610,23 @@ class Inbox:
         self.delivered.append(delivery)
 
 
-def listening(session: Session, resident_id: int, desk: FeeDesk, now: Now) -> tuple[FeeDesk, Inbox]:
+class Unreachable(Inbox):
+    """A channel's messenger that cannot be reached for its first few notices."""
+
+    def __init__(self, failures: int) -> None:
+        super().__init__()
+        self.failures = failures
+
+    def send(self, delivery: Delivery) -> None:
+        if self.failures:
+            self.failures -= 1
+            raise UpstreamUnavailable("wechat.unavailable", "WeChat cannot be reached.")
+        super().send(delivery)
+
+
+def listening(
+    session: Session, resident_id: int, desk: FeeDesk, now: Now, inbox: Inbox | None = None
+) -> tuple[FeeDesk, Inbox]:
     """The resident's WeChat account, allowing two of each notice, and a desk whose WeChat delivers to an inbox."""
     with transaction(session):
         session.add(
@@ -583,8 +645,65 @@ def listening(session: Session, resident_id: int, desk: FeeDesk, now: Now) -> tu
                     resident_id=resident_id, channel="wechat", app_id=MINI, notice=notice, credits=2, updated_at=now()
                 )
             )
-    inbox = Inbox()
+    inbox = inbox or Inbox()
     return replace(desk, notices=Notices({MINI: inbox}, desk.notices.templates)), inbox
+
+
+def test_a_booking_notice_the_channel_could_not_take_is_sent_when_it_can(
+    sessions: sessionmaker[Session],
+    session: Session,
+    fake: FakeOutpatient,
+    gateway: FakePaymentGateway,
+    desk: FeeDesk,
+    now: Now,
+) -> None:
+    held, payment = held_and_opened(session, fake, gateway, now)
+    assert payment.resident_id is not None
+    told_desk, inbox = listening(session, payment.resident_id, desk, now, Unreachable(failures=1))
+    pay(session, gateway, payment, now)
+    run_outbox(sessions, told_desk)
+    assert inbox.delivered == []
+    with sessions() as db:
+        notice_task = db.scalars(select(OutboxTask).where(OutboxTask.kind == BOOKED_NOTICE)).one()
+        assert (notice_task.done_at, notice_task.last_error) == (None, "notices.channel_unavailable")
+    now.at += timedelta(seconds=11)
+    assert run_outbox(sessions, told_desk) == 1
+    assert [delivery.data[-1] for delivery in inbox.delivered] == [("character_string5", held.id)]
+    with sessions() as db:
+        # The try that failed spent nothing: of two credits, the one delivery used one.
+        assert db.scalar(select(NoticeCredit.credits).where(NoticeCredit.notice == "appointment")) == 1
+
+
+def test_two_copies_of_a_refund_step_racing_tell_the_payer_once(
+    sessions: sessionmaker[Session],
+    session: Session,
+    fake: FakeOutpatient,
+    gateway: FakePaymentGateway,
+    desk: FeeDesk,
+    now: Now,
+) -> None:
+    held, payment, resident = booked_and_paid(sessions, session, fake, gateway, desk, now)
+    told_desk, inbox = listening(session, resident.id, desk, now)
+    raced: list[str] = []
+
+    def meanwhile(_gateway: FakePaymentGateway) -> str:
+        # Between the request's look for a refund and its own: a worker carries out the cancel's task.
+        if not raced:
+            with sessions() as other:
+                task = other.scalars(select(OutboxTask).where(OutboxTask.kind == "cancel_refund")).one()
+                raced.append(task.ref)
+                with pytest.raises(UpstreamUnavailable):  # it asked, and waits for the money to be back
+                    fee_tasks(told_desk)["cancel_refund"](other, task.ref)
+        return NOTIFY
+
+    with sessions() as db:
+        cancel_paid_appointment(db, replace(told_desk, notify_url_for=meanwhile), fake, resident, held.id)
+    assert raced
+    run_outbox(sessions, told_desk)
+    with sessions() as db:
+        assert len(db.scalars(select(Refund)).all()) == 1
+    refund_notices = [d for d in inbox.delivered if d.template_id.startswith("PaymentNotice")]
+    assert len(refund_notices) == 1
 
 
 def test_the_resident_is_told_the_booking_and_the_refund_in_their_words(
@@ -618,6 +737,7 @@ def test_the_resident_is_told_the_booking_and_the_refund_in_their_words(
         resident = db.get(Resident, payment.resident_id)
         assert resident is not None
         cancel_paid_appointment(db, told_desk, fake, resident, held.id)
+    run_outbox(sessions, told_desk)
     refunded = inbox.delivered[1]
     fee = held.refund_on_cancel_fen
     assert refunded.template_id == "PaymentNotice_kY7nJ3aRm5QeZ1tXw8CvLp2Ds4Bq7"
