@@ -58,8 +58,12 @@ from identity.models import Resident
 
 PURPOSE = "outpatient"
 log = logging.getLogger("citytiles.outpatient")
-# What the refund notice says, per who asked for it.
-ITEMS = {"saga:hospital_refused": "医院未能预约", "saga:appointment_ended": "预约已结束", "resident": "已取消预约"}
+# What the refund notice says, per who asked for the refund (the saga's steps and the resident only).
+ITEMS = {
+    "saga:hospital_refused": "挂号费退款: 医院未能预约",
+    "saga:appointment_ended": "挂号费退款: 预约已结束",
+    "resident": "挂号费退款: 已取消预约",
+}
 # How long a resident may take to pay, at most.
 PAYMENT_WINDOW = timedelta(minutes=10)
 # The order closes at the channel this long before the hospital's hold lapses, so no one pays for a lost place.
@@ -305,7 +309,7 @@ def send_refund_notice(session: Session, desk: FeeDesk, out_refund_no: str) -> N
     fields = {
         "reference": payment.out_trade_no,
         "amount": f"{refund.amount_fen // 100}.{refund.amount_fen % 100:02d}元",
-        "item": f"挂号费退款: {ITEMS.get(refund.requested_by, refund.reason)}"[:20],
+        "item": ITEMS[refund.requested_by],
         "time": desk.clock().astimezone(BEIJING).strftime("%Y-%m-%d %H:%M"),
     }
     end_reads(session)

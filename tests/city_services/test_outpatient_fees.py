@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from collections.abc import Iterator
 from dataclasses import replace
 from datetime import UTC
 from datetime import datetime
 from datetime import timedelta
+from pathlib import Path
+from typing import Any
 
 import pytest
+from sqlalchemy import delete
 from sqlalchemy import func
 from sqlalchemy import select
 from sqlalchemy import update
@@ -24,11 +28,14 @@ from billing.models import Refund
 from billing.notifications import receive_notification
 from billing.outbox import LEASE
 from billing.outbox import carry_out
+from billing.payments import Charge
 from billing.payments import erase_payer
+from billing.payments import open_payment
 from billing.refunds import MAX_REFUNDS_PER_PAYMENT
 from billing.refunds import request_refund
 from city_services.models import NoticeCredit
 from city_services.models import NoticeRecord
+from city_services.models import UpstreamConnection
 from city_services.notices import Delivery
 from city_services.notices import Notices
 from city_services.notices import read_templates
@@ -52,6 +59,8 @@ from city_services.outpatient.provider import Hold
 from city_services.outpatient.service import AppointmentView
 from city_services.outpatient.service import cancel_appointment
 from city_services.outpatient.service import erase_appointments
+from city_services.seeding import read_seed
+from city_services.seeding import seed_catalogue
 from config.settings import DEFAULT_NOTICE_TEMPLATES
 from database import transaction
 from database.engine import make_engine
@@ -69,6 +78,8 @@ from tests.city_services.test_outpatient_service import tomorrow_slot
 from tests.concurrency import run_together
 
 MINI = "wx7c1b5d1e2f3a4b50"
+CITY = "330100"
+CATALOGUE = Path(__file__).resolve().parents[2] / "config" / "cities.toml"
 NOTIFY = "http://127.0.0.1:8000/callbacks/wechat-pay/1900000109"
 
 
@@ -103,12 +114,26 @@ def gateway(now: Now) -> FakePaymentGateway:
 @pytest.fixture
 def desk(fake: FakeOutpatient, gateway: FakePaymentGateway, now: Now) -> FeeDesk:
     return FeeDesk(
-        provider_for=lambda _session, _city: fake,
-        gateway_for=lambda _payment: gateway,
-        notify_url_for=lambda _gateway: NOTIFY,
+        provider_for=provider_of(fake),
+        gateway_for=lambda payment: {gateway.merchant_id: gateway}[payment.merchant_id],
+        notify_url_for=lambda merchant: f"{NOTIFY.rsplit('/', 1)[0]}/{merchant.merchant_id}",
         notices=Notices({}, read_templates(DEFAULT_NOTICE_TEMPLATES)),
         clock=now,
     )
+
+
+def provider_of(platform: object) -> Callable[[Session, str], Any]:
+    """The desk's provider_for over one platform: asked with the caller's session, for the test city only."""
+
+    def provider_for(session: Session, city: str) -> Any:
+        assert isinstance(session, Session)  # where the city's connection is read
+        return {CITY: platform}[city]
+
+    return provider_for
+
+
+def records(caplog: pytest.LogCaptureFixture, message: str) -> list[logging.LogRecord]:
+    return [record for record in caplog.records if record.getMessage() == message]
 
 
 def held_and_opened(
@@ -483,6 +508,8 @@ def test_past_the_cut_off_a_paid_place_is_not_cancelled_here(
     with sessions() as db, pytest.raises(Conflict) as refused:
         cancel_paid_appointment(db, desk, fake, resident, held.id)
     assert refused.value.code == "outpatient.past_cancel_cutoff"
+    assert refused.value.details == {"cancel_until": held.cancel_until.isoformat()}
+    assert "too late" in refused.value.message
     assert status_of(sessions, held.id) == "confirmed"
 
 
@@ -502,6 +529,40 @@ def test_cancelling_before_paying_closes_the_order(
     assert gateway.query(payment.out_trade_no).state == "closed"
     with sessions() as db:
         assert db.scalars(select(Refund)).all() == []
+        assert db.scalars(select(OutboxTask)).all() == []  # nothing paid, so no refund owed
+
+
+def test_an_order_that_cannot_be_closed_on_cancelling_is_left_to_the_sweep(
+    sessions: sessionmaker[Session],
+    session: Session,
+    fake: FakeOutpatient,
+    gateway: FakePaymentGateway,
+    desk: FeeDesk,
+    now: Now,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    held, payment = held_and_opened(session, fake, gateway, now)
+    with sessions(expire_on_commit=False) as db:
+        resident = db.get(Resident, payment.resident_id)
+    gateway.down = True
+    with sessions() as db:
+        assert cancel_paid_appointment(db, desk, fake, resident, held.id).status == "cancelled"
+    assert ("close", payment.out_trade_no) in gateway.calls
+    [warned] = records(caplog, "an order could not be closed on cancelling")
+    assert getattr(warned, "code", None) == "billing.channel_unavailable"
+
+
+def test_cancelling_a_held_place_with_no_order_owes_nothing(
+    sessions: sessionmaker[Session], session: Session, fake: FakeOutpatient, desk: FeeDesk, now: Now
+) -> None:
+    resident = make_resident(session)
+    held = hold(session, fake, resident, tomorrow_slot(fake, offset=2), now)
+    assert fee_payment_id(session, held.id) is None
+    with sessions(expire_on_commit=False) as db:
+        mine = db.get(Resident, resident.id)
+    with sessions() as db:
+        assert cancel_paid_appointment(db, desk, fake, mine, held.id).status == "cancelled"
+        assert db.scalars(select(OutboxTask)).all() == []
 
 
 def test_a_refund_the_channel_refuses_is_asked_again_until_the_money_is_back(
@@ -571,12 +632,13 @@ def test_a_booking_that_finishes_after_the_resident_cancelled_leaves_it_cancelle
             assert row is not None
             row.status = "cancelled"
 
-    racing = replace(desk, provider_for=lambda _s, _c: CancelledWhileBooking(fake, resident_cancels))  # type: ignore[arg-type, return-value]
+    racing = replace(desk, provider_for=provider_of(CancelledWhileBooking(fake, resident_cancels)))
     assert run_outbox(sessions, racing) == 0  # refunded, the task waiting for the money to be back
     assert status_of(sessions, held.id) == "cancelled"
     with sessions() as db:
         hold_id = db.scalar(select(Appointment.upstream_hold_id).where(Appointment.public_id == held.id))
         assert db.scalars(select(Refund.requested_by)).all() == ["saga:appointment_ended"]
+        assert db.scalar(select(OutboxTask.last_error).where(OutboxTask.kind == "fulfil")) == "billing.refund_pending"
     assert fake._places[hold_id].hold.status == "cancelled"  # given back at the hospital too
     assert "appointment" not in told(sessions)
 
@@ -797,3 +859,203 @@ def test_a_cancel_that_committed_answers_cancelled_whatever_its_refund_meets(
     with sessions() as db:
         task = db.scalars(select(OutboxTask).where(OutboxTask.kind == "cancel_refund")).one()
         assert task.done_at is None  # the refund is its task's to get back
+
+
+def test_a_platform_that_keeps_part_of_the_fee_refunds_the_rest_by_its_own_terms(
+    sessions: sessionmaker[Session],
+    session: Session,
+    fake: FakeOutpatient,
+    gateway: FakePaymentGateway,
+    desk: FeeDesk,
+    now: Now,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    with sessions() as db:
+        seed_catalogue(db, read_seed(CATALOGUE), now=now())
+    with sessions() as db, transaction(db):
+        # The city's hospitals are on Shenzhen's platform, which keeps a yuan of a cancelled fee.
+        db.execute(delete(UpstreamConnection).where(UpstreamConnection.city_code == CITY))
+        connection = UpstreamConnection(
+            city_code=CITY, service_code="outpatient", adapter="shenzhen_health_platform", params={}, updated_at=now()
+        )
+        db.add(connection)
+    held, payment, resident = booked_and_paid(sessions, session, fake, gateway, desk, now)
+    kept = CANCEL_POLICIES["shenzhen_health_platform"].retained_fen
+    assert held.fee_fen > kept and held.refund_on_cancel_fen == held.fee_fen - kept
+    with sessions() as db:
+        cancel_paid_appointment(db, desk, fake, resident, held.id)
+        refund = db.scalars(select(Refund)).one()
+        assert (refund.amount_fen, refund.requested_by) == (held.fee_fen - kept, "resident")
+    assert records(caplog, "a cancelled appointment's refund is left to its task") == []  # asked, and accepted
+    settle_refunds(sessions, gateway, now)
+    now.at += timedelta(seconds=11)
+    run_outbox(sessions, desk)
+    with sessions() as db:
+        assert db.scalars(select(Payment.status)).one() == statuses.PARTIALLY_REFUNDED
+        assert db.scalars(select(OutboxTask.done_at).where(OutboxTask.kind == "cancel_refund")).one() is not None
+
+
+def test_a_cancel_refunds_what_remains_even_one_fen(
+    sessions: sessionmaker[Session],
+    session: Session,
+    fake: FakeOutpatient,
+    gateway: FakePaymentGateway,
+    desk: FeeDesk,
+    now: Now,
+) -> None:
+    held, payment, resident = booked_and_paid(sessions, session, fake, gateway, desk, now)
+    with sessions() as db:
+        request_refund(db, gateway, payment.id, held.fee_fen - 1, "goodwill", "staff:1", NOTIFY, now)
+    with sessions() as db:
+        cancel_paid_appointment(db, desk, fake, resident, held.id)
+        assert db.scalars(select(Refund.amount_fen).where(Refund.requested_by == "resident")).one() == 1
+
+
+def test_a_refund_refused_on_cancel_is_logged_with_who_asked_and_why(
+    sessions: sessionmaker[Session],
+    session: Session,
+    fake: FakeOutpatient,
+    gateway: FakePaymentGateway,
+    desk: FeeDesk,
+    now: Now,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    held, payment, resident = booked_and_paid(sessions, session, fake, gateway, desk, now)
+    gateway.refusing_refunds = True
+    with sessions() as db:
+        cancel_paid_appointment(db, desk, fake, resident, held.id)
+    [refused] = records(caplog, "the channel refused a refund we owe")
+    assert (refused.levelname, getattr(refused, "requested_by", None)) == ("ERROR", "resident")
+    [left] = records(caplog, "a cancelled appointment's refund is left to its task")
+    assert getattr(left, "code", None) == "billing.refund_owed"
+
+
+def test_the_hospital_refusing_a_paid_place_is_logged_with_its_reason(
+    sessions: sessionmaker[Session],
+    session: Session,
+    fake: FakeOutpatient,
+    gateway: FakePaymentGateway,
+    desk: FeeDesk,
+    now: Now,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    held, payment = held_and_opened(session, fake, gateway, now)
+    with sessions() as db:
+        hold_id = db.scalar(select(Appointment.upstream_hold_id).where(Appointment.public_id == held.id))
+    fake.cancel(hold_id)
+    pay(session, gateway, payment, now)
+    run_outbox(sessions, desk)
+    [refused] = records(caplog, "the hospital refused a paid place; refunding")
+    assert getattr(refused, "code", None) == "outpatient.hold_cancelled"
+    with sessions() as db:
+        assert db.scalars(select(Refund.requested_by)).all() == ["saga:hospital_refused"]
+
+
+def test_a_place_the_hospital_cannot_take_back_now_lapses_there_and_the_money_still_goes_back(
+    sessions: sessionmaker[Session],
+    session: Session,
+    fake: FakeOutpatient,
+    gateway: FakePaymentGateway,
+    desk: FeeDesk,
+    now: Now,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    held, payment = held_and_opened(session, fake, gateway, now)
+    pay(session, gateway, payment, now)
+
+    def resident_cancels_and_the_hospital_goes_down() -> None:
+        with sessions() as db, transaction(db):
+            db.execute(update(Appointment).values(status="cancelled"))
+        fake.down = True
+
+    racing = replace(
+        desk, provider_for=provider_of(CancelledWhileBooking(fake, resident_cancels_and_the_hospital_goes_down))
+    )
+    run_outbox(sessions, racing)
+    [warned] = records(caplog, "a place could not be given back to the hospital")
+    assert getattr(warned, "code", None) == "upstream.unavailable"
+    with sessions() as db:
+        assert db.scalars(select(Refund.requested_by)).all() == ["saga:appointment_ended"]
+
+
+def test_a_paid_order_for_something_else_is_no_appointment_fee(
+    sessions: sessionmaker[Session], session: Session, gateway: FakePaymentGateway, desk: FeeDesk, now: Now
+) -> None:
+    resident = make_resident(session)
+    charge = Charge(
+        purpose="parking",
+        purpose_ref="p_1",
+        resident_id=resident.id,
+        city_code=CITY,
+        service_code="parking",
+        app_id=MINI,
+        payer="o-payer",
+        amount_fen=500,
+        description="停车费",
+        expires_at=now() + timedelta(minutes=10),
+        notify_url=NOTIFY,
+    )
+    payment = open_payment(session, gateway, charge, now)
+    pay(session, gateway, payment, now)
+    with sessions() as db:
+        fulfil_paid_fee(db, desk, payment.out_trade_no)
+        assert db.scalars(select(Refund)).all() == []
+
+
+def test_money_for_a_place_whose_resident_was_erased_goes_back_in_full(
+    sessions: sessionmaker[Session],
+    session: Session,
+    fake: FakeOutpatient,
+    gateway: FakePaymentGateway,
+    desk: FeeDesk,
+    now: Now,
+) -> None:
+    held, payment = held_and_opened(session, fake, gateway, now)
+    with sessions() as db:
+        erased = db.get(Resident, payment.resident_id)
+        assert erased is not None
+        erase_resident(db, erased, now=now(), erasers=(erase_appointments, erase_payer))
+    pay(session, gateway, payment, now)
+    run_outbox(sessions, desk)
+    with sessions() as db:
+        refund = db.scalars(select(Refund)).one()
+        assert (refund.amount_fen, refund.requested_by) == (held.fee_fen, "saga:appointment_ended")
+    assert told(sessions) == []  # nobody left to tell
+
+
+@pytest.mark.parametrize("since", ["cancelled", "begun"])
+def test_no_booking_notice_for_a_visit_cancelled_or_begun_before_it_went_out(
+    sessions: sessionmaker[Session],
+    session: Session,
+    fake: FakeOutpatient,
+    gateway: FakePaymentGateway,
+    desk: FeeDesk,
+    now: Now,
+    since: str,
+) -> None:
+    held, payment = held_and_opened(session, fake, gateway, now)
+    pay(session, gateway, payment, now)
+    with sessions() as db:
+        fulfil_paid_fee(db, desk, payment.out_trade_no)  # booked; its notice is a task not yet run
+    with sessions() as db, transaction(db):
+        if since == "cancelled":
+            db.execute(update(Appointment).values(status="cancelled"))
+        else:
+            now.at = held.starts_at
+    run_outbox(sessions, desk)
+    assert "appointment" not in told(sessions)
+    with sessions() as db:
+        assert db.scalars(select(OutboxTask.done_at).where(OutboxTask.kind == BOOKED_NOTICE)).one() is not None
+
+
+def test_the_order_carries_the_payer_the_callback_and_a_description_the_channel_takes(
+    session: Session, fake: FakeOutpatient, gateway: FakePaymentGateway, now: Now
+) -> None:
+    resident = make_resident(session)
+    held = hold(session, fake, resident, tomorrow_slot(fake, offset=2), now)
+    long_named = replace(held, hospital_name="浙江大学医学院附属第一医院" * 3, department_name="心血管内科" * 4)
+    payment = open_fee(session, gateway, long_named, resident.id, MINI, "o-payer", NOTIFY, now)
+    order = gateway._orders[payment.out_trade_no].order
+    assert (order.payer, order.notify_url, order.app_id) == ("o-payer", NOTIFY, MINI)
+    assert order.description == f"{long_named.hospital_name} {long_named.department_name} 挂号费"[:60]
+    assert len(order.description) == 60
