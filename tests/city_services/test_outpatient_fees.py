@@ -1059,3 +1059,34 @@ def test_the_order_carries_the_payer_the_callback_and_a_description_the_channel_
     assert (order.payer, order.notify_url, order.app_id) == ("o-payer", NOTIFY, MINI)
     assert order.description == f"{long_named.hospital_name} {long_named.department_name} 挂号费"[:60]
     assert len(order.description) == 60
+
+
+def test_a_refund_step_waits_only_for_its_own_payment_s_refunds(
+    sessions: sessionmaker[Session],
+    session: Session,
+    fake: FakeOutpatient,
+    gateway: FakePaymentGateway,
+    desk: FeeDesk,
+    now: Now,
+) -> None:
+    first, first_payment = held_and_opened(session, fake, gateway, now)
+    other = make_resident(session, "330106199001015678")
+    second = hold(session, fake, other, tomorrow_slot(fake, offset=2, index=1), now)
+    second_payment = open_fee(session, gateway, second, other.id, MINI, "o-other", NOTIFY, now)
+    with sessions() as db:
+        for hold_id in db.scalars(select(Appointment.upstream_hold_id)):
+            fake.cancel(hold_id)  # the hospital gave both places away
+    pay(session, gateway, first_payment, now)
+    pay(session, gateway, second_payment, now)
+    run_outbox(sessions, desk)  # both refunded in full, both tasks waiting for the money
+    with sessions() as db:
+        out_refund_no = db.scalar(select(Refund.out_refund_no).where(Refund.payment_id == second_payment.id))
+    assert out_refund_no is not None
+    back = gateway.settle_refund(second_payment.out_trade_no, out_refund_no)
+    with sessions() as db:
+        assert receive_notification(db, gateway, back.headers, back.body, vault=VAULT, clock=now).received
+    now.at += timedelta(seconds=11)
+    assert run_outbox(sessions, desk) == 1  # the second's money is back; the first's is not
+    with sessions() as db:
+        waiting = db.scalars(select(OutboxTask.ref).where(OutboxTask.kind == "fulfil", OutboxTask.done_at.is_(None)))
+        assert list(waiting) == [first_payment.out_trade_no]
