@@ -22,10 +22,11 @@ def test_accounts_of_the_person_most_recently_used_first(app, session: Session) 
         first, second, stranger = (Resident(public_id=f"r_{n}", created_at=NOW) for n in ("a", "b", "c"))
         session.add_all([first, second, stranger])
         session.flush()
+        # Added in another order than used: the account used longest ago was added last.
         rows = [
-            (first.id, "wechat", "wx-mini", "o-1", "u-1", NOW - timedelta(days=2)),
             (second.id, "alipay", "2021", "2088-1", "2088-1", NOW - timedelta(hours=1)),
             (first.id, "wechat", "wx-oa", "o-2", "u-1", NOW - timedelta(hours=1)),
+            (first.id, "wechat", "wx-mini", "o-1", "u-1", NOW - timedelta(days=2)),
             (stranger.id, "wechat", "wx-mini", "o-9", None, NOW),
         ]
         for resident_id, channel, app_id, external_id, unionid, used in rows:

@@ -310,6 +310,34 @@ def test_a_real_name_needs_a_channel_identity_to_verify_through(session: Session
     assert refused.value.code == "identity.no_channel_identity"
 
 
+def test_a_real_name_is_checked_with_the_channel_session_the_resident_logged_in_with(
+    session: Session, wechat: FakeChannel
+) -> None:
+    from identity.fake_channels import FakeRealNames
+    from identity.ports import RealNameClaim
+    from identity.ports import RealNameResult
+    from identity.real_name import RealNameRequest
+    from identity.real_name import bind_real_name
+
+    class Recording(FakeRealNames):
+        claims: list[RealNameClaim] = []
+
+        def verify(self, claim: RealNameClaim) -> RealNameResult:
+            self.claims.append(claim)
+            return super().verify(claim)
+
+    signed = log_in(session, wechat, MINI, "o-1", real_name="张三", id_number="11010519491231002X")
+    who = signed_in_resident(session, signed.token.token, now=NOW)
+    request = RealNameRequest(name="张三", id_number="11010519491231002X", consent_version="2026-11")
+    verifier = Recording(wechat)
+    bind_real_name(
+        session, who, request, verifiers={"wechat": verifier}, attempts=counter(session), vault=VAULT, now=NOW
+    )
+    # Alipay's check needs the resident's own auth token: the one sealed at login, opened for this call only.
+    [claim] = verifier.claims
+    assert (claim.external_id, claim.secret) == ("o-1", "fake-session-o-1")
+
+
 def test_a_token_left_on_a_merged_resident_reaches_the_survivor(session: Session, wechat: FakeChannel) -> None:
     survivor = log_in(session, wechat, MINI, "o-1")
     merged = log_in(session, wechat, MINI, "o-2")
