@@ -1,0 +1,172 @@
+"""Reading WeChat Pay trade bills: payments and refunds in fen, the summary, and each unreadable line by its number."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import pytest
+
+from billing.wechat_bill import BEIJING
+from billing.wechat_bill import BadLine
+from billing.wechat_bill import BillLine
+from billing.wechat_bill import BillSummary
+from billing.wechat_bill import UnreadableBill
+from billing.wechat_bill import UnreadableLine
+from billing.wechat_bill import WeChatBill
+from billing.wechat_bill import fee_fen
+from billing.wechat_bill import fen
+
+HEADER = (
+    "交易时间,公众账号ID,商户号,特约商户号,设备号,微信订单号,商户订单号,用户标识,交易类型,交易状态,付款银行,货币种类,"
+    "应结订单金额,代金券金额,微信退款单号,商户退款单号,退款金额,充值券退款金额,退款类型,退款状态,商品名称,商户数据包,"
+    "手续费,费率,订单金额,申请退款金额,费率备注"
+)
+SUMMARY_HEADER = "总交易单数,应结订单总金额,退款总金额,充值券退款总金额,手续费总金额,订单总金额,申请退款总金额"
+APP, MERCHANT = "wx7c1b5d1e2f3a4b50", "1900000109"
+
+
+def line(cells: list[str]) -> str:
+    return ",".join("`" + cell for cell in cells) + "\r\n"
+
+
+def paid(at: str, out_trade_no: str, yuan: str, fee: str, subject: str = "示范医院 内科 挂号费") -> str:
+    return line(
+        [at, APP, MERCHANT, "0", "", "42" + out_trade_no[-8:], out_trade_no, "o-payer", "JSAPI", "SUCCESS"]
+        + ["OTHERS", "CNY", yuan, "0.00", "0", "0", "0.00", "0.00", "", "", subject, "", fee, "0.60%", yuan, "0.00", ""]
+    )
+
+
+def refunded(at: str, out_trade_no: str, out_refund_no: str, yuan: str, fee: str) -> str:
+    return line(
+        [at, APP, MERCHANT, "0", "", "42" + out_trade_no[-8:], out_trade_no, "o-payer", "JSAPI", "REFUND"]
+        + ["OTHERS", "CNY", "0.00", "0.00", "50" + out_refund_no[-8:], out_refund_no, yuan, "0.00", "ORIGINAL"]
+        + ["SUCCESS", "示范医院 挂号费", "", fee, "0.60%", "0.00", yuan, ""]
+    )
+
+
+def bill(*details: str, summary: list[str] | None = None) -> list[str]:
+    totals = summary or ["2", "15.00", "5.00", "0.00", "0.06", "15.00", "5.00"]
+    return ["\ufeff" + HEADER + "\r\n", *details, SUMMARY_HEADER + "\r\n", line(totals)]
+
+
+def test_payments_and_refunds_are_read_in_fen_at_beijing_time_with_the_summary() -> None:
+    read = WeChatBill(
+        bill(
+            paid("2026-11-23 09:15:02", "ct20261123000001", "15.00", "0.09", subject="医院,内科 挂号费"),
+            refunded("2026-11-23 10:00:00", "ct20261123000001", "rf20261123000009", "5.00", "-0.03"),
+        )
+    )
+    entries = list(read.entries())
+    assert entries == [
+        BillLine(
+            line_no=2,
+            kind="payment",
+            at=datetime(2026, 11, 23, 9, 15, 2, tzinfo=BEIJING),
+            app_id=APP,
+            merchant_id=MERCHANT,
+            out_trade_no="ct20261123000001",
+            channel_trade_no="4223000001",
+            out_refund_no=None,
+            amount_fen=1500,
+            fee_fen=9,
+        ),
+        BillLine(
+            line_no=3,
+            kind="refund",
+            at=datetime(2026, 11, 23, 10, 0, tzinfo=BEIJING),
+            app_id=APP,
+            merchant_id=MERCHANT,
+            out_trade_no="ct20261123000001",
+            channel_trade_no="4223000001",
+            out_refund_no="rf20261123000009",
+            amount_fen=500,
+            fee_fen=-3,
+        ),
+    ]
+    assert read.summary == BillSummary(count=2, paid_fen=1500, refunded_fen=500, fee_fen=6)
+
+
+def test_a_line_that_cannot_be_read_is_reported_by_its_number_and_the_rest_is_read() -> None:
+    good = paid("2026-11-23 09:15:02", "ct20261123000001", "15.00", "0.09")
+    entries = list(
+        WeChatBill(
+            bill(
+                good.replace("15.00", "15.5", 1),  # one decimal: not how the channel writes yuan
+                "`2026-11-23 09:16:00,`too few cells\r\n",
+                good.replace("`SUCCESS", "`CLOSED"),
+                good.replace("ct20261123000001", "ct 1"),
+                good.replace("2026-11-23 09:15:02", "2026-02-30 09:15:02"),
+                good,
+            )
+        ).entries()
+    )
+    assert entries[:5] == [
+        BadLine(2, "amount is not yuan with two decimals"),
+        BadLine(3, "2 cells where the header has 27"),
+        BadLine(4, "交易状态 'CLOSED' is neither SUCCESS nor REFUND"),
+        BadLine(5, "商户订单号 is not an order or merchant number"),
+        BadLine(6, "交易时间 is not a time"),
+    ]
+    assert isinstance(entries[5], BillLine) and entries[5].line_no == 7
+
+
+def test_columns_are_found_by_name_whatever_their_order() -> None:
+    names = HEADER.split(",")
+    order = list(reversed(range(len(names))))
+    reordered = ",".join(names[i] for i in order) + "\r\n"
+    detail = paid("2026-11-23 09:15:02", "ct20261123000001", "15.00", "0.09").rstrip("\r\n")[1:].split(",`")
+    lines = [
+        reordered,
+        line([detail[i] for i in order]),
+        SUMMARY_HEADER,
+        line(["1", "15.00", "0.00", "0", "0.09", "0", "0"]),
+    ]
+    read = WeChatBill(lines)
+    [entry] = read.entries()
+    assert isinstance(entry, BillLine) and (entry.out_trade_no, entry.amount_fen) == ("ct20261123000001", 1500)
+
+
+@pytest.mark.parametrize(
+    ("lines", "reason"),
+    [
+        ([], "no detail header"),
+        ([HEADER.replace("商户订单号", "订单号")], "the bill has no column 商户订单号"),
+        ([HEADER, paid("2026-11-23 09:15:02", "ct20261123000001", "15.00", "0.09")], "no summary line"),
+    ],
+)
+def test_a_file_that_is_not_a_whole_bill_is_refused(lines: list[str], reason: str) -> None:
+    with pytest.raises(UnreadableBill, match=reason):
+        list(WeChatBill(lines).entries())
+
+
+def test_a_summary_that_cannot_be_read_is_reported() -> None:
+    entries = list(WeChatBill(bill(summary=["two", "15.00", "5.00", "0.00", "0.06", "15.00", "5.00"])).entries())
+    assert entries == [BadLine(3, "summary: 总交易单数 is not a count")]
+
+
+@pytest.mark.parametrize(
+    ("text", "fen_"),
+    [("0.00", 0), ("0.01", 1), ("12.30", 1230), ("-12.30", -1230), ("9999999999999.99", 999999999999999)],
+)
+def test_yuan_become_fen_exactly(text: str, fen_: int) -> None:
+    assert fen(text, "amount") == fen_
+
+
+@pytest.mark.parametrize("text", ["1", "1.0", "1.005", "1e2", "١.٠٠", " 1.00", "1.00\n", "+1.00", "", "NaN"])
+def test_anything_but_yuan_with_two_decimals_is_refused(text: str) -> None:
+    with pytest.raises(UnreadableLine):
+        fen(text, "amount")
+
+
+@pytest.mark.parametrize(
+    ("text", "fen_"),
+    [("0.09", 9), ("0.00499", 0), ("0.00500", 1), ("0.01500", 2), ("-0.00500", -1), ("-0.03", -3), ("1.23456", 123)],
+)
+def test_fees_with_up_to_five_decimals_round_half_away_from_zero(text: str, fen_: int) -> None:
+    assert fee_fen(text) == fen_
+
+
+@pytest.mark.parametrize("text", ["0.1", "0.000001", "0,09", "-", "0.09 "])
+def test_a_fee_that_is_not_yuan_is_refused(text: str) -> None:
+    with pytest.raises(UnreadableLine):
+        fee_fen(text)
