@@ -15,8 +15,10 @@ from billing.administration import find_payments
 from billing.administration import payment_story
 from billing.administration import refund_by_staff
 from billing.fake import FakePaymentGateway
+from billing.gateway import RefundOrder
 from billing.models import Payment
 from billing.models import Refund
+from billing.refunds import request_refund
 from database import transaction
 from errors import Forbidden
 from errors import Invalid
@@ -27,6 +29,7 @@ from identity.staff import NewStaffMember
 from identity.staff import create_staff_member
 from tests.billing.world import MERCHANT
 from tests.billing.world import NOTIFY_URL
+from tests.billing.world import Recording
 from tests.billing.world import deliver
 from tests.billing.world import open_order
 from tests.conftest import STAFF_PASSWORD
@@ -84,6 +87,18 @@ def test_same_time_orders_are_listed_newest_id_first(session: Session, clock: Cl
     assert ids(found) == sorted((p.id for p in placed), reverse=True)
 
 
+def test_an_order_placed_earlier_but_written_later_is_listed_by_when_it_was_placed(
+    session: Session, clock: Clock
+) -> None:
+    gateway = FakePaymentGateway("wechat", MERCHANT, clock)
+    clock.advance(minutes=1)
+    later = open_order(session, gateway, clock)
+    clock.advance(minutes=-1)  # a request that read the clock first and wrote its order second
+    earlier = open_order(session, gateway, clock)
+    assert earlier.id > later.id
+    assert ids(find_payments(session, staff("platform_admin"), PaymentFilter())) == [later.id, earlier.id]
+
+
 def test_a_channel_admin_finds_and_reads_only_their_channels(session: Session, clock: Clock) -> None:
     first, _, _ = three_orders(session, clock)
     assert find_payments(session, staff("channel_admin", ("alipay",)), PaymentFilter()) == []
@@ -126,6 +141,8 @@ def test_a_staff_refund_needs_a_reason_and_lands_with_its_audit_entry(
         with pytest.raises(Invalid) as refused:
             refund_by_staff(session, gateway, finance, order.public_id, 100, blank, NOTIFY_URL, clock)
         assert (refused.value.code, list(refused.value.details)) == ("billing.reason_required", ["reason"])
+        assert refused.value.message == refused.value.details["reason"]
+        assert refused.value.message.startswith("Say why you are making this change.")
     session.rollback()
     assert session.scalars(select(Refund)).all() == []
     refund = refund_by_staff(session, gateway, finance, order.public_id, 600, "  charged twice  ", NOTIFY_URL, clock)
@@ -160,3 +177,48 @@ def test_only_the_payments_channel_admin_may_refund_it(app: Flask, session: Sess
     session.rollback()
     assert session.scalars(select(Refund)).all() == []
     assert session.scalars(select(AuditEntry).where(AuditEntry.action == "payment.refund")).all() == []
+
+
+def test_a_staff_refund_asks_the_channel_to_report_back_where_the_admin_said(
+    app: Flask, session: Session, clock: Clock
+) -> None:
+    gateway = Recording(clock)
+    order = paid_order(app, session, gateway, clock)
+    finance = member(session, clock, "finance", "channel_admin", ("wechat",))
+    refund = refund_by_staff(session, gateway, finance, order.public_id, 600, "charged twice", NOTIFY_URL, clock)
+    assert gateway.refunds == [
+        RefundOrder(order.out_trade_no, refund.out_refund_no, 600, 2500, "charged twice", NOTIFY_URL)
+    ]
+
+
+def test_the_story_tells_only_this_payments_refunds_notifications_and_postings_in_order(
+    app: Flask, session: Session, clock: Clock
+) -> None:
+    gateway = FakePaymentGateway("wechat", MERCHANT, clock)
+    order, other = paid_order(app, session, gateway, clock), paid_order(app, session, gateway, clock)
+    with app.extensions["session_factory"](expire_on_commit=False) as db:
+        first, second = (
+            request_refund(db, gateway, order.id, amount, "cancelled", "saga:test", NOTIFY_URL, clock)
+            for amount in (1000, 500)
+        )
+    # The first refund settles and the payment's notice comes again after the second was asked for:
+    # rows written earlier change later, and the story still reads in the order things happened.
+    assert deliver(app, gateway, gateway.settle_refund(order.out_trade_no, first.out_refund_no), clock).received
+    assert deliver(app, gateway, gateway.payment_notification(order.out_trade_no), clock).received
+    story = payment_story(session, staff("platform_admin"), order.public_id)
+    assert (story.payment.id, story.amount_available) == (order.id, 1000)
+    assert [(r.id, r.status) for r in story.refunds] == [
+        (first.id, statuses.SUCCEEDED),
+        (second.id, statuses.PROCESSING),
+    ]
+    assert [(n.kind, n.out_refund_no, n.copies) for n in story.notifications] == [
+        ("payment", None, 2),
+        ("refund", first.out_refund_no, 1),
+    ]
+    assert [(entry.kind, [line.amount_fen for line in lines]) for entry, lines in story.postings] == [
+        ("payment", [2500, -2500]),
+        ("refund", [1000, -1000]),
+    ]
+    assert [n.outcome for n in payment_story(session, staff("platform_admin"), other.public_id).notifications] == [
+        "applied"
+    ]

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
+from dataclasses import replace
 from datetime import timedelta
 
 import pytest
@@ -16,16 +18,24 @@ from billing import statuses
 from billing.fake import Delivery
 from billing.fake import FakePaymentGateway
 from billing.gateway import CLOSED
+from billing.gateway import REFUND_SUCCEEDED
+from billing.gateway import Notice
 from billing.ledger import balance
 from billing.ledger import unbalanced_entries
+from billing.models import NotificationNonce
 from billing.models import OutboxTask
+from billing.models import Payment
 from billing.models import PaymentNotification
+from billing.models import Refund
 from billing.notifications import forget_old_deliveries
 from billing.payments import open_payment
 from billing.payments import payment_of
+from billing.refunds import request_refund
 from database import transaction
 from errors import NotFound
 from tests.billing.world import MERCHANT
+from tests.billing.world import NOTIFY_URL
+from tests.billing.world import Stamping
 from tests.billing.world import add_resident
 from tests.billing.world import charge
 from tests.billing.world import deliver
@@ -116,28 +126,32 @@ def test_a_forged_notification_is_refused_logged_and_changes_nothing(
     with caplog.at_level(logging.WARNING, logger="citytiles.security"):
         receipt = deliver(app, gateway, tamper(gateway.pay(order.out_trade_no)), clock)
     assert (receipt.received, receipt.outcome) == (False, reason)
-    assert [r.reason for r in caplog.records if r.name == "citytiles.security"] == [reason]
+    refusals = [(r.getMessage(), r.channel, r.reason) for r in caplog.records if r.name == "citytiles.security"]
+    assert refusals == [("payment notification refused", "wechat", reason)]
     assert payment(app, order.out_trade_no).status == statuses.CREATED and entries(app, order.id) == 0
 
 
 def test_a_replayed_delivery_and_a_stale_one_are_refused(
-    app: Flask, session: Session, gateway: FakePaymentGateway, clock: Clock
+    app: Flask, session: Session, gateway: FakePaymentGateway, clock: Clock, caplog: pytest.LogCaptureFixture
 ) -> None:
     order = open_order(session, gateway, clock)
     delivery = gateway.pay(order.out_trade_no)
     assert deliver(app, gateway, delivery, clock).received
-    replay = deliver(app, gateway, delivery, clock)
+    with caplog.at_level(logging.WARNING, logger="citytiles.security"):
+        replay = deliver(app, gateway, delivery, clock)
     assert (replay.received, replay.outcome) == (False, "replayed")
+    refusals = [(r.getMessage(), r.channel, r.reason) for r in caplog.records if r.name == "citytiles.security"]
+    assert refusals == [("payment notification refused", "wechat", "replayed")]
     late = gateway.payment_notification(order.out_trade_no)
     clock.advance(minutes=5, seconds=1)
     assert deliver(app, gateway, late, clock).outcome == "stale"
     # Replay records outlive the freshness window, then go.
     forget_old_deliveries(session, clock())
     assert session.scalar(text("SELECT count(*) FROM notification_nonces")) == 1
-    clock.advance(minutes=4, seconds=58)
-    forget_old_deliveries(session, clock())  # 9 min 59 s after it was seen: kept
+    clock.advance(minutes=4, seconds=59)
+    forget_old_deliveries(session, clock())  # exactly 10 min after it was seen: kept
     assert session.scalar(text("SELECT count(*) FROM notification_nonces")) == 1
-    clock.advance(seconds=2)
+    clock.advance(seconds=1)
     forget_old_deliveries(session, clock())
     assert session.scalar(text("SELECT count(*) FROM notification_nonces")) == 0
 
@@ -171,12 +185,22 @@ def test_a_delivery_signed_up_to_five_minutes_either_side_of_our_clock_is_fresh(
     ],
 )
 def test_a_validly_signed_notification_that_is_not_our_order_is_refused(
-    app: Flask, session: Session, gateway: FakePaymentGateway, clock: Clock, change: dict[str, object], reason: str
+    app: Flask,
+    session: Session,
+    gateway: FakePaymentGateway,
+    clock: Clock,
+    caplog: pytest.LogCaptureFixture,
+    change: dict[str, object],
+    reason: str,
 ) -> None:
     order = open_order(session, gateway, clock)
     gateway.pay(order.out_trade_no)
-    receipt = deliver(app, gateway, gateway.payment_notification(order.out_trade_no, **change), clock)
+    with caplog.at_level(logging.WARNING, logger="citytiles.security"):
+        receipt = deliver(app, gateway, gateway.payment_notification(order.out_trade_no, **change), clock)
     assert (receipt.received, receipt.outcome) == (False, reason)
+    assert [
+        (r.getMessage(), r.channel, r.reason, r.out_trade_no) for r in caplog.records if r.name == "citytiles.security"
+    ] == [("payment notification does not match our order", "wechat", reason, order.out_trade_no)]
     assert payment(app, order.out_trade_no).status == statuses.CREATED and entries(app, order.id) == 0
 
 
@@ -190,11 +214,16 @@ def test_another_channels_gateway_cannot_settle_an_order(app: Flask, session: Se
 
 
 def test_a_notification_for_an_order_we_do_not_have_is_not_acknowledged(
-    app: Flask, session: Session, gateway: FakePaymentGateway, clock: Clock
+    app: Flask, session: Session, gateway: FakePaymentGateway, clock: Clock, caplog: pytest.LogCaptureFixture
 ) -> None:
     order = open_order(session, gateway, clock)
     stranger = gateway.payment_notification(order.out_trade_no, **{"out_trade_no": "ct" + "0" * 24})
-    assert deliver(app, gateway, stranger, clock).outcome == "unknown_order"
+    with caplog.at_level(logging.WARNING, logger="citytiles.billing"):
+        receipt = deliver(app, gateway, stranger, clock)
+    assert (receipt.received, receipt.outcome) == (False, "unknown_order")
+    assert [(r.getMessage(), r.channel) for r in caplog.records if r.name == "citytiles.billing"] == [
+        ("a notification named an order we do not have", "wechat")
+    ]
 
 
 def test_a_garbled_body_is_refused(app: Flask, session: Session, gateway: FakePaymentGateway, clock: Clock) -> None:
@@ -289,3 +318,110 @@ def test_a_payment_is_found_only_by_its_own_people_and_a_well_formed_id(
         assert refused.value.code == "billing.payment_not_found"
     with pytest.raises(NotFound):
         payment_of(session, frozenset({order.resident_id + 1}), order.public_id)
+
+
+def test_a_paid_order_keeps_the_time_the_channel_says_the_money_moved(
+    app: Flask, session: Session, clock: Clock
+) -> None:
+    gateway = Stamping(clock)
+    order = open_order(session, gateway, clock)
+    delivery = gateway.pay(order.out_trade_no)
+    moved_at = clock() - timedelta(seconds=40)
+    gateway.moved_at = moved_at
+    clock.advance(minutes=1)
+    assert deliver(app, gateway, delivery, clock).outcome == "applied"
+    paid = payment(app, order.out_trade_no)
+    assert (paid.status, paid.paid_at, paid.updated_at) == (statuses.PAID, moved_at, clock())
+
+
+def paid_order(app: Flask, session: Session, gateway: FakePaymentGateway, clock: Clock) -> Payment:
+    """An order of 25 yuan, paid and applied."""
+    order = open_order(session, gateway, clock)
+    assert deliver(app, gateway, gateway.pay(order.out_trade_no), clock).received
+    return order
+
+
+def refund_of(app: Flask, gateway: FakePaymentGateway, order: Payment, amount_fen: int, clock: Clock) -> Refund:
+    """A refund asked for on a paid order and accepted by the channel."""
+    with app.extensions["session_factory"](expire_on_commit=False) as db:
+        asked = request_refund(db, gateway, order.id, amount_fen, "cancelled", "saga:test", NOTIFY_URL, clock)
+    assert asked.status == statuses.PROCESSING
+    return asked
+
+
+def test_a_refund_notification_settles_the_refund_with_the_channels_number_and_time(
+    app: Flask, session: Session, clock: Clock
+) -> None:
+    gateway = Stamping(clock)
+    order = paid_order(app, session, gateway, clock)
+    asked = refund_of(app, gateway, order, 1000, clock)
+    delivery = gateway.settle_refund(order.out_trade_no, asked.out_refund_no)
+    moved_at = clock() - timedelta(seconds=30)
+    gateway.moved_at = moved_at
+    clock.advance(minutes=1)
+    assert deliver(app, gateway, delivery, clock).outcome == "applied"
+    session.rollback()
+    settled = session.get(Refund, asked.id)
+    assert settled is not None
+    assert (settled.status, settled.channel_refund_id, settled.settled_at) == (
+        statuses.SUCCEEDED,
+        "fr" + asked.out_refund_no[-8:],
+        moved_at,
+    )
+    kept = session.scalars(select(PaymentNotification).where(PaymentNotification.kind == "refund")).one()
+    assert (kept.payment_id, kept.out_refund_no, kept.outcome) == (order.id, asked.out_refund_no, "applied")
+    assert payment(app, order.out_trade_no).refunded_fen == 1000
+
+
+@pytest.mark.parametrize("naming", ["an unknown refund", "another payment's refund", "our refund with another amount"])
+def test_a_refund_notification_that_is_not_our_refund_is_refused_and_settles_nothing(
+    app: Flask,
+    session: Session,
+    gateway: FakePaymentGateway,
+    clock: Clock,
+    caplog: pytest.LogCaptureFixture,
+    naming: str,
+) -> None:
+    order, other = paid_order(app, session, gateway, clock), paid_order(app, session, gateway, clock)
+    ours, theirs = refund_of(app, gateway, order, 1000, clock), refund_of(app, gateway, other, 1000, clock)
+    named, refund_fen = {
+        "an unknown refund": ("rf" + "0" * 30, 1000),
+        "another payment's refund": (theirs.out_refund_no, 1000),
+        "our refund with another amount": (ours.out_refund_no, 999),
+    }[naming]
+    notice = gateway.payment_notification(
+        order.out_trade_no,
+        kind="refund",
+        event_id="refund-" + named,
+        state=REFUND_SUCCEEDED,
+        out_refund_no=named,
+        refund_fen=refund_fen,
+        channel_refund_id="fr00000001",
+    )
+    with caplog.at_level(logging.WARNING, logger="citytiles.security"):
+        receipt = deliver(app, gateway, notice, clock)
+    assert (receipt.received, receipt.outcome) == (False, "refund_mismatch")
+    assert [(r.getMessage(), r.channel, r.out_trade_no) for r in caplog.records if r.name == "citytiles.security"] == [
+        ("refund notification does not match our refund", "wechat", order.out_trade_no)
+    ]
+    session.rollback()
+    assert session.scalars(select(Refund.status).order_by(Refund.id)).all() == [statuses.PROCESSING] * 2
+    assert [payment(app, paid.out_trade_no).refunded_fen for paid in (order, other)] == [0, 0]
+
+
+class LongDeliveryIds(FakePaymentGateway):
+    """A channel naming each delivery at more length than we keep."""
+
+    def parse_notification(self, headers: Mapping[str, str], body: bytes) -> Notice:
+        notice = super().parse_notification(headers, body)
+        return replace(notice, delivery=notice.delivery.ljust(200, "~"))
+
+
+def test_a_long_delivery_id_is_remembered_by_as_much_as_we_keep(app: Flask, session: Session, clock: Clock) -> None:
+    gateway = LongDeliveryIds("wechat", MERCHANT, clock)
+    order = open_order(session, gateway, clock)
+    delivery = gateway.pay(order.out_trade_no)
+    assert deliver(app, gateway, delivery, clock).outcome == "applied"
+    assert deliver(app, gateway, delivery, clock).outcome == "replayed"
+    named = f"{delivery.headers['X-Fake-Timestamp']}:{delivery.headers['X-Fake-Nonce']}"
+    assert session.scalars(select(NotificationNonce.nonce)).all() == [named.ljust(128, "~")]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 from datetime import UTC
 from datetime import datetime
 from datetime import timedelta
@@ -150,3 +151,13 @@ def test_erasing_a_payer_keeps_their_payments_and_forgets_only_them(session: Ses
         assert erased is not None and untouched is not None
         assert (erased.resident_id, erased.updated_at, erased.amount_fen) == (None, later, theirs.amount_fen)
         assert (untouched.resident_id, untouched.updated_at) == (kept, other.updated_at)
+
+
+def test_the_same_reference_under_another_purpose_is_another_payment(session: Session, clock: Clock) -> None:
+    gateway = FakePaymentGateway("wechat", MERCHANT, clock)
+    fee = charge(add_resident(session, clock), clock, 2500, ref="ap" + "2" * 20)
+    deposit = replace(fee, purpose="deposit", amount_fen=10000)
+    first, second = (open_payment(session, gateway, wanted, clock) for wanted in (fee, deposit))
+    assert first.id != second.id
+    assert [(p.purpose, p.amount_fen) for p in (first, second)] == [("outpatient", 2500), ("deposit", 10000)]
+    assert open_payment(session, gateway, deposit, clock).id == second.id

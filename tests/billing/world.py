@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Callable
+from collections.abc import Mapping
+from dataclasses import replace
 from datetime import datetime
 from datetime import timedelta
 
@@ -16,6 +18,7 @@ from billing.fake import Delivery
 from billing.fake import FakePaymentGateway
 from billing.gateway import ChannelRefund
 from billing.gateway import Checkout
+from billing.gateway import Notice
 from billing.gateway import Order
 from billing.gateway import RefundOrder
 from billing.models import LedgerEntry
@@ -48,6 +51,17 @@ class Recording(FakePaymentGateway):
     def refund(self, order: RefundOrder) -> ChannelRefund:
         self.refunds.append(order)
         return super().refund(order)
+
+
+class Stamping(FakePaymentGateway):
+    """The fake channel, saying when the money moved (as the real channels' notifications do) once told."""
+
+    def __init__(self, clock: Callable[[], datetime]) -> None:
+        super().__init__("wechat", MERCHANT, clock)
+        self.moved_at: datetime | None = None
+
+    def parse_notification(self, headers: Mapping[str, str], body: bytes) -> Notice:
+        return replace(super().parse_notification(headers, body), at=self.moved_at)
 
 
 def add_resident(session: Session, clock: Clock) -> int:
