@@ -14,8 +14,11 @@ from sqlalchemy.orm import Session
 from billing import statuses
 from billing.fake import FakePaymentGateway
 from billing.gateway import REFUND_SUCCEEDED
+from billing.gateway import PaymentGateway
 from billing.models import OutboxTask
+from billing.models import Payment
 from billing.models import Refund
+from billing.refunds import request_refund
 from billing.sweeps import QUERY_AFTER
 from billing.sweeps import REFUND_POLL_AFTER
 from billing.sweeps import REFUND_RETRY_AFTER
@@ -26,8 +29,10 @@ from billing.sweeps import query_unpaid_orders
 from billing.sweeps import retry_refunds
 from billing.sweeps import sweep
 from errors import UpstreamRejected
+from errors import UpstreamUnavailable
 from tests.billing.world import MERCHANT
 from tests.billing.world import NOTIFY_URL
+from tests.billing.world import Recording
 from tests.billing.world import deliver
 from tests.billing.world import entries
 from tests.billing.world import open_order
@@ -278,3 +283,113 @@ class RefusingClose(FakePaymentGateway):
 
     def close(self, out_trade_no: str) -> None:
         raise UpstreamRejected("billing.order_conflict", "The channel refused.", "conflict")
+
+
+OTHER_MERCHANT = "1900000200"
+
+
+def paid_order(app: Flask, session: Session, gateway: FakePaymentGateway, clock: Clock) -> Payment:
+    """An order paid, its notification received."""
+    order = open_order(session, gateway, clock)
+    assert deliver(app, gateway, gateway.pay(order.out_trade_no), clock).received
+    return order
+
+
+def ask_refund(
+    app: Flask, gateway: FakePaymentGateway, payment_id: int, clock: Clock, amount_fen: int = 1000
+) -> Refund:
+    with app.extensions["session_factory"](expire_on_commit=False) as db:
+        return request_refund(db, gateway, payment_id, amount_fen, "refused", "saga:test", NOTIFY_URL, clock)
+
+
+def refund_status(session: Session, refund_id: int) -> str:
+    session.rollback()
+    return session.scalars(select(Refund.status).where(Refund.id == refund_id)).one()
+
+
+def callback_of(gateway: PaymentGateway) -> str:
+    """A merchant's own callback URL, as the app builds it."""
+    return f"http://127.0.0.1:8000/callbacks/wechat-pay/{gateway.merchant_id}"
+
+
+def test_each_payment_is_swept_through_its_own_merchant_and_callback(
+    app: Flask, session: Session, clock: Clock
+) -> None:
+    merchants = {merchant_id: Recording(clock, merchant_id) for merchant_id in (MERCHANT, OTHER_MERCHANT)}
+    sweeper = Sweeper(gateway_for=lambda p: merchants[p.merchant_id], notify_url_for=callback_of, clock=clock)
+    lost = {m: open_order(session, gateway, clock) for m, gateway in merchants.items()}
+    expiring = {m: open_order(session, gateway, clock) for m, gateway in merchants.items()}
+    for m, gateway in merchants.items():
+        gateway.pay(lost[m].out_trade_no)  # its notification is lost
+    clock.advance(seconds=QUERY_AFTER.total_seconds())
+    assert query_unpaid_orders(session, sweeper) == 4
+    assert {payment(app, order.out_trade_no).status for order in lost.values()} == {statuses.PAID}
+    for m, gateway in merchants.items():
+        gateway.down = True
+        ask_refund(app, gateway, lost[m].id, clock)
+        gateway.down = False
+    clock.advance(seconds=REFUND_RETRY_AFTER.total_seconds())
+    assert retry_refunds(session, sweeper) == 2
+    for m, gateway in merchants.items():
+        assert [asked.notify_url for asked in gateway.refunds] == [NOTIFY_URL, callback_of(gateway)]
+        gateway.settle_refund(lost[m].out_trade_no, gateway.refunds[0].out_refund_no)  # its notification is lost
+    clock.advance(seconds=REFUND_POLL_AFTER.total_seconds())
+    assert poll_refunds(session, sweeper) == 2
+    assert {payment(app, order.out_trade_no).status for order in lost.values()} == {statuses.PARTIALLY_REFUNDED}
+    clock.advance(minutes=3)
+    assert close_expired_orders(session, sweeper) == 2
+    for m, gateway in merchants.items():
+        assert gateway.query(expiring[m].out_trade_no).state == "closed"
+
+
+def test_a_payment_whose_merchant_was_removed_waits_and_the_others_are_still_swept(
+    app: Flask,
+    session: Session,
+    gateway: FakePaymentGateway,
+    clock: Clock,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    removed = FakePaymentGateway("wechat", OTHER_MERCHANT, clock)
+
+    def gateway_for(payment: Payment) -> PaymentGateway:
+        """As the app's: a merchant no longer configured is unavailable until it is back."""
+        if payment.merchant_id == OTHER_MERCHANT:
+            raise UpstreamUnavailable("billing.channel_unavailable", "The payment's merchant is not configured.")
+        return gateway
+
+    sweeper = Sweeper(gateway_for=gateway_for, notify_url_for=callback_of, clock=clock)
+    stories = {}
+    for each in (removed, gateway):  # the removed merchant's rows first: they must not stop ours
+        lost, unpaid = open_order(session, each, clock), open_order(session, each, clock)
+        each.pay(lost.out_trade_no)  # its notification is lost
+        waiting, settling = paid_order(app, session, each, clock), paid_order(app, session, each, clock)
+        each.down = True
+        waiting_refund = ask_refund(app, each, waiting.id, clock)
+        each.down = False
+        settling_refund = ask_refund(app, each, settling.id, clock)
+        each.settle_refund(settling.out_trade_no, settling_refund.out_refund_no)  # its notification is lost
+        stories[each.merchant_id] = (lost, unpaid, waiting_refund, settling_refund)
+    clock.advance(seconds=REFUND_POLL_AFTER.total_seconds())
+    caplog.set_level(logging.WARNING, logger="citytiles.billing")
+    caplog.clear()
+    report = sweep(session, sweeper, {})
+    assert (report.queried, report.closed, report.refunds_asked, report.refunds_polled) == (4, 0, 2, 2)
+    lost, unpaid, waiting_refund, settling_refund = stories[MERCHANT]
+    assert payment(app, lost.out_trade_no).status == statuses.PAID
+    assert refund_status(session, waiting_refund.id) == statuses.PROCESSING
+    assert refund_status(session, settling_refund.id) == statuses.SUCCEEDED
+    lost, unpaid, waiting_refund, settling_refund = stories[OTHER_MERCHANT]
+    assert payment(app, lost.out_trade_no).status == statuses.CREATED
+    assert refund_status(session, waiting_refund.id) == statuses.REQUESTED
+    assert refund_status(session, settling_refund.id) == statuses.PROCESSING
+    clock.advance(minutes=6)  # past every order's expiry
+    assert close_expired_orders(session, sweeper) == 1
+    assert payment(app, stories[MERCHANT][1].out_trade_no).status == statuses.CLOSED
+    assert {payment(app, order.out_trade_no).status for order in stories[OTHER_MERCHANT][:2]} == {statuses.CREATED}
+    logged = [(r.getMessage(), getattr(r, "code", None)) for r in caplog.records if r.name == "citytiles.billing"]
+    assert sorted(set(logged)) == [
+        ("a refund could not be asked for now", "billing.channel_unavailable"),
+        ("a refund's state could not be asked now", "billing.channel_unavailable"),
+        ("an expired order could not be closed now", "billing.channel_unavailable"),
+        ("an order's state could not be asked now", "billing.channel_unavailable"),
+    ]

@@ -42,8 +42,8 @@ NOTIFY_URL = "http://127.0.0.1:8000/callbacks/wechat-pay/1900000109"
 class Recording(FakePaymentGateway):
     """The fake channel, keeping every order and refund it was asked for."""
 
-    def __init__(self, clock: Callable[[], datetime]) -> None:
-        super().__init__("wechat", MERCHANT, clock)
+    def __init__(self, clock: Callable[[], datetime], merchant_id: str = MERCHANT) -> None:
+        super().__init__("wechat", merchant_id, clock)
         self.orders: list[Order] = []
         self.refunds: list[RefundOrder] = []
 
