@@ -106,9 +106,9 @@ def close_expired_orders(session: Session, sweeper: Sweeper) -> int:
         payment = session.get(Payment, payment_id)
         if payment is None:
             continue
-        gateway, out_trade_no = sweeper.gateway_for(payment), payment.out_trade_no
-        end_reads(session)
         try:
+            gateway, out_trade_no = sweeper.gateway_for(payment), payment.out_trade_no
+            end_reads(session)
             gateway.close(out_trade_no)
         except UpstreamRejected as refused:
             if refused.code == "billing.order_paid":
@@ -139,8 +139,8 @@ def retry_refunds(session: Session, sweeper: Sweeper) -> int:
         payment = session.get(Payment, refund.payment_id) if refund is not None else None
         if payment is None:
             continue
-        gateway = sweeper.gateway_for(payment)
         try:
+            gateway = sweeper.gateway_for(payment)
             ask_channel(session, gateway, refund_id, sweeper.notify_url_for(gateway), sweeper.clock)
         except DomainError as failure:
             log.warning("a refund could not be asked for now", extra={"code": failure.code})
@@ -159,9 +159,9 @@ def poll_refunds(session: Session, sweeper: Sweeper) -> int:
         payment = session.get(Payment, refund.payment_id) if refund is not None else None
         if refund is None or payment is None:
             continue
-        gateway, numbers = sweeper.gateway_for(payment), (payment.out_trade_no, refund.out_refund_no)
-        end_reads(session)
         try:
+            gateway, numbers = sweeper.gateway_for(payment), (payment.out_trade_no, refund.out_refund_no)
+            end_reads(session)
             answer = gateway.query_refund(*numbers)
         except DomainError as failure:
             log.warning("a refund's state could not be asked now", extra={"code": failure.code})
@@ -175,9 +175,9 @@ def _settle_from_channel(session: Session, sweeper: Sweeper, payment_id: int) ->
     payment = session.get(Payment, payment_id)
     if payment is None:
         return False
-    gateway, out_trade_no = sweeper.gateway_for(payment), payment.out_trade_no
-    end_reads(session)
     try:
+        gateway, out_trade_no = sweeper.gateway_for(payment), payment.out_trade_no
+        end_reads(session)
         seen = gateway.query(out_trade_no)
     except DomainError as failure:
         log.warning("an order's state could not be asked now", extra={"code": failure.code})

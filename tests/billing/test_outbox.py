@@ -6,6 +6,8 @@ import logging
 from datetime import timedelta
 from typing import Any
 
+import pytest
+from flask import Flask
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -17,6 +19,9 @@ from billing.outbox import carry_out
 from billing.outbox import claim
 from billing.outbox import enqueue
 from database import transaction
+from errors import UpstreamUnavailable
+from tests.billing.world import held_by_another_worker
+from tests.billing.world import impatient_session
 from tests.conftest import Clock
 
 
@@ -129,3 +134,60 @@ def test_a_task_that_crashes_is_logged_and_retried_and_the_others_still_run(
     crashed = task(session, "a")
     assert (crashed.last_error, crashed.done_at, crashed.due_at) == (CRASHED, None, clock() + timedelta(seconds=10))
     assert [(r.getMessage(), r.kind) for r in caplog.records] == [("an outbox task crashed", "fulfil")]  # type: ignore[attr-defined]
+
+
+def test_a_claim_takes_twenty_tasks_unless_told_otherwise(session: Session, clock: Clock) -> None:
+    write(session, clock, *(f"t{n:02}" for n in range(21)))
+    assert [ref for _, _, ref in claim(session, clock())] == [f"t{n:02}" for n in range(20)]
+    assert [ref for _, _, ref in claim(session, clock())] == ["t20"]
+
+
+def test_a_claim_goes_by_due_time_not_by_when_a_task_was_written(session: Session, clock: Clock) -> None:
+    write(session, clock, "written first")
+    with transaction(session):
+        enqueue(session, "fulfil", "due first", clock() - timedelta(minutes=1))  # e.g. one put back after a failure
+    assert [ref for _, _, ref in claim(session, clock(), limit=1)] == ["due first"]
+
+
+def test_a_done_task_is_never_claimed_again(session: Session, clock: Clock) -> None:
+    write(session, clock, "a")
+    assert carry_out(session, {"fulfil": lambda _db, _ref: None}, clock) == 1
+    clock.advance(seconds=LEASE.total_seconds() * 2)  # past the lease it was claimed for
+    assert claim(session, clock()) == []
+    assert carry_out(session, {"fulfil": lambda _db, _ref: None}, clock) == 0
+    assert task(session, "a").attempts == 1
+
+
+def test_a_failed_task_is_logged_with_its_kind_and_why_and_keeps_a_code_that_fits(
+    session: Session, clock: Clock, caplog: pytest.LogCaptureFixture
+) -> None:
+    write(session, clock, "a")
+    write(session, clock, "b", kind="from_a_newer_build")
+    clock.advance(seconds=1)
+    long_code = "upstream." + "x" * 200
+
+    def hospital_down(_db: Session, _ref: str) -> None:
+        raise UpstreamUnavailable(long_code, "down")
+
+    caplog.set_level(logging.WARNING, logger="citytiles.outbox")
+    assert carry_out(session, {"fulfil": hospital_down}, clock) == 0
+    assert task(session, "a").last_error == long_code[:128]
+    assert task(session, "b").last_error == "outbox.no_handler"
+    logged = [(r.levelname, r.getMessage(), getattr(r, "kind", None), getattr(r, "code", None)) for r in caplog.records]
+    assert sorted(logged) == [
+        ("ERROR", "no handler for an outbox task", "from_a_newer_build", None),
+        ("WARNING", "an outbox task failed; it runs again later", "from_a_newer_build", "outbox.no_handler"),
+        ("WARNING", "an outbox task failed; it runs again later", "fulfil", long_code),
+    ]
+
+
+def test_a_claim_skips_a_task_another_worker_holds_instead_of_waiting(
+    app: Flask, session: Session, clock: Clock, database_url: str
+) -> None:
+    if not database_url.startswith("postgresql"):
+        pytest.skip("SQLite's write lock serialises claims: there is nothing to skip")
+    write(session, clock, "a", "b")
+    with held_by_another_worker(app, select(OutboxTask).where(OutboxTask.ref == "a")):
+        with impatient_session(database_url) as db:
+            assert [ref for _, _, ref in claim(db, clock())] == ["b"]
+    assert [ref for _, _, ref in claim(session, clock())] == ["a"]

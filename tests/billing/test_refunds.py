@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import logging
 import re
 from datetime import timedelta
 
 import pytest
 from flask import Flask
 from sqlalchemy import select
+from sqlalchemy import update
 from sqlalchemy.orm import Session
 
 from billing import statuses
 from billing.fake import FakePaymentGateway
+from billing.gateway import REFUND_FAILED
 from billing.gateway import REFUND_PROCESSING
 from billing.gateway import REFUND_SUCCEEDED
 from billing.gateway import ChannelRefund
@@ -24,8 +27,10 @@ from billing.refunds import MAX_REFUNDS_PER_PAYMENT
 from billing.refunds import ask_channel
 from billing.refunds import record_refund_answer
 from billing.refunds import request_refund
+from database import transaction
 from errors import Conflict
 from errors import Invalid
+from errors import NotFound
 from identity.models import Resident
 from identity.residents import erase_resident
 from tests.billing.world import MERCHANT
@@ -256,3 +261,127 @@ def test_a_settled_refund_keeps_the_channels_time_and_number_or_ours(
         done = record_refund_answer(db, second.id, ChannelRefund(second.out_refund_no, REFUND_SUCCEEDED), clock())
     assert (done.channel_refund_id, done.settled_at) == ("5030002", clock())
     assert (_payment(app, payment_id).status, _payment(app, payment_id).refunded_fen) == (statuses.REFUNDED, 2500)
+
+
+def test_a_refund_of_nothing_is_invalid_and_says_what_a_refund_is(
+    app: Flask, session: Session, gateway: FakePaymentGateway, clock: Clock
+) -> None:
+    payment_id = paid_order(app, session, gateway, clock)
+    for amount_fen in (0, -100):
+        with pytest.raises(Invalid) as refused:
+            refund(app, gateway, payment_id, amount_fen, clock)
+        assert (refused.value.code, refused.value.message, refused.value.details) == (
+            "billing.refund_amount_invalid",
+            "A refund is a positive amount in fen.",
+            {"amount_fen": "positive"},
+        )
+    session.rollback()
+    assert session.scalars(select(Refund)).all() == []
+
+
+def test_a_payment_or_refund_we_do_not_have_is_not_found_with_its_code(
+    app: Flask, session: Session, gateway: FakePaymentGateway, clock: Clock
+) -> None:
+    with pytest.raises(NotFound) as no_payment:
+        refund(app, gateway, 404, 100, clock)
+    assert (no_payment.value.code, no_payment.value.message) == ("billing.payment_not_found", "No such payment.")
+    with app.extensions["session_factory"]() as db:
+        with pytest.raises(NotFound) as not_asked:
+            ask_channel(db, gateway, 404, NOTIFY_URL, clock)
+        with pytest.raises(NotFound) as not_answered:
+            record_refund_answer(db, 404, ChannelRefund("rf404", REFUND_SUCCEEDED), clock())
+    for missing in (not_asked.value, not_answered.value):
+        assert (missing.code, missing.message) == ("billing.refund_not_found", "No such refund.")
+    assert gateway.calls == []
+
+
+def test_once_per_requester_is_per_payment_and_per_requester(
+    app: Flask, session: Session, gateway: FakePaymentGateway, clock: Clock
+) -> None:
+    first_payment = paid_order(app, session, gateway, clock, 1000)
+    second_payment = paid_order(app, session, gateway, clock, 1000)
+
+    def once(payment_id: int, requested_by: str) -> Refund:
+        with app.extensions["session_factory"](expire_on_commit=False) as db:
+            return request_refund(db, gateway, payment_id, 400, "cancelled", requested_by, NOTIFY_URL, clock, once=True)
+
+    by_saga = once(first_payment, "saga:test")
+    by_resident = once(first_payment, "resident")
+    elsewhere = once(second_payment, "resident")
+    assert len({by_saga.id, by_resident.id, elsewhere.id}) == 3
+    assert (by_resident.payment_id, elsewhere.payment_id) == (first_payment, second_payment)
+    assert once(second_payment, "resident").id == elsewhere.id
+
+
+def test_the_channels_refusal_and_silence_are_logged_with_its_code(
+    app: Flask, session: Session, gateway: FakePaymentGateway, clock: Clock, caplog: pytest.LogCaptureFixture
+) -> None:
+    payment_id = paid_order(app, session, gateway, clock)
+    caplog.set_level(logging.WARNING, logger="citytiles.billing")
+    gateway.refusing_refunds = True
+    refused = refund(app, gateway, payment_id, 100, clock)
+    gateway.refusing_refunds, gateway.down = False, True
+    waiting = refund(app, gateway, payment_id, 100, clock)
+    assert (refused.status, waiting.status) == (statuses.REFUND_FAILED, statuses.REQUESTED)
+    logged = [(r.getMessage(), getattr(r, "code", None), getattr(r, "out_refund_no", None)) for r in caplog.records]
+    assert logged == [
+        ("the channel refused a refund", "billing.refund_refused", refused.out_refund_no),
+        ("a refund waits for the channel", "billing.channel_unavailable", None),
+    ]
+
+
+def test_only_a_failure_reported_after_a_success_is_logged_as_an_error(
+    app: Flask, session: Session, gateway: FakePaymentGateway, clock: Clock, caplog: pytest.LogCaptureFixture
+) -> None:
+    payment_id = paid_order(app, session, gateway, clock)
+    gateway.refusing_refunds = True
+    refused = refund(app, gateway, payment_id, 1000, clock)
+    gateway.refusing_refunds = False
+    settled = refund(app, gateway, payment_id, 1000, clock)
+    caplog.set_level(logging.ERROR, logger="citytiles.billing")
+    caplog.clear()
+    with app.extensions["session_factory"]() as db:
+        for done, state in ((settled, REFUND_SUCCEEDED), (settled, REFUND_SUCCEEDED), (refused, REFUND_FAILED)):
+            record_refund_answer(db, done.id, ChannelRefund(done.out_refund_no, state), clock())
+        assert caplog.records == []  # the same word twice is no news
+        late = record_refund_answer(db, settled.id, ChannelRefund(settled.out_refund_no, REFUND_FAILED), clock())
+        assert late.status == statuses.SUCCEEDED
+    assert [(r.getMessage(), getattr(r, "out_refund_no", None)) for r in caplog.records] == [
+        ("a channel reported a succeeded refund as failed", settled.out_refund_no)
+    ]
+
+
+def test_a_refund_notification_after_the_refund_settled_is_a_duplicate(
+    app: Flask, session: Session, gateway: FakePaymentGateway, clock: Clock
+) -> None:
+    payment_id = paid_order(app, session, gateway, clock)
+    asked = refund(app, gateway, payment_id, 1000, clock)
+    paid = _payment(app, payment_id)
+    assert deliver(app, gateway, gateway.settle_refund(paid.out_trade_no, asked.out_refund_no), clock).outcome == (
+        "applied"
+    )
+    again = deliver(app, gateway, gateway.settle_refund(paid.out_trade_no, asked.out_refund_no), clock)
+    assert (again.received, again.outcome) == (True, "duplicate")
+    assert _payment(app, payment_id).refunded_fen == 1000 and len(entries_of(session, payment_id)) == 2
+
+
+def test_a_refund_never_settles_on_a_payment_that_no_longer_takes_one(
+    app: Flask, session: Session, gateway: FakePaymentGateway, clock: Clock
+) -> None:
+    payment_id = paid_order(app, session, gateway, clock)
+    asked = refund(app, gateway, payment_id, 1000, clock)
+    with transaction(session):
+        # A payment whose status the tables give no refund event (kept by hand, or by a bug elsewhere).
+        session.execute(update(Payment).where(Payment.id == payment_id).values(status=statuses.CLOSED))
+    with app.extensions["session_factory"]() as db, pytest.raises(Conflict) as refused:
+        record_refund_answer(db, asked.id, ChannelRefund(asked.out_refund_no, REFUND_SUCCEEDED), clock())
+    assert (refused.value.code, refused.value.message, refused.value.details) == (
+        "billing.not_refundable",
+        "Only a paid payment can be refunded.",
+        {"status": statuses.CLOSED},
+    )
+    kept = _payment(app, payment_id)
+    assert (kept.status, kept.refunded_fen) == (statuses.CLOSED, 0)
+    session.rollback()
+    assert session.scalar(select(Refund.status).where(Refund.id == asked.id)) == statuses.PROCESSING
+    assert len(entries_of(session, payment_id)) == 1

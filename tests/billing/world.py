@@ -4,12 +4,17 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Callable
+from collections.abc import Iterator
 from collections.abc import Mapping
+from contextlib import contextmanager
 from dataclasses import replace
 from datetime import datetime
 from datetime import timedelta
+from typing import Any
 
 from flask import Flask
+from sqlalchemy import Select
+from sqlalchemy import create_engine
 from sqlalchemy import func
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -28,6 +33,7 @@ from billing.notifications import receive_notification
 from billing.payments import Charge
 from billing.payments import open_payment
 from database import transaction
+from database.engine import make_session_factory
 from identity.models import Resident
 from tests.conftest import WECHAT_MINI_PROGRAM
 from tests.conftest import Clock
@@ -39,8 +45,8 @@ NOTIFY_URL = "http://127.0.0.1:8000/callbacks/wechat-pay/1900000109"
 class Recording(FakePaymentGateway):
     """The fake channel, keeping every order and refund it was asked for."""
 
-    def __init__(self, clock: Callable[[], datetime]) -> None:
-        super().__init__("wechat", MERCHANT, clock)
+    def __init__(self, clock: Callable[[], datetime], merchant_id: str = MERCHANT) -> None:
+        super().__init__("wechat", merchant_id, clock)
         self.orders: list[Order] = []
         self.refunds: list[RefundOrder] = []
 
@@ -110,3 +116,23 @@ def payment(app: Flask, out_trade_no: str) -> Payment:
 def entries(app: Flask, payment_id: int) -> int:
     with app.extensions["session_factory"]() as db:
         return int(db.scalar(select(func.count()).select_from(LedgerEntry).where(LedgerEntry.payment_id == payment_id)))
+
+
+@contextmanager
+def impatient_session(database_url: str) -> Iterator[Session]:
+    """A PostgreSQL session whose lock waits give up after a second: one that would wait on a held row fails instead."""
+    engine = create_engine(database_url, connect_args={"options": "-c lock_timeout=1000"})
+    try:
+        with make_session_factory(engine)() as db:
+            yield db
+    finally:
+        engine.dispose()
+
+
+@contextmanager
+def held_by_another_worker(app: Flask, rows: Select[Any]) -> Iterator[None]:
+    """The rows locked by another worker's open transaction until the block ends."""
+    with app.extensions["session_factory"]() as other:
+        other.execute(rows.with_for_update())
+        yield
+        other.rollback()
