@@ -248,9 +248,9 @@ def _owe(kind: str, public_id: str) -> Settled:
 
 def _close_unpaid(session: Session, desk: FeeDesk, payment: Payment) -> None:
     """Close an order nobody should pay any more; the sweep closes it later if the channel cannot answer now."""
-    gateway, out_trade_no = desk.gateway_for(payment), payment.out_trade_no
-    end_reads(session)
     try:
+        gateway, out_trade_no = desk.gateway_for(payment), payment.out_trade_no
+        end_reads(session)
         gateway.close(out_trade_no)
     except DomainError as failure:
         # Paid at this very moment: the late-payment path refunds it in full.

@@ -552,6 +552,30 @@ def test_an_order_that_cannot_be_closed_on_cancelling_is_left_to_the_sweep(
     assert getattr(warned, "code", None) == "billing.channel_unavailable"
 
 
+def test_an_order_whose_merchant_is_gone_is_left_to_the_sweep_and_the_cancel_stands(
+    sessions: sessionmaker[Session],
+    session: Session,
+    fake: FakeOutpatient,
+    gateway: FakePaymentGateway,
+    desk: FeeDesk,
+    now: Now,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    held, payment = held_and_opened(session, fake, gateway, now)
+    with sessions(expire_on_commit=False) as db:
+        resident = db.get(Resident, payment.resident_id)
+
+    def removed(_payment: Payment) -> FakePaymentGateway:
+        raise UpstreamUnavailable("billing.channel_unavailable", "The payment's merchant is not configured.")
+
+    with sessions() as db:
+        assert cancel_paid_appointment(db, replace(desk, gateway_for=removed), fake, resident, held.id).status == (
+            "cancelled"
+        )
+    [warned] = records(caplog, "an order could not be closed on cancelling")
+    assert getattr(warned, "code", None) == "billing.channel_unavailable"
+
+
 def test_cancelling_a_held_place_with_no_order_owes_nothing(
     sessions: sessionmaker[Session], session: Session, fake: FakeOutpatient, desk: FeeDesk, now: Now
 ) -> None:
