@@ -170,3 +170,67 @@ def test_fees_with_up_to_five_decimals_round_half_away_from_zero(text: str, fen_
 def test_a_fee_that_is_not_yuan_is_refused(text: str) -> None:
     with pytest.raises(UnreadableLine):
         fee_fen(text)
+
+
+def test_text_before_the_header_and_blank_lines_are_passed_over() -> None:
+    lines = bill(paid("2026-11-23 09:15:02", "ct20261123000001", "15.00", "0.09"), "\r\n")
+    read = WeChatBill(["微信支付账单\r\n", *lines])
+    entries = list(read.entries())
+    assert entries[0] == BadLine(1, "text before the detail header")
+    assert [entry.out_trade_no for entry in entries[1:] if isinstance(entry, BillLine)] == ["ct20261123000001"]
+    assert read.summary is not None and read.summary.count == 2
+
+
+def test_the_summary_is_known_only_once_the_bill_is_read() -> None:
+    read = WeChatBill(bill())
+    assert read.summary is None
+    assert list(read.entries()) == []
+    assert read.summary is not None
+
+
+def test_a_payment_of_nothing_is_read_and_a_negative_one_refused() -> None:
+    free = paid("2026-11-23 09:15:02", "ct20261123000001", "0.00", "0.00")
+    negative = paid("2026-11-23 09:15:02", "ct20261123000002", "-1.00", "0.00")
+    entries = list(WeChatBill(bill(free, negative)).entries())
+    assert isinstance(entries[0], BillLine) and entries[0].amount_fen == 0
+    assert entries[1] == BadLine(3, "a negative amount")
+
+
+@pytest.mark.parametrize(
+    ("column", "reason"),
+    [
+        (1, "公众账号ID is not an order or merchant number"),
+        (2, "商户号 is not an order or merchant number"),
+        (5, "微信订单号 is not an order or merchant number"),
+        (15, "商户退款单号 is not an order or merchant number"),
+        (9, "交易状态 'REFUND-SOMETHING' is neither SUCCESS nor REFUND"),
+    ],
+)
+def test_a_bad_cell_is_named_by_its_column(column: int, reason: str) -> None:
+    cells = refunded("2026-11-23 10:00:00", "ct20261123000001", "rf20261123000009", "5.00", "-0.03")
+    split = cells.rstrip("\r\n")[1:].split(",`")
+    split[column] = "REFUND-SOMETHING-ELSE-ENTIRELY" if column == 9 else "no such number"
+    assert list(WeChatBill(bill(line(split))).entries()) == [BadLine(2, reason)]
+
+
+@pytest.mark.parametrize(("column", "name"), [(1, "应结订单总金额"), (2, "退款总金额")])
+def test_a_bad_total_is_named_by_its_column(column: int, name: str) -> None:
+    totals = ["2", "15.00", "5.00", "0.00", "0.06", "15.00", "5.00"]
+    totals[column] = "15"
+    assert list(WeChatBill(bill(summary=totals)).entries()) == [
+        BadLine(3, f"summary: {name} is not yuan with two decimals")
+    ]
+
+
+def test_a_cell_with_trailing_space_is_refused_even_at_the_end_of_a_line() -> None:
+    names = HEADER.split(",")
+    order = list(reversed(range(len(names))))  # 交易时间 last
+    detail = paid("2026-11-23 09:15:02", "ct20261123000001", "15.00", "0.09").rstrip("\r\n")[1:].split(",`")
+    padded = line([detail[i] for i in order]).replace("\r\n", "\t\r\n")
+    lines = [
+        ",".join(names[i] for i in order),
+        padded,
+        SUMMARY_HEADER,
+        line(["1", "15.00", "0.00", "0", "0.09", "0", "0"]),
+    ]
+    assert list(WeChatBill(lines).entries()) == [BadLine(2, "交易时间 is not a time")]
