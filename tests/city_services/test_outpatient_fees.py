@@ -203,6 +203,9 @@ def test_the_payment_closes_before_the_hold_lapses_and_is_found_by_its_appointme
     with pytest.raises(Conflict) as refused:
         open_fee(session, gateway, _confirmed(held), 1, MINI, "o", NOTIFY, now)
     assert refused.value.code == "outpatient.nothing_to_pay"
+    with pytest.raises(Conflict) as refused:
+        open_fee(session, gateway, replace(held, expires_at=None), 1, MINI, "o", NOTIFY, now)  # a reservation
+    assert refused.value.code == "outpatient.nothing_to_pay"
 
 
 def _confirmed(view: AppointmentView) -> AppointmentView:
@@ -394,6 +397,8 @@ def test_a_paid_place_shows_its_cancel_terms_and_cancelling_in_time_refunds_by_t
         assert cancelled.status == "cancelled"
         refund = db.scalars(select(Refund)).one()
         assert (refund.amount_fen, refund.requested_by) == (held.fee_fen, "resident")
+        asked = gateway._orders[payment.out_trade_no].refunds[refund.out_refund_no][0]
+        assert asked.notify_url == NOTIFY  # the channel reports back to our callback
         # Cancelling again answers the same, and refunds nothing more.
         assert cancel_paid_appointment(db, desk, fake, resident, held.id).status == "cancelled"
         assert len(db.scalars(select(Refund)).all()) == 1
@@ -767,6 +772,7 @@ def test_two_copies_of_a_refund_step_racing_tell_the_payer_once(
     gateway: FakePaymentGateway,
     desk: FeeDesk,
     now: Now,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     held, payment, resident = booked_and_paid(sessions, session, fake, gateway, desk, now)
     told_desk, inbox = listening(session, resident.id, desk, now)
@@ -790,6 +796,8 @@ def test_two_copies_of_a_refund_step_racing_tell_the_payer_once(
         assert len(db.scalars(select(Refund)).all()) == 1
     refund_notices = [d for d in inbox.delivered if d.template_id.startswith("PaymentNotice")]
     assert len(refund_notices) == 1
+    # The copy that lost the race answers with the winner's refund, not an error left to the task.
+    assert records(caplog, "a cancelled appointment's refund is left to its task") == []
 
 
 def test_the_resident_is_told_the_booking_and_the_refund_in_their_words(
@@ -1114,3 +1122,23 @@ def test_a_refund_step_waits_only_for_its_own_payment_s_refunds(
     with sessions() as db:
         waiting = db.scalars(select(OutboxTask.ref).where(OutboxTask.kind == "fulfil", OutboxTask.done_at.is_(None)))
         assert list(waiting) == [first_payment.out_trade_no]
+
+
+def test_a_refund_notice_waits_until_the_channel_has_accepted_the_refund(
+    sessions: sessionmaker[Session],
+    session: Session,
+    fake: FakeOutpatient,
+    gateway: FakePaymentGateway,
+    desk: FeeDesk,
+    now: Now,
+) -> None:
+    held, payment, resident = booked_and_paid(sessions, session, fake, gateway, desk, now)
+    told_desk, inbox = listening(session, resident.id, desk, now)
+    gateway.down = True  # the refund is recorded, and the channel cannot be asked yet
+    with sessions() as db:
+        assert cancel_paid_appointment(db, told_desk, fake, resident, held.id).status == "cancelled"
+    run_outbox(sessions, told_desk)
+    with sessions() as db:
+        notice = db.scalars(select(OutboxTask).where(OutboxTask.kind == REFUND_NOTICE)).one()
+        assert (notice.done_at, notice.last_error) == (None, "billing.refund_pending")
+    assert inbox.delivered == []
