@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 from database.engine import make_engine
 from database.engine import make_session_factory
 from errors import TooManyRequests
+from identity.attempts import source_of
 from identity.fake_channels import FakeChannel
 from identity.fake_channels import FakeLogin
 from identity.ports import LoginRejected
@@ -115,3 +116,20 @@ def test_a_good_login_takes_its_attempt_back(session: Session) -> None:
         code, _ = wechat.issue_code("o-1")
         attempt(session, wechat, code)
     use_up_the_allowance(session, wechat)
+
+
+@pytest.mark.parametrize(
+    ("address", "source"),
+    [
+        ("203.0.113.7", "203.0.113.7"),
+        (" 203.0.113.7 ", "203.0.113.7"),
+        ("2001:db8:1:2:3:4:5:6", "2001:db8:1:2::/64"),  # one client holds a /64: its addresses are one source
+        ("2001:db8:1:2:ffff::1", "2001:db8:1:2::/64"),
+        ("::ffff:203.0.113.7", "203.0.113.7"),  # an IPv4 client seen through an IPv6 socket
+        (None, "unknown"),
+        ("", "unknown"),
+        ("not-an-address", "not-an-address"),
+    ],
+)
+def test_attempts_are_counted_per_ipv4_address_or_ipv6_64(address: str | None, source: str) -> None:
+    assert source_of(address) == source
