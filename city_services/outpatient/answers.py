@@ -10,6 +10,7 @@ from typing import Any
 
 import requests
 
+from city_services.outpatient.provider import Hold
 from errors import UpstreamUnavailable
 
 log = logging.getLogger("citytiles.upstreams")
@@ -86,6 +87,13 @@ def moment(raw: str, *, tz: Any = None) -> datetime:
             raise Unreadable("a time without its offset")
         parsed = parsed.replace(tzinfo=tz)
     return parsed
+
+
+def record_of(hold_id: str, found: Hold) -> Hold:
+    """The hold read back, which must be the one asked for: a record of another is no answer about this one."""
+    if found.hold_id != hold_id:
+        raise Unreadable("a record of another hold")
+    return found
 
 
 @contextmanager

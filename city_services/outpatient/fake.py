@@ -107,6 +107,10 @@ class FakeOutpatient:
         """Give a place back."""
         return self._call("cancel", lambda: self._change(hold_id, port.CANCELLED))
 
+    def booking(self, hold_id: str) -> Hold:
+        """A place as it stands (a hold past its time reads expired)."""
+        return self._call("booking", lambda: self._look_up(hold_id))
+
     def remaining(self, slot_id: str) -> int:
         """Places left in a slot (for tests)."""
         with self._lock:
@@ -188,6 +192,14 @@ class FakeOutpatient:
             self._taken[current.slot_id] = self._taken.get(current.slot_id, 0) + 1
             self._places[hold.hold_id] = _Place(hold, current.slot_id, key, reference)
             return hold
+
+    def _look_up(self, hold_id: str) -> Hold:
+        with self._lock:
+            self._settle()
+            place = self._places.get(hold_id)
+            if place is None:
+                raise port.not_found(port.HOLD_NOT_FOUND, "appointment")
+            return place.hold
 
     def _change(self, hold_id: str, status: str) -> Hold:
         with self._lock:

@@ -119,6 +119,9 @@ class OutpatientProvider(Protocol):
     def cancel(self, hold_id: str) -> Hold:
         """Give a held or confirmed place back; cancelling twice answers the same."""
 
+    def booking(self, hold_id: str) -> Hold:
+        """The hospital's record of a hold now: held, confirmed, cancelled or expired; HOLD_NOT_FOUND if it has none."""
+
 
 def not_found(code: str, what: str) -> UpstreamRejected:
     """A final 'no such thing' answer."""

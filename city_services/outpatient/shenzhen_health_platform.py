@@ -32,6 +32,7 @@ from city_services.outpatient.answers import mapping
 from city_services.outpatient.answers import moment
 from city_services.outpatient.answers import optional_text
 from city_services.outpatient.answers import reading
+from city_services.outpatient.answers import record_of
 from city_services.outpatient.answers import text
 from city_services.outpatient.answers import whole
 from city_services.outpatient.provider import BEIJING
@@ -137,6 +138,13 @@ class ShenzhenHealthPlatform:
     def cancel(self, hold_id: str) -> Hold:
         """order/cancel."""
         return self._act("cancel", "order/cancel", {"order_no": hold_id}, safe=True, shape=_order)
+
+    def booking(self, hold_id: str) -> Hold:
+        """order/query {order_no}: a read, so safe to repeat."""
+        query = {"order_no": hold_id}
+        return self._act(
+            "booking", "order/query", query, safe=True, shape=lambda data: record_of(hold_id, _order(data))
+        )
 
     def _act(
         self, operation: str, action: str, params: dict[str, str], *, safe: bool, shape: Callable[[object], T]

@@ -24,6 +24,7 @@ from city_services.outpatient.answers import mapping
 from city_services.outpatient.answers import moment
 from city_services.outpatient.answers import optional_text
 from city_services.outpatient.answers import reading
+from city_services.outpatient.answers import record_of
 from city_services.outpatient.answers import text
 from city_services.outpatient.answers import whole
 from city_services.outpatient.provider import Department
@@ -119,6 +120,10 @@ class ZheyiHis:
         """POST Appointment/<id>/$cancel; cancelling twice answers the same."""
         path = f"/Appointment/{hold_id}/$cancel"
         return self.link.call("cancel", lambda: self._request("cancel", "POST", path, _hold), safe=True)
+
+    def booking(self, hold_id: str) -> Hold:
+        """GET Appointment/<id>; an expired hold reads "cancelled" with the reason hold-expired."""
+        return self._read("booking", f"/Appointment/{hold_id}", None, lambda found: record_of(hold_id, _hold(found)))
 
     def _read(self, operation: str, path: str, query: dict[str, str] | None, shape: Callable[[dict[str, Any]], T]) -> T:
         """A GET: a safe read, so retried."""

@@ -175,6 +175,7 @@ def test_unknown_hospital_department_and_slot_are_not_found(subject: Subject) ->
         port.SLOT_NOT_FOUND, "not_found", lambda: subject.provider.slot(subject.hospital, subject.paid, other.slot_id)
     )
     rejected(port.HOLD_NOT_FOUND, "not_found", lambda: subject.provider.cancel("999999999"))
+    rejected(port.HOLD_NOT_FOUND, "not_found", lambda: subject.provider.booking("999999999"))
 
 
 def test_a_paid_hold_takes_a_place_until_booked_or_cancelled(subject: Subject) -> None:
@@ -190,6 +191,15 @@ def test_a_paid_hold_takes_a_place_until_booked_or_cancelled(subject: Subject) -
     assert subject.provider.cancel(hold.hold_id).status == port.CANCELLED
     assert subject.places(slot.slot_id) == before
     rejected(port.HOLD_CANCELLED, "conflict", lambda: subject.provider.book(hold.hold_id))
+
+
+def test_the_hospitals_record_of_a_hold_follows_it_to_booked_and_cancelled(subject: Subject) -> None:
+    hold = subject.provider.hold(bookable(subject, subject.paid), new_patient(), f"ct{secrets.token_hex(8)}")
+    assert subject.provider.booking(hold.hold_id) == hold
+    booked = subject.provider.book(hold.hold_id)
+    assert subject.provider.booking(hold.hold_id) == booked and booked.status == port.CONFIRMED
+    cancelled = subject.provider.cancel(hold.hold_id)
+    assert subject.provider.booking(hold.hold_id) == cancelled and cancelled.status == port.CANCELLED
 
 
 def test_a_free_slot_is_confirmed_once_booked(subject: Subject) -> None:
@@ -228,6 +238,8 @@ def test_a_system_down_or_busy_is_unavailable(subject: Subject, mode: str) -> No
         subject.provider.hospitals()
     with pytest.raises(UpstreamUnavailable):
         subject.provider.cancel("123")
+    with pytest.raises(UpstreamUnavailable):
+        subject.provider.booking("123")
 
 
 class _Stub(BaseHTTPRequestHandler):
@@ -291,11 +303,35 @@ def test_a_malformed_answer_is_unavailable_and_logged(
         slot = Slot(
             "S1", subject.hospital, subject.paid, "医生", "主任医师", datetime.now(UTC), datetime.now(UTC), 1, 1
         )
-        for work in (provider.hospitals, lambda: provider.hold(slot, patient, "ct00000001")):
+        for work in (
+            provider.hospitals,
+            lambda: provider.hold(slot, patient, "ct00000001"),
+            lambda: provider.booking("a1"),
+        ):
             with pytest.raises(UpstreamUnavailable):
                 work()
     assert any(r.getMessage() in ("upstream answer unreadable", "upstream refused the call") for r in caplog.records)
     assert patient.id_number not in caplog.text
+
+
+# A well-formed record of appointment a1, as each platform writes it.
+RECORDS = {
+    "zheyi_his": {"resourceType": "Appointment", "id": "a1", "status": "booked", "feeFen": 0},
+    "shenzhen_health_platform": {
+        "code": "0",
+        "msg": "ok",
+        "data": {"order_no": "a1", "status": "CONFIRMED", "amount": 0},
+    },
+}
+
+
+@pytest.mark.parametrize("kind", ["zheyi_his", "shenzhen_health_platform"])
+def test_a_record_of_another_hold_is_unavailable(clean_sandbox: Sandbox, kind: str) -> None:
+    with stub_upstream("application/json", json.dumps(RECORDS[kind]).encode()) as base_url:
+        provider = sandbox_provider(clean_sandbox, kind, base_url)
+        assert provider.booking("a1").status == port.CONFIRMED
+        with pytest.raises(UpstreamUnavailable):
+            provider.booking("a2")
 
 
 def test_holds_expire_by_themselves() -> None:
@@ -306,6 +342,7 @@ def test_holds_expire_by_themselves() -> None:
     assert fake.remaining(slot.slot_id) == slot.remaining - 1
     now[0] += timedelta(seconds=61)
     assert fake.remaining(slot.slot_id) == slot.remaining
+    assert fake.booking(hold.hold_id).status == port.EXPIRED
     rejected(port.HOLD_EXPIRED, "conflict", lambda: fake.book(hold.hold_id))
 
 
@@ -370,6 +407,7 @@ def test_a_hold_left_unpaid_expires_at_the_platform(quick_sandbox: Sandbox, kind
     hold = provider.hold(slot, new_patient(), f"ct{secrets.token_hex(8)}")
     assert hold.status == port.HELD and hold.expires_at is not None
     time.sleep(max(0.0, (hold.expires_at - datetime.now(UTC)).total_seconds()) + 1.2)
+    assert provider.booking(hold.hold_id).status == port.EXPIRED
     rejected(port.HOLD_EXPIRED, "conflict", lambda: provider.book(hold.hold_id))
     rejected(port.HOLD_EXPIRED, "conflict", lambda: provider.cancel(hold.hold_id))
     assert provider.slot(*ids[kind], slot.slot_id).remaining == slot.remaining
