@@ -22,6 +22,7 @@ from app.cookie_session import SessionCookieWhenSent
 from app.db_session import init_db_session
 from app.errors import register_errors
 from app.fulfilment import build_fee_desk
+from app.fulfilment import build_reconciler
 from app.fulfilment import build_sweeper
 from app.fulfilment import outbox_handlers
 from app.http_headers import init_http_headers
@@ -130,7 +131,8 @@ def create_app(
     allowances = Allowances(vault, carriers=(car_move_uses, appointment_uses))
     upstreams = Upstreams(outbound, upstream_environ(settings, environ))
     fee_desk = build_fee_desk(channels, upstreams, notices, settings.public_url, clock)
-    handlers = outbox_handlers(fee_desk)
+    reconciler = build_reconciler(channels, fee_desk)
+    handlers = outbox_handlers(fee_desk, reconciler)
 
     def carry_out_due() -> int:
         with session_factory() as session:
@@ -154,6 +156,7 @@ def create_app(
         fee_desk=fee_desk,
         sweeper=build_sweeper(fee_desk),
         outbox_handlers=handlers,
+        reconciler=reconciler,
         tasks=tasks,
         breaker_watch=breaker_watch,
         # Each package's erase function for a person's data. What still counts against the person's limits

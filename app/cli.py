@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from pathlib import Path
 
 import click
@@ -11,6 +12,10 @@ from flask.cli import with_appcontext
 from sqlalchemy import select
 
 from app.db_session import get_session
+from billing.reconciliation.export import yuan
+from billing.reconciliation.models import ReconciliationRun
+from billing.reconciliation.runs import ask_for_run
+from billing.reconciliation.runs import carry_out
 from billing.sweeps import sweep
 from city_services.car_move.models import SEALED_COLUMNS as CAR_MOVE_SEALED_COLUMNS
 from city_services.car_move.owners import sweep_car_moves
@@ -139,6 +144,46 @@ def sweep_payments_command() -> None:
     )
 
 
+@click.command("reconcile")
+@with_appcontext
+@click.option("--date", "day", required=True, type=click.DateTime(formats=["%Y-%m-%d"]), help="Beijing day, YYYY-MM-DD.")
+@click.option("--channel", type=click.Choice(["wechat", "alipay"]), help="One channel; both when left out.")
+def reconcile_command(day: datetime, channel: str | None) -> None:
+    """Reconcile each merchant's bill of a day now; a bill not made yet is tried again by the background work."""
+    reconciler, session = current_app.extensions["reconciler"], get_session()
+    merchants = [(c, m) for c, m in reconciler.merchants() if channel in (None, c)]
+    if not merchants:
+        raise click.ClickException("citytiles collects through no merchant of that channel")
+    waiting = 0
+    for merchant_channel, merchant_id in merchants:
+        run = ask_for_run(session, merchant_channel, merchant_id, day.date(), "command", reconciler.clock())
+        try:
+            done = carry_out(session, reconciler, run.public_id)
+        except DomainError as error:
+            waiting += 1
+            click.echo(f"{merchant_channel} {merchant_id} {day.date()}: waiting ({error.code}); tried again later")
+            continue
+        click.echo(describe_run(done) if done is not None else f"{merchant_channel} {merchant_id}: no run")
+    if waiting:
+        raise SystemExit(75)  # EX_TEMPFAIL: try again later
+
+
+def describe_run(run: ReconciliationRun) -> str:
+    """One run in a line or a few, for the console."""
+    head = f"{run.channel} {run.merchant_id} {run.day}: {run.status}"
+    if run.summary is None:
+        return f"{head} ({run.failure})" if run.failure else head
+    summary = run.summary
+    found = ", ".join(f"{kind} {count}" for kind, count in summary["discrepancies"].items() if count)
+    return (
+        f"{head}; bill {summary['bill']['payments']} payments {yuan(summary['bill']['paid_fen'])}, "
+        f"{summary['bill']['refunds']} refunds {yuan(summary['bill']['refunded_fen'])}, "
+        f"fees {yuan(summary['bill']['fee_fen'])}, net settlement {yuan(summary['net_settlement_fen'])} yuan; "
+        f"discrepancies: {found or 'none'}; at stake {yuan(summary['at_stake_fen'])} yuan; "
+        f"unreadable lines {summary['bad_lines']}"
+    )
+
+
 def register_cli(app: Flask) -> None:
     """Attach the commands to `flask`."""
     commands = (
@@ -150,6 +195,7 @@ def register_cli(app: Flask) -> None:
         sweep_car_moves_command,
         expire_appointment_holds_command,
         sweep_payments_command,
+        reconcile_command,
     )
     for command in commands:
         app.cli.add_command(command)

@@ -200,6 +200,18 @@ ERROR_CODES: dict[str, tuple[int, str]] = {
     "billing.refund_period_over": (409, "The order is past the channel's refund period."),
     "billing.refund_refused": (409, "The channel refused this refund (the buyer's or the seller's account)."),
     "billing.request_refused": (422, "The channel refused the request as invalid; it will not succeed as it is."),
+    "billing.bill_not_ready": (503, "The channel has not made the day's bill yet; the run waits and tries again."),
+    "reconciliation.run_not_found": (404, "No such reconciliation run among your channels'."),
+    "reconciliation.discrepancy_not_found": (404, "No such discrepancy among your channels'."),
+    "reconciliation.merchant_required": (422, "The channel has several merchants: name one in merchant_id."),
+    "reconciliation.merchant_not_found": (404, "citytiles collects through no such merchant at this channel."),
+    "reconciliation.day_in_future": (422, "A bill is made for a day that has begun in Beijing, not a later one."),
+    "reconciliation.note_required": (422, "Every resolution and approval needs a note: text, not blank."),
+    "reconciliation.resolution_unknown": (422, "A resolution is accepted, refunded, written_off or fixed_upstream."),
+    "reconciliation.already_resolved": (409, "The discrepancy is resolved or waits for approval already."),
+    "reconciliation.not_awaiting_approval": (409, "Nothing of this discrepancy waits for approval."),
+    "reconciliation.four_eyes": (403, "A second channel admin must approve what you resolved."),
+    "reconciliation.nothing_to_refund": (409, "Our books have no payment to refund for this discrepancy."),
 }
 
 # Codes every operation of a kind can answer with, besides its own.

@@ -13,11 +13,15 @@ from billing.gateway import PaymentGateway
 from billing.models import Payment
 from billing.notifications import FULFIL
 from billing.outbox import Handler
+from billing.reconciliation.runs import RECONCILE
+from billing.reconciliation.runs import Reconciler
+from billing.reconciliation.runs import carry_out_task
 from billing.sweeps import Sweeper
 from city_services.notices import Notices
 from city_services.outpatient.fees import FeeDesk
 from city_services.outpatient.fees import fee_tasks
 from city_services.outpatient.fees import fulfil_paid_fee
+from city_services.outpatient.fulfilment import not_booked
 from city_services.upstream_pool import Upstreams
 from errors import UpstreamUnavailable
 
@@ -55,7 +59,28 @@ def build_sweeper(desk: FeeDesk) -> Sweeper:
     return Sweeper(gateway_for=desk.gateway_for, notify_url_for=desk.notify_url_for, clock=desk.clock)
 
 
-def outbox_handlers(desk: FeeDesk) -> dict[str, Handler]:
+def build_reconciler(channels: ChannelAdapters, desk: FeeDesk) -> Reconciler:
+    """Reconciliation's view of the outside world: every configured merchant, and the hospitals' records."""
+
+    def gateway_for(channel: str, merchant_id: str) -> PaymentGateway:
+        gateway = channels.merchant(channel, merchant_id)
+        if gateway is None:
+            raise UpstreamUnavailable("billing.channel_unavailable", "The merchant is not configured.")
+        return gateway
+
+    def merchants() -> list[tuple[str, str]]:
+        return sorted({(gateway.channel, gateway.merchant_id) for gateway in channels.payments.values()})
+
+    return Reconciler(
+        gateway_for=gateway_for,
+        merchants=merchants,
+        clock=desk.clock,
+        # What each purpose's delivery is checked against (billing never imports the services).
+        checks={"outpatient": lambda session, paid: not_booked(session, desk.provider_for, paid)},
+    )
+
+
+def outbox_handlers(desk: FeeDesk, reconciler: Reconciler) -> dict[str, Handler]:
     """Each outbox task kind's handler; a paid payment goes to its purpose's fulfilment."""
     fulfilments: dict[str, Callable[[Session, FeeDesk, str], None]] = {"outpatient": fulfil_paid_fee}
 
@@ -64,4 +89,8 @@ def outbox_handlers(desk: FeeDesk) -> dict[str, Handler]:
         if purpose in fulfilments:
             fulfilments[purpose](session, desk, out_trade_no)
 
-    return {FULFIL: fulfil, **fee_tasks(desk)}
+    return {
+        FULFIL: fulfil,
+        RECONCILE: lambda session, ref: carry_out_task(session, reconciler, ref),
+        **fee_tasks(desk),
+    }

@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 from celery import Celery
+from celery.schedules import crontab
 from flask import Flask
 
 from app.background import CARRY_OUT_OUTBOX
 from billing.notifications import forget_old_deliveries
 from billing.outbox import carry_out
+from billing.reconciliation.runs import ask_for_due_runs
 from billing.sweeps import sweep
 from database.idempotency import forget_old_keys
 
 SWEEP_PAYMENTS = "citytiles.sweep_payments"
 FORGET_DELIVERIES = "citytiles.forget_old_deliveries"
+RECONCILE_BILLS = "citytiles.reconcile_bills"
 
 
 def make_celery(flask_app: Flask) -> Celery:
@@ -32,6 +35,8 @@ def make_celery(flask_app: Flask) -> Celery:
             "sweep-payments": {"task": SWEEP_PAYMENTS, "schedule": 60.0},
             "carry-out-outbox": {"task": CARRY_OUT_OUTBOX, "schedule": 30.0},
             "forget-old-deliveries": {"task": FORGET_DELIVERIES, "schedule": 600.0},
+            # The channels make yesterday's bills by 10:00 Beijing; asking is once per merchant and day.
+            "reconcile-bills": {"task": RECONCILE_BILLS, "schedule": crontab(minute="5,35", hour="10-23")},
         },
     )
     sessions, extensions = flask_app.extensions["session_factory"], flask_app.extensions
@@ -54,5 +59,14 @@ def make_celery(flask_app: Flask) -> Celery:
         with flask_app.app_context(), sessions() as session:
             forget_old_deliveries(session, extensions["clock"]())
             forget_old_keys(session, extensions["clock"]())
+
+    @celery.task(name=RECONCILE_BILLS)
+    def reconcile_bills() -> int:
+        """Ask for yesterday's runs not asked for yet; the outbox carries them out (and retries bills not ready)."""
+        with flask_app.app_context(), sessions() as session:
+            asked = ask_for_due_runs(session, extensions["reconciler"])
+        if asked:
+            extensions["tasks"].kick()
+        return len(asked)
 
     return celery

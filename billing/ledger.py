@@ -2,12 +2,14 @@
 
 Accounts are named by what they hold: `clearing:<channel>:<merchant>` is what a channel holds for
 us (debited when a payer pays, credited when we give money back or it takes a fee);
-`revenue:<city>:<service>` is what a city's service earned; `fees:<channel>` what channels charged.
+`revenue:<city>:<service>` is what a city's service earned; `fees:<channel>` what channels charged
+(posted from their daily bills); `writeoffs:<channel>` what reconciliation accepted as lost or found.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import date
 from datetime import datetime
 from typing import Any
 from typing import cast
@@ -31,7 +33,7 @@ class Unbalanced(ValueError):
 
 def clearing(payment: Payment) -> str:
     """The account of what the payment's channel merchant holds for us."""
-    return f"clearing:{payment.channel}:{payment.merchant_id}"
+    return clearing_account(payment.channel, payment.merchant_id)
 
 
 def revenue(payment: Payment) -> str:
@@ -123,3 +125,45 @@ def entries_of(session: Session, payment_id: int) -> list[tuple[LedgerEntry, lis
         select(LedgerLine).where(LedgerLine.entry_id.in_([entry.id for entry in entries])).order_by(LedgerLine.id)
     ).all()
     return [(entry, [line for line in lines if line.entry_id == entry.id]) for entry in entries]
+
+
+def clearing_account(channel: str, merchant_id: str) -> str:
+    """The account of what a channel merchant holds for us."""
+    return f"clearing:{channel}:{merchant_id}"
+
+
+def post_channel_fee(
+    session: Session, channel: str, merchant_id: str, day: date, fee_fen: int, bill_sha1: str, now: datetime
+) -> bool:
+    """The channel's fees of a day from its bill; what an earlier bill of that day posted is not posted twice."""
+    prefix = f"fee:{channel}:{merchant_id}:{day.isoformat()}:"
+    posted = session.scalar(
+        select(func.coalesce(func.sum(LedgerLine.amount_fen), 0))
+        .join(LedgerEntry, LedgerEntry.id == LedgerLine.entry_id)
+        .where(LedgerEntry.key.startswith(prefix, autoescape=True), LedgerLine.account == fees(channel))
+    )
+    change = fee_fen - int(posted or 0)
+    if change == 0:
+        return False
+    lines = [(fees(channel), change), (clearing_account(channel, merchant_id), -change)]
+    return post(session, prefix + bill_sha1[:16], "channel_fee", lines, now)
+
+
+def fees(channel: str) -> str:
+    """The account of what a channel charged us."""
+    return f"fees:{channel}"
+
+
+def write_off(
+    session: Session,
+    key: str,
+    channel: str,
+    merchant_id: str,
+    amount_fen: int,
+    now: datetime,
+    *,
+    payment_id: int | None,
+) -> bool:
+    """Accept that the channel holds amount_fen more (or, negative, less) than our books said, and say so."""
+    lines = [(clearing_account(channel, merchant_id), amount_fen), (f"writeoffs:{channel}", -amount_fen)]
+    return post(session, key, "write_off", lines, now, payment_id=payment_id)

@@ -37,6 +37,8 @@ class Payment(Base):
         CheckConstraint("refunded_fen >= 0 AND refunded_fen <= amount_fen", name="refunded_within_amount"),
         UniqueConstraint("purpose", "purpose_ref", name="uq_payments_purpose_ref"),
         Index("ix_payments_status_created", "status", "created_at"),
+        # Reconciliation reads a merchant's payments of a day.
+        Index("ix_payments_merchant_paid", "merchant_id", "paid_at"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)

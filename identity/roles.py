@@ -6,10 +6,22 @@ from errors import Forbidden
 from identity.models import StaffMember
 
 PERMISSIONS: dict[str, frozenset[str]] = {
-    "platform_admin": frozenset({"catalogue.view", "catalogue.change", "audit.read", "staff.manage", "payments.view"}),
+    "platform_admin": frozenset(
+        {"catalogue.view", "catalogue.change", "audit.read", "staff.manage", "payments.view", "reconciliation.view"}
+    ),
     "city_operator": frozenset({"catalogue.view", "catalogue.change", "audit.read"}),
     # Money moves only by the hand of those who answer for a channel's books.
-    "channel_admin": frozenset({"catalogue.view", "audit.read", "payments.view", "payments.refund"}),
+    "channel_admin": frozenset(
+        {
+            "catalogue.view",
+            "audit.read",
+            "payments.view",
+            "payments.refund",
+            "reconciliation.view",
+            "reconciliation.run",
+            "reconciliation.resolve",
+        }
+    ),
 }
 
 

@@ -8,6 +8,7 @@ from app.routes import admin_audit
 from app.routes import admin_car_move
 from app.routes import admin_catalogue
 from app.routes import admin_payments
+from app.routes import admin_reconciliation
 from app.routes import admin_sessions
 from app.routes import admin_staff
 from app.routes import admin_upstreams
@@ -41,6 +42,7 @@ def register_routes(app: Flask) -> None:
         admin_upstreams.blueprint,
         admin_car_move.blueprint,
         admin_payments.blueprint,
+        admin_reconciliation.blueprint,
         admin_audit.blueprint,
         admin_staff.blueprint,
     ):

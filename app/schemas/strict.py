@@ -24,6 +24,7 @@ _WHOLE_NUMBER = re.compile(r"-?[0-9]{1,18}")
 _ISO_DATETIME = re.compile(
     r"[0-9]{4}-[0-9]{2}-[0-9]{2}[T ][0-9]{2}:[0-9]{2}(?::[0-9]{2}(?:\.[0-9]{1,6})?)?(?:Z|[+-][0-9]{2}(?::?[0-9]{2})?)?"
 )
+_ISO_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 
 
 class StrictBoolean(fields.Boolean):
@@ -113,6 +114,15 @@ class StrictAwareDateTime(fields.AwareDateTime):
     def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> Any:
         if not isinstance(value, str) or _ISO_DATETIME.fullmatch(value) is None:
             raise ValidationError("Not a valid date-time; send ISO 8601 with its offset: 2026-11-18T10:00:00+08:00.")
+        return super()._deserialize(value, attr, data, **kwargs)
+
+
+class StrictDate(fields.Date):
+    """A calendar day written YYYY-MM-DD in ASCII, and a real one."""
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> Any:
+        if not isinstance(value, str) or _ISO_DATE.fullmatch(value) is None:
+            raise ValidationError("Not a valid date; send YYYY-MM-DD, e.g. 2026-11-18.")
         return super()._deserialize(value, attr, data, **kwargs)
 
 

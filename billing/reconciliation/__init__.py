@@ -1,0 +1,1 @@
+"""Reconciliation: the channels' daily bills against our ledger and the hospitals' records, and its review."""

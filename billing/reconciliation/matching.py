@@ -1,0 +1,468 @@
+"""Matching one merchant's daily bill against our payments and refunds, a chunk of lines at a time.
+
+The bill is read once, as a stream: each chunk of lines is looked up in one query per kind, and
+what was seen is kept as ids, never as lines, so a bill of a million lines needs little memory.
+After the stream, what our books hold for the day and the bill left out is found by its id.
+
+Amounts are signed as money moves through the channel (a payment in positive, a refund out
+negative), so a run balances to the fen: the bill's flow less our books' flow is the sum of the
+flow discrepancies' bill_fen less ledger_fen.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from collections.abc import Iterable
+from collections.abc import Iterator
+from collections.abc import Mapping
+from dataclasses import asdict
+from dataclasses import dataclass
+from dataclasses import field
+from datetime import date
+from datetime import datetime
+from datetime import time
+from datetime import timedelta
+from itertools import islice
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from billing import statuses
+from billing.models import Payment
+from billing.models import Refund
+from billing.reconciliation import models as kinds
+from billing.wechat_bill import BEIJING
+from billing.wechat_bill import PAYMENT
+from billing.wechat_bill import BadLine
+from billing.wechat_bill import BillLine
+from billing.wechat_bill import BillSummary
+
+CHUNK = 2000
+# The first unreadable lines a run keeps, with their numbers; the count is kept whatever it is.
+BAD_LINES_KEPT = 100
+# Statuses of a payment the channel took money for.
+WAS_PAID = (statuses.PAID, statuses.PARTIALLY_REFUNDED, statuses.REFUNDED)
+PENDING_REFUND = (statuses.REQUESTED, statuses.PROCESSING)
+# Both channels' standard rate for small merchants: 0.60% of each payment, rounded half up to the fen.
+STANDARD_FEE_PER_TEN_THOUSAND = 60
+
+# purpose -> which of these paid payments (id, purpose_ref) were not fulfilled (e.g. no confirmed appointment).
+FulfilmentChecks = Mapping[str, Callable[[Session, list[tuple[int, str]]], set[int]]]
+
+
+@dataclass(frozen=True)
+class Found:
+    """A difference, before it is stored as a Discrepancy."""
+
+    kind: str
+    key: str
+    out_trade_no: str
+    ledger_fen: int
+    bill_fen: int
+    at_stake_fen: int
+    detail: str
+    payment_id: int | None = None
+    out_refund_no: str | None = None
+    bill_line: int | None = None
+    bill_record: dict[str, Any] | None = None
+
+
+@dataclass
+class Side:
+    """Counts and totals of one side of a run."""
+
+    payments: int = 0
+    paid_fen: int = 0
+    refunds: int = 0
+    refunded_fen: int = 0
+
+    def add(self, fen: int) -> None:
+        """Count a signed movement: a payment in (positive) or a refund out (negative)."""
+        if fen >= 0:
+            self.payments += 1
+            self.paid_fen += fen
+        else:
+            self.refunds += 1
+            self.refunded_fen -= fen
+
+    @property
+    def net_fen(self) -> int:
+        """What moved in, less what went back."""
+        return self.paid_fen - self.refunded_fen
+
+
+@dataclass
+class Tally:
+    """What a run counted on the way: both sides, fees, and the lines it could not read."""
+
+    bill: Side = field(default_factory=Side)
+    ledger: Side = field(default_factory=Side)
+    fee_fen: int = 0
+    expected_fee_fen: int = 0
+    bad_lines: list[dict[str, Any]] = field(default_factory=list)
+    bad_line_count: int = 0
+
+    def summary(self, found: list[Found], bill_says: BillSummary | None) -> dict[str, Any]:
+        """The run's summary: counts and totals per side, fees, net settlement and the differences."""
+        flow = sum(item.bill_fen - item.ledger_fen for item in found if item.kind in kinds.FLOW_KINDS)
+        fee_difference = sum(item.bill_fen - item.ledger_fen for item in found if item.kind == kinds.UNEXPECTED_FEE)
+        return {
+            "bill": {**asdict(self.bill), "net_fen": self.bill.net_fen, "fee_fen": self.fee_fen},
+            "ledger": {**asdict(self.ledger), "net_fen": self.ledger.net_fen},
+            "expected_fee_fen": self.expected_fee_fen,
+            # What the channel pays out for the day: the bill's flow less its fees.
+            "net_settlement_fen": self.bill.net_fen - self.fee_fen,
+            "flow_difference_fen": flow,
+            "fee_difference_fen": fee_difference,
+            "balances": flow == self.bill.net_fen - self.ledger.net_fen
+            and fee_difference == self.fee_fen - self.expected_fee_fen,
+            "discrepancies": {kind: sum(1 for item in found if item.kind == kind) for kind in kinds.KINDS},
+            "at_stake_fen": sum(item.at_stake_fen for item in found),
+            "bad_lines": self.bad_line_count,
+            "bill_says": asdict(bill_says) if bill_says is not None else None,
+        }
+
+
+def payment_fee(amount_fen: int, per_ten_thousand: int) -> int:
+    """The channel's fee on a payment, rounded half up to the fen, in integers."""
+    return (amount_fen * per_ten_thousand * 2 + 10_000) // 20_000
+
+
+def refund_fee(payment_fen: int, before_fen: int, refund_fen: int, per_ten_thousand: int) -> int:
+    """The part of the payment's fee a refund gives back (negative): its share, less what earlier refunds got."""
+    fee = payment_fee(payment_fen, per_ten_thousand)
+
+    def share(refunded: int) -> int:
+        return (2 * fee * refunded + payment_fen) // (2 * payment_fen)
+
+    return -(share(before_fen + refund_fen) - share(before_fen))
+
+
+def day_bounds(day: date) -> tuple[datetime, datetime]:
+    """A Beijing calendar day as the instants it starts and ends at."""
+    start = datetime.combine(day, time(), BEIJING)
+    return start, start + timedelta(days=1)
+
+
+class Matching:
+    """One merchant's bill for one day, matched against our books; feed() the lines, then finish()."""
+
+    def __init__(
+        self,
+        session: Session,
+        channel: str,
+        merchant_id: str,
+        day: date,
+        *,
+        fee_per_ten_thousand: int = STANDARD_FEE_PER_TEN_THOUSAND,
+        unfulfilled: frozenset[int] = frozenset(),
+        now: datetime,
+    ) -> None:
+        self.session, self.channel, self.merchant_id, self.day = session, channel, merchant_id, day
+        self.rate, self.unfulfilled, self.now = fee_per_ten_thousand, unfulfilled, now
+        self.tally = Tally()
+        self.found: list[Found] = []
+        # Ids of our payments and refunds the bill named: what is left of the day's is missing in the bill.
+        self._seen_payments: set[int] = set()
+        self._seen_refunds: set[int] = set()
+
+    def feed(self, entries: Iterable[BillLine | BadLine]) -> None:
+        """Match every line; unreadable ones are counted with their numbers and the rest goes on."""
+        stream = iter(entries)
+        while chunk := list(islice(stream, CHUNK)):
+            lines = [entry for entry in chunk if isinstance(entry, BillLine)]
+            for entry in chunk:
+                if isinstance(entry, BadLine):
+                    self._bad(entry)
+            self._match_payments([line for line in lines if line.kind == PAYMENT])
+            self._match_refunds([line for line in lines if line.kind != PAYMENT])
+
+    def finish(self, bill_says: BillSummary | None) -> dict[str, Any]:
+        """Find what the bill left out and what was paid for nothing; the run's summary."""
+        self._missing_payments()
+        self._missing_refunds()
+        self._unsettled_refunds()
+        self._unfulfilled()
+        return self.tally.summary(self.found, bill_says)
+
+    def _bad(self, entry: BadLine) -> None:
+        self.tally.bad_line_count += 1
+        if len(self.tally.bad_lines) < BAD_LINES_KEPT:
+            self.tally.bad_lines.append({"line": entry.line_no, "reason": entry.reason})
+
+    def _ours(self, payment: Any) -> bool:
+        return bool(payment.channel == self.channel and payment.merchant_id == self.merchant_id)
+
+    def _match_payments(self, lines: list[BillLine]) -> None:
+        if not lines:
+            return
+        rows = self.session.execute(
+            select(
+                Payment.id,
+                Payment.out_trade_no,
+                Payment.amount_fen,
+                Payment.status,
+                Payment.channel,
+                Payment.merchant_id,
+            ).where(Payment.out_trade_no.in_({line.out_trade_no for line in lines}))
+        ).all()
+        known = {row.out_trade_no: row for row in rows}
+        for line in lines:
+            self.tally.bill.add(line.amount_fen)
+            self.tally.fee_fen += line.fee_fen
+            expected_fee = payment_fee(line.amount_fen, self.rate)
+            self.tally.expected_fee_fen += expected_fee
+            payment = known.get(line.out_trade_no)
+            if payment is None or not self._ours(payment) or payment.id in self._seen_payments:
+                self._add(line, kinds.MISSING_IN_LEDGER, 0, "the bill has a payment our books do not")
+            elif payment.status not in WAS_PAID:
+                self._add(
+                    line, kinds.STATUS_MISMATCH, 0, f"the bill says paid, our books say {payment.status}", payment.id
+                )
+            else:
+                self.tally.ledger.add(payment.amount_fen)
+                if payment.amount_fen != line.amount_fen:
+                    self._add(
+                        line, kinds.AMOUNT_MISMATCH, payment.amount_fen, "the bill's amount is not ours", payment.id
+                    )
+            if payment is not None and self._ours(payment):
+                self._seen_payments.add(payment.id)
+            if line.fee_fen != expected_fee:
+                self._fee(line, expected_fee, payment.id if payment is not None and self._ours(payment) else None)
+
+    def _match_refunds(self, lines: list[BillLine]) -> None:
+        if not lines:
+            return
+        rows = self.session.execute(
+            select(
+                Refund.id,
+                Refund.out_refund_no,
+                Refund.amount_fen,
+                Refund.status,
+                Refund.payment_id,
+                Payment.amount_fen.label("payment_fen"),
+                Payment.channel,
+                Payment.merchant_id,
+            )
+            .join(Payment, Payment.id == Refund.payment_id)
+            .where(Refund.out_refund_no.in_({line.out_refund_no for line in lines if line.out_refund_no}))
+        ).all()
+        known = {row.out_refund_no: row for row in rows}
+        earlier = self._refunded_before({row.payment_id for row in rows})
+        for line in lines:
+            self.tally.bill.add(-line.amount_fen)
+            self.tally.fee_fen += line.fee_fen
+            refund = known.get(line.out_refund_no or "")
+            if refund is None or not self._ours(refund) or refund.id in self._seen_refunds:
+                self._add(line, kinds.MISSING_IN_LEDGER, 0, "the bill has a refund our books do not")
+                self.tally.expected_fee_fen += line.fee_fen  # a fee we cannot check: taken as the bill says
+                continue
+            self._seen_refunds.add(refund.id)
+            before = sum(amount for refund_id, amount in earlier.get(refund.payment_id, []) if refund_id < refund.id)
+            expected_fee = refund_fee(refund.payment_fen, before, refund.amount_fen, self.rate)
+            self.tally.expected_fee_fen += expected_fee
+            if refund.status != statuses.SUCCEEDED:
+                self._add(
+                    line,
+                    kinds.STATUS_MISMATCH,
+                    0,
+                    f"the bill says refunded, our books say {refund.status}",
+                    refund.payment_id,
+                )
+            else:
+                self.tally.ledger.add(-refund.amount_fen)
+                if refund.amount_fen != line.amount_fen:
+                    self._add(
+                        line,
+                        kinds.AMOUNT_MISMATCH,
+                        -refund.amount_fen,
+                        "the bill's refund is not ours",
+                        refund.payment_id,
+                    )
+            if line.fee_fen != expected_fee:
+                self._fee(line, expected_fee, refund.payment_id)
+
+    def _refunded_before(self, payment_ids: set[int]) -> dict[int, list[tuple[int, int]]]:
+        """Each payment's succeeded refunds (id, amount): a refund's fee share depends on those before it."""
+        earlier: dict[int, list[tuple[int, int]]] = {}
+        if payment_ids:
+            for row in self.session.execute(
+                select(Refund.payment_id, Refund.id, Refund.amount_fen).where(
+                    Refund.payment_id.in_(payment_ids), Refund.status == statuses.SUCCEEDED
+                )
+            ):
+                earlier.setdefault(row.payment_id, []).append((row.id, row.amount_fen))
+        return earlier
+
+    def _add(self, line: BillLine, kind: str, ledger_fen: int, detail: str, payment_id: int | None = None) -> None:
+        bill_fen = line.amount_fen if line.kind == PAYMENT else -line.amount_fen
+        number = line.out_trade_no if line.kind == PAYMENT else line.out_refund_no
+        self.found.append(
+            Found(
+                kind=kind,
+                key=f"{line.kind}:{number}:{line.line_no}",
+                out_trade_no=line.out_trade_no,
+                out_refund_no=line.out_refund_no,
+                payment_id=payment_id,
+                bill_line=line.line_no,
+                bill_record=_record(line),
+                ledger_fen=ledger_fen,
+                bill_fen=bill_fen,
+                at_stake_fen=abs(bill_fen - ledger_fen),
+                detail=detail,
+            )
+        )
+
+    def _fee(self, line: BillLine, expected_fen: int, payment_id: int | None) -> None:
+        self.found.append(
+            Found(
+                kind=kinds.UNEXPECTED_FEE,
+                key=f"fee:{line.kind}:{line.out_refund_no or line.out_trade_no}:{line.line_no}",
+                out_trade_no=line.out_trade_no,
+                out_refund_no=line.out_refund_no,
+                payment_id=payment_id,
+                bill_line=line.line_no,
+                bill_record=_record(line),
+                ledger_fen=expected_fen,
+                bill_fen=line.fee_fen,
+                at_stake_fen=abs(line.fee_fen - expected_fen),
+                detail=f"the fee is not the agreed {self.rate / 100:.2f}%",
+            )
+        )
+
+    def _day_payments(self) -> Any:
+        start, end = day_bounds(self.day)
+        return select(Payment.id, Payment.out_trade_no, Payment.amount_fen, Payment.refunded_fen).where(
+            Payment.channel == self.channel,
+            Payment.merchant_id == self.merchant_id,
+            Payment.paid_at >= start,
+            Payment.paid_at < end,
+            Payment.status.in_(WAS_PAID),
+        )
+
+    def _missing_payments(self) -> None:
+        for row in self.session.execute(self._day_payments()):
+            if row.id not in self._seen_payments:
+                self.tally.ledger.add(row.amount_fen)
+                self.found.append(
+                    Found(
+                        kind=kinds.MISSING_IN_BILL,
+                        key=f"payment:{row.out_trade_no}",
+                        out_trade_no=row.out_trade_no,
+                        payment_id=row.id,
+                        ledger_fen=row.amount_fen,
+                        bill_fen=0,
+                        at_stake_fen=row.amount_fen,
+                        detail="our books have a payment the bill does not",
+                    )
+                )
+
+    def _day_refunds(self, *, settled: bool) -> Any:
+        start, end = day_bounds(self.day)
+        when = Refund.settled_at if settled else Refund.created_at
+        return (
+            select(Refund.id, Refund.out_refund_no, Refund.amount_fen, Refund.payment_id, Payment.out_trade_no)
+            .join(Payment, Payment.id == Refund.payment_id)
+            .where(
+                Payment.channel == self.channel,
+                Payment.merchant_id == self.merchant_id,
+                when >= start,
+                when < end,
+                Refund.status.in_((statuses.SUCCEEDED,) if settled else PENDING_REFUND),
+            )
+        )
+
+    def _missing_refunds(self) -> None:
+        for row in self.session.execute(self._day_refunds(settled=True)):
+            if row.id not in self._seen_refunds:
+                self.tally.ledger.add(-row.amount_fen)
+                self.found.append(
+                    self._refund_found(kinds.MISSING_IN_BILL, row, -row.amount_fen, 0, "the bill lacks our refund")
+                )
+
+    def _unsettled_refunds(self) -> None:
+        for row in self.session.execute(self._day_refunds(settled=False)):
+            if row.id not in self._seen_refunds:
+                found = self._refund_found(
+                    kinds.REFUND_NOT_SETTLED, row, 0, 0, "the refund was asked for that day and is not settled yet"
+                )
+                self.found.append(Found(**{**asdict(found), "at_stake_fen": row.amount_fen}))
+
+    def _refund_found(self, kind: str, row: Any, ledger_fen: int, bill_fen: int, detail: str) -> Found:
+        return Found(
+            kind=kind,
+            key=f"refund:{row.out_refund_no}",
+            out_trade_no=row.out_trade_no,
+            out_refund_no=row.out_refund_no,
+            payment_id=row.payment_id,
+            ledger_fen=ledger_fen,
+            bill_fen=bill_fen,
+            at_stake_fen=abs(ledger_fen - bill_fen),
+            detail=detail,
+        )
+
+    def _unfulfilled(self) -> None:
+        """Paid and kept, yet the purpose was not delivered (the hospital has no confirmed appointment)."""
+        ids = sorted(self.unfulfilled)
+        for start in range(0, len(ids), CHUNK):
+            query = self._day_payments().where(Payment.id.in_(ids[start : start + CHUNK]))
+            for row in self.session.execute(query):
+                kept = row.amount_fen - row.refunded_fen
+                self.found.append(
+                    Found(
+                        kind=kinds.PAID_NOT_FULFILLED,
+                        key=f"fulfilment:{row.out_trade_no}",
+                        out_trade_no=row.out_trade_no,
+                        payment_id=row.id,
+                        ledger_fen=kept,
+                        bill_fen=kept,
+                        at_stake_fen=kept,
+                        detail="paid, and the service was not delivered",
+                    )
+                )
+
+
+def unfulfilled_payments(
+    session: Session, channel: str, merchant_id: str, day: date, checks: FulfilmentChecks
+) -> frozenset[int]:
+    """The day's paid and kept payments whose purpose was not delivered, by each purpose's check.
+
+    Run before the matching's transaction: a check may ask a hospital, and no transaction stays
+    open across a network call.
+    """
+    start, end = day_bounds(day)
+    unfulfilled: set[int] = set()
+    for purpose, check in checks.items():
+        query = select(Payment.id, Payment.purpose_ref).where(
+            Payment.channel == channel,
+            Payment.merchant_id == merchant_id,
+            Payment.paid_at >= start,
+            Payment.paid_at < end,
+            # A payment partly refunded was settled by someone (a cancel's retained fee): not asked again.
+            Payment.status == statuses.PAID,
+            Payment.purpose == purpose,
+        )
+        for batch in _batches(session.execute(query).all(), 200):
+            unfulfilled |= check(session, [(row.id, row.purpose_ref) for row in batch])
+    return frozenset(unfulfilled)
+
+
+def _record(line: BillLine) -> dict[str, Any]:
+    """What the bill says of a line, for the admin reading the discrepancy."""
+    return {
+        "line": line.line_no,
+        "kind": line.kind,
+        "at": line.at.isoformat(),
+        "app_id": line.app_id,
+        "channel_trade_no": line.channel_trade_no,
+        "out_refund_no": line.out_refund_no,
+        "amount_fen": line.amount_fen,
+        "fee_fen": line.fee_fen,
+    }
+
+
+def _batches(rows: Iterable[Any], size: int) -> Iterator[list[Any]]:
+    stream = iter(rows)
+    while batch := list(islice(stream, size)):
+        yield batch

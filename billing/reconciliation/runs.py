@@ -1,0 +1,247 @@
+"""Reconciliation runs: asked for (by the schedule, the command or an admin), carried out, idempotent by the bill.
+
+A run is one row per channel merchant and Beijing day. Asking again queues it again; carrying it
+out downloads the day's bill (outside any transaction), and matches it in one transaction under
+the run's lock. The same bill matched again changes nothing; a bill not made yet leaves the run
+waiting and its task retried; a bill that cannot be trusted fails the run with the reason.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass
+from dataclasses import field
+from datetime import date
+from datetime import datetime
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import delete
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from billing.bills import read_bill
+from billing.gateway import BillNotReady
+from billing.gateway import BillRefused
+from billing.gateway import DayBill
+from billing.gateway import PaymentGateway
+from billing.ledger import post_channel_fee
+from billing.outbox import enqueue
+from billing.reconciliation.matching import STANDARD_FEE_PER_TEN_THOUSAND
+from billing.reconciliation.matching import FulfilmentChecks
+from billing.reconciliation.matching import Matching
+from billing.reconciliation.matching import unfulfilled_payments
+from billing.reconciliation.models import FAILED
+from billing.reconciliation.models import OPEN
+from billing.reconciliation.models import QUEUED
+from billing.reconciliation.models import RECONCILED
+from billing.reconciliation.models import WAITING
+from billing.reconciliation.models import Discrepancy
+from billing.reconciliation.models import ReconciliationRun
+from billing.wechat_bill import BEIJING
+from billing.wechat_bill import UnreadableBill
+from database import transaction
+from database.transaction import end_reads
+from database.transaction import insert_or_skip
+from errors import UpstreamUnavailable
+
+log = logging.getLogger("citytiles.reconciliation")
+RECONCILE = "reconcile"
+# The channels make the day's bills by about 10:00 the next morning (Beijing).
+BILLS_READY_AT = 10
+
+
+@dataclass(frozen=True)
+class Reconciler:
+    """What reconciliation needs of the outside world: each merchant's gateway, the fulfilment checks, a clock."""
+
+    gateway_for: Callable[[str, str], PaymentGateway]
+    merchants: Callable[[], list[tuple[str, str]]]
+    clock: Callable[[], datetime]
+    checks: FulfilmentChecks = field(default_factory=dict)
+    fee_per_ten_thousand: int = STANDARD_FEE_PER_TEN_THOUSAND
+
+
+def new_run_id() -> str:
+    """A run's public id."""
+    return "rc" + secrets.token_hex(10)
+
+
+def new_discrepancy_id() -> str:
+    """A discrepancy's public id."""
+    return "dc" + secrets.token_hex(10)
+
+
+def ask_for_run(
+    session: Session, channel: str, merchant_id: str, day: date, requested_by: str, now: datetime
+) -> ReconciliationRun:
+    """The merchant's run for the day, queued to be carried out (again): two askers at once get the same run."""
+    with transaction(session):
+        session.execute(
+            insert_or_skip(session)(ReconciliationRun.__table__)
+            .values(
+                public_id=new_run_id(),
+                channel=channel,
+                merchant_id=merchant_id,
+                day=day,
+                status=QUEUED,
+                requested_by=requested_by,
+                attempts=0,
+                created_at=now,
+                updated_at=now,
+            )
+            .on_conflict_do_nothing(index_elements=["channel", "merchant_id", "day"])
+        )
+        run = session.scalars(
+            select(ReconciliationRun)
+            .where(
+                ReconciliationRun.channel == channel,
+                ReconciliationRun.merchant_id == merchant_id,
+                ReconciliationRun.day == day,
+            )
+            .with_for_update()
+        ).one()
+        # A reconciled run keeps its summary in sight while the bill is fetched again.
+        if run.status != RECONCILED:
+            run.status = QUEUED
+        run.attempts += 1
+        run.requested_by = requested_by
+        run.updated_at = now
+        enqueue(session, RECONCILE, f"{run.public_id}:{run.attempts}", now)
+    return run
+
+
+def ask_for_due_runs(session: Session, reconciler: Reconciler) -> list[ReconciliationRun]:
+    """Yesterday's runs of every merchant, once the channels have made their bills (the schedule's task)."""
+    now = reconciler.clock()
+    local = now.astimezone(BEIJING)
+    if local.hour < BILLS_READY_AT:
+        return []
+    day = local.date() - timedelta(days=1)
+    asked = []
+    for channel, merchant_id in reconciler.merchants():
+        existing = session.scalar(
+            select(ReconciliationRun.status).where(
+                ReconciliationRun.channel == channel,
+                ReconciliationRun.merchant_id == merchant_id,
+                ReconciliationRun.day == day,
+            )
+        )
+        if existing is None:
+            asked.append(ask_for_run(session, channel, merchant_id, day, "schedule", now))
+    return asked
+
+
+def carry_out_task(session: Session, reconciler: Reconciler, ref: str) -> None:
+    """The outbox task of a run: "<run public id>:<how many times asked>"."""
+    carry_out(session, reconciler, ref.split(":", 1)[0])
+
+
+def carry_out(session: Session, reconciler: Reconciler, public_id: str) -> ReconciliationRun | None:
+    """Download the run's bill and match it; BillNotReady leaves the run waiting and raises to be retried."""
+    run = session.scalar(select(ReconciliationRun).where(ReconciliationRun.public_id == public_id))
+    if run is None:
+        return None
+    run_id, channel, merchant_id, day = run.id, run.channel, run.merchant_id, run.day
+    end_reads(session)
+    gateway = reconciler.gateway_for(channel, merchant_id)
+    with tempfile.TemporaryDirectory(prefix="citytiles-bill-") as folder:
+        try:
+            bill = gateway.bill(day, Path(folder))
+        except BillNotReady as not_ready:
+            _settle(session, run_id, WAITING, None, reconciler.clock())
+            raise UpstreamUnavailable(
+                "billing.bill_not_ready", "The channel has not made the day's bill yet.", retry_after=600
+            ) from not_ready
+        except BillRefused as refused:
+            log.warning("a bill was refused", extra={"channel": channel, "reason": refused.reason})
+            return _settle(session, run_id, FAILED, refused.reason, reconciler.clock())
+        # The hospitals are asked first, with no transaction open; the matching then runs under the lock.
+        unfulfilled = unfulfilled_payments(session, channel, merchant_id, day, reconciler.checks)
+        end_reads(session)
+        try:
+            return _match(session, reconciler, run_id, bill, unfulfilled)
+        except UnreadableBill as unreadable:
+            return _settle(session, run_id, FAILED, f"the bill cannot be read: {unreadable}"[:256], reconciler.clock())
+
+
+def _settle(session: Session, run_id: int, status: str, failure: str | None, now: datetime) -> ReconciliationRun:
+    with transaction(session):
+        run = _locked(session, run_id)
+        if run.status != RECONCILED or status == FAILED:
+            run.status, run.failure = status, failure
+        run.updated_at = now
+    return run
+
+
+def _match(
+    session: Session, reconciler: Reconciler, run_id: int, bill: DayBill, unfulfilled: frozenset[int]
+) -> ReconciliationRun:
+    with transaction(session):
+        run = _locked(session, run_id)
+        if run.status == RECONCILED and run.bill_sha1 == bill.sha1:
+            return run  # the same bill again: nothing changes
+        now = reconciler.clock()
+        matching = Matching(
+            session,
+            run.channel,
+            run.merchant_id,
+            run.day,
+            fee_per_ten_thousand=reconciler.fee_per_ten_thousand,
+            unfulfilled=unfulfilled,
+            now=now,
+        )
+        with read_bill(bill) as reader:
+            matching.feed(reader.entries())
+            summary = matching.finish(reader.summary)
+        # Differences nobody has reviewed are found afresh; reviewed ones stay, with their review.
+        session.execute(
+            delete(Discrepancy).where(
+                Discrepancy.run_id == run.id, Discrepancy.state == OPEN, Discrepancy.resolution.is_(None)
+            )
+        )
+        rows = [_discrepancy_row(run, found, now) for found in matching.found]
+        for start in range(0, len(rows), 1000):
+            session.execute(
+                insert_or_skip(session)(Discrepancy.__table__).on_conflict_do_nothing(index_elements=["run_id", "key"]),
+                rows[start : start + 1000],
+            )
+        post_channel_fee(session, run.channel, run.merchant_id, run.day, summary["bill"]["fee_fen"], bill.sha1, now)
+        run.status, run.failure, run.bill_sha1 = RECONCILED, None, bill.sha1
+        run.summary, run.bad_lines = summary, matching.tally.bad_lines
+        run.reconciled_at = run.updated_at = now
+    log.info(
+        "a bill was reconciled",
+        extra={"channel": run.channel, "day": run.day.isoformat(), "discrepancies": len(matching.found)},
+    )
+    return run
+
+
+def _discrepancy_row(run: ReconciliationRun, found: Any, now: datetime) -> dict[str, Any]:
+    return {
+        "public_id": new_discrepancy_id(),
+        "run_id": run.id,
+        "key": found.key[:128],
+        "kind": found.kind,
+        "channel": run.channel,
+        "out_trade_no": found.out_trade_no,
+        "out_refund_no": found.out_refund_no,
+        "payment_id": found.payment_id,
+        "bill_line": found.bill_line,
+        "bill_record": found.bill_record,
+        "ledger_fen": found.ledger_fen,
+        "bill_fen": found.bill_fen,
+        "at_stake_fen": found.at_stake_fen,
+        "detail": found.detail,
+        "state": OPEN,
+        "created_at": now,
+        "updated_at": now,
+    }
+
+
+def _locked(session: Session, run_id: int) -> ReconciliationRun:
+    return session.scalars(select(ReconciliationRun).where(ReconciliationRun.id == run_id).with_for_update()).one()

@@ -1,0 +1,282 @@
+"""Matching a day's bill against our books: each kind of difference found once, with its money; runs balance."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import date
+from datetime import timedelta
+
+import pytest
+from flask import Flask
+from sqlalchemy.orm import Session
+
+from billing.fake import FakePaymentGateway
+from billing.models import Payment
+from billing.models import Refund
+from billing.reconciliation import models as kinds
+from billing.reconciliation.matching import CHUNK
+from billing.reconciliation.matching import Found
+from billing.reconciliation.matching import Matching
+from billing.reconciliation.matching import payment_fee
+from billing.reconciliation.matching import refund_fee
+from billing.reconciliation.matching import unfulfilled_payments
+from billing.refunds import request_refund
+from billing.wechat_bill import BEIJING
+from billing.wechat_bill import PAYMENT
+from billing.wechat_bill import REFUND
+from billing.wechat_bill import BadLine
+from billing.wechat_bill import BillLine
+from tests.billing.world import MERCHANT
+from tests.billing.world import NOTIFY_URL
+from tests.billing.world import deliver
+from tests.billing.world import open_order
+from tests.billing.world import payment
+from tests.conftest import WECHAT_MINI_PROGRAM
+from tests.conftest import Clock
+
+DAY = date(2026, 11, 18)  # the clock's day in Beijing
+
+
+def paid(app: Flask, session: Session, gateway: FakePaymentGateway, clock: Clock, amount_fen: int = 2500) -> Payment:
+    order = open_order(session, gateway, clock, amount_fen)
+    assert deliver(app, gateway, gateway.pay(order.out_trade_no), clock).received
+    return payment(app, order.out_trade_no)
+
+
+def refunded(app: Flask, gateway: FakePaymentGateway, clock: Clock, paid_order: Payment, amount_fen: int) -> Refund:
+    with app.extensions["session_factory"](expire_on_commit=False) as db:
+        refund = request_refund(db, gateway, paid_order.id, amount_fen, "test", "saga:test", NOTIFY_URL, clock)
+    assert deliver(app, gateway, gateway.settle_refund(paid_order.out_trade_no, refund.out_refund_no), clock).received
+    return refund
+
+
+def line_of(order: Payment, line_no: int, **changes: object) -> BillLine:
+    line = BillLine(
+        line_no=line_no,
+        kind=PAYMENT,
+        at=(order.paid_at or order.created_at).astimezone(BEIJING),
+        app_id=WECHAT_MINI_PROGRAM,
+        merchant_id=MERCHANT,
+        out_trade_no=order.out_trade_no,
+        channel_trade_no="42000" + order.out_trade_no[-10:],
+        out_refund_no=None,
+        amount_fen=order.amount_fen,
+        fee_fen=payment_fee(order.amount_fen, 60),
+    )
+    return replace(line, **changes)  # type: ignore[arg-type]
+
+
+def refund_line_of(order: Payment, refund: Refund, line_no: int, before_fen: int = 0, **changes: object) -> BillLine:
+    line = replace(
+        line_of(order, line_no),
+        kind=REFUND,
+        out_refund_no=refund.out_refund_no,
+        amount_fen=refund.amount_fen,
+        fee_fen=refund_fee(order.amount_fen, before_fen, refund.amount_fen, 60),
+    )
+    return replace(line, **changes)  # type: ignore[arg-type]
+
+
+def matched(session: Session, clock: Clock, lines: list[BillLine | BadLine], **options: object) -> Matching:
+    session.rollback()
+    matching = Matching(session, "wechat", MERCHANT, DAY, now=clock(), **options)  # type: ignore[arg-type]
+    matching.feed(lines)
+    matching.summary = matching.finish(None)  # type: ignore[attr-defined]
+    return matching
+
+
+def kinds_of(matching: Matching) -> list[tuple[str, str, int, int, int]]:
+    return sorted((f.kind, f.out_trade_no, f.ledger_fen, f.bill_fen, f.at_stake_fen) for f in matching.found)
+
+
+@pytest.fixture
+def gateway(clock: Clock) -> FakePaymentGateway:
+    return FakePaymentGateway("wechat", MERCHANT, clock)
+
+
+def test_a_bill_that_agrees_with_our_books_finds_nothing_and_balances(
+    app: Flask, session: Session, clock: Clock, gateway: FakePaymentGateway
+) -> None:
+    first, second = paid(app, session, gateway, clock, 2500), paid(app, session, gateway, clock, 1999)
+    refund = refunded(app, gateway, clock, first, 1000)
+    matching = matched(session, clock, [line_of(first, 2), line_of(second, 3), refund_line_of(first, refund, 4)])
+    summary = matching.summary  # type: ignore[attr-defined]
+    assert matching.found == []
+    assert summary["bill"] == {
+        "payments": 2,
+        "paid_fen": 4499,
+        "refunds": 1,
+        "refunded_fen": 1000,
+        "net_fen": 3499,
+        "fee_fen": 15 + 12 - 6,
+    }
+    assert summary["ledger"] == {"payments": 2, "paid_fen": 4499, "refunds": 1, "refunded_fen": 1000, "net_fen": 3499}
+    assert summary["expected_fee_fen"] == 21
+    assert summary["net_settlement_fen"] == 3499 - 21
+    assert summary["balances"] is True
+    assert summary["at_stake_fen"] == 0
+
+
+def test_each_difference_of_the_bill_is_found_once_with_its_money(
+    app: Flask, session: Session, clock: Clock, gateway: FakePaymentGateway
+) -> None:
+    agreed, left_out, other_amount, odd_fee = (paid(app, session, gateway, clock, 2500) for _ in range(4))
+    unpaid = open_order(session, gateway, clock, 800)
+    refund = refunded(app, gateway, clock, agreed, 500)
+    lines: list[BillLine | BadLine] = [
+        line_of(agreed, 2),
+        line_of(other_amount, 3, amount_fen=2600, fee_fen=payment_fee(2600, 60)),
+        line_of(odd_fee, 4, fee_fen=99),
+        line_of(unpaid, 5),
+        replace(line_of(agreed, 6), out_trade_no="stranger0001", fee_fen=15),
+        BadLine(7, "应结订单金额 is not yuan with two decimals"),
+    ]
+    matching = matched(session, clock, lines)
+    assert kinds_of(matching) == sorted(
+        [
+            (kinds.AMOUNT_MISMATCH, other_amount.out_trade_no, 2500, 2600, 100),
+            (kinds.UNEXPECTED_FEE, odd_fee.out_trade_no, 15, 99, 84),
+            (kinds.STATUS_MISMATCH, unpaid.out_trade_no, 0, 800, 800),
+            (kinds.MISSING_IN_LEDGER, "stranger0001", 0, 2500, 2500),
+            (kinds.MISSING_IN_BILL, left_out.out_trade_no, 2500, 0, 2500),
+            (kinds.MISSING_IN_BILL, agreed.out_trade_no, -500, 0, 500),
+        ]
+    )
+    summary = matching.summary  # type: ignore[attr-defined]
+    assert summary["balances"] is True
+    assert (
+        summary["bill"]["net_fen"] - summary["ledger"]["net_fen"]
+        == summary["flow_difference_fen"]
+        == 100 + 800 + 2500 - 2500 + 500
+    )
+    assert summary["fee_difference_fen"] == 84
+    assert summary["bad_lines"] == 1 and matching.tally.bad_lines == [
+        {"line": 7, "reason": "应结订单金额 is not yuan with two decimals"}
+    ]
+    assert refund.out_refund_no in {f.out_refund_no for f in matching.found}
+
+
+def test_a_refund_the_bill_has_and_we_do_not_or_not_yet(
+    app: Flask, session: Session, clock: Clock, gateway: FakePaymentGateway
+) -> None:
+    order = paid(app, session, gateway, clock, 3000)
+    settled = refunded(app, gateway, clock, order, 1000)
+    with app.extensions["session_factory"](expire_on_commit=False) as db:
+        waiting = request_refund(db, gateway, order.id, 500, "test", "saga:again", NOTIFY_URL, clock)
+    lines: list[BillLine | BadLine] = [
+        line_of(order, 2),
+        refund_line_of(order, settled, 3, amount_fen=1100),
+        refund_line_of(order, waiting, 4, before_fen=1000),
+        replace(refund_line_of(order, settled, 5), out_refund_no="rfstranger"),
+    ]
+    matching = matched(session, clock, lines)
+    found = {(f.kind, f.out_refund_no): (f.ledger_fen, f.bill_fen) for f in matching.found}
+    assert found == {
+        (kinds.AMOUNT_MISMATCH, settled.out_refund_no): (-1000, -1100),
+        (kinds.STATUS_MISMATCH, waiting.out_refund_no): (0, -500),
+        (kinds.MISSING_IN_LEDGER, "rfstranger"): (0, -1000),
+    }
+    assert matching.summary["balances"] is True  # type: ignore[attr-defined]
+
+
+def test_a_refund_asked_for_that_day_and_never_settled_is_at_stake(
+    app: Flask, session: Session, clock: Clock, gateway: FakePaymentGateway
+) -> None:
+    order = paid(app, session, gateway, clock, 3000)
+    with app.extensions["session_factory"](expire_on_commit=False) as db:
+        waiting = request_refund(db, gateway, order.id, 700, "test", "saga:test", NOTIFY_URL, clock)
+    matching = matched(session, clock, [line_of(order, 2)])
+    assert [(f.kind, f.out_refund_no, f.at_stake_fen) for f in matching.found] == [
+        (kinds.REFUND_NOT_SETTLED, waiting.out_refund_no, 700)
+    ]
+    assert matching.summary["balances"] is True  # type: ignore[attr-defined]
+
+
+def test_a_line_twice_in_the_bill_is_counted_once_for_our_books(
+    app: Flask, session: Session, clock: Clock, gateway: FakePaymentGateway
+) -> None:
+    order = paid(app, session, gateway, clock)
+    matching = matched(session, clock, [line_of(order, 2), line_of(order, 3)])
+    assert [(f.kind, f.bill_line) for f in matching.found] == [(kinds.MISSING_IN_LEDGER, 3)]
+    assert matching.summary["ledger"]["payments"] == 1  # type: ignore[attr-defined]
+    assert matching.summary["balances"] is True  # type: ignore[attr-defined]
+
+
+def test_another_merchants_payment_and_another_days_are_not_ours_to_miss(
+    app: Flask, session: Session, clock: Clock, gateway: FakePaymentGateway
+) -> None:
+    other_merchant = FakePaymentGateway("wechat", "1900000200", clock)
+    theirs = paid(app, session, other_merchant, clock)
+    clock.advance(days=1)
+    tomorrows = paid(app, session, gateway, clock)
+    matching = matched(session, clock, [line_of(theirs, 2)])
+    assert [(f.kind, f.out_trade_no) for f in matching.found] == [(kinds.MISSING_IN_LEDGER, theirs.out_trade_no)]
+    assert tomorrows.out_trade_no not in {f.out_trade_no for f in matching.found}
+
+
+def test_a_paid_payment_whose_purpose_was_not_delivered_is_found_by_its_check(
+    app: Flask, session: Session, clock: Clock, gateway: FakePaymentGateway
+) -> None:
+    kept, delivered, given_back = (paid(app, session, gateway, clock, 2500) for _ in range(3))
+    refund = refunded(app, gateway, clock, given_back, 2500)
+    asked: list[list[tuple[int, str]]] = []
+
+    def hospital_has(db: Session, payments: list[tuple[int, str]]) -> set[int]:
+        asked.append(payments)
+        return {payment_id for payment_id, ref in payments if ref != delivered.purpose_ref}
+
+    lines: list[BillLine | BadLine] = [
+        line_of(kept, 2),
+        line_of(delivered, 3),
+        line_of(given_back, 4),
+        refund_line_of(given_back, refund, 5),
+    ]
+    session.rollback()
+    unfulfilled = unfulfilled_payments(session, "wechat", MERCHANT, DAY, {"outpatient": hospital_has})
+    matching = matched(session, clock, lines, unfulfilled=unfulfilled)
+    assert [(f.kind, f.out_trade_no, f.at_stake_fen) for f in matching.found] == [
+        (kinds.PAID_NOT_FULFILLED, kept.out_trade_no, 2500)
+    ]
+    assert sorted(asked[0]) == sorted([(kept.id, kept.purpose_ref), (delivered.id, delivered.purpose_ref)])
+
+
+def test_a_bill_longer_than_a_chunk_is_matched_in_chunks(
+    app: Flask, session: Session, clock: Clock, gateway: FakePaymentGateway
+) -> None:
+    order = paid(app, session, gateway, clock)
+    strangers = [
+        replace(line_of(order, number + 3), out_trade_no=f"stranger{number:06d}") for number in range(CHUNK + 5)
+    ]
+    matching = matched(session, clock, [line_of(order, 2), *strangers])
+    assert len(matching.found) == CHUNK + 5
+    assert {f.kind for f in matching.found} == {kinds.MISSING_IN_LEDGER}
+    assert matching.summary["bill"]["payments"] == CHUNK + 6  # type: ignore[attr-defined]
+    assert matching.summary["balances"] is True  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize(("amount", "fee"), [(2500, 15), (83, 0), (84, 1), (250, 2), (100_000, 600), (1, 0)])
+def test_the_fee_is_the_rate_rounded_half_up_in_integers(amount: int, fee: int) -> None:
+    assert payment_fee(amount, 60) == fee
+
+
+def test_refunds_give_back_the_fee_in_shares_that_add_up_to_the_whole() -> None:
+    shares = [refund_fee(2500, before, 833, 60) for before in (0, 833, 1666)]
+    assert sum(shares) + refund_fee(2500, 2499, 1, 60) == -payment_fee(2500, 60)
+    assert all(share <= 0 for share in shares)
+
+
+def test_found_differences_carry_the_bill_line_for_the_admin(
+    app: Flask, session: Session, clock: Clock, gateway: FakePaymentGateway
+) -> None:
+    order = paid(app, session, gateway, clock)
+    matching = matched(session, clock, [line_of(order, 9, amount_fen=2400, fee_fen=14)])
+    (found,) = matching.found
+    assert isinstance(found, Found) and found.payment_id == order.id and found.bill_line == 9
+    assert found.bill_record is not None
+    assert (found.bill_record["amount_fen"], found.bill_record["line"], found.bill_record["kind"]) == (
+        2400,
+        9,
+        "payment",
+    )
+    assert found.key == f"payment:{order.out_trade_no}:9"
+    assert clock() - timedelta(days=1) < order.paid_at  # type: ignore[operator]
