@@ -2,7 +2,8 @@
 
 It behaves as the real adapters promise (the contract suite runs over it and them): orders are
 idempotent by number, a refund number refunds once, refunds never exceed what was paid, and each
-notification it sends is signed afresh (HMAC over time, nonce and body).
+notification it sends is signed afresh (HMAC over time, nonce and body). Its daily bill lists its own
+payments and settled refunds in WeChat Pay's format, whichever channel it plays (billing/fake_bill.py).
 """
 
 from __future__ import annotations
@@ -16,8 +17,14 @@ from collections.abc import Callable
 from collections.abc import Mapping
 from dataclasses import dataclass
 from dataclasses import field
+from datetime import date
 from datetime import datetime
+from pathlib import Path
 
+from billing import fake_bill
+from billing.bill_lines import BEIJING
+from billing.bill_lines import PAYMENT
+from billing.bill_lines import REFUND
 from billing.gateway import CLOSED
 from billing.gateway import FAILED
 from billing.gateway import PAID
@@ -29,9 +36,11 @@ from billing.gateway import REFUND_SUCCEEDED
 from billing.gateway import REFUNDED
 from billing.gateway import UNPAID
 from billing.gateway import Acknowledgement
+from billing.gateway import BillNotReady
 from billing.gateway import ChannelPayment
 from billing.gateway import ChannelRefund
 from billing.gateway import Checkout
+from billing.gateway import DayBill
 from billing.gateway import Notice
 from billing.gateway import NotificationRefused
 from billing.gateway import Order
@@ -47,6 +56,8 @@ class _Order:
     trade_no: str = ""
     paid_at: datetime | None = None
     refunds: dict[str, tuple[RefundOrder, str]] = field(default_factory=dict)
+    # out_refund_no -> when the refund succeeded
+    settled: dict[str, datetime] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -73,6 +84,8 @@ class FakePaymentGateway:
         self.down = False
         # Set to refuse refunds as a channel does when the merchant's balance is too low.
         self.refusing_refunds = False
+        self._differences: list[fake_bill.Difference] = []
+        self._days_not_ready: set[date] = set()
         self.calls: list[tuple[str, str]] = []
 
     def create(self, order: Order) -> Checkout:
@@ -156,6 +169,8 @@ class FakePaymentGateway:
         with self._lock:
             order, _ = known.refunds[out_refund_no]
             known.refunds[out_refund_no] = (order, REFUND_SUCCEEDED if succeed else REFUND_FAILED)
+            if succeed:
+                known.settled.setdefault(out_refund_no, self._clock())
             refunded = sum(r.amount_fen for r, state in known.refunds.values() if state == REFUND_SUCCEEDED)
             if refunded == known.order.amount_fen:
                 known.state = REFUNDED
@@ -196,6 +211,84 @@ class FakePaymentGateway:
         if received:
             return Acknowledgement(200, b"", "text/plain")
         return Acknowledgement(500, b'{"code":"FAIL","message":"failed"}', "application/json")
+
+    def bill(self, day: date, folder: Path) -> DayBill:
+        """The day's bill (Beijing day) of paid orders and settled refunds, planted differences applied."""
+        self._reach("bill", day.isoformat())
+        if day in self._days_not_ready:
+            raise BillNotReady(day.isoformat())
+        with self._lock:
+            moves = [move for move in self._moves() if fake_bill.beijing_day(move.at) == day]
+            differences = [d for d in self._differences if d.day == day]
+        moves = fake_bill.with_differences(moves, differences, self._any_app())
+        if not moves:
+            raise BillNotReady(day.isoformat())  # as WeChat Pay answers NO_STATEMENT_EXIST
+        raw = fake_bill.wechat_bill_text(moves, self.merchant_id).encode("utf-8")
+        path = folder / f"{self.merchant_id}_{day.isoformat()}_ALL.csv"
+        path.write_bytes(raw)
+        return DayBill("wechat", self.merchant_id, day, path, hashlib.sha1(raw).hexdigest())
+
+    def plant_bill_difference(
+        self, kind: str, out_trade_no: str | None = None, amount_fen: int | None = None, day: date | None = None
+    ) -> str:
+        """Make a day's bill (default today) differ from the orders, as the sandbox's bill helper does; the number."""
+        if kind not in fake_bill.KINDS:
+            raise ValueError(f"no such bill difference: {kind}")
+        now = self._clock()
+        bill_day = day or fake_bill.beijing_day(now)
+        at = now if bill_day == fake_bill.beijing_day(now) else datetime(*bill_day.timetuple()[:3], 12, tzinfo=BEIJING)
+        number = out_trade_no or "FX" + secrets.token_hex(8).upper()
+        with self._lock:
+            self._differences.append(fake_bill.Difference(kind, bill_day, number, amount_fen, at))
+        return number
+
+    def bill_not_ready(self, day: date) -> None:
+        """Answer BillNotReady for day's bill from now on."""
+        self._days_not_ready.add(day)
+
+    def _moves(self) -> list[fake_bill.Move]:
+        moves = []
+        for known in self._orders.values():
+            if known.paid_at is None:
+                continue
+            order = known.order
+            fee = fake_bill.payment_fee(order.amount_fen)
+            moves.append(
+                fake_bill.Move(
+                    PAYMENT,
+                    known.paid_at,
+                    order.app_id,
+                    order.out_trade_no,
+                    known.trade_no,
+                    order.payer,
+                    order.amount_fen,
+                    fee,
+                )
+            )
+            refunded = 0
+            for out_refund_no, at in sorted(known.settled.items(), key=lambda item: item[1]):
+                amount = known.refunds[out_refund_no][0].amount_fen
+                back = fake_bill.given_back(fee, refunded + amount, order.amount_fen) - fake_bill.given_back(
+                    fee, refunded, order.amount_fen
+                )
+                refunded += amount
+                moves.append(
+                    fake_bill.Move(
+                        REFUND,
+                        at,
+                        order.app_id,
+                        order.out_trade_no,
+                        known.trade_no,
+                        order.payer,
+                        amount,
+                        -back,
+                        out_refund_no,
+                    )
+                )
+        return moves
+
+    def _any_app(self) -> str:
+        return next((known.order.app_id for known in self._orders.values()), "fake-app")
 
     def _deliver(self, fields: Mapping[str, object]) -> Delivery:
         body = json.dumps(fields, sort_keys=True).encode()

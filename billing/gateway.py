@@ -3,14 +3,16 @@
 Adapters (WeChat Pay v3, Alipay) return only these dataclasses and raise only our errors:
 UpstreamUnavailable when the channel could not answer (the same call may succeed later),
 UpstreamRejected when its answer is final, NotificationRefused for a notification that must not
-be acknowledged.
+be acknowledged, BillNotReady and BillRefused for a day's bill that cannot be had now or trusted.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import date
 from datetime import datetime
+from pathlib import Path
 from typing import Protocol
 
 # What a channel says of an order.
@@ -27,6 +29,32 @@ class NotificationRefused(Exception):
     def __init__(self, reason: str) -> None:
         super().__init__(reason)
         self.reason = reason
+
+
+class BillNotReady(Exception):
+    """The channel has not made that day's bill yet: ask again later."""
+
+
+class BillRefused(Exception):
+    """A downloaded bill that cannot be trusted (its hash differs, its archive is unreadable or incomplete)."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+@dataclass(frozen=True)
+class DayBill:
+    """A day's trade bill on local disk: the detail file, decompressed, as the channel wrote it."""
+
+    channel: str
+    merchant_id: str
+    day: date
+    path: Path
+    # SHA1 hex of the file's bytes: the same bill downloaded twice is imported once.
+    sha1: str
+    # Alipay's summary file (业务明细(汇总)), kept next to the detail: the fee total is only there.
+    summary_path: Path | None = None
 
 
 @dataclass(frozen=True)
@@ -148,4 +176,8 @@ class PaymentGateway(Protocol):
 
     def query_refund(self, out_trade_no: str, out_refund_no: str) -> ChannelRefund:
         """The channel's view of a refund."""
+        ...
+
+    def bill(self, day: date, folder: Path) -> DayBill:
+        """Download the day's trade bill into folder, verified; BillNotReady or BillRefused otherwise."""
         ...

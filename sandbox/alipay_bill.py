@@ -8,7 +8,8 @@
   Alipay's documents name BILL_NOT_EXIST). Fault target alipay.bill, mode error: the bill is not made
   yet, answered as Alipay answers a bill asked for too early: 40004 isv.invalid_arguments 入参不合法.
 * GET /downloadBillFile.resource?...&token= (no signature) -> the zip (application/octet-stream); an
-  unknown or expired token: 404, text.
+  unknown or expired token: 404, text. Fault target alipay.bill_download, mode error: the zip holds the
+  summary file only.
 
 The zip holds <account>_<yyyymmdd>_业务明细.csv and <account>_<yyyymmdd>_业务明细(汇总).csv, the account
 being the seller's PID followed by 0156 as on Alipay's bills. Entry names are GBK bytes without the
@@ -41,6 +42,7 @@ from sandbox.bills import beijing_time
 from sandbox.bills import bill_day
 from sandbox.bills import lines_of_day
 from sandbox.bills import yuan
+from sandbox.outage import answer_down
 from sandbox.outbox import BEIJING
 from sandbox.pay_ledger import PAYMENT
 from sandbox.pay_ledger import REFUND
@@ -154,10 +156,16 @@ def create_alipay_bill_blueprint(world: World) -> Blueprint:
 
     @bp.get("/downloadBillFile.resource")
     def download() -> Response:
+        effect = world.faults.take("alipay.bill_download")
+        if effect is not None and effect.mode == "down":
+            return answer_down(effect)
+        if effect is not None and effect.mode == "slow":
+            time.sleep(effect.delay_seconds)
         found = world.bill_downloads.fetch(request.args.get("token", ""), ALIPAY)
         if found is None:
             return Response("下载链接不存在或已过期", status=404, content_type="text/plain;charset=utf-8")
-        response = Response(found.content, content_type=found.media_type)
+        damaged = effect is not None and effect.mode != "slow"
+        response = Response(summary_only(found.content) if damaged else found.content, content_type=found.media_type)
         response.headers["Content-Disposition"] = f'attachment; filename="{found.file_name}"'
         return response
 
@@ -209,6 +217,19 @@ def bill_zip(lines: list[BillLine], account: str, day: date, made_at: float) -> 
             entry.compress_type = zipfile.ZIP_DEFLATED
             # A character GBK lacks (Alipay's subjects are GBK-safe in practice) becomes "?".
             archive.writestr(entry, text.encode("gbk", errors="replace"))
+    return buffer.getvalue()
+
+
+def summary_only(archive: bytes) -> bytes:
+    """The bill's zip with its detail file left out: what is left is the summary."""
+    with zipfile.ZipFile(io.BytesIO(archive), metadata_encoding="gbk") as source:
+        kept = [(info, source.read(info)) for info in source.infolist() if "汇总" in info.filename]
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as damaged:
+        for info, content in kept:
+            entry = _GbkNamedEntry(info.filename, info.date_time)
+            entry.compress_type = zipfile.ZIP_DEFLATED
+            damaged.writestr(entry, content)
     return buffer.getvalue()
 
 

@@ -6,7 +6,9 @@ Modes:
 * error       a well-formed channel error: WeChat errcode (default -1 "system error"), Alipay
               code 20000 isp.unknow-error; WeChat Pay HTTP 500 SYSTEM_ERROR, Alipay's trade methods
               code 20000 ACQ.SYSTEM_ERROR; the bills' "not made yet" (WeChat Pay STATEMENT_CREATING,
-              Alipay 40004 isv.invalid_arguments); zheyi_his HTTP 500 OperationOutcome HIS_ERROR;
+              Alipay 40004 isv.invalid_arguments); the bill downloads' damaged files (a WeChat Pay bill
+              without its last line, so not the file hash_value names; an Alipay zip without its
+              业务明细.csv); zheyi_his HTTP 500 OperationOutcome HIS_ERROR;
               shenzhen_health_platform code errcode (default "9999").
 * rate_limit  WeChat errcode 45011 (minute quota). WeChat targets only.
 * flaky       calls alternate failure (as "error") and success, starting with a failure.
@@ -45,6 +47,8 @@ TARGETS = {
     "wechat_pay.refund": "POST /v3/refund/domestic/refunds and GET /v3/refund/domestic/refunds/{out_refund_no}",
     "wechat_pay.bill": "GET /v3/bill/tradebill (error: 400 STATEMENT_CREATING, the bill is not made yet)",
     "alipay.bill": "alipay.data.dataservice.bill.downloadurl.query (error: the bill is not made yet)",
+    "wechat_pay.bill_download": "GET /v3/billdownload/file (error: the file comes without its last line)",
+    "alipay.bill_download": "GET /downloadBillFile.resource (error: the zip holds the summary file only)",
     "housing_fund.hangzhou_gjj": "/upstreams/hangzhou-gjj/api/* (every operation)",
     "housing_fund.shenzhen_gjj": "/upstreams/shenzhen-gjj/v2/accounts/* (not the token endpoint)",
     "car_move.zhejiang_traffic_police": "/upstreams/zhejiang-traffic-police/api/v1/move-requests*",

@@ -37,6 +37,7 @@ from sandbox.bills import beijing_time
 from sandbox.bills import bill_day
 from sandbox.bills import lines_of_day
 from sandbox.bills import yuan
+from sandbox.outage import answer_down
 from sandbox.pay_keys import WeChatPayKeys
 from sandbox.pay_ledger import PAYMENT
 from sandbox.pay_ledger import REFUND
@@ -187,6 +188,11 @@ def apply_for_bill(world: World, keys: WeChatPayKeys) -> tuple[int, dict[str, st
 
 def download_bill(world: World) -> Response:
     """GET /v3/billdownload/file: the file as made, unsigned; errors are signed JSON."""
+    effect = world.faults.take("wechat_pay.bill_download")
+    if effect is not None and effect.mode == "down":
+        return answer_down(effect)
+    if effect is not None and effect.mode == "slow":
+        time.sleep(effect.delay_seconds)
     try:
         keys = authenticate(world)
         _strict_query(_DOWNLOAD_QUERY)
@@ -198,7 +204,16 @@ def download_bill(world: World) -> Response:
             raise WeChatPayError(400, "INVALID_REQUEST", "下载链接无效或已过期，请重新申请账单")
     except WeChatPayError as error:
         return signed_answer(signing_keys(world), error.status, error.body)
-    return Response(found.content, content_type=found.media_type)
+    damaged = effect is not None and effect.mode != "slow"
+    return Response(without_last_line(found) if damaged else found.content, content_type=found.media_type)
+
+
+def without_last_line(file: BillFile) -> bytes:
+    """The file as served with its last line lost on the way (gzipped again if it was)."""
+    packed = file.file_name.endswith(".gz")
+    raw = gzip.decompress(file.content) if packed else file.content
+    cut = raw[: raw.rindex(_NEWLINE.encode(), 0, len(raw) - len(_NEWLINE)) + len(_NEWLINE)]
+    return gzip.compress(cut, mtime=0) if packed else cut
 
 
 def bill_text(lines: list[BillLine], columns: list[str], summary: list[str]) -> str:

@@ -77,6 +77,8 @@ TRADE_REFUSALS: Mapping[str, Mapping[str, Callable[[], DomainError]]] = {
         "ACQ.SELLER_BALANCE_NOT_ENOUGH": payment_refusals.refund_refused,
     },
     "trade.fastpay.refund.query": {"ACQ.TRADE_NOT_EXIST": payment_refusals.order_not_found},
+    # A bill not made yet is read in payments.py.
+    "data.dataservice.bill.downloadurl.query": {},
 }
 BUSINESS_FAILED = "40004"
 TRY_AGAIN_SUB_CODES = frozenset({"ACQ.SYSTEM_ERROR", "aop.ACQ.SYSTEM_ERROR"})

@@ -9,14 +9,26 @@ refund's amount, and nothing in it tells the earlier refunds apart. Billing must
 notice with the refund it names (`out_biz_no`, our out_refund_no), so that refund's own amount
 is asked of Alipay (alipay.trade.fastpay.refund.query, a signed answer); a notification whose
 refund cannot be confirmed now is not acknowledged, and Alipay sends it again.
+
+A day's bill is a zip behind a URL the signed bill query answers: fetched with a plain GET (Alipay does
+not sign it), its detail file (业务明细) and summary file (业务明细(汇总)) are taken out to disk.
 """
 
 from __future__ import annotations
 
+import hashlib
 import re
+import tempfile
+import zipfile
+import zlib
 from collections.abc import Mapping
+from datetime import date
+from pathlib import Path
+from typing import IO
 from typing import Any
 from urllib.parse import parse_qsl
+
+import requests
 
 from billing.gateway import CLOSED
 from billing.gateway import PAID
@@ -27,15 +39,19 @@ from billing.gateway import REFUND_SUCCEEDED
 from billing.gateway import REFUNDED
 from billing.gateway import UNPAID
 from billing.gateway import Acknowledgement
+from billing.gateway import BillNotReady
+from billing.gateway import BillRefused
 from billing.gateway import ChannelPayment
 from billing.gateway import ChannelRefund
 from billing.gateway import Checkout
+from billing.gateway import DayBill
 from billing.gateway import Notice
 from billing.gateway import NotificationRefused
 from billing.gateway import Order
 from billing.gateway import RefundOrder
 from channels.alipay.amounts import fen_of
 from channels.alipay.amounts import yuan
+from channels.alipay.errors import BUSINESS_FAILED
 from channels.alipay.errors import SDK_FAILURES
 from channels.alipay.errors import from_alipay_sdk
 from channels.alipay.errors import from_alipay_trade
@@ -54,6 +70,7 @@ from config.merchants import AlipayMerchant
 from errors import DomainError
 from errors import UpstreamRejected
 from errors import UpstreamUnavailable
+from outbound.http import http_session
 
 SUCCESS = "10000"
 # Applied with fullmatch: an Alipay user id; anything else a payer is known by is an open_id.
@@ -63,6 +80,13 @@ _SUBJECT_SAFE = str.maketrans("/=&", "   ")
 SUBJECT_LIMIT, REASON_LIMIT = 256, 256
 # A notification's trade_status -> the payment notice's state (a refund's notice is told by out_biz_no).
 NOTICE_STATES = {"TRADE_SUCCESS": PAID, "TRADE_FINISHED": PAID, "TRADE_CLOSED": CLOSED}
+BILL_URL = "data.dataservice.bill.downloadurl.query"
+# 40004 sub_codes of a bill not made yet: none for a day without money, and what Alipay answers a bill
+# asked for too early (before about 10:00 the next day): invalid arguments, as for a date in the future.
+BILL_NOT_MADE = frozenset({"isp.bill_not_exist", "BILL_NOT_EXIST", "NO_BILL_DATA", "isv.invalid_arguments"})
+# The zip's two files, by how their (GBK) names end: <account>_<yyyymmdd>_业务明细.csv and its summary.
+DETAIL_FILE, SUMMARY_FILE = "_业务明细.csv", "_业务明细(汇总).csv"
+CHUNK = 64 * 1024
 
 
 class AlipayPayGateway:
@@ -71,8 +95,12 @@ class AlipayPayGateway:
     name = "alipay_trade"
     channel = "alipay"
 
-    def __init__(self, client: Any, merchant: AlipayMerchant, calls: PaymentCalls) -> None:
+    def __init__(
+        self, client: Any, merchant: AlipayMerchant, calls: PaymentCalls, http: requests.Session | None = None
+    ) -> None:
         self.client = client
+        # Bill files come from a URL of their own, fetched without the SDK.
+        self.http = http or http_session(1)
         # Notifications reach /callbacks/alipay/<app_id>: the app is the merchant we know them by.
         self.merchant_id = merchant.app_id
         self.seller_id = merchant.seller_id
@@ -206,6 +234,39 @@ class AlipayPayGateway:
         """The body exactly `success` once received; anything else (here `fail`) and Alipay sends it again."""
         return Acknowledgement(200, b"success" if received else b"fail", "text/plain")
 
+    def bill(self, day: date, folder: Path) -> DayBill:
+        """The day's trade bill: its zip downloaded, the detail and summary files taken out into folder."""
+        answer = self.calls.read("bill", lambda: self._bill_url(day))
+        if answer is None:
+            raise BillNotReady(day.isoformat())
+        stem = folder / f"alipay_{self.merchant_id}_{day.strftime('%Y%m%d')}"
+        with tempfile.TemporaryFile(dir=folder) as archive:
+            self.calls.read("bill_download", lambda: self._download(str(answer["bill_download_url"]), archive))
+            detail, summary = Path(f"{stem}{DETAIL_FILE}"), Path(f"{stem}{SUMMARY_FILE}")
+            sha1 = _unzip(archive, {DETAIL_FILE: detail, SUMMARY_FILE: summary})
+        return DayBill(self.channel, self.merchant_id, day, detail, sha1, summary_path=summary)
+
+    def _bill_url(self, day: date) -> dict[str, Any] | None:
+        """Where the day's bill is (valid 30 s), or None for a bill not made yet."""
+        answer = self._call(BILL_URL, {"bill_type": "trade", "bill_date": day.isoformat()})
+        if answer["code"] == BUSINESS_FAILED and answer.get("sub_code") in BILL_NOT_MADE:
+            return None
+        if answer["code"] != SUCCESS:
+            raise from_alipay_trade(BILL_URL, answer["code"], answer.get("sub_code"))
+        return answer_fields("alipay", BILL_URL, answer, "bill_download_url", code=PAYMENT_UNAVAILABLE)
+
+    def _download(self, url: str, archive: IO[bytes]) -> None:
+        """GET the zip into archive, a chunk at a time (a try cut short starts it again from nothing)."""
+        archive.seek(0)
+        archive.truncate()
+        with self.http.get(url, stream=True, timeout=self.calls.policy.timeout_seconds) as response:
+            if response.status_code != 200:
+                # The URL lived 30 s: a later bill() asks for a fresh one.
+                log.warning("alipay bill download refused", extra={"status": response.status_code})
+                raise payment_unavailable("Alipay's bill could not be downloaded.")
+            for chunk in response.iter_content(CHUNK):
+                archive.write(chunk)
+
     def _refund_notice(self, fields: dict[str, str], common: dict[str, Any]) -> Notice:
         out_refund_no = _text(fields, "out_biz_no")
         try:
@@ -256,6 +317,43 @@ class AlipayPayGateway:
         except UpstreamUnavailable as unreadable:  # the client's verdict on an answer that is not JSON
             raise payment_unavailable("Alipay gave an answer we could not read.") from unreadable
         return answer_fields("alipay", operation, answer, "code", code=PAYMENT_UNAVAILABLE)
+
+
+def _unzip(archive: IO[bytes], wanted: dict[str, Path]) -> str:
+    """Take each wanted member (by how its name ends) out to its path; the first one's SHA1 hex, or BillRefused."""
+    try:
+        return _take_out(archive, wanted)
+    except BaseException:
+        for path in wanted.values():
+            path.unlink(missing_ok=True)  # half a bill is no bill
+        raise
+
+
+def _take_out(archive: IO[bytes], wanted: dict[str, Path]) -> str:
+    archive.seek(0)
+    sums = []
+    try:
+        # Alipay writes the names as GBK bytes without zip's UTF-8 flag.
+        with zipfile.ZipFile(archive, metadata_encoding="gbk") as bill:
+            for ending, path in wanted.items():
+                # 业务明细(汇总).csv does not end with _业务明细.csv: each ending names one member.
+                members = [info for info in bill.infolist() if info.filename.endswith(ending)]
+                if len(members) != 1:
+                    raise BillRefused(f"no single {ending.strip('_')} file in the archive")
+                # Our own file names: a member's name is never a path on our disk.
+                with bill.open(members[0]) as source, path.open("wb") as target:
+                    sums.append(_copy(source, target))
+    except (zipfile.BadZipFile, zlib.error, EOFError, NotImplementedError) as error:
+        raise BillRefused("archive unreadable") from error
+    return sums[0]
+
+
+def _copy(source: IO[bytes], target: IO[bytes]) -> str:
+    sha1 = hashlib.sha1()
+    while chunk := source.read(CHUNK):
+        sha1.update(chunk)
+        target.write(chunk)
+    return sha1.hexdigest()
 
 
 def _form(body: bytes) -> dict[str, str]:

@@ -53,6 +53,9 @@ PAY_REFUSALS: Mapping[str, Mapping[str, Callable[[], DomainError]]] = {
         "PARAM_ERROR": payment_refusals.request_refused,
     },
     "query_refund": {"RESOURCE_NOT_EXISTS": payment_refusals.refund_not_found},
+    # A bill not made yet is read in payments.py; any other refusal is of our own setup, for now.
+    "bill": {},
+    "bill_download": {},
 }
 
 

@@ -8,14 +8,19 @@ Amounts are integer fen on both sides; times are RFC 3339 in Beijing time.
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import json
 import re
 import secrets
 import time
+import zlib
 from collections.abc import Callable
 from collections.abc import Mapping
 from datetime import UTC
+from datetime import date
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 import requests
@@ -33,9 +38,12 @@ from billing.gateway import REFUND_SUCCEEDED
 from billing.gateway import REFUNDED
 from billing.gateway import UNPAID
 from billing.gateway import Acknowledgement
+from billing.gateway import BillNotReady
+from billing.gateway import BillRefused
 from billing.gateway import ChannelPayment
 from billing.gateway import ChannelRefund
 from billing.gateway import Checkout
+from billing.gateway import DayBill
 from billing.gateway import Notice
 from billing.gateway import NotificationRefused
 from billing.gateway import Order
@@ -88,6 +96,10 @@ REFUND_STATES = {
 _ORDER_NUMBER = re.compile(r"[A-Za-z0-9_*-]{6,32}")
 _UNIX_SECONDS = re.compile(r"[0-9]{1,12}")
 DESCRIPTION_LIMIT, REASON_LIMIT = 127, 80
+# What WeChat Pay answers for a bill it has not made: none yet for a day without money, or one in the making.
+BILL_NOT_MADE = frozenset({"NO_STATEMENT_EXIST", "STATEMENT_CREATING"})
+# gzip's framing around deflate, for zlib; bills are decompressed this many bytes at a time.
+GZIP_WBITS, CHUNK = 16 + zlib.MAX_WBITS, 64 * 1024
 
 
 def make_wechat_pay(merchant: WeChatPayMerchant, *, base_url: str, timeout: float) -> Any:
@@ -243,6 +255,42 @@ class WeChatPayGateway:
         body = json.dumps({"code": "FAIL", "message": "失败"}, ensure_ascii=False).encode("utf-8")
         return Acknowledgement(500, body, "application/json")
 
+    def bill(self, day: date, folder: Path) -> DayBill:
+        """The day's ALL trade bill, gunzipped into folder and checked against the SHA1 WeChat Pay announced."""
+        applied = self.calls.read("bill", lambda: self._bill_answer(day))
+        if applied is None:
+            raise BillNotReady(day.isoformat())
+        if str(applied["hash_type"]).upper() != "SHA1":
+            raise BillRefused("unknown hash type")
+
+        def download() -> Any:
+            # The file is not signed (WeChat signs no download): the SDK skips verifying it, the hash stands in.
+            status, body = self._reply("bill_download", lambda: self.client.download_bill(applied["download_url"]))
+            if status != 200 or not isinstance(body, bytes):
+                raise from_wechat_pay(
+                    "bill_download", status if isinstance(status, int) else 0, _json(body).get("code")
+                )
+            return body
+
+        path = folder / f"wechat_{self.merchant_id}_{day.isoformat()}_ALL.csv"
+        sha1 = _gunzip(self.calls.read("bill_download", download), path)
+        if not hmac.compare_digest(sha1, str(applied["hash_value"]).lower()):
+            path.unlink()
+            raise BillRefused("hash mismatch")
+        return DayBill(self.channel, self.merchant_id, day, path, sha1)
+
+    def _bill_answer(self, day: date) -> dict[str, Any] | None:
+        """申请交易账单: where to download the day's bill and its hash, or None for a bill not made yet."""
+        status, body = self._reply(
+            "bill", lambda: self.client.trade_bill(bill_date=day.isoformat(), bill_type="ALL", tar_type="GZIP")
+        )
+        code = _json(body).get("code")
+        if status == 400 and code in BILL_NOT_MADE:
+            return None
+        if not isinstance(status, int) or not 200 <= status < 300:
+            raise from_wechat_pay("bill", status if isinstance(status, int) else 0, code)
+        return answer_fields("wechat_pay", "bill", _json(body), "hash_type", "hash_value", "download_url")
+
     def _notice_readers(self) -> dict[str, Callable[[dict[str, Any], dict[str, Any]], Notice]]:
         # event_type's first part -> how its resource reads.
         return {"TRANSACTION": self._payment_notice, "REFUND": self._refund_notice}
@@ -319,6 +367,15 @@ class WeChatPayGateway:
 
     def _answer(self, operation: str, call: Callable[[], Any], *required: str) -> dict[str, Any]:
         """One SDK call: a 2xx answer's JSON holding the required fields, or our error."""
+        status, body = self._reply(operation, call)
+        if not isinstance(status, int) or not 200 <= status < 300:
+            raise from_wechat_pay(operation, status if isinstance(status, int) else 0, _json(body).get("code"))
+        if not required:
+            return {}
+        return answer_fields("wechat_pay", operation, _json(body), *required, code=PAYMENT_UNAVAILABLE)
+
+    def _reply(self, operation: str, call: Callable[[], Any]) -> tuple[Any, Any]:
+        """One SDK call's status and body, whatever the status; our error when no trustworthy answer came."""
         try:
             status, body = call()
         except requests.RequestException:
@@ -331,11 +388,31 @@ class WeChatPayGateway:
                 extra={"operation": operation, "error": type(error).__name__},
             )
             raise payment_unavailable("WeChat Pay's answer could not be trusted.") from error
-        if not isinstance(status, int) or not 200 <= status < 300:
-            raise from_wechat_pay(operation, status if isinstance(status, int) else 0, _json(body).get("code"))
-        if not required:
-            return {}
-        return answer_fields("wechat_pay", operation, _json(body), *required, code=PAYMENT_UNAVAILABLE)
+        return status, body
+
+
+def _gunzip(packed: bytes, path: Path) -> str:
+    """Gunzip a body into path a chunk at a time; the SHA1 hex of what was written, or BillRefused."""
+    inflate, sha1, view = zlib.decompressobj(GZIP_WBITS), hashlib.sha1(), memoryview(packed)
+    try:
+        with path.open("wb") as file:
+            for start in range(0, len(view), CHUNK):
+                pending: bytes | memoryview = view[start : start + CHUNK]
+                while pending:
+                    # At most CHUNK bytes out per step: a small body that inflates hugely never sits in memory.
+                    piece = inflate.decompress(pending, CHUNK)
+                    sha1.update(piece)
+                    file.write(piece)
+                    pending = inflate.unconsumed_tail
+            rest = inflate.flush()  # what zlib still holds once every byte went in
+            sha1.update(rest)
+            file.write(rest)
+        if not inflate.eof or inflate.unused_data:
+            raise zlib.error("the gzip stream stops short or carries something after it")
+    except zlib.error as error:
+        path.unlink(missing_ok=True)
+        raise BillRefused("archive unreadable") from error
+    return sha1.hexdigest()
 
 
 def _header(headers: Mapping[str, str], name: str) -> str:

@@ -6,15 +6,15 @@ from datetime import datetime
 
 import pytest
 
-from billing.wechat_bill import BEIJING
-from billing.wechat_bill import BadLine
-from billing.wechat_bill import BillLine
-from billing.wechat_bill import BillSummary
-from billing.wechat_bill import UnreadableBill
-from billing.wechat_bill import UnreadableLine
+from billing.bill_lines import BEIJING
+from billing.bill_lines import BadLine
+from billing.bill_lines import BillLine
+from billing.bill_lines import BillSummary
+from billing.bill_lines import UnreadableBill
+from billing.bill_lines import UnreadableLine
+from billing.bill_lines import fee_fen
+from billing.bill_lines import fen
 from billing.wechat_bill import WeChatBill
-from billing.wechat_bill import fee_fen
-from billing.wechat_bill import fen
 
 HEADER = (
     "交易时间,公众账号ID,商户号,特约商户号,设备号,微信订单号,商户订单号,用户标识,交易类型,交易状态,付款银行,货币种类,"

@@ -252,6 +252,23 @@ def test_a_bill_not_made_yet_answers_like_one_asked_too_early(bill_sandbox: Any)
     assert later["code"] == "10000" and later["bill_download_url"]
 
 
+def test_a_damaged_download_holds_the_summary_file_only(bill_sandbox: Any) -> None:
+    alipay_paid(bill_sandbox, "25.00")
+    url = alipay_bill_url(bill_sandbox)["bill_download_url"]
+    armed = bill_sandbox.helper("POST", "faults", json={"target": "alipay.bill_download", "mode": "error"})
+    assert armed.status_code == 201, armed.text
+
+    damaged, whole = requests.get(url, timeout=10), requests.get(url, timeout=10)  # the fault covered one
+
+    stamp = today().replace("-", "")
+    with zipfile.ZipFile(io.BytesIO(damaged.content), metadata_encoding="gbk") as archive:
+        assert archive.namelist() == [f"{ACCOUNT}_{stamp}_业务明细(汇总).csv"]
+        left = archive.read(archive.namelist()[0])
+    with zipfile.ZipFile(io.BytesIO(whole.content), metadata_encoding="gbk") as archive:
+        assert len(archive.namelist()) == 2 and archive.read(f"{ACCOUNT}_{stamp}_业务明细(汇总).csv") == left
+    assert damaged.status_code == whole.status_code == 200
+
+
 def test_a_request_signed_with_another_key_is_refused(bill_sandbox: Any) -> None:
     alipay_paid(bill_sandbox, "25.00")
     stranger = rsa.generate_private_key(public_exponent=65537, key_size=2048).private_bytes(

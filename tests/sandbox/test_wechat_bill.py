@@ -251,6 +251,22 @@ def test_a_bill_not_made_yet_says_statement_creating_and_a_later_try_gets_it(bil
     assert len(wechat_bill(bill_sandbox).rows) == 1
 
 
+def test_a_damaged_download_is_not_the_file_hash_value_names(bill_sandbox: Any) -> None:
+    wechat_paid(bill_sandbox, 2500)
+    wx = wechat_pay(bill_sandbox, NOWHERE)
+    applied = json.loads(wx.trade_bill(today())[1])
+    armed = bill_sandbox.helper("POST", "faults", json={"target": "wechat_pay.bill_download", "mode": "error"})
+    assert armed.status_code == 201, armed.text
+
+    code, damaged = wx.download_bill(applied["download_url"])
+    code_again, whole = wx.download_bill(applied["download_url"])  # the fault covered one download
+
+    cut, raw = gzip.decompress(damaged), gzip.decompress(whole)
+    assert (code, code_again) == (200, 200)
+    assert hashlib.sha1(cut).hexdigest() != applied["hash_value"] == hashlib.sha1(raw).hexdigest()
+    assert raw.startswith(cut) and raw[len(cut) :].count(b"\r\n") == 1  # the last line lost, nothing else
+
+
 def test_a_download_url_expires(bill_sandbox_with: Any) -> None:
     sandbox = bill_sandbox_with(wechat_bill_url_seconds=0.3)
     wechat_paid(sandbox, 2500)
