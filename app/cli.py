@@ -146,7 +146,9 @@ def sweep_payments_command() -> None:
 
 @click.command("reconcile")
 @with_appcontext
-@click.option("--date", "day", required=True, type=click.DateTime(formats=["%Y-%m-%d"]), help="Beijing day, YYYY-MM-DD.")
+@click.option(
+    "--date", "day", required=True, type=click.DateTime(formats=["%Y-%m-%d"]), help="Beijing day, YYYY-MM-DD."
+)
 @click.option("--channel", type=click.Choice(["wechat", "alipay"]), help="One channel; both when left out.")
 def reconcile_command(day: datetime, channel: str | None) -> None:
     """Reconcile each merchant's bill of a day now; a bill not made yet is tried again by the background work."""

@@ -20,13 +20,13 @@ from app.schemas.reconciliation import ResolutionSchema
 from app.schemas.reconciliation import RunListSchema
 from app.schemas.reconciliation import RunQuerySchema
 from app.schemas.reconciliation import RunSchema
+from billing.bill_lines import BEIJING
 from billing.reconciliation import review
 from billing.reconciliation.export import discrepancies_csv
 from billing.reconciliation.export import runs_csv
 from billing.reconciliation.models import Discrepancy
 from billing.reconciliation.models import ReconciliationRun
 from billing.reconciliation.runs import ask_for_run
-from billing.wechat_bill import BEIJING
 from errors import Invalid
 from errors import NotFound
 from identity.models import StaffMember

@@ -85,6 +85,8 @@ class SummarySchema(Schema):
     at_stake_fen = fields.Integer(required=True)
     bad_lines = fields.Integer(required=True)
     bill_says = fields.Dict(allow_none=True)
+    # The channel made no bill for the day (long after it ended): our books were matched against nothing.
+    no_bill = fields.Boolean()
 
 
 class BadLineSchema(Schema):

@@ -9,9 +9,9 @@ from collections.abc import Iterator
 from datetime import datetime
 from typing import Any
 
+from billing.bill_lines import BEIJING
 from billing.reconciliation.models import Discrepancy
 from billing.reconciliation.models import ReconciliationRun
-from billing.wechat_bill import BEIJING
 
 BOM = "\ufeff"
 RUN_COLUMNS = (

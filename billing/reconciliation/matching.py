@@ -29,14 +29,14 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from billing import statuses
+from billing.bill_lines import BEIJING
+from billing.bill_lines import PAYMENT
+from billing.bill_lines import BadLine
+from billing.bill_lines import BillLine
+from billing.bill_lines import BillSummary
 from billing.models import Payment
 from billing.models import Refund
 from billing.reconciliation import models as kinds
-from billing.wechat_bill import BEIJING
-from billing.wechat_bill import PAYMENT
-from billing.wechat_bill import BadLine
-from billing.wechat_bill import BillLine
-from billing.wechat_bill import BillSummary
 
 CHUNK = 2000
 # The first unreadable lines a run keeps, with their numbers; the count is kept whatever it is.

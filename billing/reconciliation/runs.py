@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from dataclasses import field
 from datetime import date
 from datetime import datetime
+from datetime import time
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -24,6 +25,8 @@ from sqlalchemy import delete
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from billing.bill_lines import BEIJING
+from billing.bill_lines import UnreadableBill
 from billing.bills import read_bill
 from billing.gateway import BillNotReady
 from billing.gateway import BillRefused
@@ -32,6 +35,7 @@ from billing.gateway import PaymentGateway
 from billing.ledger import post_channel_fee
 from billing.outbox import enqueue
 from billing.reconciliation.matching import STANDARD_FEE_PER_TEN_THOUSAND
+from billing.reconciliation.matching import Found
 from billing.reconciliation.matching import FulfilmentChecks
 from billing.reconciliation.matching import Matching
 from billing.reconciliation.matching import unfulfilled_payments
@@ -42,8 +46,6 @@ from billing.reconciliation.models import RECONCILED
 from billing.reconciliation.models import WAITING
 from billing.reconciliation.models import Discrepancy
 from billing.reconciliation.models import ReconciliationRun
-from billing.wechat_bill import BEIJING
-from billing.wechat_bill import UnreadableBill
 from database import transaction
 from database.transaction import end_reads
 from database.transaction import insert_or_skip
@@ -51,6 +53,8 @@ from errors import UpstreamUnavailable
 
 log = logging.getLogger("citytiles.reconciliation")
 RECONCILE = "reconcile"
+# What a run records as its bill when the channel made none for the day.
+NO_BILL = "none"
 # The channels make the day's bills by about 10:00 the next morning (Beijing).
 BILLS_READY_AT = 10
 
@@ -151,12 +155,15 @@ def carry_out(session: Session, reconciler: Reconciler, public_id: str) -> Recon
     gateway = reconciler.gateway_for(channel, merchant_id)
     with tempfile.TemporaryDirectory(prefix="citytiles-bill-") as folder:
         try:
-            bill = gateway.bill(day, Path(folder))
+            bill: DayBill | None = gateway.bill(day, Path(folder))
         except BillNotReady as not_ready:
-            _settle(session, run_id, WAITING, None, reconciler.clock())
-            raise UpstreamUnavailable(
-                "billing.bill_not_ready", "The channel has not made the day's bill yet.", retry_after=600
-            ) from not_ready
+            if reconciler.clock() < _no_bill_after(day):
+                _settle(session, run_id, WAITING, None, reconciler.clock())
+                raise UpstreamUnavailable(
+                    "billing.bill_not_ready", "The channel has not made the day's bill yet.", retry_after=600
+                ) from not_ready
+            # Long past the day and still no bill: the channel says nothing moved, so match our books against that.
+            bill = None
         except BillRefused as refused:
             log.warning("a bill was refused", extra={"channel": channel, "reason": refused.reason})
             return _settle(session, run_id, FAILED, refused.reason, reconciler.clock())
@@ -169,6 +176,11 @@ def carry_out(session: Session, reconciler: Reconciler, public_id: str) -> Recon
             return _settle(session, run_id, FAILED, f"the bill cannot be read: {unreadable}"[:256], reconciler.clock())
 
 
+def _no_bill_after(day: date) -> datetime:
+    """When a bill still not made means there is none: the day after next, at the hour bills are ready."""
+    return datetime.combine(day + timedelta(days=2), time(BILLS_READY_AT), BEIJING)
+
+
 def _settle(session: Session, run_id: int, status: str, failure: str | None, now: datetime) -> ReconciliationRun:
     with transaction(session):
         run = _locked(session, run_id)
@@ -179,11 +191,12 @@ def _settle(session: Session, run_id: int, status: str, failure: str | None, now
 
 
 def _match(
-    session: Session, reconciler: Reconciler, run_id: int, bill: DayBill, unfulfilled: frozenset[int]
+    session: Session, reconciler: Reconciler, run_id: int, bill: DayBill | None, unfulfilled: frozenset[int]
 ) -> ReconciliationRun:
+    sha1 = bill.sha1 if bill is not None else NO_BILL
     with transaction(session):
         run = _locked(session, run_id)
-        if run.status == RECONCILED and run.bill_sha1 == bill.sha1:
+        if run.status == RECONCILED and run.bill_sha1 == sha1:
             return run  # the same bill again: nothing changes
         now = reconciler.clock()
         matching = Matching(
@@ -195,23 +208,15 @@ def _match(
             unfulfilled=unfulfilled,
             now=now,
         )
-        with read_bill(bill) as reader:
-            matching.feed(reader.entries())
-            summary = matching.finish(reader.summary)
-        # Differences nobody has reviewed are found afresh; reviewed ones stay, with their review.
-        session.execute(
-            delete(Discrepancy).where(
-                Discrepancy.run_id == run.id, Discrepancy.state == OPEN, Discrepancy.resolution.is_(None)
-            )
-        )
-        rows = [_discrepancy_row(run, found, now) for found in matching.found]
-        for start in range(0, len(rows), 1000):
-            session.execute(
-                insert_or_skip(session)(Discrepancy.__table__).on_conflict_do_nothing(index_elements=["run_id", "key"]),
-                rows[start : start + 1000],
-            )
-        post_channel_fee(session, run.channel, run.merchant_id, run.day, summary["bill"]["fee_fen"], bill.sha1, now)
-        run.status, run.failure, run.bill_sha1 = RECONCILED, None, bill.sha1
+        if bill is None:
+            summary = {**matching.finish(None), "no_bill": True}
+        else:
+            with read_bill(bill) as reader:
+                matching.feed(reader.entries())
+                summary = matching.finish(reader.summary)
+        _keep_found(session, run, matching.found, now)
+        post_channel_fee(session, run.channel, run.merchant_id, run.day, summary["bill"]["fee_fen"], sha1, now)
+        run.status, run.failure, run.bill_sha1 = RECONCILED, None, sha1
         run.summary, run.bad_lines = summary, matching.tally.bad_lines
         run.reconciled_at = run.updated_at = now
     log.info(
@@ -221,7 +226,42 @@ def _match(
     return run
 
 
-def _discrepancy_row(run: ReconciliationRun, found: Any, now: datetime) -> dict[str, Any]:
+def _keep_found(session: Session, run: ReconciliationRun, found: list[Found], now: datetime) -> None:
+    """Store what this bill shows: a difference found again keeps its id, reviewed ones keep their review.
+
+    Keyed by content, not by the file: Alipay writes its export time into each download, and the
+    same bill fetched twice must still change nothing.
+    """
+    unreviewed = {
+        row.key: row
+        for row in session.execute(
+            select(Discrepancy.id, Discrepancy.key, *(getattr(Discrepancy, name) for name in _FACTS)).where(
+                Discrepancy.run_id == run.id, Discrepancy.state == OPEN, Discrepancy.resolution.is_(None)
+            )
+        )
+    }
+    fresh = {item.key[:128]: item for item in found}
+    stale = [row.id for key, row in unreviewed.items() if key not in fresh or _facts(row) != _facts(fresh[key])]
+    for start in range(0, len(stale), 1000):
+        session.execute(delete(Discrepancy).where(Discrepancy.id.in_(stale[start : start + 1000])))
+    kept = {key for key, row in unreviewed.items() if key in fresh and _facts(row) == _facts(fresh[key])}
+    rows = [_discrepancy_row(run, item, now) for key, item in fresh.items() if key not in kept]
+    for start in range(0, len(rows), 1000):
+        session.execute(
+            insert_or_skip(session)(Discrepancy.__table__).on_conflict_do_nothing(index_elements=["run_id", "key"]),
+            rows[start : start + 1000],
+        )
+
+
+# What a discrepancy says: found again with other facts, an unreviewed one is replaced.
+_FACTS = ("kind", "ledger_fen", "bill_fen", "at_stake_fen", "detail", "payment_id", "bill_line")
+
+
+def _facts(item: Any) -> tuple[Any, ...]:
+    return tuple(getattr(item, name) for name in _FACTS)
+
+
+def _discrepancy_row(run: ReconciliationRun, found: Found, now: datetime) -> dict[str, Any]:
     return {
         "public_id": new_discrepancy_id(),
         "run_id": run.id,

@@ -1,9 +1,10 @@
-"""Reconciliation through the admin API: runs per channel and day, discrepancies reviewed with four eyes, CSV for Excel."""
+"""Reconciliation through the admin API: runs per channel and day, discrepancies reviewed by four eyes, CSV."""
 
 from __future__ import annotations
 
 import csv
 import io
+from dataclasses import replace
 from typing import Any
 
 from flask import Flask
@@ -12,19 +13,30 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from billing.fake import FakePaymentGateway
+from billing.payments import open_payment
 from billing.ledger import balance
 from billing.models import LedgerEntry
 from billing.models import Refund
 from identity.models import AuditEntry
 from tests.app.paying_world import alipay_pay_fixture  # noqa: F401 - a fixture
-from tests.app.paying_world import paid
 from tests.app.paying_world import paying_app_fixture  # noqa: F401 - a fixture
 from tests.app.paying_world import wechat_pay_fixture  # noqa: F401 - a fixture
 from tests.billing.world import MERCHANT
+from tests.billing.world import add_resident
+from tests.billing.world import charge
+from tests.billing.world import deliver
 from tests.conftest import Api
 from tests.conftest import Clock
 
 DAY = "2026-11-18"  # the test clock's day in Beijing
+
+
+def paid(app: Flask, session: Session, gateway: FakePaymentGateway, clock: Clock, amount_fen: int = 2500) -> str:
+    """A paid payment for a purpose with nothing to deliver after it (so nothing refunds it)."""
+    order = replace(charge(add_resident(session, clock), clock, amount_fen), purpose="donation")
+    placed = open_payment(session, gateway, order, clock)
+    assert deliver(app, gateway, gateway.pay(placed.out_trade_no), clock).received
+    return placed.public_id
 
 
 def reconciled(app: Flask, api: Api, token: str, channel: str = "wechat", day: str = DAY) -> dict[str, Any]:
@@ -70,9 +82,9 @@ def test_a_run_finds_exactly_the_planted_differences_and_balances(
     session.rollback()
     assert balance(session, "fees:wechat") == summary["bill"]["fee_fen"]
     assert balance(session, f"clearing:wechat:{MERCHANT}") == 4 * 2500 - summary["bill"]["fee_fen"]
-    only_fees = api.get(
-        f"/admin/api/reconciliation-runs/{run['id']}/discrepancies?kind=unexpected_fee", token=finance
-    )["discrepancies"]
+    only_fees = api.get(f"/admin/api/reconciliation-runs/{run['id']}/discrepancies?kind=unexpected_fee", token=finance)[
+        "discrepancies"
+    ]
     assert [d["out_trade_no"] for d in only_fees] == [out_trade_no(api, finance, odd_fee)]
     assert agreed not in {d["payment_id"] for d in found}
 
@@ -239,7 +251,7 @@ def test_runs_and_discrepancies_export_as_csv_for_excel(
     wechat_pay.plant_bill_difference("missing_payment", out_trade_no(api, finance, payment_id))
     run = reconciled(app, api, finance)
     (found,) = api.get(f"/admin/api/reconciliation-runs/{run['id']}/discrepancies", token=finance)["discrepancies"]
-    body = {"resolution": "accepted", "note": "=HYPERLINK(\"http://evil\")"}
+    body = {"resolution": "accepted", "note": '=HYPERLINK("http://evil")'}
     api.post(f"/admin/api/discrepancies/{found['id']}/resolution", json=body, token=finance)
     answer = api.client.get(
         f"/admin/api/reconciliation-runs/{run['id']}/discrepancies.csv", headers={"Authorization": f"Bearer {finance}"}
@@ -250,7 +262,7 @@ def test_runs_and_discrepancies_export_as_csv_for_excel(
     assert [(r["kind"], r["ledger (yuan)"], r["bill (yuan)"], r["at stake (yuan)"]) for r in rows] == [
         ("missing_in_bill", "1234.56", "0.00", "1234.56")
     ]
-    assert rows[0]["note"] == "'=HYPERLINK(\"http://evil\")"
+    assert rows[0]["note"] == '\'=HYPERLINK("http://evil")'
     assert rows[0]["resolved at"] == "2026-11-18 10:00:00"  # Beijing time
     runs = api.client.get("/admin/api/reconciliation-runs.csv", headers={"Authorization": f"Bearer {finance}"})
     (row,) = csv.DictReader(io.StringIO(runs.data.decode("utf-8-sig")))

@@ -10,6 +10,11 @@ import pytest
 from flask import Flask
 from sqlalchemy.orm import Session
 
+from billing.bill_lines import BEIJING
+from billing.bill_lines import PAYMENT
+from billing.bill_lines import REFUND
+from billing.bill_lines import BadLine
+from billing.bill_lines import BillLine
 from billing.fake import FakePaymentGateway
 from billing.models import Payment
 from billing.models import Refund
@@ -21,11 +26,6 @@ from billing.reconciliation.matching import payment_fee
 from billing.reconciliation.matching import refund_fee
 from billing.reconciliation.matching import unfulfilled_payments
 from billing.refunds import request_refund
-from billing.wechat_bill import BEIJING
-from billing.wechat_bill import PAYMENT
-from billing.wechat_bill import REFUND
-from billing.wechat_bill import BadLine
-from billing.wechat_bill import BillLine
 from tests.billing.world import MERCHANT
 from tests.billing.world import NOTIFY_URL
 from tests.billing.world import deliver
