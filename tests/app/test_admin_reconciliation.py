@@ -13,10 +13,10 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from billing.fake import FakePaymentGateway
-from billing.payments import open_payment
 from billing.ledger import balance
 from billing.models import LedgerEntry
 from billing.models import Refund
+from billing.payments import open_payment
 from identity.models import AuditEntry
 from tests.app.paying_world import alipay_pay_fixture  # noqa: F401 - a fixture
 from tests.app.paying_world import paying_app_fixture  # noqa: F401 - a fixture
@@ -25,6 +25,7 @@ from tests.billing.world import MERCHANT
 from tests.billing.world import add_resident
 from tests.billing.world import charge
 from tests.billing.world import deliver
+from tests.concurrency import run_together
 from tests.conftest import Api
 from tests.conftest import Clock
 
@@ -272,3 +273,52 @@ def test_runs_and_discrepancies_export_as_csv_for_excel(
         "1235.56",
         DAY,
     )
+
+
+def test_checkers_approving_at_once_move_the_money_once(
+    app: Flask, api: Api, session: Session, make_staff: Any, wechat_pay: FakePaymentGateway, clock: Clock
+) -> None:
+    maker = make_staff("maker", "channel_admin", channels=("wechat",))
+    checkers = [make_staff(f"checker{i}", "channel_admin", channels=("wechat",)) for i in range(5)]
+    payment_id = paid(app, session, wechat_pay, clock)
+    wechat_pay.plant_bill_difference("amount_differs", out_trade_no(api, maker, payment_id), 2400)
+    run = reconciled(app, api, maker)
+    (found,) = api.get(f"/admin/api/reconciliation-runs/{run['id']}/discrepancies", token=maker)["discrepancies"]
+    body = {"resolution": "refunded", "note": "charged too much", "refund_fen": 100}
+    api.post(f"/admin/api/discrepancies/{found['id']}/resolution", json=body, token=maker)
+
+    def approve(index: int) -> int:
+        response = app.test_client().post(
+            f"/admin/api/discrepancies/{found['id']}/approval",
+            json={"approve": True, "note": "checked"},
+            headers={"Authorization": f"Bearer {checkers[index]}"},
+        )
+        return response.status_code
+
+    assert sorted(run_together(5, approve)) == [200, 409, 409, 409, 409]
+    session.rollback()
+    assert session.scalar(select(func.count()).select_from(Refund)) == 1
+    assert [call[0] for call in wechat_pay.calls].count("refund") == 1
+
+
+def test_resolvers_at_once_resolve_once(
+    app: Flask, api: Api, session: Session, make_staff: Any, wechat_pay: FakePaymentGateway, clock: Clock
+) -> None:
+    admins = [make_staff(f"finance{i}", "channel_admin", channels=("wechat",)) for i in range(5)]
+    paid(app, session, wechat_pay, clock)
+    wechat_pay.plant_bill_difference("extra_payment", amount_fen=300)
+    run = reconciled(app, api, admins[0])
+    (found,) = api.get(f"/admin/api/reconciliation-runs/{run['id']}/discrepancies", token=admins[0])["discrepancies"]
+
+    def resolve(index: int) -> int:
+        response = app.test_client().post(
+            f"/admin/api/discrepancies/{found['id']}/resolution",
+            json={"resolution": "written_off", "note": f"by {index}"},
+            headers={"Authorization": f"Bearer {admins[index]}"},
+        )
+        return response.status_code
+
+    assert sorted(run_together(5, resolve)) == [200, 409, 409, 409, 409]
+    session.rollback()
+    entries = session.scalars(select(AuditEntry).where(AuditEntry.action == "discrepancy.resolve")).all()
+    assert len(entries) == 1

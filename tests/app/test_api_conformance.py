@@ -55,6 +55,8 @@ KNOWN = {
     "department_id": "ZY01-XHNK",
     "appointment_id": "ap00000000000000000000",
     "payment_id": "py00000000000000000000",
+    "run_id": "rc00000000000000000000",
+    "discrepancy_id": "dc00000000000000000000",
     "mch_id": "1900000109",
     "app_id": "2021004100000001",
 }

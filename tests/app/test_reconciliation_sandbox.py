@@ -1,4 +1,4 @@
-"""End to end: payments at the sandbox's channels, differences planted in their bills, `flask reconcile` finds exactly those."""
+"""End to end: payments at the sandbox, differences planted in its bills, and `flask reconcile` finds exactly those."""
 
 from __future__ import annotations
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import unicodedata
 from datetime import UTC
+from datetime import date
 from datetime import datetime
 from typing import Any
 
@@ -18,6 +19,7 @@ from marshmallow import fields
 from app.schemas.strict import Distinct
 from app.schemas.strict import PlainValue
 from app.schemas.strict import StrictAwareDateTime
+from app.schemas.strict import StrictDate
 from app.schemas.strict import StrictInteger
 from app.schemas.strict import StrictText
 from text_rules import REFUSED_CATEGORIES
@@ -32,6 +34,7 @@ class Sample(Schema):
     lines = StrictText(max_length=20, allow="\n")
     count = StrictInteger()
     at = StrictAwareDateTime()
+    day = StrictDate()
     value = PlainValue(max_length=10)
     codes = fields.List(StrictText(max_length=3), validate=Distinct())
 
@@ -89,6 +92,17 @@ def test_integers_from_query_strings_load() -> None:
 )
 def test_date_times_are_ascii_iso_8601_and_nothing_after(at: object) -> None:
     refused(at=at)
+
+
+@pytest.mark.parametrize(
+    "day", ["2026-11-18\n", "２０２６-11-18", "2026-11-18 ", "2026-02-30", "2026-11-18T00:00", 20261118]
+)
+def test_days_are_ascii_real_calendar_days_and_nothing_after(day: object) -> None:
+    refused(day=day)
+
+
+def test_a_day_loads_as_a_date() -> None:
+    assert load(day="2026-11-18")["day"] == date(2026, 11, 18)
 
 
 def test_a_date_time_with_its_offset_loads() -> None:

@@ -23,12 +23,13 @@ from app.routes import register_routes
 from app.schemas.strict import PlainValue
 from app.schemas.strict import StrictAwareDateTime
 from app.schemas.strict import StrictBoolean
+from app.schemas.strict import StrictDate
 from app.schemas.strict import StrictInteger
 from app.schemas.strict import StrictNumber
 from app.schemas.strict import StrictText
 from tests.conftest import ROOT
 
-STRICT_LEAVES = (StrictText, StrictBoolean, StrictInteger, StrictNumber, StrictAwareDateTime, PlainValue)
+STRICT_LEAVES = (StrictText, StrictBoolean, StrictInteger, StrictNumber, StrictAwareDateTime, StrictDate, PlainValue)
 CONTAINERS = (fields.Nested, fields.List, fields.Dict)
 PROJECT = ("app", "config", "database", "identity", "city_services", "billing", "channels", "outbound", "errors.py")
 PROJECT_FILES = ("text_rules.py", "wsgi.py", "worker.py")
@@ -81,7 +82,7 @@ def loaded_fields() -> list[tuple[str, fields.Field | None]]:
 
 def test_the_walk_sees_every_kind_of_field() -> None:
     seen = {type(field) for _, field in loaded_fields()}
-    assert {StrictText, StrictBoolean, StrictInteger, StrictAwareDateTime, PlainValue} <= seen
+    assert {StrictText, StrictBoolean, StrictInteger, StrictAwareDateTime, StrictDate, PlainValue} <= seen
     assert {fields.Nested, fields.List, fields.Dict} <= seen
     assert len(load_schemas()) >= 8
 
