@@ -140,6 +140,23 @@ async function bindRealName() {
   } catch (e) { showError(e.message); }
 }
 
+async function loadPlanted() {
+  try {
+    const data = await call("GET", "/_sandbox/bills/discrepancies");
+    $("bill-planted").textContent = data.discrepancies.length ? JSON.stringify(data.discrepancies, null, 2) : "Nothing planted.";
+  } catch (e) { showError(e.message); }
+}
+
+async function plantDifference() {
+  showError("");
+  const body = { channel: $("bill-channel").value, kind: $("bill-kind").value };
+  const order = $("bill-order").value.trim(), amount = $("bill-amount").value.trim();
+  if (order) body.out_trade_no = order;
+  if (amount) body.amount_fen = Number(amount);
+  try { await call("POST", "/_sandbox/bills/discrepancies", body); } catch (e) { showError(e.message); }
+  await loadPlanted();
+}
+
 async function start() {
   try { state.config = await call("GET", "/_sandbox/config"); } catch (e) { showError("Sandbox config: " + e.message); return; }
   fillApps();
@@ -153,5 +170,8 @@ async function start() {
   $("bind-phone").addEventListener("click", bindPhone);
   loadConsentText();
   $("refresh-messages").addEventListener("click", loadMessages);
+  $("bill-plant").addEventListener("click", plantDifference);
+  $("bill-clear").addEventListener("click", async () => { await call("DELETE", "/_sandbox/bills/discrepancies"); await loadPlanted(); });
+  loadPlanted();
 }
 start();
