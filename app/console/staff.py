@@ -25,6 +25,7 @@ from city_services.administration import visible_cities
 from errors import Conflict
 from errors import Invalid
 from identity.models import ROLES
+from identity.roles import authorise
 from identity.staff import SCOPE_CHANNELS
 from identity.staff import NewStaffMember
 from identity.staff import add_staff_member
@@ -45,6 +46,7 @@ def list_staff() -> Response:
 def new_staff() -> Response:
     """Create an account: a city operator needs cities, a channel admin channels (the use-case says so)."""
     session = get_session()
+    authorise(signed_in(), "staff.manage")
     cities = visible_cities(session, signed_in())
     if request.method == "GET":
         return page("console/staff_new.html", cities=cities, roles=ROLES, channels=SCOPE_CHANNELS, form={})
