@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from flask import Blueprint
 from flask import Response
 from flask import request
@@ -15,6 +17,8 @@ from identity.audit import read_audit_log
 
 blueprint = Blueprint("audit", __name__, url_prefix="/audit")
 PAGE_SIZE = 50
+# An entry id to page from: ASCII digits, small enough for the column.
+_ENTRY_ID = re.compile(r"[0-9]{1,9}", re.ASCII)
 
 
 @blueprint.get("/")
@@ -22,7 +26,7 @@ def audit_log() -> Response:
     """One page of entries; the oldest shown gives the link to the next."""
     wanted = {name: request.args.get(name, "").strip() for name in ("actor", "action", "from", "to", "before")}
     try:
-        before = int(wanted["before"]) if wanted["before"].isdigit() else None
+        before = int(wanted["before"]) if _ENTRY_ID.fullmatch(wanted["before"]) else None
         entries = read_audit_log(
             get_session(),
             signed_in(),
