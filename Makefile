@@ -9,7 +9,7 @@ DEMO_ADMIN_PASSWORD ?= citytiles-demo-admin
 export FLASK_APP := wsgi
 export PORT
 
-.PHONY: demo test install clean mutation
+.PHONY: demo test install clean mutation browser
 
 $(BIN)/.installed: requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -44,7 +44,18 @@ demo: install
 	echo "  admin login:       POST /admin/api/sessions {\"username\": \"admin\", \"password\": \"$(DEMO_ADMIN_PASSWORD)\"}" && \
 	echo && $(BIN)/gunicorn -c config/gunicorn.conf.py wsgi:app
 
-test: install
+# The browser tests drive Debian's Chromium (Playwright cannot download its own here), with a CJK font
+# so the zh-CN pages render in their screenshots. Installed when missing and we are root (as on CI);
+# otherwise the browser tests skip locally and fail in CI.
+CHROMIUM := /usr/bin/chromium
+browser:
+	@if [ ! -x $(CHROMIUM) ] || [ ! -d /usr/share/fonts/truetype/wqy ]; then \
+	    if [ "$$(id -u)" = 0 ]; then \
+	        apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-wqy-zenhei >/dev/null; \
+	    else echo "Chromium or its CJK font is missing; as root: apt-get install -y chromium fonts-wqy-zenhei"; fi; \
+	fi
+
+test: install browser
 	$(BIN)/pytest -q -n auto
 
 # Mutation testing over the modules that guard identity, money and access, one area at a time with the

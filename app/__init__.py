@@ -18,6 +18,7 @@ from app.background import build_tasks
 from app.catalogue_news import build_catalogue_news
 from app.catalogue_pages import CataloguePages
 from app.cli import register_cli
+from app.console import init_console
 from app.cookie_session import SessionCookieWhenSent
 from app.db_session import init_db_session
 from app.errors import register_errors
@@ -178,5 +179,6 @@ def create_app(
     init_http_headers(app)
     register_errors(app)
     register_routes(app)
+    init_console(app, settings)
     register_cli(app)
     return app

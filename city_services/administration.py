@@ -123,6 +123,15 @@ def change_offering(
     return offering
 
 
+def visible_cities(session: Session, staff: StaffMember) -> Sequence[City]:
+    """The cities whose catalogue a staff member may see: a city operator's own, every city for the others."""
+    authorise(staff, "catalogue.view")
+    query = select(City).order_by(City.display_order, City.code)
+    if staff.role == "city_operator":
+        query = query.where(City.code.in_(staff.cities))
+    return session.scalars(query).all()
+
+
 def served_cities(session: Session) -> frozenset[str]:
     """The codes of every city citytiles serves, for checking staff scopes against."""
     return frozenset(session.scalars(select(City.code)))

@@ -65,12 +65,28 @@ def read_audit_log(
     city: str | None = None,
     before_id: int | None = None,
     limit: int = 50,
+    actor: str | None = None,
+    action: str | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
 ) -> Sequence[AuditEntry]:
-    """Newest entries first, limited to what the reader's role and scope let them see."""
+    """Newest entries first, limited to what the reader's role and scope let them see.
+
+    :param actor: only this staff member's (username) entries; :param action: only this action;
+    :param since: and :param until: only entries at or after, and before, these moments.
+    """
     authorise(reader, "audit.read", city=city)
     query = select(AuditEntry).order_by(AuditEntry.id.desc()).limit(limit)
     if city is not None:
         query = query.where(AuditEntry.city_code == city)
+    if actor is not None:
+        query = query.where(AuditEntry.actor_username == actor)
+    if action is not None:
+        query = query.where(AuditEntry.action == action)
+    if since is not None:
+        query = query.where(AuditEntry.at >= since)
+    if until is not None:
+        query = query.where(AuditEntry.at < until)
     if before_id is not None:
         query = query.where(AuditEntry.id < before_id)
     if reader.role == "city_operator":

@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 from database import transaction
 from errors import Conflict
 from errors import Invalid
+from errors import NotFound
 from errors import TooManyRequests
 from errors import Unauthenticated
 from identity.attempts import AttemptCounter
@@ -35,6 +36,7 @@ from identity.tokens import IssuedToken
 from identity.tokens import find_live_token
 from identity.tokens import issue_token
 from identity.tokens import revoke
+from identity.tokens import revoke_all_for_staff
 from text_rules import CITY_CODE
 from text_rules import matches
 from text_rules import refused_characters
@@ -274,6 +276,61 @@ def staff_for_token(session: Session, token: str, *, now: datetime) -> StaffMemb
     staff = session.get(StaffMember, stored.staff_id) if stored.staff_id is not None else None
     if staff is None or not staff.active:
         raise Unauthenticated("auth.invalid_token", "The access token is not valid.")
+    return staff
+
+
+def disable_staff_member(
+    session: Session, actor: StaffMember, username: str, *, reason: str, now: datetime
+) -> StaffMember:
+    """Stop an account on a platform admin's behalf: it cannot log in, and every token it holds stops at once."""
+    authorise(actor, "staff.manage")
+    problem = reason_problem(reason)
+    if problem:
+        raise Invalid("staff.reason_required", problem)
+    if username == actor.username:
+        raise Conflict("staff.cannot_disable_self", "You cannot disable your own account.")
+    with transaction(session):
+        staff = _staff_named(session, username, lock=True)
+        before = describe_staff_member(staff)
+        if staff.active:
+            staff.active = False
+            revoke_all_for_staff(session, staff.id, now)
+            record_staff_action(
+                session,
+                actor,
+                action="staff.disabled",
+                target=f"staff/{staff.username}",
+                reason=reason,
+                at=now,
+                before=before,
+                after=describe_staff_member(staff),
+            )
+    return staff
+
+
+def unlock_staff_member(
+    session: Session, actor: StaffMember, attempts: AttemptCounter, username: str, *, reason: str, now: datetime
+) -> StaffMember:
+    """Lift the lock failed logins put on an account, from every address, on a platform admin's behalf (audited)."""
+    authorise(actor, "staff.manage")
+    problem = reason_problem(reason)
+    if problem:
+        raise Invalid("staff.reason_required", problem)
+    with transaction(session):
+        staff = _staff_named(session, username)
+        record_staff_action(
+            session, actor, action="staff.unlocked", target=f"staff/{staff.username}", reason=reason, at=now
+        )
+    unlock_username(attempts, staff.username)
+    return staff
+
+
+def _staff_named(session: Session, username: str, *, lock: bool = False) -> StaffMember:
+    """The account with this username, or NotFound."""
+    query = select(StaffMember).where(StaffMember.username == username)
+    staff = session.scalar(query.with_for_update() if lock else query)
+    if staff is None:
+        raise NotFound("staff.not_found", "No staff member has that username.")
     return staff
 
 

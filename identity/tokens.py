@@ -78,6 +78,15 @@ def revoke_all_for_resident(session: Session, resident_id: int, now: datetime) -
     )
 
 
+def revoke_all_for_staff(session: Session, staff_id: int, now: datetime) -> None:
+    """Stop every token of a staff member from working."""
+    session.execute(
+        update(AccessToken)
+        .where(AccessToken.staff_id == staff_id, AccessToken.revoked_at.is_(None))
+        .values(revoked_at=now)
+    )
+
+
 def revoke(token: AccessToken, now: datetime) -> None:
     """Stop a token from working from this moment on."""
     if token.revoked_at is None:

@@ -21,6 +21,7 @@ from billing.administration import find_payments
 from billing.administration import payment_story
 from billing.administration import refund_by_staff
 from billing.models import Payment
+from billing.models import Refund
 from errors import UpstreamUnavailable
 from identity.models import StaffMember
 
@@ -90,6 +91,11 @@ def read_payment(staff: StaffMember, payment_id: str) -> dict[str, Any]:
 )
 def refund(staff: StaffMember, payment_id: str, payload: dict[str, Any]) -> Any:
     """The refund is recorded with its number before the channel is asked; asked again by the sweep if need be."""
+    return give_refund(staff, payment_id, payload["amount_fen"], payload["reason"])
+
+
+def give_refund(staff: StaffMember, payment_id: str, amount_fen: int, reason: str) -> Refund:
+    """Refund through the payment's own merchant: the one way the admin API and the console give money back."""
     session = get_session()
     payment = payment_story(session, staff, payment_id).payment
     gateway = current_app.extensions["channels"].merchant(payment.channel, payment.merchant_id)
@@ -100,8 +106,8 @@ def refund(staff: StaffMember, payment_id: str, payload: dict[str, Any]) -> Any:
         gateway,
         staff,
         payment_id,
-        payload["amount_fen"],
-        payload["reason"],
+        amount_fen,
+        reason,
         notify_url(current_app.extensions["settings"].public_url, gateway),
         current_app.extensions["clock"],
     )

@@ -1,0 +1,59 @@
+"""Reading what staff type into console forms into the values the use-cases take; the rules stay in the use-cases."""
+
+from __future__ import annotations
+
+import re
+from datetime import date
+from datetime import datetime
+from datetime import time
+from datetime import timedelta
+from decimal import Decimal
+from decimal import InvalidOperation
+
+from flask import request
+
+from city_services.availability import CITY_TIME
+from errors import Invalid
+
+_YUAN = re.compile(r"[0-9]{1,8}(?:\.[0-9]{1,2})?", re.ASCII)
+
+
+def text(name: str) -> str:
+    """A text field as typed, outer spaces removed."""
+    return request.form.get(name, "").strip()
+
+
+def optional_text(name: str) -> str | None:
+    """A text field, or None when left empty."""
+    return text(name) or None
+
+
+def local_moment(value: str, what: str) -> datetime:
+    """A `datetime-local` value, read as China time (every city served keeps it)."""
+    try:
+        return datetime.fromisoformat(value).replace(tzinfo=CITY_TIME)
+    except ValueError:
+        raise Invalid("request.invalid", f"{what}: use a date and time such as 2026-11-18T22:00.") from None
+
+
+def local_day(value: str | None, what: str, *, end: bool = False) -> datetime | None:
+    """A `date` value as the moment its day starts in China time (or the next day starts, for an inclusive end)."""
+    if not value:
+        return None
+    try:
+        day = date.fromisoformat(value)
+    except ValueError:
+        raise Invalid("request.invalid", f"{what}: use a date such as 2026-11-18.") from None
+    if end:
+        day += timedelta(days=1)
+    return datetime.combine(day, time(), tzinfo=CITY_TIME)
+
+
+def fen_from_yuan(value: str) -> int:
+    """An amount typed in yuan (at most two decimals) as whole fen."""
+    if not _YUAN.fullmatch(value):
+        raise Invalid("request.invalid", "Type an amount in yuan, such as 12.50.")
+    try:
+        return int(Decimal(value) * 100)
+    except InvalidOperation:
+        raise Invalid("request.invalid", "Type an amount in yuan, such as 12.50.") from None
