@@ -9,7 +9,7 @@ DEMO_ADMIN_PASSWORD ?= citytiles-demo-admin
 export FLASK_APP := wsgi
 export PORT
 
-.PHONY: demo test install clean mutation browser
+.PHONY: demo reconcile-demo test install clean mutation browser
 
 $(BIN)/.installed: requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -19,10 +19,10 @@ $(BIN)/.installed: requirements.txt requirements-dev.txt
 install: $(BIN)/.installed
 
 # The demo talks to the sandbox instead of WeChat and Alipay.
-demo: export WECHAT_API_BASE_URL = http://127.0.0.1:$(SANDBOX_PORT)
-demo: export ALIPAY_GATEWAY_URL = http://127.0.0.1:$(SANDBOX_PORT)/gateway.do
-demo: export WECHAT_PAY_BASE_URL = http://127.0.0.1:$(SANDBOX_PORT)
-demo: export PUBLIC_URL = http://127.0.0.1:$(PORT)
+demo reconcile-demo: export WECHAT_API_BASE_URL = http://127.0.0.1:$(SANDBOX_PORT)
+demo reconcile-demo: export ALIPAY_GATEWAY_URL = http://127.0.0.1:$(SANDBOX_PORT)/gateway.do
+demo reconcile-demo: export WECHAT_PAY_BASE_URL = http://127.0.0.1:$(SANDBOX_PORT)
+demo reconcile-demo: export PUBLIC_URL = http://127.0.0.1:$(PORT)
 
 # The sandbox starts first (it writes the channel keys citytiles reads) and stops with citytiles.
 demo: install
@@ -42,6 +42,8 @@ demo: install
 	echo "  tiles:             http://127.0.0.1:$(PORT)/api/v1/cities/330100/services?channel=wechat" && \
 	echo "  API docs:          http://127.0.0.1:$(PORT)/api/v1/docs" && \
 	echo "  admin login:       POST /admin/api/sessions {\"username\": \"admin\", \"password\": \"$(DEMO_ADMIN_PASSWORD)\"}" && \
+	echo "  admin console:     http://127.0.0.1:$(PORT)/admin/  (admin / $(DEMO_ADMIN_PASSWORD))" && \
+	echo "  reconcile today:   make reconcile-demo   (in another terminal, while the demo runs)" && \
 	echo && $(BIN)/gunicorn -c config/gunicorn.conf.py wsgi:app
 
 # The browser tests drive Debian's Chromium (Playwright cannot download its own here), with a CJK font
@@ -55,6 +57,10 @@ browser:
 	    else echo "Chromium or its CJK font is missing; as root: apt-get install -y chromium fonts-wqy-zenhei"; fi; \
 	fi
 
+# Today's bills of the demo's merchants, from the running demo's sandbox, reconciled now.
+reconcile-demo: install
+	$(BIN)/flask reconcile --date $$(TZ=Asia/Shanghai date +%F)
+
 test: install browser
 	$(BIN)/pytest -q -n auto
 
@@ -66,7 +72,7 @@ test: install browser
 # in var/mutation/<area>/mutants (`cd var/mutation/<area> && ../../../.venv/bin/mutmut show NAME`; `mutmut
 # run NAME...` there re-checks named mutants after new tests, `python mutation/score.py` there rescores).
 # About 5 min for outbound/, 40 for the city services, 45 for billing, 20 and 60 for the two identity/ parts on two cores.
-MUTATION_AREAS ?= outbound city_services billing identity access
+MUTATION_AREAS ?= outbound city_services billing reconciliation identity access
 mutation: install
 	$(BIN)/python mutation/named_bugs.py; bugs=$$?; $(BIN)/python mutation/areas.py $(MUTATION_AREAS) && exit $$bugs
 

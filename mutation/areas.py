@@ -53,6 +53,13 @@ MONEY_TESTS = [
     "tests/app/test_admin_payments.py",
     "tests/app/test_idempotency.py",
 ]
+RECONCILIATION = ["billing/reconciliation/*", "city_services/outpatient/fulfilment.py"]
+RECONCILIATION_TESTS = [
+    "tests/billing/test_reconciliation_matching.py",
+    "tests/billing/test_reconciliation_runs.py",
+    "tests/app/test_admin_reconciliation.py",
+    "tests/contracts/test_outpatient_providers.py",
+]
 # Every request reaches these (tokens, the vault, the counters): a survivor among them re-runs every test
 # that reaches it, so they run in an area of their own and finish in a session.
 ACCESS = [
@@ -141,6 +148,7 @@ AREAS: dict[str, tuple[list[str], list[str], bool]] = {
     ),
     "city_services": (SERVICES, SERVICE_TESTS, False),
     "billing": (MONEY, MONEY_TESTS, False),
+    "reconciliation": (RECONCILIATION, RECONCILIATION_TESTS, False),
 }
 
 
