@@ -58,7 +58,7 @@ RECONCILIATION_TESTS = [
     "tests/billing/test_reconciliation_matching.py",
     "tests/billing/test_reconciliation_runs.py",
     "tests/app/test_admin_reconciliation.py",
-    "tests/contracts/test_outpatient_providers.py",
+    "tests/city_services/test_outpatient_fees.py",
 ]
 # Every request reaches these (tokens, the vault, the counters): a survivor among them re-runs every test
 # that reaches it, so they run in an area of their own and finish in a session.

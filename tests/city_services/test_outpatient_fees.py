@@ -1,4 +1,4 @@
-"""The paid-slot saga over fakes, on both databases: hold → pay → book, or the money back with a notice."""
+"""The paid-slot saga over fakes, on both databases: hold → pay → book, or the money back; and whether a fee was delivered."""
 
 from __future__ import annotations
 
@@ -53,6 +53,7 @@ from city_services.outpatient.fees import fee_payment_id
 from city_services.outpatient.fees import fee_tasks
 from city_services.outpatient.fees import fulfil_paid_fee
 from city_services.outpatient.fees import open_fee
+from city_services.outpatient.fulfilment import not_booked
 from city_services.outpatient.models import Appointment
 from city_services.outpatient.provider import BEIJING
 from city_services.outpatient.provider import Hold
@@ -67,6 +68,7 @@ from database.engine import make_engine
 from database.engine import make_session_factory
 from errors import Conflict
 from errors import UpstreamUnavailable
+from identity.id_numbers import check_digit
 from identity.models import ChannelIdentity
 from identity.models import Resident
 from identity.residents import erase_resident
@@ -1142,3 +1144,63 @@ def test_a_refund_notice_waits_until_the_channel_has_accepted_the_refund(
         notice = db.scalars(select(OutboxTask).where(OutboxTask.kind == REFUND_NOTICE)).one()
         assert (notice.done_at, notice.last_error) == (None, "billing.refund_pending")
     assert inbox.delivered == []
+
+
+def paid_and_booked_for(
+    sessions: sessionmaker[Session],
+    session: Session,
+    fake: FakeOutpatient,
+    gateway: FakePaymentGateway,
+    desk: FeeDesk,
+    now: Now,
+    person: int,
+) -> tuple[str, Payment]:
+    """A paid place booked at the hospital for the person-th patient: the appointment's id and its payment."""
+    first = f"33010619900101{person:03d}"
+    resident = make_resident(session, first + check_digit(first))
+    held = hold(session, fake, resident, tomorrow_slot(fake, offset=2), now)
+    payment = open_fee(session, gateway, held, resident.id, MINI, "o-payer", NOTIFY, now)
+    pay(session, gateway, payment, now)
+    run_outbox(sessions, desk)
+    return held.id, payment
+
+
+def hold_of(session: Session, public_id: str) -> str:
+    hold_id = session.scalar(select(Appointment.upstream_hold_id).where(Appointment.public_id == public_id))
+    assert hold_id is not None
+    return hold_id
+
+
+def test_a_confirmed_appointment_booked_at_the_hospital_is_delivered_and_others_are_not(
+    sessions: sessionmaker[Session],
+    session: Session,
+    fake: FakeOutpatient,
+    gateway: FakePaymentGateway,
+    desk: FeeDesk,
+    now: Now,
+) -> None:
+    kept, kept_payment = paid_and_booked_for(sessions, session, fake, gateway, desk, now, 1)
+    dropped, dropped_payment = paid_and_booked_for(sessions, session, fake, gateway, desk, now, 2)
+    ours_only, ours_only_payment = paid_and_booked_for(sessions, session, fake, gateway, desk, now, 3)
+    fake.cancel(hold_of(session, dropped))  # the hospital gave the place away; our books still say confirmed
+    with transaction(session):
+        session.execute(update(Appointment).where(Appointment.public_id == ours_only).values(status="held"))
+    paid = [(kept_payment.id, kept), (dropped_payment.id, dropped), (ours_only_payment.id, ours_only)]
+    assert not_booked(session, provider_of(fake), paid) == {dropped_payment.id, ours_only_payment.id}
+
+
+def test_a_hold_the_hospital_never_had_is_not_delivered_and_an_erased_ones_fee_is_not_judged(
+    sessions: sessionmaker[Session],
+    session: Session,
+    fake: FakeOutpatient,
+    gateway: FakePaymentGateway,
+    desk: FeeDesk,
+    now: Now,
+) -> None:
+    unknown, unknown_payment = paid_and_booked_for(sessions, session, fake, gateway, desk, now, 4)
+    with transaction(session):
+        session.execute(
+            update(Appointment).where(Appointment.public_id == unknown).values(upstream_hold_id="999999999")
+        )
+    paid = [(unknown_payment.id, unknown), (424242, "ap-erased-with-its-resident")]
+    assert not_booked(session, provider_of(fake), paid) == {unknown_payment.id}
