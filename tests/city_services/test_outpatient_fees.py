@@ -1,4 +1,4 @@
-"""The paid-slot saga over fakes, on both databases: hold → pay → book, or the money back; and whether a fee was delivered."""
+"""The paid-slot saga over fakes, on both databases: hold → pay → book, or the money back; was the fee delivered."""
 
 from __future__ import annotations
 
