@@ -26,7 +26,6 @@ from billing.reconciliation.export import discrepancies_csv
 from billing.reconciliation.export import runs_csv
 from billing.reconciliation.models import Discrepancy
 from billing.reconciliation.models import ReconciliationRun
-from billing.reconciliation.runs import ask_for_run
 from errors import Invalid
 from errors import NotFound
 from identity.models import StaffMember
@@ -78,7 +77,7 @@ def new_run(staff: StaffMember, payload: dict[str, Any]) -> Any:
     if day > now.astimezone(BEIJING).date():
         raise Invalid("reconciliation.day_in_future", "A bill is made for a day that has begun.", {"date": "future"})
     merchant_id = _merchant(channel, payload.get("merchant_id"))
-    run = ask_for_run(get_session(), channel, merchant_id, day, f"staff:{staff.id}", now)
+    run = review.ask_as_staff(get_session(), staff, channel, merchant_id, day, now)
     current_app.extensions["tasks"].kick()
     return run
 

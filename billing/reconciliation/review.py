@@ -24,6 +24,7 @@ from billing.models import Refund
 from billing.reconciliation import models as rc
 from billing.reconciliation.models import Discrepancy
 from billing.reconciliation.models import ReconciliationRun
+from billing.reconciliation.runs import ask_for_run
 from billing.refunds import request_refund
 from database import transaction
 from errors import Conflict
@@ -74,6 +75,27 @@ def find_runs(session: Session, staff: StaffMember, wanted: RunFilter) -> Sequen
     if wanted.day_to is not None:
         query = query.where(ReconciliationRun.day <= wanted.day_to)
     return session.scalars(query.limit(wanted.limit)).all()
+
+
+def ask_as_staff(
+    session: Session, staff: StaffMember, channel: str, merchant_id: str, day: date, now: datetime
+) -> ReconciliationRun:
+    """A channel admin asks for a day's run of their channel; the asking is in the audit log."""
+    authorise(staff, "reconciliation.run", channel=channel)
+
+    def audit(db: Session, run: ReconciliationRun) -> None:
+        record_staff_action(
+            db,
+            staff,
+            action="reconciliation.run",
+            target=f"reconciliation_run:{run.public_id}",
+            reason=f"reconcile {channel} {merchant_id} {day.isoformat()}",
+            at=now,
+            after={"status": run.status, "asked": run.attempts},
+            channel=channel,
+        )
+
+    return ask_for_run(session, channel, merchant_id, day, f"staff:{staff.id}", now, also=audit)
 
 
 def run_of(session: Session, staff: StaffMember, public_id: str) -> ReconciliationRun:

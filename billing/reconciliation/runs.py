@@ -81,9 +81,19 @@ def new_discrepancy_id() -> str:
 
 
 def ask_for_run(
-    session: Session, channel: str, merchant_id: str, day: date, requested_by: str, now: datetime
+    session: Session,
+    channel: str,
+    merchant_id: str,
+    day: date,
+    requested_by: str,
+    now: datetime,
+    *,
+    also: Callable[[Session, ReconciliationRun], None] | None = None,
 ) -> ReconciliationRun:
-    """The merchant's run for the day, queued to be carried out (again): two askers at once get the same run."""
+    """The merchant's run for the day, queued to be carried out (again): two askers at once get the same run.
+
+    :param also: more to write in the same transaction (e.g. the asking admin's audit entry).
+    """
     with transaction(session):
         session.execute(
             insert_or_skip(session)(ReconciliationRun.__table__)
@@ -116,6 +126,8 @@ def ask_for_run(
         run.requested_by = requested_by
         run.updated_at = now
         enqueue(session, RECONCILE, f"{run.public_id}:{run.attempts}", now)
+        if also is not None:
+            also(session, run)
     return run
 
 

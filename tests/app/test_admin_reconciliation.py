@@ -88,6 +88,12 @@ def test_a_run_finds_exactly_the_planted_differences_and_balances(
     ]
     assert [d["out_trade_no"] for d in only_fees] == [out_trade_no(api, finance, odd_fee)]
     assert agreed not in {d["payment_id"] for d in found}
+    (asked,) = session.scalars(select(AuditEntry).where(AuditEntry.action == "reconciliation.run")).all()
+    assert (asked.target, asked.channel, asked.actor_username) == (
+        f"reconciliation_run:{run['id']}",
+        "wechat",
+        "finance",
+    )
 
 
 def test_the_same_bill_again_changes_nothing_and_a_review_survives_a_new_bill(
