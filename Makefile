@@ -58,8 +58,9 @@ browser:
 	fi
 
 # Today's bills of the demo's merchants, from the running demo's sandbox, reconciled now.
+# A channel with no payments today has no bill yet: its run waits (exit 75), which is no failure here.
 reconcile-demo: install
-	$(BIN)/flask reconcile --date $$(TZ=Asia/Shanghai date +%F)
+	$(BIN)/flask reconcile --date $$(TZ=Asia/Shanghai date +%F) || [ $$? = 75 ]
 
 test: install browser
 	$(BIN)/pytest -q -n auto
