@@ -30,6 +30,8 @@ from app.http_headers import init_http_headers
 from app.request_log import configure_logging
 from app.request_log import init_request_log
 from app.routes import register_routes
+from app.service_figures import build_tally
+from app.service_figures import init_service_figures
 from app.wiring import ChannelAdapters
 from app.wiring import build_attempt_counter
 from app.wiring import build_channel_adapters
@@ -173,9 +175,11 @@ def create_app(
         notice_templates=notices.templates,
         notices=notices,
         attempts=build_attempt_counter(settings, engine),
+        tally=build_tally(engine, session_factory),
     )
     init_db_session(app)
     init_request_log(app)
+    init_service_figures(app)
     init_http_headers(app)
     register_errors(app)
     register_routes(app)

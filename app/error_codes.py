@@ -49,6 +49,7 @@ ERROR_CODES: dict[str, tuple[int, str]] = {
         422,
         "The parameters do not fit the adapter (unknown, missing, mistyped, out of bounds); details.fields names each.",
     ),
+    "figures.invalid_period": (422, "The period's first day comes after its last, or it spans more than 92 days."),
     "catalogue.invalid_hours": (422, "Opening hours are not valid."),
     "catalogue.invalid_maintenance_window": (422, "A maintenance window is not valid."),
     "catalogue.too_many_windows": (422, "Too many maintenance windows on one offering."),

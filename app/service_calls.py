@@ -8,8 +8,11 @@ from flask import current_app
 
 from app.db_session import get_session
 from app.routes.catalogue import catalogue_snapshot
+from app.service_figures import note_service_call
 from city_services.service_gate import open_service
+from errors import DomainError
 from errors import Forbidden
+from errors import NotFound
 from identity.residents import SignedIn
 
 # Every service endpoint may answer these besides its own codes.
@@ -34,5 +37,13 @@ def session_channel(signed_in: SignedIn) -> str:
 def open_city_service(signed_in: SignedIn, city: str, service: str) -> Any:
     """Refuse unless the service's tile is open in the city on the session's channel; then its adapter."""
     now = current_app.extensions["clock"]()
-    open_service(catalogue_snapshot(), city, service, session_channel(signed_in), now)
+    channel = session_channel(signed_in)
+    try:
+        open_service(catalogue_snapshot(), city, service, channel, now)
+    except NotFound:
+        raise  # no such tile: nothing the city offers, and a made-up city must not grow the figures
+    except DomainError:
+        note_service_call(city, service, channel)  # turned away at the tile gate: a request that did not succeed
+        raise
+    note_service_call(city, service, channel)
     return current_app.extensions["upstreams"].provider(get_session(), city, service)

@@ -14,6 +14,7 @@ from flask import request
 from flask import url_for
 
 from app.console.forms import local_moment
+from app.console.forms import optional_day
 from app.console.forms import optional_text
 from app.console.forms import text
 from app.console.frame import page
@@ -22,6 +23,7 @@ from app.console.frame import signed_in
 from app.console.texts import translate
 from app.db_session import get_session
 from app.routes.admin_catalogue import offering_view
+from app.routes.admin_figures import today
 from app.routes.admin_upstreams import connection_view
 from city_services.administration import HoursChange
 from city_services.administration import OfferingChange
@@ -31,6 +33,10 @@ from city_services.administration import city_catalogue
 from city_services.administration import visible_cities
 from city_services.availability import CITY_TIME
 from city_services.connections import city_connections
+from city_services.figures.models import ALL_SERVICES
+from city_services.figures.report import FigureRow
+from city_services.figures.report import figures as city_figures
+from city_services.figures.report import period_of
 from city_services.models import Offering
 from errors import Invalid
 from errors import NotFound
@@ -56,6 +62,43 @@ def upstreams(city: str) -> Response:
     """The city's upstream connections, their breakers and their last hour of calls."""
     connections = city_connections(get_session(), signed_in(), city)
     return page("console/upstreams.html", city=city, connections=[connection_view(c) for c in connections])
+
+
+@blueprint.get("/<city>/figures")
+def figures(city: str) -> Response:
+    """The city's figures per service × channel over the days chosen (the last seven by default)."""
+    wanted = {name: request.args.get(name, "").strip() for name in ("from", "to")}
+    try:
+        period = period_of(optional_day(wanted["from"], "From"), optional_day(wanted["to"], "To"), today())
+    except Invalid as error:
+        city_catalogue(get_session(), signed_in(), city)  # who may not see the city learns nothing of its figures
+        return page("console/figures.html", status=422, city=city, wanted=wanted, rows=[], error=refusal(error))
+    rows = city_figures(get_session(), signed_in(), city, period.since, period.until)
+    wanted = {"from": period.first.isoformat(), "to": period.last.isoformat()}
+    names = {
+        o.service_code: (o.service.name_zh, o.service.name_en) for o in city_catalogue(get_session(), signed_in(), city)
+    }
+    return page("console/figures.html", city=city, wanted=wanted, rows=[_figure_row(r, names) for r in rows])
+
+
+def _figure_row(row: FigureRow, names: dict[str, tuple[str, str]]) -> dict[str, Any]:
+    """A row of figures as the page shows it: a percent with one decimal, the median's bucket, yuan from fen."""
+    name_zh, name_en = names.get(row.service, (row.service, row.service))
+    latency = row.median_latency_ms
+    return {
+        "service": row.service,
+        "tile_list": row.service == ALL_SERVICES,
+        "name_zh": name_zh,
+        "name_en": name_en,
+        "channel": row.channel,
+        "tile_visits": row.tile_visits,
+        "requests": row.requests,
+        "success_rate": f"{row.success_rate * 100:.1f}%" if row.success_rate is not None else None,
+        "median_latency": None if latency is None else (f"≤ {latency}" if latency <= 5000 else "> 5000"),
+        "refunds": row.refunds,
+        "refunded_fen": row.refunded_fen,
+        "car_move_complaints": row.car_move_complaints,
+    }
 
 
 @blueprint.route("/<city>/services/<service>/channels/<channel>", methods=["GET", "POST"])

@@ -15,6 +15,7 @@ from flask import request
 from city_services.availability import CITY_TIME
 from errors import Invalid
 
+_DAY = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}", re.ASCII)
 _YUAN = re.compile(r"[0-9]{1,8}(?:\.[0-9]{1,2})?", re.ASCII)
 
 
@@ -47,6 +48,18 @@ def local_day(value: str | None, what: str, *, end: bool = False) -> datetime | 
     if end:
         day += timedelta(days=1)
     return datetime.combine(day, time(), tzinfo=CITY_TIME)
+
+
+def optional_day(value: str, what: str) -> date | None:
+    """A `date` value (YYYY-MM-DD), or None when left empty."""
+    if not value:
+        return None
+    try:
+        if _DAY.fullmatch(value):
+            return date.fromisoformat(value)
+    except ValueError:
+        pass
+    raise Invalid("request.invalid", f"{what}: use a date such as 2026-11-18.")
 
 
 def fen_from_yuan(value: str) -> int:

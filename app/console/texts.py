@@ -87,6 +87,22 @@ TEXTS: dict[str, tuple[str, str]] = {
     "cities.heading": ("城市服务目录", "City catalogue"),
     "city.catalogue": ("服务", "Services"),
     "city.upstreams": ("上游连接与健康状况", "Upstream connections and health"),
+    "city.figures": ("服务数据", "Figures"),
+    "figures.heading": ("服务数据", "Figures per service and channel"),
+    "figures.period": ("统计期间（北京时间，含首尾两日）", "Period (China time, both days included)"),
+    "figures.show": ("查看", "Show"),
+    "figures.tile_list": ("服务列表（全部服务）", "Tile list (all services)"),
+    "figures.tile_visits": ("服务列表访问次数", "Tile list views"),
+    "figures.requests": ("请求数", "Requests"),
+    "figures.success_rate": ("成功率", "Success rate"),
+    "figures.median_latency": ("延迟中位数（毫秒，所在区间上限）", "Median latency (ms, bucket's upper bound)"),
+    "figures.refunds": ("退款笔数", "Refunds"),
+    "figures.refunded": ("退款金额（元）", "Refunded (yuan)"),
+    "figures.complaints": ("挪车投诉", "Car-move complaints"),
+    "figures.caption": (
+        "{city} 各服务、各渠道数据，{first} 至 {last}",
+        "Figures of {city} per service and channel, {first} to {last}",
+    ),
     "offering.service": ("服务", "Service"),
     "offering.channel": ("渠道", "Channel"),
     "offering.state": ("当前状态", "State now"),
@@ -174,6 +190,10 @@ ERROR_TEXTS: dict[str, tuple[str, str]] = {
     "billing.reason_required": ("请填写退款原因。", "Say why you are giving this refund."),
     "billing.payment_not_found": ("没有这笔支付。", "No such payment."),
     "catalogue.city_not_found": ("没有这个城市。", "No such city."),
+    "figures.invalid_period": (
+        "统计期间有误：起始日期须不晚于截止日期，且最长 92 天。",
+        "Choose a first day no later than the last, at most 92 days apart.",
+    ),
     "staff.not_found": ("没有这个员工账号。", "No such staff account."),
 }
 

@@ -17,6 +17,7 @@ from app.schemas.car_move import NewVehicleSchema
 from app.schemas.car_move import VehicleSchema
 from app.service_calls import GATE_ERRORS
 from app.service_calls import open_city_service
+from app.service_calls import session_channel
 from city_services.car_move import owners
 from city_services.car_move import service
 from city_services.car_move.provider import CarMoveProvider
@@ -60,6 +61,7 @@ def create_car_move_request(city: str, signed_in: SignedIn, payload: NewRequest)
         payload,
         notify_owner=owner_notifier(),
         now=current_app.extensions["clock"](),
+        channel=session_channel(signed_in),
     )
 
 

@@ -91,6 +91,8 @@ def city_services(city: str, params: dict[str, str]) -> Response:
 
     key = ("tiles", city, channel, lang, degraded)
     page = current_app.extensions["catalogue_pages"].page(snapshot.revision, key, now, render)
+    # Counted once the city is known to exist (render raised otherwise); a dict increment, no write.
+    current_app.extensions["tally"].count_visit(city, channel, now)
     return conditional_response(page, now)
 
 

@@ -38,6 +38,8 @@ class CarMoveRequest(Base):
     # The registered owner told through the channel, if any (a resident id; never shown to the requester).
     owner_id: Mapped[int | None] = mapped_column(ForeignKey("residents.id"), nullable=True, index=True)
     city_code: Mapped[str] = mapped_column(String(6))
+    # The channel the requester came through, for the city's figures; None on requests made before it was kept.
+    channel: Mapped[str | None] = mapped_column(String(16), nullable=True)
     adapter: Mapped[str] = mapped_column(String(64))
     # Ours, unique: a retried submit opens one ticket upstream.
     request_no: Mapped[str] = mapped_column(String(64), unique=True)

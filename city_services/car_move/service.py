@@ -94,8 +94,12 @@ def ask_to_move(
     *,
     notify_owner: NotifyOwner,
     now: datetime,
+    channel: str | None = None,
 ) -> RequestView:
-    """Reserve the request under the limits, send it to the city's system, and tell a registered owner."""
+    """Reserve the request under the limits, send it to the city's system, and tell a registered owner.
+
+    :param channel: the channel the requester came through, kept for the city's figures.
+    """
     plate = read_plate(new.plate)
     # Neither side learns the other's phone or ID number, even one typed into the message.
     new = replace(new, message=contact_free(new.message))
@@ -110,6 +114,7 @@ def ask_to_move(
             public_id="cm_" + secrets.token_hex(10),
             requester_id=requester.id,
             city_code=city,
+            channel=channel,
             adapter=provider.name,
             request_no="ct" + secrets.token_hex(16),
             plate_sealed=vault.seal(PLATE_PURPOSE, plate),
