@@ -44,6 +44,7 @@ from errors import Conflict
 from errors import Invalid
 from errors import NotFound
 from errors import UpstreamUnavailable
+from identity.audit import read_audit_log
 from identity.models import StaffMember
 
 blueprint = Blueprint("reconciliation", __name__, url_prefix="/reconciliation")
@@ -223,6 +224,8 @@ def _discrepancy_page(public_id: str, *, status: int = 200, error: str | None = 
         story=payment_story(session, staff, payment_id) if payment_id else None,
         resolved_by=_who(session, found.resolved_by),
         approved_by=_who(session, found.approved_by),
+        # Every step, sent-back resolutions too: the discrepancy's row keeps only the latest.
+        history=reversed(read_audit_log(session, staff, target=f"discrepancy:{found.public_id}", limit=100)),
         resolutions=rc.RESOLUTIONS,
         awaiting=found.state == rc.AWAITING_APPROVAL,
         is_maker=found.resolved_by == staff.id,

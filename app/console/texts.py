@@ -269,6 +269,10 @@ TEXTS: dict[str, tuple[str, str]] = {
     ),
     "discrepancy.approve_submit": ("批准", "Approve"),
     "discrepancy.send_back_submit": ("退回", "Send back"),
+    "discrepancy.history": ("每一步", "Every step"),
+    "step.discrepancy.resolve": ("提交处理", "Resolved"),
+    "step.discrepancy.approve": ("批准", "Approved"),
+    "step.discrepancy.send_back": ("退回", "Sent back"),
 }
 
 # Refusals staff meet often, in both languages; any other code shows the use-case's own (English) message.

@@ -236,3 +236,27 @@ def test_the_csv_exports_are_utf8_with_bom_in_yuan_and_beijing_time(
         .splitlines()[1:]
         == []
     )
+
+
+def test_the_pages_read_in_english_with_every_step_of_the_review(
+    app: Flask, console: Console, make_staff: Any, amount_differs: Payment
+) -> None:
+    make_staff("maker", "channel_admin", channels=("wechat",))
+    make_staff("checker", "channel_admin", channels=("wechat",))
+    console.log_in("maker")
+    run_path = reconciled(app, console)
+    (found,) = discrepancy_ids(console.text(run_path))
+    path = f"/admin/reconciliation/discrepancies/{found}"
+    console.get(path)
+    console.post(f"{path}/resolution", {"resolution": "written_off", "note": "small"})
+    checker = second_browser(app, "checker")
+    checker.get(path)
+    checker.post(f"{path}/approval", {"decision": "send_back", "note": "ask the channel first"})
+    checker.post("/admin/language", {"language": "en", "next": path})
+    assert "Reconcile a day" in checker.text(RUNS)
+    run_page = checker.text(run_path)
+    assert "The channel&#39;s bill" in run_page and "Our books" in run_page and "Amount differs" in run_page
+    page = checker.text(path)
+    assert "The bill&#39;s line" in page and "The payment in our books" in page and "Every step" in page
+    assert "Resolved (Write off)" in page and "Sent back" in page and "ask the channel first" in page
+    assert "Resolve" in page and '<html lang="en">' in page
