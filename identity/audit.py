@@ -69,11 +69,13 @@ def read_audit_log(
     action: str | None = None,
     since: datetime | None = None,
     until: datetime | None = None,
+    target: str | None = None,
 ) -> Sequence[AuditEntry]:
     """Newest entries first, limited to what the reader's role and scope let them see.
 
     :param actor: only this staff member's (username) entries; :param action: only this action;
-    :param since: and :param until: only entries at or after, and before, these moments.
+    :param since: and :param until: only entries at or after, and before, these moments;
+    :param target: only entries about this ("discrepancy:dc..."), e.g. one discrepancy's review history.
     """
     authorise(reader, "audit.read", city=city)
     query = select(AuditEntry).order_by(AuditEntry.id.desc()).limit(limit)
@@ -89,6 +91,8 @@ def read_audit_log(
         query = query.where(AuditEntry.at < until)
     if before_id is not None:
         query = query.where(AuditEntry.id < before_id)
+    if target is not None:
+        query = query.where(AuditEntry.target == target)
     if reader.role == "city_operator":
         query = query.where(AuditEntry.city_code.in_(reader.cities))
     elif reader.role == "channel_admin":

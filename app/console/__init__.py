@@ -16,6 +16,7 @@ from flask import Flask
 from app.console import audit
 from app.console import cities
 from app.console import payments
+from app.console import reconciliation
 from app.console import sign_in
 from app.console import staff
 from app.console.frame import add_console_headers
@@ -23,11 +24,18 @@ from app.console.frame import china_time
 from app.console.frame import open_page
 from app.console.frame import page_context
 from app.console.frame import show_refusal
-from app.console.frame import yuan
+from billing.reconciliation.export import yuan
 from config import Settings
 from errors import DomainError
 
-AREAS = (sign_in.blueprint, staff.blueprint, audit.blueprint, cities.blueprint, payments.blueprint)
+AREAS = (
+    sign_in.blueprint,
+    staff.blueprint,
+    audit.blueprint,
+    cities.blueprint,
+    payments.blueprint,
+    reconciliation.blueprint,
+)
 
 
 def init_console(app: Flask, settings: Settings) -> None:

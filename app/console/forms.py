@@ -17,6 +17,8 @@ from errors import Invalid
 
 _DAY = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}", re.ASCII)
 _YUAN = re.compile(r"[0-9]{1,8}(?:\.[0-9]{1,2})?", re.ASCII)
+_DAY = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}", re.ASCII)
+YUAN_EXPECTED = "Type an amount in yuan with at most two decimals, such as 12.50."
 
 
 def text(name: str) -> str:
@@ -37,14 +39,24 @@ def local_moment(value: str, what: str) -> datetime:
         raise Invalid("request.invalid", f"{what}: use a date and time such as 2026-11-18T22:00.") from None
 
 
-def local_day(value: str | None, what: str, *, end: bool = False) -> datetime | None:
-    """A `date` value as the moment its day starts in China time (or the next day starts, for an inclusive end)."""
+def calendar_day(value: str | None, what: str) -> date | None:
+    """A `date` value (YYYY-MM-DD in ASCII digits), or None when left empty."""
     if not value:
         return None
+    # date.fromisoformat takes other digits and shapes too (２０２６, 20261118); a form sends this one.
+    if not _DAY.fullmatch(value):
+        raise Invalid("request.invalid", f"{what}: use a date such as 2026-11-18.")
     try:
-        day = date.fromisoformat(value)
+        return date.fromisoformat(value)
     except ValueError:
         raise Invalid("request.invalid", f"{what}: use a date such as 2026-11-18.") from None
+
+
+def local_day(value: str | None, what: str, *, end: bool = False) -> datetime | None:
+    """A `date` value as the moment its day starts in China time (or the next day starts, for an inclusive end)."""
+    day = calendar_day(value, what)
+    if day is None:
+        return None
     if end:
         day += timedelta(days=1)
     return datetime.combine(day, time(), tzinfo=CITY_TIME)
@@ -63,10 +75,10 @@ def optional_day(value: str, what: str) -> date | None:
 
 
 def fen_from_yuan(value: str) -> int:
-    """An amount typed in yuan (at most two decimals) as whole fen."""
+    """An amount typed in yuan (ASCII digits, at most two decimals) as whole fen, exactly: no floats on the way."""
     if not _YUAN.fullmatch(value):
-        raise Invalid("request.invalid", "Type an amount in yuan, such as 12.50.")
+        raise Invalid("billing.refund_amount_invalid", YUAN_EXPECTED, {"amount": "yuan"})
     try:
         return int(Decimal(value) * 100)
     except InvalidOperation:
-        raise Invalid("request.invalid", "Type an amount in yuan, such as 12.50.") from None
+        raise Invalid("billing.refund_amount_invalid", YUAN_EXPECTED, {"amount": "yuan"}) from None

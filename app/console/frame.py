@@ -40,6 +40,7 @@ NAV: tuple[tuple[str, str, str], ...] = (
     ("console.payments.search", "nav.payments", "payments.view"),
     ("console.staff.list_staff", "nav.staff", "staff.manage"),
     ("console.audit.audit_log", "nav.audit", "audit.read"),
+    ("console.reconciliation.runs", "nav.reconciliation", "reconciliation.view"),
 )
 View = TypeVar("View", bound=Callable[..., Any])
 
@@ -102,12 +103,6 @@ def page_context() -> dict[str, Any]:
 def china_time(moment: datetime) -> str:
     """A moment as China time, to the minute, the way staff read it."""
     return moment.astimezone(CITY_TIME).strftime("%Y-%m-%d %H:%M")
-
-
-def yuan(fen: int) -> str:
-    """Whole fen as yuan with two decimals (display only; money stays in fen)."""
-    sign = "-" if fen < 0 else ""
-    return f"{sign}{abs(fen) // 100}.{abs(fen) % 100:02d}"
 
 
 def page(template: str, *, status: int = 200, **context: Any) -> Response:

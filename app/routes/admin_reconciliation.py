@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from datetime import date
 from typing import Any
 
 from flask import Blueprint
@@ -71,13 +73,16 @@ REVIEW_ERRORS = (
 )
 def new_run(staff: StaffMember, payload: dict[str, Any]) -> Any:
     """Asking again for a day queues its run again; the same bill matched again changes nothing."""
-    channel, day = payload["channel"], payload["day"]
+    return reconcile_day(staff, payload["channel"], payload["day"], payload.get("merchant_id"))
+
+
+def reconcile_day(staff: StaffMember, channel: str, day: date, merchant_id: str | None) -> ReconciliationRun:
+    """Queue a merchant's run for a Beijing day that has begun: the one way the admin API and the console ask."""
     authorise(staff, "reconciliation.run", channel=channel)
     now = current_app.extensions["clock"]()
     if day > now.astimezone(BEIJING).date():
         raise Invalid("reconciliation.day_in_future", "A bill is made for a day that has begun.", {"date": "future"})
-    merchant_id = _merchant(channel, payload.get("merchant_id"))
-    run = review.ask_as_staff(get_session(), staff, channel, merchant_id, day, now)
+    run = review.ask_as_staff(get_session(), staff, channel, _merchant(channel, merchant_id), day, now)
     current_app.extensions["tasks"].kick()
     return run
 
@@ -107,7 +112,7 @@ def list_runs(staff: StaffMember, params: dict[str, Any]) -> dict[str, Any]:
 def export_runs(staff: StaffMember, params: dict[str, Any]) -> Response:
     """For finance teams' Excel."""
     runs = review.find_runs(get_session(), staff, review.RunFilter(**params))
-    return _csv(runs_csv(runs), "reconciliation-runs.csv")
+    return csv_download(runs_csv(runs), "reconciliation-runs.csv")
 
 
 @blueprint.get("/reconciliation-runs/<run_id>")
@@ -151,7 +156,7 @@ def export_discrepancies(staff: StaffMember, run_id: str, params: dict[str, Any]
     session = get_session()
     run = review.run_of(session, staff, run_id)
     found = review.discrepancies_of(session, staff, run_id, review.DiscrepancyFilter(**params))
-    return _csv(discrepancies_csv(run, found), f"discrepancies-{run.channel}-{run.day.isoformat()}.csv")
+    return csv_download(discrepancies_csv(run, found), f"discrepancies-{run.channel}-{run.day.isoformat()}.csv")
 
 
 @blueprint.get("/discrepancies/<discrepancy_id>")
@@ -203,19 +208,25 @@ def resolve(staff: StaffMember, discrepancy_id: str, payload: dict[str, Any]) ->
 )
 def approve(staff: StaffMember, discrepancy_id: str, payload: dict[str, Any]) -> dict[str, Any]:
     """Audited; the refund or the write-off lands in the transaction that marks the approval."""
+    approved = approve_resolution(staff, discrepancy_id, payload["approve"], payload["note"])
+    return described(approved, _run_public_id(approved))
+
+
+def approve_resolution(staff: StaffMember, discrepancy_id: str, approved: bool, note: str) -> Discrepancy:
+    """Approve or send back through the payment's own merchant: the one way the admin API and the console do."""
     desk = current_app.extensions["fee_desk"]
-    approved = review.approve(
+    found = review.approve(
         get_session(),
         staff,
         discrepancy_id,
-        payload["approve"],
-        payload["note"],
+        approved,
+        note,
         desk.gateway_for,
         desk.notify_url_for,
         current_app.extensions["clock"],
     )
     current_app.extensions["tasks"].kick()  # the refund's follow-up, if the channel was away
-    return described(approved, _run_public_id(approved))
+    return found
 
 
 def described(item: Discrepancy, run_public_id: str) -> dict[str, Any]:
@@ -250,7 +261,8 @@ def _merchant(channel: str, named: str | None) -> str:
     return merchants[0]
 
 
-def _csv(rows: Any, filename: str) -> Response:
+def csv_download(rows: Iterator[str], filename: str) -> Response:
+    """Rows streamed as a CSV attachment, for the admin API and the console alike."""
     return Response(
         stream_with_context(row.encode("utf-8") for row in rows),
         content_type="text/csv; charset=utf-8",

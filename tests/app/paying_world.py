@@ -12,8 +12,12 @@ from sqlalchemy.orm import Session
 from app import create_app
 from app.wiring import ChannelAdapters
 from billing.fake import FakePaymentGateway
+from billing.models import Payment
+from billing.payments import open_payment
 from config import Settings
 from tests.billing.world import MERCHANT
+from tests.billing.world import add_resident
+from tests.billing.world import charge
 from tests.billing.world import deliver
 from tests.billing.world import open_order
 from tests.conftest import ALIPAY_MINI_PROGRAM
@@ -50,3 +54,13 @@ def paid(app: Flask, session: Session, gateway: FakePaymentGateway, clock: Clock
     order = open_order(session, gateway, clock, amount_fen)
     assert deliver(app, gateway, gateway.pay(order.out_trade_no), clock).received
     return order.public_id
+
+
+def donation_paid(
+    app: Flask, session: Session, gateway: FakePaymentGateway, clock: Clock, amount_fen: int = 2500
+) -> Payment:
+    """A paid payment for a purpose with nothing to deliver after it, so nothing but a person refunds it."""
+    order = replace(charge(add_resident(session, clock), clock, amount_fen), purpose="donation")
+    placed = open_payment(session, gateway, order, clock)
+    assert deliver(app, gateway, gateway.pay(placed.out_trade_no), clock).received
+    return placed

@@ -14,10 +14,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from flask import Flask
 from werkzeug.serving import make_server
 
 from app import create_app
 from app.wiring import ChannelAdapters
+from billing.fake import FakePaymentGateway
 from city_services.seeding import read_seed
 from city_services.seeding import seed_catalogue
 from config import Settings
@@ -27,9 +29,11 @@ from database.engine import make_session_factory
 from identity.staff import NewStaffMember
 from identity.staff import create_staff_member
 from migrations.metadata import target_metadata
+from tests.billing.world import MERCHANT
 from tests.conftest import ROOT
 from tests.conftest import SEED
 from tests.conftest import STAFF_PASSWORD
+from tests.conftest import WECHAT_MINI_PROGRAM
 
 CHROMIUM = Path(os.environ.get("CHROMIUM", "/usr/bin/chromium"))
 # Screenshots of each main page, kept after the run (var/ is ignored by git).
@@ -39,14 +43,18 @@ STAFF = (
     ("root", "platform_admin", (), ()),
     ("hz-ops", "city_operator", ("330100",), ()),
     ("sz-ops", "city_operator", ("440300",), ()),
+    ("wx-maker", "channel_admin", (), ("wechat",)),
+    ("wx-checker", "channel_admin", (), ("wechat",)),
 )
 
 
 @dataclass(frozen=True)
 class Server:
-    """The running server's base URL."""
+    """The running server's base URL, the app behind it, and the fake WeChat Pay merchant it collects through."""
 
     base: str
+    app: Flask
+    wechat_pay: FakePaymentGateway
 
 
 def require_chromium() -> None:
@@ -61,13 +69,14 @@ def require_chromium() -> None:
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    """citytiles on an ephemeral port with a seeded SQLite database, three staff members and the wall clock."""
+    """citytiles on an ephemeral port with a seeded SQLite database, its staff, a fake merchant and the wall clock."""
     url = f"sqlite:///{tmp_path_factory.mktemp('browser') / 'citytiles.db'}"
     engine = make_engine(url)
     target_metadata.create_all(engine)
     engine.dispose()
     settings = replace(Settings.from_env({}), app_env="test", database_url=url, catalogue_seed=SEED)
-    app = create_app(settings, channels=ChannelAdapters())
+    wechat_pay = FakePaymentGateway("wechat", MERCHANT, lambda: datetime.now(UTC))
+    app = create_app(settings, channels=ChannelAdapters(payments={WECHAT_MINI_PROGRAM: wechat_pay}))
     with make_session_factory(app.extensions["engine"])() as session:
         now = datetime.now(UTC)
         seed_catalogue(session, read_seed(SEED), now=now)
@@ -78,7 +87,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     http = make_server("127.0.0.1", 0, app, threaded=True)
     thread = threading.Thread(target=http.serve_forever, daemon=True)
     thread.start()
-    yield Server(f"http://127.0.0.1:{http.server_port}")
+    yield Server(f"http://127.0.0.1:{http.server_port}", app, wechat_pay)
     http.shutdown()
     thread.join(timeout=5)
     app.extensions["engine"].dispose()

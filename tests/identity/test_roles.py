@@ -10,11 +10,36 @@ from identity.roles import PERMISSIONS
 from identity.roles import authorise
 from identity.roles import visible_channels
 
-ACTIONS = ("catalogue.view", "catalogue.change", "audit.read", "staff.manage", "payments.view", "payments.refund")
+ACTIONS = (
+    "catalogue.view",
+    "catalogue.change",
+    "audit.read",
+    "staff.manage",
+    "payments.view",
+    "payments.refund",
+    "reconciliation.view",
+    "reconciliation.run",
+    "reconciliation.resolve",
+)
 ALLOWED = {
-    "platform_admin": {"catalogue.view", "catalogue.change", "audit.read", "staff.manage", "payments.view"},
+    "platform_admin": {
+        "catalogue.view",
+        "catalogue.change",
+        "audit.read",
+        "staff.manage",
+        "payments.view",
+        "reconciliation.view",
+    },
     "city_operator": {"catalogue.view", "catalogue.change", "audit.read"},
-    "channel_admin": {"catalogue.view", "audit.read", "payments.view", "payments.refund"},
+    "channel_admin": {
+        "catalogue.view",
+        "audit.read",
+        "payments.view",
+        "payments.refund",
+        "reconciliation.view",
+        "reconciliation.run",
+        "reconciliation.resolve",
+    },
 }
 
 
