@@ -24,6 +24,7 @@ from datetime import date
 from datetime import datetime
 from datetime import time
 from datetime import timedelta
+from itertools import filterfalse
 from itertools import islice
 from typing import Any
 
@@ -337,8 +338,9 @@ class Matching:
     def _missing_payments(self) -> None:
         # Only the day's ids travel, a chunk at a time: a million payments' rows are never held at once.
         day = self._day_payments().with_only_columns(Payment.id)
-        ids = self._streamed(day)
-        missing = [payment_id for (payment_id,) in ids if payment_id not in self._seen_payments]
+        missing: list[int] = []
+        for ids in self._streamed(day).scalars().partitions():
+            missing.extend(filterfalse(self._seen_payments.__contains__, ids))
         for row in rows_among(self.session.connection(), self._day_payments(), Payment.id, missing):
             self.tally.ledger.add(row.amount_fen)
             self.found.append(
