@@ -229,12 +229,12 @@ class Matching:
     def _match_payments(self, lines: list[BillLine], known: dict[str, tuple[int, int, str]]) -> None:
         seen, rate, tally = self._seen_payments, self.rate, self.tally
         # A payment line's amount is never negative: the bill side counts them all as payments in.
-        tally.bill.payments += len(lines)
-        tally.bill.paid_fen += sum(line.amount_fen for line in lines)
-        tally.fee_fen += sum(line.fee_fen for line in lines)
+        paid_fen = fee_fen = expected_fen = 0
         for line in lines:
+            paid_fen += line.amount_fen
+            fee_fen += line.fee_fen
             expected_fee = payment_fee(line.amount_fen, rate)
-            tally.expected_fee_fen += expected_fee
+            expected_fen += expected_fee
             payment = known.get(line.out_trade_no)
             if payment is None:
                 self._add(line, kinds.MISSING_IN_LEDGER, 0, "the bill has a payment our books do not")
@@ -253,6 +253,10 @@ class Matching:
             seen.add(payment_id)
             if line.fee_fen != expected_fee:
                 self._fee(line, expected_fee, payment_id)
+        tally.bill.payments += len(lines)
+        tally.bill.paid_fen += paid_fen
+        tally.fee_fen += fee_fen
+        tally.expected_fee_fen += expected_fen
 
     def _match_refunds(
         self, lines: list[BillLine], known: dict[str, Any], earlier: dict[int, list[tuple[int, int]]]
