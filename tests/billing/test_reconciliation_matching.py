@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Iterator
 from datetime import date
 from datetime import timedelta
 
@@ -14,6 +16,7 @@ from billing.bill_lines import PAYMENT
 from billing.bill_lines import REFUND
 from billing.bill_lines import BadLine
 from billing.bill_lines import BillLine
+from billing.bill_lines import UnreadableBill
 from billing.fake import FakePaymentGateway
 from billing.models import Payment
 from billing.models import Refund
@@ -250,6 +253,26 @@ def test_a_bill_longer_than_a_chunk_is_matched_in_chunks(
     assert {f.kind for f in matching.found} == {kinds.MISSING_IN_LEDGER}
     assert matching.summary["bill"]["payments"] == CHUNK + 6  # type: ignore[attr-defined]
     assert matching.summary["balances"] is True  # type: ignore[attr-defined]
+
+
+def test_a_bill_found_unreadable_while_a_chunk_is_looked_up_stops_the_matching(
+    app: Flask, session: Session, clock: Clock, gateway: FakePaymentGateway
+) -> None:
+    order = paid(app, session, gateway, clock)
+
+    def cut_short() -> Iterator[BillLine | BadLine]:
+        yield line_of(order, 2)
+        for number in range(CHUNK + 5):
+            yield line_of(order, number + 3)._replace(out_trade_no=f"stranger{number:06d}")
+        raise UnreadableBill("no summary line: the file is cut short")
+
+    session.rollback()
+    threads = threading.active_count()
+    with pytest.raises(UnreadableBill, match="cut short"):
+        Matching(session, "wechat", MERCHANT, DAY, now=clock()).feed(cut_short())
+    assert threading.active_count() == threads  # the lookup in flight was waited for, not left running
+    session.rollback()
+    assert session.get(Payment, order.id) is not None
 
 
 @pytest.mark.parametrize(("amount", "fee"), [(2500, 15), (83, 0), (84, 1), (250, 2), (100_000, 600), (1, 0)])
