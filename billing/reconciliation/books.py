@@ -1,8 +1,8 @@
 """What our books hold of a chunk of bill lines: their payments and refunds, one query per kind.
 
 On PostgreSQL a chunk's numbers go as one parameter (= ANY): an IN list of thousands of parameters
-cost more to build and send than the lookup itself. Order and refund numbers never hold a comma (the
-bill readers check them), so they travel as one comma-joined text that PostgreSQL splits: sent as an
+cost more to build and send than the lookup itself. Order and refund numbers hold no comma (the bill
+readers check them), so they travel as one comma-joined text that PostgreSQL splits: sent as an
 array, each number was quoted by the driver in Python. SQLite has no arrays and gets IN lists, a
 few thousand values at a time. Rows come back as plain tuples through the connection, not the ORM.
 
@@ -85,14 +85,18 @@ def look_up(
 def rows_among(
     connection: Connection, query: Any, column: InstrumentedAttribute[Any], values: Sequence[Any]
 ) -> Iterator[Any]:
-    """The query's rows whose column holds one of the values (numbers without commas, or ids)."""
+    """The query's rows whose column holds one of the values (order or refund numbers, or ids)."""
     if not values:
         return
     if connection.dialect.name != "postgresql":
         for start in range(0, len(values), IN_LIST):
             yield from connection.execute(query.where(column.in_(values[start : start + IN_LIST]))).all()
-    elif isinstance(values[0], int):
-        yield from connection.execute(query.where(column == any_(bindparam("ids", list(values), ARRAY(Integer))))).all()
-    else:
-        joined = bindparam("numbers", ",".join(values), String)
-        yield from connection.execute(query.where(column == any_(func.string_to_array(joined, ",")))).all()
+        return
+    if isinstance(values[0], str):
+        joined = ",".join(values)
+        if joined.count(",") == len(values) - 1:  # else a number holds a comma after all: sent as an array
+            numbers = func.string_to_array(bindparam("numbers", joined, String), ",")
+            yield from connection.execute(query.where(column == any_(numbers))).all()
+            return
+    kind = Integer if isinstance(values[0], int) else String
+    yield from connection.execute(query.where(column == any_(bindparam("values", list(values), ARRAY(kind))))).all()
