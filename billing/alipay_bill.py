@@ -19,7 +19,6 @@ from collections.abc import Iterable
 from collections.abc import Iterator
 from datetime import datetime
 
-from billing.bill_lines import BEIJING
 from billing.bill_lines import PAYMENT
 from billing.bill_lines import REFUND
 from billing.bill_lines import BadLine
@@ -27,6 +26,7 @@ from billing.bill_lines import BillLine
 from billing.bill_lines import BillSummary
 from billing.bill_lines import UnreadableBill
 from billing.bill_lines import UnreadableLine
+from billing.bill_lines import beijing_time
 from billing.bill_lines import fee_fen
 from billing.bill_lines import fen
 
@@ -193,7 +193,7 @@ def _time(text: str) -> datetime:
     if not _TIME.fullmatch(text):
         raise UnreadableLine("完成时间 is not a time")
     try:
-        return datetime.strptime(text, "%Y-%m-%d %H:%M:%S").replace(tzinfo=BEIJING)
+        return beijing_time(text)
     except ValueError as failure:
         raise UnreadableLine("完成时间 is not a time") from failure
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import datetime
+from typing import NamedTuple
 from zoneinfo import ZoneInfo
 
 BEIJING = ZoneInfo("Asia/Shanghai")
@@ -17,9 +18,11 @@ _MONEY = re.compile(r"(-?)([0-9]{1,13})\.([0-9]{2})")
 _FEE = re.compile(r"(-?)([0-9]{1,13})\.([0-9]{2,5})")
 
 
-@dataclass(frozen=True)
-class BillLine:
+class BillLine(NamedTuple):
     """One payment or refund as the channel's bill states it, amounts in fen."""
+
+    # A tuple rather than a frozen dataclass: a day's bill builds a million of these, and a tuple is
+    # built in a quarter of the time.
 
     line_no: int
     kind: str
@@ -80,3 +83,9 @@ def fee_fen(text: str) -> int:
     digits = int(whole + decimals.ljust(5, "0"))  # in 1/1000 fen
     rounded = (digits + 500) // 1000
     return -rounded if sign else rounded
+
+
+def beijing_time(text: str) -> datetime:
+    """A bill's "YYYY-MM-DD HH:MM:SS" (already matched as that shape) at Beijing time; ValueError if no such time."""
+    # fromisoformat reads exactly that shape, in C: strptime took a third of a big bill's reading.
+    return datetime.fromisoformat(text).replace(tzinfo=BEIJING)

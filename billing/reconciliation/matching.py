@@ -15,6 +15,8 @@ from collections.abc import Callable
 from collections.abc import Iterable
 from collections.abc import Iterator
 from collections.abc import Mapping
+from concurrent.futures import Future
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict
 from dataclasses import dataclass
 from dataclasses import field
@@ -22,9 +24,13 @@ from datetime import date
 from datetime import datetime
 from datetime import time
 from datetime import timedelta
+from itertools import filterfalse
 from itertools import islice
 from typing import Any
 
+from sqlalchemy import String
+from sqlalchemy import cast
+from sqlalchemy import func
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -37,8 +43,14 @@ from billing.bill_lines import BillSummary
 from billing.models import Payment
 from billing.models import Refund
 from billing.reconciliation import models as kinds
+from billing.reconciliation.books import Ours
+from billing.reconciliation.books import look_up
+from billing.reconciliation.books import rows_among
 
-CHUNK = 2000
+# Lines looked up together: bigger chunks mean fewer round trips; memory holds one chunk's lines.
+CHUNK = 10_000
+# Ids per row when the day's payments are listed to find those the bill left out.
+ID_BLOCK = 1 << 16
 # The first unreadable lines a run keeps, with their numbers; the count is kept whatever it is.
 BAD_LINES_KEPT = 100
 # Statuses of a payment the channel took money for.
@@ -170,13 +182,36 @@ class Matching:
     def feed(self, entries: Iterable[BillLine | BadLine]) -> None:
         """Match every line; unreadable ones are counted with their numbers and the rest goes on."""
         stream = iter(entries)
-        while chunk := list(islice(stream, CHUNK)):
-            lines = [entry for entry in chunk if isinstance(entry, BillLine)]
-            for entry in chunk:
-                if isinstance(entry, BadLine):
-                    self._bad(entry)
-            self._match_payments([line for line in lines if line.kind == PAYMENT])
-            self._match_refunds([line for line in lines if line.kind != PAYMENT])
+        connection = self.session.connection()
+        # Each chunk is looked up on a thread of its own, which waits for the database without holding
+        # the GIL, while the next chunk is read from the bill: the reading hides most of the waiting.
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="reconciliation-lookups") as lookups:
+            before: tuple[list[BillLine], list[BillLine], Future[Ours]] | None = None
+            while chunk := list(islice(stream, CHUNK)):
+                payments, refunds = self._by_kind(chunk)
+                ours = lookups.submit(look_up, connection, self.channel, self.merchant_id, payments, refunds)
+                if before is not None:
+                    self._match(*before)
+                before = (payments, refunds, ours)
+            if before is not None:
+                self._match(*before)
+
+    def _by_kind(self, chunk: list[BillLine | BadLine]) -> tuple[list[BillLine], list[BillLine]]:
+        """The chunk's payment lines and refund lines; its unreadable lines are counted on the way."""
+        payments, refunds = [], []
+        for entry in chunk:
+            if isinstance(entry, BadLine):
+                self._bad(entry)
+            elif entry.kind == PAYMENT:
+                payments.append(entry)
+            else:
+                refunds.append(entry)
+        return payments, refunds
+
+    def _match(self, payments: list[BillLine], refunds: list[BillLine], ours: Future[Ours]) -> None:
+        found = ours.result()
+        self._match_payments(payments, found.payments)
+        self._match_refunds(refunds, found.refunds, found.refunded_before)
 
     def finish(self, bill_says: BillSummary | None) -> dict[str, Any]:
         """Find what the bill left out and what was paid for nothing; the run's summary."""
@@ -191,70 +226,46 @@ class Matching:
         if len(self.tally.bad_lines) < BAD_LINES_KEPT:
             self.tally.bad_lines.append({"line": entry.line_no, "reason": entry.reason})
 
-    def _ours(self, payment: Any) -> bool:
-        return bool(payment.channel == self.channel and payment.merchant_id == self.merchant_id)
-
-    def _match_payments(self, lines: list[BillLine]) -> None:
-        if not lines:
-            return
-        rows = self.session.execute(
-            select(
-                Payment.id,
-                Payment.out_trade_no,
-                Payment.amount_fen,
-                Payment.status,
-                Payment.channel,
-                Payment.merchant_id,
-            ).where(Payment.out_trade_no.in_({line.out_trade_no for line in lines}))
-        ).all()
-        known = {row.out_trade_no: row for row in rows}
+    def _match_payments(self, lines: list[BillLine], known: dict[str, tuple[int, int, str]]) -> None:
+        seen, rate, tally = self._seen_payments, self.rate, self.tally
+        # A payment line's amount is never negative: the bill side counts them all as payments in.
+        paid_fen = fee_fen = expected_fen = 0
         for line in lines:
-            self.tally.bill.add(line.amount_fen)
-            self.tally.fee_fen += line.fee_fen
-            expected_fee = payment_fee(line.amount_fen, self.rate)
-            self.tally.expected_fee_fen += expected_fee
+            paid_fen += line.amount_fen
+            fee_fen += line.fee_fen
+            expected_fee = payment_fee(line.amount_fen, rate)
+            expected_fen += expected_fee
             payment = known.get(line.out_trade_no)
-            if payment is None or not self._ours(payment) or payment.id in self._seen_payments:
+            if payment is None:
                 self._add(line, kinds.MISSING_IN_LEDGER, 0, "the bill has a payment our books do not")
-            elif payment.status not in WAS_PAID:
-                self._add(
-                    line, kinds.STATUS_MISMATCH, 0, f"the bill says paid, our books say {payment.status}", payment.id
-                )
+                if line.fee_fen != expected_fee:
+                    self._fee(line, expected_fee, None)
+                continue
+            payment_id, amount_fen, status = payment
+            if payment_id in seen:
+                self._add(line, kinds.MISSING_IN_LEDGER, 0, "the bill has a payment our books do not")
+            elif status not in WAS_PAID:
+                self._add(line, kinds.STATUS_MISMATCH, 0, f"the bill says paid, our books say {status}", payment_id)
             else:
-                self.tally.ledger.add(payment.amount_fen)
-                if payment.amount_fen != line.amount_fen:
-                    self._add(
-                        line, kinds.AMOUNT_MISMATCH, payment.amount_fen, "the bill's amount is not ours", payment.id
-                    )
-            if payment is not None and self._ours(payment):
-                self._seen_payments.add(payment.id)
+                tally.ledger.add(amount_fen)
+                if amount_fen != line.amount_fen:
+                    self._add(line, kinds.AMOUNT_MISMATCH, amount_fen, "the bill's amount is not ours", payment_id)
+            seen.add(payment_id)
             if line.fee_fen != expected_fee:
-                self._fee(line, expected_fee, payment.id if payment is not None and self._ours(payment) else None)
+                self._fee(line, expected_fee, payment_id)
+        tally.bill.payments += len(lines)
+        tally.bill.paid_fen += paid_fen
+        tally.fee_fen += fee_fen
+        tally.expected_fee_fen += expected_fen
 
-    def _match_refunds(self, lines: list[BillLine]) -> None:
-        if not lines:
-            return
-        rows = self.session.execute(
-            select(
-                Refund.id,
-                Refund.out_refund_no,
-                Refund.amount_fen,
-                Refund.status,
-                Refund.payment_id,
-                Payment.amount_fen.label("payment_fen"),
-                Payment.channel,
-                Payment.merchant_id,
-            )
-            .join(Payment, Payment.id == Refund.payment_id)
-            .where(Refund.out_refund_no.in_({line.out_refund_no for line in lines if line.out_refund_no}))
-        ).all()
-        known = {row.out_refund_no: row for row in rows}
-        earlier = self._refunded_before({row.payment_id for row in rows})
+    def _match_refunds(
+        self, lines: list[BillLine], known: dict[str, Any], earlier: dict[int, list[tuple[int, int]]]
+    ) -> None:
         for line in lines:
             self.tally.bill.add(-line.amount_fen)
             self.tally.fee_fen += line.fee_fen
             refund = known.get(line.out_refund_no or "")
-            if refund is None or not self._ours(refund) or refund.id in self._seen_refunds:
+            if refund is None or refund.id in self._seen_refunds:
                 self._add(line, kinds.MISSING_IN_LEDGER, 0, "the bill has a refund our books do not")
                 self.tally.expected_fee_fen += line.fee_fen  # a fee we cannot check: taken as the bill says
                 continue
@@ -282,18 +293,6 @@ class Matching:
                     )
             if line.fee_fen != expected_fee:
                 self._fee(line, expected_fee, refund.payment_id)
-
-    def _refunded_before(self, payment_ids: set[int]) -> dict[int, list[tuple[int, int]]]:
-        """Each payment's succeeded refunds (id, amount): a refund's fee share depends on those before it."""
-        earlier: dict[int, list[tuple[int, int]]] = {}
-        if payment_ids:
-            for row in self.session.execute(
-                select(Refund.payment_id, Refund.id, Refund.amount_fen).where(
-                    Refund.payment_id.in_(payment_ids), Refund.status == statuses.SUCCEEDED
-                )
-            ):
-                earlier.setdefault(row.payment_id, []).append((row.id, row.amount_fen))
-        return earlier
 
     def _add(self, line: BillLine, kind: str, ledger_fen: int, detail: str, payment_id: int | None = None) -> None:
         bill_fen = line.amount_fen if line.kind == PAYMENT else -line.amount_fen
@@ -341,22 +340,35 @@ class Matching:
             Payment.status.in_(WAS_PAID),
         )
 
+    def _streamed(self, query: Any) -> Any:
+        """The query's rows, fetched a chunk at a time (a server-side cursor on PostgreSQL)."""
+        return self.session.connection().execute(query, execution_options={"yield_per": CHUNK})
+
     def _missing_payments(self) -> None:
-        for row in self.session.execute(self._day_payments()):
-            if row.id not in self._seen_payments:
-                self.tally.ledger.add(row.amount_fen)
-                self.found.append(
-                    Found(
-                        kind=kinds.MISSING_IN_BILL,
-                        key=f"payment:{row.out_trade_no}",
-                        out_trade_no=row.out_trade_no,
-                        payment_id=row.id,
-                        ledger_fen=row.amount_fen,
-                        bill_fen=0,
-                        at_stake_fen=row.amount_fen,
-                        detail="our books have a payment the bill does not",
-                    )
+        # Only the day's ids travel, as text, one row per block of ids: a row per payment cost more in
+        # Python than the whole comparison, and a million rows are never held at once.
+        day = (
+            self._day_payments()
+            .with_only_columns(func.aggregate_strings(cast(Payment.id, String), ","))
+            .group_by(Payment.id // ID_BLOCK)
+        )
+        missing: list[int] = []
+        for (ids,) in self._streamed(day):
+            missing.extend(filterfalse(self._seen_payments.__contains__, map(int, ids.split(","))))
+        for row in rows_among(self.session.connection(), self._day_payments(), Payment.id, missing):
+            self.tally.ledger.add(row.amount_fen)
+            self.found.append(
+                Found(
+                    kind=kinds.MISSING_IN_BILL,
+                    key=f"payment:{row.out_trade_no}",
+                    out_trade_no=row.out_trade_no,
+                    payment_id=row.id,
+                    ledger_fen=row.amount_fen,
+                    bill_fen=0,
+                    at_stake_fen=row.amount_fen,
+                    detail="our books have a payment the bill does not",
                 )
+            )
 
     def _day_refunds(self, *, settled: bool) -> Any:
         start, end = day_bounds(self.day)
@@ -374,7 +386,7 @@ class Matching:
         )
 
     def _missing_refunds(self) -> None:
-        for row in self.session.execute(self._day_refunds(settled=True)):
+        for row in self._streamed(self._day_refunds(settled=True)):
             if row.id not in self._seen_refunds:
                 self.tally.ledger.add(-row.amount_fen)
                 self.found.append(
@@ -382,7 +394,7 @@ class Matching:
                 )
 
     def _unsettled_refunds(self) -> None:
-        for row in self.session.execute(self._day_refunds(settled=False)):
+        for row in self._streamed(self._day_refunds(settled=False)):
             if row.id not in self._seen_refunds:
                 found = self._refund_found(
                     kinds.REFUND_NOT_SETTLED, row, 0, 0, "the refund was asked for that day and is not settled yet"
@@ -404,23 +416,20 @@ class Matching:
 
     def _unfulfilled(self) -> None:
         """Paid and kept, yet the purpose was not delivered (the hospital has no confirmed appointment)."""
-        ids = sorted(self.unfulfilled)
-        for start in range(0, len(ids), CHUNK):
-            query = self._day_payments().where(Payment.id.in_(ids[start : start + CHUNK]))
-            for row in self.session.execute(query):
-                kept = row.amount_fen - row.refunded_fen
-                self.found.append(
-                    Found(
-                        kind=kinds.PAID_NOT_FULFILLED,
-                        key=f"fulfilment:{row.out_trade_no}",
-                        out_trade_no=row.out_trade_no,
-                        payment_id=row.id,
-                        ledger_fen=kept,
-                        bill_fen=kept,
-                        at_stake_fen=kept,
-                        detail="paid, and the service was not delivered",
-                    )
+        for row in rows_among(self.session.connection(), self._day_payments(), Payment.id, sorted(self.unfulfilled)):
+            kept = row.amount_fen - row.refunded_fen
+            self.found.append(
+                Found(
+                    kind=kinds.PAID_NOT_FULFILLED,
+                    key=f"fulfilment:{row.out_trade_no}",
+                    out_trade_no=row.out_trade_no,
+                    payment_id=row.id,
+                    ledger_fen=kept,
+                    bill_fen=kept,
+                    at_stake_fen=kept,
+                    detail="paid, and the service was not delivered",
                 )
+            )
 
 
 def unfulfilled_payments(

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
+import threading
+from collections.abc import Iterator
 from datetime import date
 from datetime import timedelta
 
@@ -15,6 +16,7 @@ from billing.bill_lines import PAYMENT
 from billing.bill_lines import REFUND
 from billing.bill_lines import BadLine
 from billing.bill_lines import BillLine
+from billing.bill_lines import UnreadableBill
 from billing.fake import FakePaymentGateway
 from billing.models import Payment
 from billing.models import Refund
@@ -63,18 +65,17 @@ def line_of(order: Payment, line_no: int, **changes: object) -> BillLine:
         amount_fen=order.amount_fen,
         fee_fen=payment_fee(order.amount_fen, 60),
     )
-    return replace(line, **changes)  # type: ignore[arg-type]
+    return line._replace(**changes)  # type: ignore[arg-type]
 
 
 def refund_line_of(order: Payment, refund: Refund, line_no: int, before_fen: int = 0, **changes: object) -> BillLine:
-    line = replace(
-        line_of(order, line_no),
+    line = line_of(order, line_no)._replace(
         kind=REFUND,
         out_refund_no=refund.out_refund_no,
         amount_fen=refund.amount_fen,
         fee_fen=refund_fee(order.amount_fen, before_fen, refund.amount_fen, 60),
     )
-    return replace(line, **changes)  # type: ignore[arg-type]
+    return line._replace(**changes)  # type: ignore[arg-type]
 
 
 def matched(session: Session, clock: Clock, lines: list[BillLine | BadLine], **options: object) -> Matching:
@@ -128,7 +129,7 @@ def test_each_difference_of_the_bill_is_found_once_with_its_money(
         line_of(other_amount, 3, amount_fen=2600, fee_fen=payment_fee(2600, 60)),
         line_of(odd_fee, 4, fee_fen=99),
         line_of(unpaid, 5),
-        replace(line_of(agreed, 6), out_trade_no="stranger0001", fee_fen=15),
+        line_of(agreed, 6)._replace(out_trade_no="stranger0001", fee_fen=15),
         BadLine(7, "应结订单金额 is not yuan with two decimals"),
     ]
     matching = matched(session, clock, lines)
@@ -167,7 +168,7 @@ def test_a_refund_the_bill_has_and_we_do_not_or_not_yet(
         line_of(order, 2),
         refund_line_of(order, settled, 3, amount_fen=1100),
         refund_line_of(order, waiting, 4, before_fen=1000),
-        replace(refund_line_of(order, settled, 5), out_refund_no="rfstranger"),
+        refund_line_of(order, settled, 5)._replace(out_refund_no="rfstranger"),
     ]
     matching = matched(session, clock, lines)
     found = {(f.kind, f.out_refund_no): (f.ledger_fen, f.bill_fen) for f in matching.found}
@@ -245,13 +246,33 @@ def test_a_bill_longer_than_a_chunk_is_matched_in_chunks(
 ) -> None:
     order = paid(app, session, gateway, clock)
     strangers = [
-        replace(line_of(order, number + 3), out_trade_no=f"stranger{number:06d}") for number in range(CHUNK + 5)
+        line_of(order, number + 3)._replace(out_trade_no=f"stranger{number:06d}") for number in range(CHUNK + 5)
     ]
     matching = matched(session, clock, [line_of(order, 2), *strangers])
     assert len(matching.found) == CHUNK + 5
     assert {f.kind for f in matching.found} == {kinds.MISSING_IN_LEDGER}
     assert matching.summary["bill"]["payments"] == CHUNK + 6  # type: ignore[attr-defined]
     assert matching.summary["balances"] is True  # type: ignore[attr-defined]
+
+
+def test_a_bill_found_unreadable_while_a_chunk_is_looked_up_stops_the_matching(
+    app: Flask, session: Session, clock: Clock, gateway: FakePaymentGateway
+) -> None:
+    order = paid(app, session, gateway, clock)
+
+    def cut_short() -> Iterator[BillLine | BadLine]:
+        yield line_of(order, 2)
+        for number in range(CHUNK + 5):
+            yield line_of(order, number + 3)._replace(out_trade_no=f"stranger{number:06d}")
+        raise UnreadableBill("no summary line: the file is cut short")
+
+    session.rollback()
+    threads = threading.active_count()
+    with pytest.raises(UnreadableBill, match="cut short"):
+        Matching(session, "wechat", MERCHANT, DAY, now=clock()).feed(cut_short())
+    assert threading.active_count() == threads  # the lookup in flight was waited for, not left running
+    session.rollback()
+    assert session.get(Payment, order.id) is not None
 
 
 @pytest.mark.parametrize(("amount", "fee"), [(2500, 15), (83, 0), (84, 1), (250, 2), (100_000, 600), (1, 0)])

@@ -14,7 +14,9 @@ from billing.bill_lines import UnreadableBill
 from billing.bill_lines import UnreadableLine
 from billing.bill_lines import fee_fen
 from billing.bill_lines import fen
+from billing.wechat_bill import PaymentLines
 from billing.wechat_bill import WeChatBill
+from billing.wechat_bill import read_carefully
 
 HEADER = (
     "交易时间,公众账号ID,商户号,特约商户号,设备号,微信订单号,商户订单号,用户标识,交易类型,交易状态,付款银行,货币种类,"
@@ -234,3 +236,61 @@ def test_a_cell_with_trailing_space_is_refused_even_at_the_end_of_a_line() -> No
         line(["1", "15.00", "0.00", "0", "0.09", "0", "0"]),
     ]
     assert list(WeChatBill(lines).entries()) == [BadLine(2, "交易时间 is not a time")]
+
+
+GOOD = paid("2026-11-23 09:15:02", "ct20261123000001", "15.00", "0.09")
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        GOOD,
+        paid("2024-02-29 23:59:59", "ct20261123000001", "9999999999999.99", "1.23456"),
+        paid("2026-11-23 00:00:00", "A_|*@-z" * 9, "0.00", "-0.00500"),
+        refunded("2026-11-23 10:00:00", "ct20261123000001", "rf20261123000009", "5.00", "-0.03"),
+        GOOD.replace("15.00", "15.5", 1),
+        GOOD.replace("15.00", "-15.00", 1),
+        GOOD.replace("15.00", "1,500.00", 1),
+        GOOD.replace("0.09", "0.000001"),
+        GOOD.replace("0.09", "0,09"),
+        GOOD.replace("`SUCCESS", "`CLOSED"),
+        GOOD.replace("`SUCCESS", "`SUCCESS,REFUND"),
+        GOOD.replace("ct20261123000001", "ct 1"),
+        GOOD.replace("ct20261123000001", "ct,1"),
+        GOOD.replace("ct20261123000001", "c" * 65),
+        GOOD.replace("ct20261123000001", ""),
+        GOOD.replace(APP, "wx7c1b5d1e2f3a4b50,`x"),
+        GOOD.replace("2026-11-23 09:15:02", "2026-02-30 09:15:02"),
+        GOOD.replace("2026-11-23 09:15:02", "2026-11-23 23:59:60"),
+        GOOD.replace("2026-11-23 09:15:02", "2026-11-23T09:15:02"),
+        GOOD.replace("2026-11-23 09:15:02", "2026-11-23 09:15:02.5"),
+        GOOD[1:],
+        GOOD.replace("\r\n", "\t\r\n"),
+        "`2026-11-23 09:16:00,`too few cells\r\n",
+        paid("2026-11-23 09:15:02", "ct20261123000001", "15.00", "0.09", subject="医院,内科 挂号费"),
+        paid("2026-11-23 09:15:02", "ct20261123000001", "15.00", "0.09", subject="医院`内科,`挂号费"),
+        paid("2026-11-23 09:15:02", "ct20261123000001", "15.00", "0.09", subject="医院`内科"),
+    ],
+)
+def test_plain_payments_read_at_once_read_as_the_careful_checks_read_them(text: str) -> None:
+    columns = {name: index for index, name in enumerate(HEADER.split(","))}
+    at_once = PaymentLines(columns).read(7, text.rstrip("\r\n"))
+    carefully = read_carefully(7, text.rstrip("\r\n"), columns)
+    assert at_once is None or at_once == carefully
+    if text == GOOD:
+        assert at_once is not None, "a plain payment takes the quick way"
+
+
+def test_a_layout_naming_a_column_twice_is_read_as_carefully() -> None:
+    names = [*HEADER.split(","), "手续费"]
+    columns = {name: index for index, name in enumerate(names)}
+    text = GOOD.rstrip("\r\n") + ",`0.09"
+    assert PaymentLines(columns).read(2, text) is None
+    assert read_carefully(2, text, columns) == BadLine(2, "28 cells where the header has 27")
+
+
+def test_a_time_seen_before_is_the_same_time() -> None:
+    lines = PaymentLines({name: index for index, name in enumerate(HEADER.split(","))})
+    first, again = lines.read(2, GOOD.rstrip("\r\n")), lines.read(3, GOOD.rstrip("\r\n"))
+    assert first is not None and again is not None
+    assert again.at == first.at == datetime(2026, 11, 23, 9, 15, 2, tzinfo=BEIJING) and again.at.tzinfo is BEIJING
