@@ -328,3 +328,21 @@ def test_resolvers_at_once_resolve_once(
     session.rollback()
     entries = session.scalars(select(AuditEntry).where(AuditEntry.action == "discrepancy.resolve")).all()
     assert len(entries) == 1
+
+
+def test_runs_are_listed_latest_day_first_then_latest_asked(
+    app: Flask, api: Api, session: Session, make_staff: Any, clock: Clock
+) -> None:
+    from datetime import date
+
+    from billing.reconciliation.runs import ask_for_run
+
+    older = ask_for_run(session, "wechat", MERCHANT, date(2026, 11, 16), "command", clock())
+    first = ask_for_run(session, "wechat", "1900000999", date(2026, 11, 17), "command", clock())
+    second = ask_for_run(session, "alipay", "2021004100000001", date(2026, 11, 17), "command", clock())
+    admin = make_staff("root", "platform_admin")
+    listed = [run["id"] for run in api.get("/admin/api/reconciliation-runs", token=admin)["runs"]]
+    assert listed == [second.public_id, first.public_id, older.public_id]
+    since = api.get("/admin/api/reconciliation-runs?from=2026-11-17&to=2026-11-17&channel=wechat", token=admin)
+    assert [run["id"] for run in since["runs"]] == [first.public_id]
+    assert api.get("/admin/api/reconciliation-runs?status=failed", token=admin)["runs"] == []

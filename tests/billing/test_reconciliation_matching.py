@@ -301,3 +301,57 @@ def test_found_differences_carry_the_bill_line_for_the_admin(
     )
     assert found.key == f"payment:{order.out_trade_no}:9"
     assert clock() - timedelta(days=1) < order.paid_at  # type: ignore[operator]
+
+
+def test_a_refund_gives_back_its_own_share_of_the_fee_rounded_half_up() -> None:
+    assert refund_fee(2500, 0, 833, 60) == -5  # 15 x 833 / 2500 = 4.998
+    assert refund_fee(2500, 0, 1250, 60) == -8  # 7.5, half up
+    assert refund_fee(2500, 1250, 1250, 60) == -7  # what the first half did not take
+    assert all(type(refund_fee(2500, before, 100, 60)) is int for before in (0, 100, 2400))
+
+
+def test_unreadable_lines_are_all_counted_and_the_first_hundred_kept(session: Session, clock: Clock) -> None:
+    bad: list[BillLine | BadLine] = [BadLine(number, f"reason {number}") for number in range(2, 107)]
+    matching = matched(session, clock, bad)
+    assert matching.summary["bad_lines"] == 105  # type: ignore[attr-defined]
+    assert len(matching.tally.bad_lines) == 100
+    assert matching.tally.bad_lines[-1] == {"line": 101, "reason": "reason 101"}
+
+
+def test_an_unexpected_fee_names_its_line_payment_and_refund(
+    app: Flask, session: Session, clock: Clock, gateway: FakePaymentGateway
+) -> None:
+    order = paid(app, session, gateway, clock, 3000)
+    refund = refunded(app, gateway, clock, order, 1000)
+    lines: list[BillLine | BadLine] = [line_of(order, 2), refund_line_of(order, refund, 3, fee_fen=-1)]
+    (found,) = matched(session, clock, lines).found
+    assert (found.kind, found.payment_id, found.out_refund_no, found.bill_line) == (
+        kinds.UNEXPECTED_FEE,
+        order.id,
+        refund.out_refund_no,
+        3,
+    )
+    assert (found.ledger_fen, found.bill_fen, found.at_stake_fen) == (-6, -1, 5)
+    assert found.key == f"fee:refund:{refund.out_refund_no}:3"
+    assert found.detail == "the fee is not the agreed 0.60%"
+    assert found.bill_record is not None and found.bill_record["fee_fen"] == -1
+
+
+def test_a_refund_the_bill_lacks_names_its_payment(
+    app: Flask, session: Session, clock: Clock, gateway: FakePaymentGateway
+) -> None:
+    order = paid(app, session, gateway, clock, 3000)
+    refund = refunded(app, gateway, clock, order, 1000)
+    (found,) = matched(session, clock, [line_of(order, 2)]).found
+    assert (found.kind, found.key, found.payment_id, found.out_trade_no) == (
+        kinds.MISSING_IN_BILL,
+        f"refund:{refund.out_refund_no}",
+        order.id,
+        order.out_trade_no,
+    )
+    assert (found.ledger_fen, found.bill_fen, found.at_stake_fen, found.detail) == (
+        -1000,
+        0,
+        1000,
+        "the bill lacks our refund",
+    )

@@ -14,6 +14,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from billing.fake import FakePaymentGateway
+from billing.gateway import BillRefused
 from billing.gateway import PaymentGateway
 from billing.models import OutboxTask
 from billing.reconciliation.models import Discrepancy
@@ -122,3 +123,40 @@ def test_a_merchant_gone_from_the_configuration_leaves_the_run_to_retry(
         carry_out(session, missing, run.public_id)
     session.rollback()
     assert session.scalars(select(ReconciliationRun.status)).one() == "queued"
+
+
+def test_the_schedule_asks_for_yesterday_even_when_other_days_and_merchants_have_runs(
+    session: Session, clock: Clock, reconciler: Reconciler
+) -> None:
+    ask_for_run(session, "wechat", MERCHANT, date(2026, 11, 17), "command", clock())
+    ask_for_run(session, "wechat", "1900000999", DAY, "command", clock())
+    clock.now = datetime(2026, 11, 19, 2, 5, tzinfo=UTC)
+    assert sorted((run.channel, run.day) for run in ask_for_due_runs(session, reconciler)) == [
+        ("alipay", DAY),
+        ("wechat", DAY),
+    ]
+
+
+def test_a_reconciled_run_stays_reconciled_when_its_bill_is_late_again_and_fails_on_a_bad_one(
+    app: Flask, session: Session, clock: Clock, gateway: FakePaymentGateway, reconciler: Reconciler
+) -> None:
+    order = open_order(session, gateway, clock, 2500)
+    assert deliver(app, gateway, gateway.pay(order.out_trade_no), clock).received
+    run = ask_for_run(session, "wechat", MERCHANT, DAY, "command", clock())
+    done = carry_out(session, reconciler, run.public_id)
+    assert done is not None and done.status == "reconciled"
+    gateway.bill_not_ready(DAY)
+    with pytest.raises(UpstreamUnavailable):
+        carry_out(session, reconciler, run.public_id)
+    session.rollback()
+    assert session.scalars(select(ReconciliationRun.status)).one() == "reconciled"
+
+    class Refusing(FakePaymentGateway):
+        def bill(self, day: date, folder: Any) -> Any:
+            raise BillRefused("hash mismatch")
+
+    refusing = Reconciler(
+        gateway_for=lambda c, m: Refusing("wechat", MERCHANT, clock), merchants=reconciler.merchants, clock=clock
+    )
+    failed = carry_out(session, refusing, run.public_id)
+    assert failed is not None and (failed.status, failed.failure) == ("failed", "hash mismatch")
