@@ -172,9 +172,10 @@ ERROR_CODES: dict[str, tuple[int, str]] = {
     "staff.unknown_city": (422, "A city in the scope is not one citytiles serves."),
     "staff.invalid_username": (422, "A username is 3 to 64 of a-z, 0-9, '.', '_' and '-'."),
     "staff.invalid_display_name": (422, "A display name is one line of text, not blank."),
-    "staff.reason_required": (422, "Creating, disabling or unlocking a staff account needs a reason."),
+    "staff.reason_required": (422, "Creating, rescoping, disabling or unlocking a staff account needs a reason."),
     "staff.not_found": (404, "No staff member has that username."),
     "staff.cannot_disable_self": (409, "A platform admin cannot disable their own account."),
+    "staff.not_scoped": (409, "A platform admin works in every city and channel; there is no scope to change."),
     "audit.reason_required": (422, "Every staff change needs a reason: one line of text, not blank."),
     # Payments and refunds
     "outpatient.past_cancel_cutoff": (409, "Too late to cancel here; details.cancel_until says until when one could."),

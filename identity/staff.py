@@ -1,4 +1,4 @@
-"""Staff accounts: creating them, logging in and out."""
+"""Staff accounts: creating, rescoping, disabling and unlocking them; logging in and out."""
 
 from __future__ import annotations
 
@@ -118,9 +118,7 @@ def add_staff_member(
     if problem:
         raise Invalid("staff.reason_required", problem)
     check_new_staff_member(new)
-    unknown = [city for city in new.cities if city not in served_cities]
-    if unknown:
-        raise Invalid("staff.unknown_city", f"citytiles does not serve {', '.join(unknown)}.", {"cities": unknown})
+    _check_served(new.cities, served_cities)
     with transaction(session):
         staff = create_staff_member(session, new, now=now)
         record_staff_action(
@@ -152,7 +150,7 @@ def check_new_staff_member(new: NewStaffMember) -> None:
     password_problem = _password_problem(new.password)
     if password_problem:
         raise Invalid("staff.weak_password", password_problem)
-    _check_scope(new)
+    _check_scope(new.role, new.cities, new.channels)
 
 
 def _password_problem(password: object) -> str | None:
@@ -169,22 +167,29 @@ def _password_problem(password: object) -> str | None:
     return None
 
 
-def _check_scope(new: NewStaffMember) -> None:
+def _check_scope(role: str, cities: Sequence[str], channels: Sequence[str]) -> None:
     """A city operator has cities, a channel admin channels; each listed once, well-formed, and not too many."""
-    if new.role == "city_operator" and not new.cities:
+    if role == "city_operator" and not cities:
         raise Invalid("staff.scope_required", "A city operator needs at least one city.")
-    if new.role == "channel_admin" and not new.channels:
+    if role == "channel_admin" and not channels:
         raise Invalid("staff.scope_required", "A channel admin needs at least one channel.")
-    if new.role != "city_operator" and new.cities or new.role != "channel_admin" and new.channels:
-        raise Invalid("staff.scope_not_allowed", f"A {new.role} is not scoped to cities or channels.")
-    if len(new.cities) > MAX_SCOPE_CITIES:
+    if role != "city_operator" and cities or role != "channel_admin" and channels:
+        raise Invalid("staff.scope_not_allowed", f"A {role} is not scoped to cities or channels.")
+    if len(cities) > MAX_SCOPE_CITIES:
         raise Invalid("staff.invalid_scope", f"At most {MAX_SCOPE_CITIES} cities per operator.")
-    if any(not matches(CITY_CODE, city) for city in new.cities):
+    if any(not matches(CITY_CODE, city) for city in cities):
         raise Invalid("staff.invalid_scope", "Cities are 6-digit division codes.")
-    if any(channel not in SCOPE_CHANNELS for channel in new.channels):
+    if any(channel not in SCOPE_CHANNELS for channel in channels):
         raise Invalid("staff.invalid_scope", f"Channels are {' or '.join(SCOPE_CHANNELS)}.")
-    if len(set(new.cities)) != len(new.cities) or len(set(new.channels)) != len(new.channels):
+    if len(set(cities)) != len(cities) or len(set(channels)) != len(channels):
         raise Invalid("staff.invalid_scope", "List each city and channel once.")
+
+
+def _check_served(cities: Sequence[str], served_cities: Collection[str]) -> None:
+    """Raise Invalid when a city in a scope is not one citytiles serves."""
+    unknown = [city for city in cities if city not in served_cities]
+    if unknown:
+        raise Invalid("staff.unknown_city", f"citytiles does not serve {', '.join(unknown)}.", {"cities": unknown})
 
 
 def list_staff_members(session: Session, actor: StaffMember) -> Sequence[StaffMember]:
@@ -305,6 +310,51 @@ def disable_staff_member(
                 before=before,
                 after=describe_staff_member(staff),
             )
+    return staff
+
+
+def rescope_staff_member(
+    session: Session,
+    actor: StaffMember,
+    username: str,
+    *,
+    cities: Sequence[str] | None,
+    channels: Sequence[str] | None,
+    reason: str,
+    now: datetime,
+    served_cities: Collection[str],
+) -> StaffMember:
+    """Change the cities or channels an account works in, on a platform admin's behalf (audited).
+
+    :param cities: the whole new list, or None to keep the current one; likewise `channels`.
+    """
+    authorise(actor, "staff.manage")
+    problem = reason_problem(reason)
+    if problem:
+        raise Invalid("staff.reason_required", problem)
+    with transaction(session):
+        staff = _staff_named(session, username, lock=True)
+        if staff.role == "platform_admin":
+            raise Conflict("staff.not_scoped", "A platform admin works everywhere; there is no scope to change.")
+        new_cities = list(staff.cities if cities is None else cities)
+        new_channels = list(staff.channels if channels is None else channels)
+        _check_scope(staff.role, new_cities, new_channels)
+        _check_served(new_cities, served_cities)
+        before = describe_staff_member(staff)
+        # The role checks read these columns on every request, so the tokens the member already
+        # holds follow the new scope from their next request on.
+        staff.cities = new_cities
+        staff.channels = new_channels
+        record_staff_action(
+            session,
+            actor,
+            action="staff.rescoped",
+            target=f"staff/{staff.username}",
+            reason=reason,
+            at=now,
+            before=before,
+            after=describe_staff_member(staff),
+        )
     return staff
 
 

@@ -1,4 +1,4 @@
-"""Platform admins' pages for staff accounts: list, create with role and scope, disable, unlock."""
+"""Platform admins' pages for staff accounts: list, create with role and scope, rescope, disable, unlock."""
 
 from __future__ import annotations
 
@@ -31,6 +31,7 @@ from identity.staff import NewStaffMember
 from identity.staff import add_staff_member
 from identity.staff import disable_staff_member
 from identity.staff import list_staff_members
+from identity.staff import rescope_staff_member
 from identity.staff import unlock_staff_member
 
 blueprint = Blueprint("staff", __name__, url_prefix="/staff")
@@ -39,7 +40,7 @@ blueprint = Blueprint("staff", __name__, url_prefix="/staff")
 @blueprint.get("/")
 def list_staff() -> Response:
     """Every account, with its role, scope and whether it is active."""
-    return page("console/staff_list.html", members=list_staff_members(get_session(), signed_in()))
+    return _staff_list()
 
 
 @blueprint.route("/new", methods=["GET", "POST"])
@@ -92,6 +93,26 @@ def disable(username: str) -> Response:
     )
 
 
+@blueprint.post("/<username>/scope")
+def rescope(username: str) -> Response:
+    """Replace an operator's cities or a channel admin's channels; their open sessions follow at once."""
+    session = get_session()
+    return _change(
+        username,
+        "staff.rescoped",
+        lambda reason, now: rescope_staff_member(
+            session,
+            signed_in(),
+            username,
+            cities=request.form.getlist("cities"),
+            channels=request.form.getlist("channels"),
+            reason=reason,
+            now=now,
+            served_cities=served_cities(session),
+        ),
+    )
+
+
 @blueprint.post("/<username>/unlock")
 def unlock(username: str) -> Response:
     """Lift the lock failed logins put on an account."""
@@ -108,8 +129,20 @@ def _change(username: str, done: str, change: Callable[[str, datetime], object])
     try:
         change(text("reason"), current_app.extensions["clock"]())
     except (Invalid, Conflict) as error:
-        members = list_staff_members(get_session(), signed_in())
         status = 409 if isinstance(error, Conflict) else 422
-        return page("console/staff_list.html", status=status, members=members, error=refusal(error), failed=username)
+        return _staff_list(status=status, error=refusal(error), failed=username)
     flash(translate(done, g.language))
     return redirect(url_for("console.staff.list_staff"))  # type: ignore[return-value]
+
+
+def _staff_list(status: int = 200, **shown: object) -> Response:
+    """The list of accounts, with the cities and channels a scope form offers."""
+    session = get_session()
+    return page(
+        "console/staff_list.html",
+        status=status,
+        members=list_staff_members(session, signed_in()),
+        cities=visible_cities(session, signed_in()),
+        channels=SCOPE_CHANNELS,
+        **shown,
+    )

@@ -71,6 +71,11 @@ TEXTS: dict[str, tuple[str, str]] = {
     "staff.disabled": ("账号已停用，其所有会话已失效。", "The account is disabled; all its sessions have ended."),
     "staff.unlock": ("解除锁定", "Unlock"),
     "staff.unlocked": ("登录锁定已解除。", "The login lock is lifted."),
+    "staff.change_scope": ("更改范围", "Change scope"),
+    "staff.rescoped": (
+        "范围已更改，该员工的下一个请求起生效。",
+        "The scope is changed; it applies from their next request.",
+    ),
     # Audit
     "audit.heading": ("审计日志", "Audit log"),
     "audit.filters": ("筛选", "Filters"),
@@ -312,6 +317,12 @@ ERROR_TEXTS: dict[str, tuple[str, str]] = {
         "Choose a first day no later than the last, at most 92 days apart.",
     ),
     "staff.not_found": ("没有这个员工账号。", "No such staff account."),
+    "staff.scope_required": (
+        "城市运营至少需要一个城市，渠道管理员至少需要一个渠道。",
+        "Choose at least one city or channel.",
+    ),
+    "staff.unknown_city": ("范围中有我们未服务的城市。", "A city in the scope is not one we serve."),
+    "staff.not_scoped": ("平台管理员没有范围可改。", "A platform admin has no scope to change."),
     "billing.refund_amount_invalid": (
         "请输入以元为单位、大于 0 的金额，最多两位小数，例如 12.50。",
         "Type an amount in yuan above zero, with at most two decimals, such as 12.50.",

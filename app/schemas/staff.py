@@ -5,9 +5,11 @@ from __future__ import annotations
 from typing import Any
 
 from marshmallow import Schema
+from marshmallow import ValidationError
 from marshmallow import fields
 from marshmallow import post_load
 from marshmallow import validate
+from marshmallow import validates_schema
 
 from app.schemas.administration import CITY_CODE
 from app.schemas.administration import reason_field
@@ -54,6 +56,20 @@ class StaffListSchema(Schema):
     staff = fields.List(fields.Nested(StaffSchema), required=True)
 
 
+def _cities_field(**kwargs: Any) -> fields.List:
+    """A scope's cities: 6-digit codes, each once, at most as many as an operator may have."""
+    return fields.List(
+        StrictText(max_length=6, pattern=CITY_CODE, pattern_error="A 6-digit city code."),
+        validate=[validate.Length(max=MAX_SCOPE_CITIES), Distinct()],
+        **kwargs,
+    )
+
+
+def _channels_field(**kwargs: Any) -> fields.List:
+    """A scope's channels, each once."""
+    return fields.List(StrictText(max_length=16, validate=validate.OneOf(CHANNELS)), validate=Distinct(), **kwargs)
+
+
 class NewStaffSchema(Schema):
     """A new staff account and why it is being created."""
 
@@ -67,14 +83,8 @@ class NewStaffSchema(Schema):
     display_name = StrictText(max_length=MAX_DISPLAY_NAME_LENGTH, required=True)
     password = StrictText(max_length=MAX_PASSWORD_LENGTH, min_length=12, required=True, load_only=True)
     role = StrictText(max_length=32, required=True, validate=validate.OneOf(ROLES))
-    cities = fields.List(
-        StrictText(max_length=6, pattern=CITY_CODE, pattern_error="A 6-digit city code."),
-        load_default=list,
-        validate=[validate.Length(max=MAX_SCOPE_CITIES), Distinct()],
-    )
-    channels = fields.List(
-        StrictText(max_length=16, validate=validate.OneOf(CHANNELS)), load_default=list, validate=Distinct()
-    )
+    cities = _cities_field(load_default=list)
+    channels = _channels_field(load_default=list)
     reason = reason_field()
 
     @post_load
@@ -82,3 +92,23 @@ class NewStaffSchema(Schema):
         """The account to create and the reason, for the audit log."""
         reason = data.pop("reason")
         return NewStaffMember(cities=tuple(data.pop("cities")), channels=tuple(data.pop("channels")), **data), reason
+
+
+class ScopeChangeSchema(Schema):
+    """A staff member's new cities or channels (whole lists; one left out stays as it is) and why."""
+
+    cities = _cities_field()
+    channels = _channels_field()
+    reason = reason_field()
+
+    @validates_schema
+    def require_a_change(self, data: dict[str, Any], **kwargs: Any) -> None:
+        """Refuse a change that names neither cities nor channels."""
+        if "cities" not in data and "channels" not in data:
+            raise ValidationError("Send cities, channels or both.", field_name="cities")
+
+
+class StaffChangeReasonSchema(Schema):
+    """Why a staff account is being disabled or unlocked."""
+
+    reason = reason_field()
