@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterator
+from datetime import UTC
 from datetime import date
+from datetime import datetime
 from datetime import timedelta
 
 import pytest
@@ -355,3 +357,60 @@ def test_a_refund_the_bill_lacks_names_its_payment(
         1000,
         "the bill lacks our refund",
     )
+
+
+def test_the_day_is_beijing_midnight_to_midnight_and_the_channel_is_the_runs(
+    app: Flask, session: Session, clock: Clock, gateway: FakePaymentGateway
+) -> None:
+    clock.now = datetime(2026, 11, 17, 16, 0, tzinfo=UTC)  # 2026-11-18 00:00:00 in Beijing
+    first = paid(app, session, gateway, clock, 1000)
+    same_number_other_channel = FakePaymentGateway("alipay", MERCHANT, clock)
+    theirs = paid(app, session, same_number_other_channel, clock, 2000)
+    refunded(app, same_number_other_channel, clock, theirs, 500)
+    clock.now = datetime(2026, 11, 18, 16, 0, tzinfo=UTC)  # the next day's first second
+    paid(app, session, gateway, clock, 3000)
+    asked: list[tuple[int, str]] = []
+
+    def nothing_delivered(db: Session, payments: list[tuple[int, str]]) -> set[int]:
+        asked.extend(payments)
+        return {payment_id for payment_id, _ in payments}
+
+    session.rollback()
+    unfulfilled = unfulfilled_payments(session, "wechat", MERCHANT, DAY, {"outpatient": nothing_delivered})
+    assert asked == [(first.id, first.purpose_ref)] and unfulfilled == {first.id}
+    matching = matched(session, clock, [])
+    assert [(f.kind, f.out_trade_no, f.ledger_fen) for f in matching.found] == [
+        (kinds.MISSING_IN_BILL, first.out_trade_no, 1000)
+    ]
+
+
+def test_a_refund_the_channel_refused_takes_no_share_of_the_fee(
+    app: Flask, session: Session, clock: Clock, gateway: FakePaymentGateway
+) -> None:
+    order = paid(app, session, gateway, clock, 2500)
+    gateway.refusing_refunds = True
+    with app.extensions["session_factory"](expire_on_commit=False) as db:
+        request_refund(db, gateway, order.id, 1250, "test", "saga:refused", NOTIFY_URL, clock)
+    gateway.refusing_refunds = False
+    settled = refunded(app, gateway, clock, order, 1250)
+    lines: list[BillLine | BadLine] = [line_of(order, 2), refund_line_of(order, settled, 3)]
+    assert refund_line_of(order, settled, 3).fee_fen == -8  # the first half's share, as if nothing came before
+    assert matched(session, clock, lines).found == []
+
+
+def test_a_bill_line_is_kept_whole_for_the_admin(
+    app: Flask, session: Session, clock: Clock, gateway: FakePaymentGateway
+) -> None:
+    order = paid(app, session, gateway, clock)
+    line = line_of(order, 7, amount_fen=2400, fee_fen=14)
+    (found,) = matched(session, clock, [line]).found
+    assert found.bill_record == {
+        "line": 7,
+        "kind": "payment",
+        "at": line.at.isoformat(),
+        "app_id": WECHAT_MINI_PROGRAM,
+        "channel_trade_no": line.channel_trade_no,
+        "out_refund_no": None,
+        "amount_fen": 2400,
+        "fee_fen": 14,
+    }
