@@ -242,6 +242,11 @@ class FakePaymentGateway:
             self._differences.append(fake_bill.Difference(kind, bill_day, number, amount_fen, at))
         return number
 
+    def forget_bill_differences(self) -> None:
+        """Make the bills as the orders are again, as the sandbox's DELETE of its planted differences does."""
+        with self._lock:
+            self._differences.clear()
+
     def bill_not_ready(self, day: date) -> None:
         """Answer BillNotReady for day's bill from now on."""
         self._days_not_ready.add(day)

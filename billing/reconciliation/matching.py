@@ -175,6 +175,7 @@ class Matching:
         self.rate, self.unfulfilled, self.now = fee_per_ten_thousand, unfulfilled, now
         self.tally = Tally()
         self.found: list[Found] = []
+        self._found_keys: dict[str, int] = {}
         # Ids of our payments and refunds the bill named: what is left of the day's is missing in the bill.
         self._seen_payments: set[int] = set()
         self._seen_refunds: set[int] = set()
@@ -294,13 +295,22 @@ class Matching:
             if line.fee_fen != expected_fee:
                 self._fee(line, expected_fee, refund.payment_id)
 
+    def _key(self, base: str) -> str:
+        """A difference's key: what it is about, and which time it is found (a line twice in a bill is two).
+
+        Never the line's number: a bill that changes shifts its lines, and a difference found again
+        must keep its key (and so its id and its review).
+        """
+        count = self._found_keys[base] = self._found_keys.get(base, 0) + 1
+        return base if count == 1 else f"{base}#{count}"
+
     def _add(self, line: BillLine, kind: str, ledger_fen: int, detail: str, payment_id: int | None = None) -> None:
         bill_fen = line.amount_fen if line.kind == PAYMENT else -line.amount_fen
         number = line.out_trade_no if line.kind == PAYMENT else line.out_refund_no
         self.found.append(
             Found(
                 kind=kind,
-                key=f"{line.kind}:{number}:{line.line_no}",
+                key=self._key(f"{line.kind}:{number}"),
                 out_trade_no=line.out_trade_no,
                 out_refund_no=line.out_refund_no,
                 payment_id=payment_id,
@@ -317,7 +327,7 @@ class Matching:
         self.found.append(
             Found(
                 kind=kinds.UNEXPECTED_FEE,
-                key=f"fee:{line.kind}:{line.out_refund_no or line.out_trade_no}:{line.line_no}",
+                key=self._key(f"fee:{line.kind}:{line.out_refund_no or line.out_trade_no}"),
                 out_trade_no=line.out_trade_no,
                 out_refund_no=line.out_refund_no,
                 payment_id=payment_id,
@@ -360,7 +370,7 @@ class Matching:
             self.found.append(
                 Found(
                     kind=kinds.MISSING_IN_BILL,
-                    key=f"payment:{row.out_trade_no}",
+                    key=self._key(f"payment:{row.out_trade_no}"),
                     out_trade_no=row.out_trade_no,
                     payment_id=row.id,
                     ledger_fen=row.amount_fen,
@@ -404,7 +414,7 @@ class Matching:
     def _refund_found(self, kind: str, row: Any, ledger_fen: int, bill_fen: int, detail: str) -> Found:
         return Found(
             kind=kind,
-            key=f"refund:{row.out_refund_no}",
+            key=self._key(f"refund:{row.out_refund_no}"),
             out_trade_no=row.out_trade_no,
             out_refund_no=row.out_refund_no,
             payment_id=row.payment_id,
@@ -421,7 +431,7 @@ class Matching:
             self.found.append(
                 Found(
                     kind=kinds.PAID_NOT_FULFILLED,
-                    key=f"fulfilment:{row.out_trade_no}",
+                    key=self._key(f"fulfilment:{row.out_trade_no}"),
                     out_trade_no=row.out_trade_no,
                     payment_id=row.id,
                     ledger_fen=kept,

@@ -23,6 +23,7 @@ from typing import Any
 
 from sqlalchemy import delete
 from sqlalchemy import select
+from sqlalchemy import update
 from sqlalchemy.orm import Session
 
 from billing.bill_lines import BEIJING
@@ -257,6 +258,12 @@ def _keep_found(session: Session, run: ReconciliationRun, found: list[Found], no
     for start in range(0, len(stale), 1000):
         session.execute(delete(Discrepancy).where(Discrepancy.id.in_(stale[start : start + 1000])))
     kept = {key for key, row in unreviewed.items() if key in fresh and _facts(row) == _facts(fresh[key])}
+    for key in kept:  # the same difference, perhaps on another line of a changed bill
+        session.execute(
+            update(Discrepancy)
+            .where(Discrepancy.id == unreviewed[key].id)
+            .values(bill_line=fresh[key].bill_line, bill_record=fresh[key].bill_record)
+        )
     rows = [_discrepancy_row(run, item, now) for key, item in fresh.items() if key not in kept]
     for start in range(0, len(rows), 1000):
         session.execute(
@@ -266,7 +273,7 @@ def _keep_found(session: Session, run: ReconciliationRun, found: list[Found], no
 
 
 # What a discrepancy says: found again with other facts, an unreviewed one is replaced.
-_FACTS = ("kind", "ledger_fen", "bill_fen", "at_stake_fen", "detail", "payment_id", "bill_line")
+_FACTS = ("kind", "ledger_fen", "bill_fen", "at_stake_fen", "detail", "payment_id")
 
 
 def _facts(item: Any) -> tuple[Any, ...]:

@@ -24,6 +24,7 @@ from billing.reconciliation.runs import Reconciler
 from billing.reconciliation.runs import ask_for_due_runs
 from billing.reconciliation.runs import ask_for_run
 from billing.reconciliation.runs import carry_out
+from database import transaction
 from errors import UpstreamUnavailable
 from tests.billing.world import MERCHANT
 from tests.billing.world import deliver
@@ -160,3 +161,47 @@ def test_a_reconciled_run_stays_reconciled_when_its_bill_is_late_again_and_fails
     )
     failed = carry_out(session, refusing, run.public_id)
     assert failed is not None and (failed.status, failed.failure) == ("failed", "hash mismatch")
+
+
+def test_a_changed_bill_replaces_the_unreviewed_differences_and_keeps_the_rest(
+    app: Flask, session: Session, clock: Clock, gateway: FakePaymentGateway, reconciler: Reconciler
+) -> None:
+    changed, dropped, steady = (open_order(session, gateway, clock, 2500) for _ in range(3))
+    for order in (changed, dropped, steady):
+        assert deliver(app, gateway, gateway.pay(order.out_trade_no), clock).received
+    gateway.plant_bill_difference("amount_differs", changed.out_trade_no, 2600)
+    gateway.plant_bill_difference("missing_payment", dropped.out_trade_no)
+    gateway.plant_bill_difference("fee", steady.out_trade_no, 99)
+    elsewhere = ask_for_run(session, "wechat", MERCHANT, date(2026, 11, 17), "command", clock())
+    with transaction(session):
+        session.add(
+            Discrepancy(
+                public_id="dc" + "1" * 20, run_id=elsewhere.id, key="payment:other:2", kind="missing_in_ledger",
+                channel="wechat", out_trade_no="other", ledger_fen=0, bill_fen=1, at_stake_fen=1, detail="x",
+                state="open", created_at=clock(), updated_at=clock(),
+            )
+        )  # fmt: skip
+    run = ask_for_run(session, "wechat", MERCHANT, DAY, "command", clock())
+    carry_out(session, reconciler, run.public_id)
+
+    def found() -> dict[str, tuple[str, str, int]]:
+        session.rollback()
+        rows = session.scalars(select(Discrepancy).where(Discrepancy.run_id == run.id)).all()
+        return {row.out_trade_no: (row.public_id, row.kind, row.bill_fen) for row in rows}
+
+    first = found()
+    assert {number: facts[1:] for number, facts in first.items()} == {
+        changed.out_trade_no: ("amount_mismatch", 2600),
+        dropped.out_trade_no: ("missing_in_bill", 0),
+        steady.out_trade_no: ("unexpected_fee", 99),
+    }
+    gateway.forget_bill_differences()
+    gateway.plant_bill_difference("amount_differs", changed.out_trade_no, 2700)
+    gateway.plant_bill_difference("fee", steady.out_trade_no, 99)
+    carry_out(session, reconciler, run.public_id)
+    second = found()
+    assert set(second) == {changed.out_trade_no, steady.out_trade_no}  # the dropped payment is in the bill again
+    assert second[changed.out_trade_no][1:] == ("amount_mismatch", 2700)
+    assert second[changed.out_trade_no][0] != first[changed.out_trade_no][0]  # other facts: found afresh
+    assert second[steady.out_trade_no] == first[steady.out_trade_no]  # the same facts: the same discrepancy
+    assert session.scalar(select(Discrepancy.public_id).where(Discrepancy.run_id == elsewhere.id)) == "dc" + "1" * 20
