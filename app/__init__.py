@@ -12,14 +12,17 @@ from datetime import datetime
 from flask import Flask
 from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.orm import Session
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from app.background import build_tasks
 from app.catalogue_news import build_catalogue_news
 from app.catalogue_pages import CataloguePages
+from app.chat_services import ChatServices
 from app.cli import register_cli
 from app.console import init_console
 from app.cookie_session import SessionCookieWhenSent
+from app.db_session import get_session
 from app.db_session import init_db_session
 from app.errors import register_errors
 from app.fulfilment import build_fee_desk
@@ -39,6 +42,9 @@ from app.wiring import build_outbound
 from app.wiring import upstream_environ
 from billing.outbox import carry_out
 from billing.payments import erase_payer
+from chat.conversation import CHAT_ANSWER
+from chat.conversation import Desk
+from chat.conversation import carry_out as answer_chat_message
 from city_services.car_move.owners import erase_car_moves
 from city_services.car_move.rules import car_move_uses
 from city_services.catalogue import CatalogueCache
@@ -142,6 +148,20 @@ def create_app(
             return carry_out(session, handlers, clock)
 
     tasks = build_tasks(settings, carry_out_due)
+    chat_desk = Desk(
+        accounts=channels.chat_accounts,
+        channels=channels.chats,
+        services=ChatServices(app, lambda: app.extensions["catalogue_cache"].snapshot(get_session)),
+        vault=vault,
+        clock=clock,
+    )
+
+    def answer_chat(session: Session, ref: str) -> None:
+        # The use-cases read the app's catalogue, upstreams and notices: inside its context.
+        with app.app_context():
+            answer_chat_message(session, chat_desk, ref)
+
+    handlers[CHAT_ANSWER] = answer_chat
     app.extensions.update(
         settings=settings,
         environ=environ,
@@ -161,6 +181,7 @@ def create_app(
         outbox_handlers=handlers,
         reconciler=reconciler,
         tasks=tasks,
+        chat_desk=chat_desk,
         breaker_watch=breaker_watch,
         # Each package's erase function for a person's data. What still counts against the person's limits
         # is kept first, while their requests, appointments and channel accounts can still be read.

@@ -14,6 +14,8 @@ from typing import Any
 from sqlalchemy import Engine
 
 from billing.gateway import PaymentGateway
+from chat.accounts import Account
+from chat.ports import ChatChannel
 from city_services.notices import Messenger
 from config import Settings
 from config.merchants import AlipayMerchant
@@ -44,6 +46,9 @@ class ChannelAdapters:
     verifiers: dict[str, RealNameVerifier] = field(default_factory=dict)
     phones: dict[str, PhoneNumbers] = field(default_factory=dict)
     messengers: dict[str, Messenger] = field(default_factory=dict)
+    # Official and life accounts: the adapter each chats through, and what each serves.
+    chats: dict[str, ChatChannel] = field(default_factory=dict)
+    chat_accounts: dict[str, Account] = field(default_factory=dict)
     # The merchant that collects payments for each app id.
     payments: dict[str, PaymentGateway] = field(default_factory=dict)
     problems: tuple[str, ...] = ()
@@ -147,6 +152,8 @@ def build_channel_adapters(settings: Settings, outbound: Outbound | None = None)
     verifiers: dict[str, RealNameVerifier] = {}
     phones: dict[str, PhoneNumbers] = {}
     messengers: dict[str, Messenger] = {}
+    chats: dict[str, ChatChannel] = {}
+    chat_accounts: dict[str, Account] = {}
     problems: list[str] = []
     builders = {"wechat": build_wechat, "alipay": build_alipay}
     read_entries: dict[str, list[dict[str, Any]]] = {}
@@ -163,6 +170,8 @@ def build_channel_adapters(settings: Settings, outbound: Outbound | None = None)
         logins.update(built.logins)
         phones.update(built.phones)
         messengers.update(built.messengers)
+        chats.update(built.chats)
+        chat_accounts.update(built.chat_accounts)
         if channel in VERIFIED_IN_PRODUCTION or not settings.is_production:
             verifiers[channel] = built.verifier
     payments = _payments(settings, apps, read_entries["alipay"], outbound, problems)
@@ -171,6 +180,8 @@ def build_channel_adapters(settings: Settings, outbound: Outbound | None = None)
         verifiers=verifiers,
         phones=phones,
         messengers=messengers,
+        chats=chats,
+        chat_accounts=chat_accounts,
         payments=payments,
         problems=tuple(problems),
     )
@@ -237,7 +248,12 @@ def _payments(
 
 def _secrets_of(channel: str, entry: dict[str, Any]) -> dict[str, str]:
     names = {"wechat": ("secret",), "alipay": ("app_private_key", "alipay_public_key")}[channel]
-    return {name: read_secret(entry, name) for name in names}
+    secrets = {name: read_secret(entry, name) for name in names}
+    # An official account that chats: its server token and message key (EncodingAESKey), used as written.
+    if entry.get("kind") == "official_account" and ("token_file" in entry or "token_env" in entry):
+        for name in ("token", "encoding_aes_key"):
+            secrets[name] = read_secret(entry, name).strip()
+    return secrets
 
 
 def build_attempt_counter(settings: Settings, engine: Engine) -> AttemptCounter:

@@ -65,6 +65,9 @@ class Settings:
     # Outside production: files to read upstream secrets from when the environment does not set them.
     upstream_secret_files: Path = DEFAULT_UPSTREAM_SECRET_FILES
     channel_timeout_seconds: float = 5.0
+    # How long a chat push waits for its reply before WeChat gets "success" and the reply comes later
+    # (WeChat gives up at 5 s and retries; the answer must be on its way back well before).
+    chat_reply_seconds: float = 4.0
     # "keyid:base64key,..." (AES-256 keys); the active one encrypts, all of them decrypt.
     pii_keys: str = field(default=DEFAULT_PII_KEYS, repr=False)
     pii_active_key: str = "dev1"
@@ -101,6 +104,7 @@ class Settings:
             notice_templates_file=Path(environ.get("NOTICE_TEMPLATES_FILE", str(DEFAULT_NOTICE_TEMPLATES))),
             upstream_secret_files=Path(environ.get("UPSTREAM_SECRET_FILES", str(DEFAULT_UPSTREAM_SECRET_FILES))),
             channel_timeout_seconds=decimal_number(environ, "CHANNEL_TIMEOUT_SECONDS", 5.0),
+            chat_reply_seconds=decimal_number(environ, "CHAT_REPLY_SECONDS", 4.0),
             pii_keys=environ.get("PII_KEYS", DEFAULT_PII_KEYS),
             pii_active_key=environ.get("PII_ACTIVE_KEY", "dev1"),
             pii_lookup_key=environ.get("PII_LOOKUP_KEY", DEFAULT_PII_LOOKUP_KEY),

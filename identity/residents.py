@@ -105,6 +105,20 @@ def sign_in(
     return ResidentSession(token=token, resident=identity.resident)
 
 
+def follow(session: Session, user: ChannelUser, *, now: datetime) -> ChannelIdentity:
+    """The channel identity of an account's follower, created on first sight: a resident, with no token.
+
+    Chat answers in the channel, so nothing is issued; a unionid joins the follower to the resident
+    who logged in through another app of the channel, as a login does.
+    """
+    with transaction(session):
+        identity = _find_identity(session, user, lock=True) or _add_identity(session, user, now)
+        if user.unionid and identity.unionid != user.unionid:
+            identity.unionid = user.unionid
+            _join_union(session, identity, user.unionid, now)
+    return identity
+
+
 def signed_in_resident(session: Session, token: str, *, now: datetime) -> SignedIn:
     """The live resident a bearer token belongs to, or Unauthenticated."""
     stored = find_live_token(session, token, now)

@@ -9,7 +9,7 @@ import pytest
 
 from tests.conftest import ROOT
 
-BUSINESS = ("identity", "city_services", "billing")
+BUSINESS = ("identity", "city_services", "billing", "chat")
 SDKS = ("wechatpy", "wechatpayv3", "alipay")
 OURS = (
     "app",
@@ -18,6 +18,7 @@ OURS = (
     "identity",
     "city_services",
     "billing",
+    "chat",
     "channels",
     "outbound",
     "errors",
@@ -56,7 +57,7 @@ def test_billing_never_imports_city_services() -> None:
 
 
 def test_only_wiring_imports_channels() -> None:
-    for package in ("app", "identity", "city_services", "billing", "config", "database"):
+    for package in ("app", "identity", "city_services", "billing", "chat", "config", "database"):
         for path in files_in(package):
             if path != ROOT / "app" / "wiring.py":
                 assert "channels" not in imports_of(path), path

@@ -15,6 +15,7 @@ from app.routes import admin_staff
 from app.routes import admin_upstreams
 from app.routes import car_move
 from app.routes import catalogue
+from app.routes import chat
 from app.routes import docs
 from app.routes import health
 from app.routes import housing_fund
@@ -37,6 +38,7 @@ def register_routes(app: Flask) -> None:
         car_move.blueprint,
         outpatient.blueprint,
         payment_callbacks.blueprint,
+        chat.blueprint,
         payments.blueprint,
         admin_sessions.blueprint,
         admin_catalogue.blueprint,

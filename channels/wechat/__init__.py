@@ -9,6 +9,7 @@ from billing.gateway import PaymentGateway
 from channels import ChannelBundle
 from channels.calls import ChannelCalls
 from channels.calls import PaymentCalls
+from channels.wechat.chat import OfficialAccountChat
 from channels.wechat.client import StableTokenClient
 from channels.wechat.client import token_storage
 from channels.wechat.identity import WeChatPhoneNumbers
@@ -18,6 +19,7 @@ from channels.wechat.login import OfficialAccountLogin
 from channels.wechat.notices import WeChatSubscribeMessages
 from channels.wechat.payments import WeChatPayGateway
 from channels.wechat.payments import make_wechat_pay
+from chat.accounts import Account
 from config import Settings
 from config.merchants import WeChatPayMerchant
 from identity.ports import ChannelLogin
@@ -67,6 +69,30 @@ def build_wechat(settings: Settings, apps: list[dict[str, Any]], outbound: Outbo
             app["app_id"]: WeChatSubscribeMessages(clients[app["app_id"]], calls)
             for app in apps
             if app["kind"] == "mini_program"
+        },
+        # An official account chats once it has its server token and message key.
+        chats={
+            app["app_id"]: OfficialAccountChat(
+                app["app_id"],
+                app["original_id"],
+                app["secrets"]["token"],
+                app["secrets"]["encoding_aes_key"],
+                clients[app["app_id"]],
+                calls,
+            )
+            for app in apps
+            if "token" in app["secrets"]
+        },
+        chat_accounts={
+            app["app_id"]: Account(
+                "wechat",
+                app["app_id"],
+                app["city"],
+                language=app.get("language", "zh-CN"),
+                mini_program_app_id=app.get("mini_program"),
+            )
+            for app in apps
+            if "token" in app["secrets"]
         },
     )
 

@@ -252,6 +252,17 @@ def cancel(
     return view_of(row, vault, REQUESTER, answer_to(session, row.id))
 
 
+def my_requests(session: Session, vault: Vault, resident: Resident, limit: int = 50) -> list[RequestView]:
+    """The requests I made (as any resident merged into me), newest first, as their requester sees them."""
+    rows = session.scalars(
+        select(CarMoveRequest)
+        .where(CarMoveRequest.requester_id.in_(person_ids(session, resident.id)))
+        .order_by(CarMoveRequest.created_at.desc(), CarMoveRequest.id.desc())
+        .limit(limit)
+    )
+    return [view_of(row, vault, REQUESTER, None) for row in rows]
+
+
 def find_request(session: Session, resident: Resident, public_id: str) -> tuple[CarMoveRequest, str]:
     """The request and the resident's side of it; NotFound for anyone else, so ids cannot be probed."""
     row = session.scalar(select(CarMoveRequest).where(CarMoveRequest.public_id == public_id))

@@ -1,0 +1,178 @@
+"""An official account's pushes over HTTP: checked, refused when hostile, taken in once, answered in time."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+from sqlalchemy import func
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from app import create_app
+from chat.models import ChatMessage
+from tests.chat.pushes import OFFICIAL_ACCOUNT
+from tests.chat.pushes import Pusher
+from tests.chat.pushes import chat_apps
+from tests.chat.pushes import new_openid
+from tests.concurrency import run_together
+from tests.conftest import Clock
+from tests.conftest import Sandbox
+from tests.conftest import check_error_shape
+
+URL = f"/channels/wechat/{OFFICIAL_ACCOUNT}/messages"
+
+
+@pytest.fixture
+def chatting(clean_sandbox: Sandbox, database_url: str, clock: Clock, tmp_path: Path) -> Iterator[tuple[Flask, Pusher]]:
+    """citytiles with the demo official account chatting, its upstreams at the sandbox."""
+    settings = clean_sandbox.service_settings(tmp_path, database_url=database_url, app_env="test")
+    apps, pusher = chat_apps(clean_sandbox.state_dir, settings.channel_apps_file.read_text(encoding="utf-8"), tmp_path)
+    settings.channel_apps_file.write_text(apps, encoding="utf-8")
+    application = create_app(settings, clock=clock)
+    application.testing = True
+    yield application, pusher
+    application.extensions["tasks"].drain() if hasattr(application.extensions["tasks"], "drain") else None
+    application.extensions["engine"].dispose()
+
+
+@pytest.fixture
+def oa(chatting: tuple[Flask, Pusher]) -> FlaskClient:
+    return chatting[0].test_client()
+
+
+@pytest.fixture
+def pusher(chatting: tuple[Flask, Pusher]) -> Pusher:
+    return chatting[1]
+
+
+@pytest.fixture(autouse=True)
+def seeded(chatting: tuple[Flask, Pusher], session: Session, clock: Clock) -> None:
+    from city_services.seeding import read_seed
+    from city_services.seeding import seed_catalogue
+
+    seed_catalogue(session, read_seed(chatting[0].extensions["settings"].catalogue_seed), now=clock())
+
+
+def push(oa: FlaskClient, pusher: Pusher, xml: str, **query: str) -> tuple[int, str]:
+    answer = oa.post(URL, query_string={**pusher.query(), **query}, data=xml.encode(), content_type="text/xml")
+    return answer.status_code, answer.get_data(as_text=True)
+
+
+def stored(session: Session) -> int:
+    session.expire_all()
+    return session.scalar(select(func.count()).select_from(ChatMessage)) or 0
+
+
+def test_wechat_checks_the_server_url_with_a_signed_echostr(oa: FlaskClient, pusher: Pusher) -> None:
+    good = oa.get(URL, query_string={**pusher.query(), "echostr": "4812039517"})
+    assert good.status_code == 200 and good.get_data(as_text=True) == "4812039517"
+    forged = oa.get(URL, query_string={**pusher.query(), "signature": "0" * 40, "echostr": "4812039517"})
+    assert forged.status_code == 403
+    check_error_shape(forged.get_json())
+    assert forged.get_json()["error"]["code"] == "chat.push_refused"
+    stale = oa.get(URL, query_string={**pusher.query(at=int(time.time()) - 301), "echostr": "1"})
+    assert stale.status_code == 403
+
+
+def test_a_keyword_gets_a_passive_reply_to_its_sender_from_the_account(oa: FlaskClient, pusher: Pusher) -> None:
+    openid = new_openid()
+    status, body = push(oa, pusher, pusher.text(openid, "帮助"))
+    assert status == 200
+    assert f"<ToUserName><![CDATA[{openid}]]></ToUserName>" in body
+    assert "<FromUserName><![CDATA[gh_3f5a7c9e1b2d]]></FromUserName>" in body
+    assert "挪车 浙A12345" in body
+    status, english = push(oa, pusher, pusher.text(openid, "HELP"))
+    assert "move car 浙A12345" in english
+
+
+def test_safe_mode_is_decrypted_and_answered_encrypted(oa: FlaskClient, pusher: Pusher) -> None:
+    openid = new_openid()
+    body, query = pusher.encrypted(pusher.text(openid, "挂号"))
+    answer = oa.post(URL, query_string=query, data=body.encode(), content_type="text/xml")
+    assert answer.status_code == 200
+    reply = pusher.opened(answer.get_data(as_text=True))
+    assert f"<ToUserName><![CDATA[{openid}]]></ToUserName>" in reply
+    assert 'data-miniprogram-appid="wx7c1b5d1e2f3a4b50"' in reply
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"signature": "0" * 40},
+        {"timestamp": "1700000000"},
+        {"timestamp": "not-a-time"},
+    ],
+)
+def test_a_forged_or_stale_push_is_refused_and_nothing_is_stored(
+    oa: FlaskClient, pusher: Pusher, session: Session, change: dict[str, str]
+) -> None:
+    status, _ = push(oa, pusher, pusher.text(new_openid(), "公积金"), **change)
+    assert status == 403
+    assert stored(session) == 0
+
+
+def test_a_safe_mode_push_under_another_signature_or_for_another_account_is_refused(
+    oa: FlaskClient, pusher: Pusher, session: Session
+) -> None:
+    body, query = pusher.encrypted(pusher.text(new_openid(), "公积金"))
+    tampered = oa.post(URL, query_string={**query, "msg_signature": "f" * 40}, data=body, content_type="text/xml")
+    assert tampered.status_code == 403
+    stranger = Pusher(pusher.token, pusher.aes_key, app_id="wx0000000000000000")
+    body, query = stranger.encrypted(stranger.text(new_openid(), "公积金"))
+    assert oa.post(URL, query_string=query, data=body, content_type="text/xml").status_code == 403
+    other = Pusher(pusher.token, pusher.aes_key, original_id="gh_000000000000")
+    status, _ = push(oa, other, other.text(new_openid(), "公积金"))
+    assert status == 403
+    assert stored(session) == 0
+
+
+XXE = (
+    '<?xml version="1.0"?><!DOCTYPE xml [<!ENTITY secret SYSTEM "file:///etc/passwd">]>'
+    "<xml><ToUserName>gh_3f5a7c9e1b2d</ToUserName><FromUserName>oAbcdefgh</FromUserName><CreateTime>1</CreateTime>"
+    "<MsgType>text</MsgType><Content>&secret;</Content><MsgId>1</MsgId></xml>"
+)
+LAUGHS = (
+    '<?xml version="1.0"?><!DOCTYPE lolz [<!ENTITY lol "lol">'
+    + "".join(f'<!ENTITY lol{n} "{("&lol" + str(n - 1) + ";") * 10 if n > 1 else "&lol;" * 10}">' for n in range(1, 10))
+    + "]><xml><ToUserName>gh_3f5a7c9e1b2d</ToUserName><Content>&lol9;</Content></xml>"
+)
+
+
+@pytest.mark.parametrize("hostile", [XXE, LAUGHS], ids=["xxe", "billion-laughs"])
+def test_hostile_xml_is_refused_without_expanding_anything(
+    oa: FlaskClient, pusher: Pusher, session: Session, hostile: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    started = time.perf_counter()
+    status, body = push(oa, pusher, hostile)
+    assert status == 403
+    assert time.perf_counter() - started < 2  # nothing was expanded on the way
+    assert "root:" not in body and "lollol" not in body
+    assert stored(session) == 0
+    # The same, encrypted: refused after decryption, before any parsing of entities.
+    sealed, query = pusher.encrypted(hostile)
+    assert oa.post(URL, query_string=query, data=sealed, content_type="text/xml").status_code == 403
+
+
+def test_a_ten_megabyte_body_is_refused_before_it_is_read(oa: FlaskClient, pusher: Pusher, session: Session) -> None:
+    huge = pusher.text(new_openid(), "公积金" * (10 * 1024 * 1024 // 9))
+    status, body = push(oa, pusher, huge)
+    assert status == 413
+    assert stored(session) == 0
+
+
+def test_twenty_copies_of_one_message_at_the_same_moment_act_once(
+    oa: FlaskClient, pusher: Pusher, session: Session
+) -> None:
+    openid = new_openid()
+    xml = pusher.text(openid, "挪车 浙A12345", msg_id=7_123_456_789_012_345)
+    answers = run_together(20, lambda _: push(oa, pusher, xml))
+    assert {status for status, _ in answers} == {200}
+    # Every copy got the one reply, or success: never a second action.
+    replies = {body for _, body in answers if body != "success"}
+    assert len(replies) == 1 and "浙A***45" in replies.pop()
+    assert stored(session) == 1
