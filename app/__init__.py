@@ -45,6 +45,7 @@ from billing.payments import erase_payer
 from chat.conversation import CHAT_ANSWER
 from chat.conversation import Desk
 from chat.conversation import carry_out as answer_chat_message
+from chat.conversation import erase_chat
 from city_services.car_move.owners import erase_car_moves
 from city_services.car_move.rules import car_move_uses
 from city_services.catalogue import CatalogueCache
@@ -192,6 +193,7 @@ def create_app(
             erase_car_moves,
             erase_appointments,
             erase_payer,
+            erase_chat,
         ),
         notice_templates=notices.templates,
         notices=notices,

@@ -186,6 +186,10 @@ ERROR_CODES: dict[str, tuple[int, str]] = {
     "billing.merchant_not_found": (404, "citytiles has no such merchant at this channel."),
     "chat.account_not_found": (404, "citytiles chats through no such official or life account."),
     "chat.not_sendable": (409, "The channel takes no message for this follower now (48 hours silent, or unfollowed)."),
+    "chat.invalid_menu": (
+        422,
+        "A menu has at most 5 items with distinct keys; keywords at most 20; each does a known thing.",
+    ),
     "chat.push_refused": (403, "Not the channel's own push: a bad signature, a stale or replayed one, or hostile XML."),
     "billing.payment_not_found": (404, "You have no payment with this id."),
     "billing.refund_not_found": (404, "No such refund."),

@@ -19,6 +19,7 @@ from datetime import datetime
 from datetime import timedelta
 from typing import Any
 
+from sqlalchemy import delete
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -275,3 +276,9 @@ FRESH_PLATE = timedelta(minutes=10)
 PLACE_PURPOSE = "chat.location"
 PLATE_PURPOSE = "chat.plate"
 WORK = "chat.work"
+
+
+def erase_chat(session: Session, resident_ids: frozenset[int], now: datetime) -> None:
+    """Erase the person's messages (their sealed replies and work) and their followers' rows (location, plate)."""
+    session.execute(delete(ChatMessage).where(ChatMessage.resident_id.in_(resident_ids)))
+    session.execute(delete(ChatFollower).where(ChatFollower.resident_id.in_(resident_ids)))

@@ -351,6 +351,9 @@ class Api:
     def patch(self, path: str, **kwargs: Any) -> Any:
         return self.call("PATCH", path, **kwargs)
 
+    def put(self, path: str, **kwargs: Any) -> Any:
+        return self.call("PUT", path, **kwargs)
+
     def delete(self, path: str, **kwargs: Any) -> Any:
         return self.call("DELETE", path, **kwargs)
 

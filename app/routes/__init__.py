@@ -7,6 +7,7 @@ from flask import Flask
 from app.routes import admin_audit
 from app.routes import admin_car_move
 from app.routes import admin_catalogue
+from app.routes import admin_chat
 from app.routes import admin_figures
 from app.routes import admin_payments
 from app.routes import admin_reconciliation
@@ -42,6 +43,7 @@ def register_routes(app: Flask) -> None:
         payments.blueprint,
         admin_sessions.blueprint,
         admin_catalogue.blueprint,
+        admin_chat.blueprint,
         admin_upstreams.blueprint,
         admin_figures.blueprint,
         admin_car_move.blueprint,

@@ -204,6 +204,19 @@ def my_car_move_requests(signed_in: SignedIn) -> dict[str, Any]:
     return {"requests": found}
 
 
+@blueprint.get("/me/sent-car-move-requests")
+@operation(
+    summary="The car-move requests I made (in the mini-program or by chat), newest first",
+    tag="car_move",
+    response=CarMoveRequestListSchema(),
+    auth="resident",
+)
+def my_sent_car_move_requests(signed_in: SignedIn) -> dict[str, Any]:
+    """The requester's view of each; refresh one with GET /car-move-requests/<id>."""
+    found = service.my_requests(get_session(), current_app.extensions["vault"], signed_in.resident)
+    return {"requests": found}
+
+
 def provider_of_city(city: str) -> CarMoveProvider:
     """The city's car-move adapter, without the tile gate: looking at a request needs no open tile."""
     provider: CarMoveProvider = current_app.extensions["upstreams"].provider(get_session(), city, CAR_MOVE)
