@@ -64,8 +64,8 @@ def reply_to(
     resident = _resident(session, message.resident_id)
     replies: dict[str, Callable[[], str]] = {
         routing.HOUSING_FUND: lambda: _balance(session, services, account, resident, language),
-        routing.CAR_MOVE: lambda: _car_move(session, services, account, resident, language, work),
-        routing.PLACE: lambda: _car_move(session, services, account, resident, language, work),
+        routing.CAR_MOVE: lambda: _car_move(session, services, account, resident, language, work, "plate_please"),
+        routing.PLACE: lambda: _car_move(session, services, account, resident, language, work, "location_kept"),
         routing.OUTPATIENT: lambda: _outpatient(account, language),
         routing.PROGRESS: lambda: _progress(session, vault, resident, language, now),
         routing.WELCOME: lambda: say(language, "welcome"),
@@ -94,13 +94,20 @@ def _balance(session: Session, services: CityServices, account: Account, residen
 
 
 def _car_move(
-    session: Session, services: CityServices, account: Account, resident: Resident, language: str, work: dict[str, Any]
+    session: Session,
+    services: CityServices,
+    account: Account,
+    resident: Resident,
+    language: str,
+    work: dict[str, Any],
+    without_plate: str,
 ) -> str:
+    """A car-move request when the message brought a plate and a location together; else what is missing."""
     if work.get("bad_plate"):
         return say(language, "bad_plate")
     plate = work.get("plate")
     if plate is None:
-        return say(language, "location_kept" if "latitude" in work or not work else "plate_please")
+        return say(language, without_plate)
     if "latitude" not in work:
         return say(language, "location_please", plate=mask_plate(plate))
     made = services.ask_to_move(

@@ -15,6 +15,8 @@ from sqlalchemy.orm import Session
 
 from app import create_app
 from chat.models import ChatMessage
+from city_services.car_move.models import CarMoveRequest
+from city_services.figures.models import HourlyFigure
 from tests.chat.pushes import OFFICIAL_ACCOUNT
 from tests.chat.pushes import Pusher
 from tests.chat.pushes import chat_apps
@@ -176,3 +178,42 @@ def test_twenty_copies_of_one_message_at_the_same_moment_act_once(
     replies = {body for _, body in answers if body != "success"}
     assert len(replies) == 1 and "浙A***45" in replies.pop()
     assert stored(session) == 1
+
+
+def test_a_plate_then_a_location_ask_the_owner_once_through_the_same_quotas(
+    oa: FlaskClient, pusher: Pusher, session: Session, chatting: tuple[Flask, Pusher]
+) -> None:
+    openid = new_openid()
+    status, asked = push(oa, pusher, pusher.text(openid, "挪车 浙a12345"))
+    assert "收到车牌 浙A***45" in asked and "位置" in asked
+    status, sent = push(oa, pusher, pusher.location(openid, 30.2741, 120.1551))
+    assert status == 200 and "已请车主挪车，车牌 浙A***45" in sent
+    made = session.scalars(select(CarMoveRequest)).all()
+    assert len(made) == 1 and made[0].channel == "wechat" and made[0].city_code == "330100"
+    # The plate went with that request: another location asks for nothing more.
+    status, again = push(oa, pusher, pusher.location(openid, 30.2742, 120.1552))
+    assert "收到您的位置" in again
+    # With a fresh location the plate alone asks; within the API's 10 minutes per plate it is refused in words.
+    status, cooling = push(oa, pusher, pusher.text(openid, "挪车 浙A12345"))
+    assert "请过 10 分钟再试" in cooling
+    session.expire_all()
+    assert len(session.scalars(select(CarMoveRequest)).all()) == 1
+    chatting[0].extensions["tally"].flush()
+    session.rollback()  # a new snapshot, after the flush
+    counted = session.scalars(
+        select(HourlyFigure).where(HourlyFigure.service_code == "car_move", HourlyFigure.channel == "wechat")
+    ).all()
+    assert sum(row.requests for row in counted) == 2 and sum(row.succeeded for row in counted) == 1
+
+
+def test_a_bad_plate_or_none_gets_an_example(oa: FlaskClient, pusher: Pusher) -> None:
+    openid = new_openid()
+    assert "车牌号不对" in push(oa, pusher, pusher.text(openid, "挪车 浙I12345"))[1]
+    assert "例如：挪车 浙A12345" in push(oa, pusher, pusher.event(openid, "CLICK", "car_move"))[1]
+
+
+def test_follow_gets_the_welcome_and_unfollow_no_reply(oa: FlaskClient, pusher: Pusher, session: Session) -> None:
+    openid = new_openid()
+    assert "欢迎关注" in push(oa, pusher, pusher.event(openid, "subscribe"))[1]
+    assert push(oa, pusher, pusher.event(openid, "unsubscribe"))[1] == "success"
+    assert stored(session) == 2
