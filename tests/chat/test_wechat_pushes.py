@@ -190,6 +190,8 @@ def test_a_plate_then_a_location_ask_the_owner_once_through_the_same_quotas(
     assert status == 200 and "已请车主挪车，车牌 浙A***45" in sent
     made = session.scalars(select(CarMoveRequest)).all()
     assert len(made) == 1 and made[0].channel == "wechat" and made[0].city_code == "330100"
+    status, progress = push(oa, pusher, pusher.text(openid, "进度"))
+    assert "您最近的申请" in progress and "挪车 浙A***45" in progress and "12345" not in progress
     # The plate went with that request: another location asks for nothing more.
     status, again = push(oa, pusher, pusher.location(openid, 30.2742, 120.1552))
     assert "收到您的位置" in again
