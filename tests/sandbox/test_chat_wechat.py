@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import re
+from pathlib import Path
 from typing import Any
 
 from wechatpy import parse_message
 from wechatpy.crypto import WeChatCrypto
 
+from sandbox.wechat_crypto import wechat_signature
 from tests.sandbox.chat_citytiles import OFFICIAL_ACCOUNT
 from tests.sandbox.chat_citytiles import ORIGINAL_ID
 from tests.sandbox.chat_citytiles import StandIn
@@ -14,6 +17,7 @@ from tests.sandbox.chat_citytiles import chat
 from tests.sandbox.chat_citytiles import encrypted_text
 from tests.sandbox.chat_citytiles import passive_text
 from tests.sandbox.chat_citytiles import plain
+from tests.sandbox.chat_citytiles import sha1_of_sorted
 from tests.sandbox.chat_citytiles import slow
 from tests.sandbox.conftest import MINI_PROGRAM
 from tests.sandbox.conftest import RunningSandbox
@@ -220,3 +224,16 @@ def test_chat_input_is_checked(chat_sandbox: RunningSandbox, stand_in: StandIn) 
     no_message = chat(chat_sandbox, status=400, channel="wechat", app_id=OFFICIAL_ACCOUNT)["error"]
     assert set(no_message["details"]) == {"text", "event", "location"}
     assert stand_in.heard == []
+
+
+def test_the_readme_signing_example_holds() -> None:
+    readme = (Path(__file__).resolve().parents[2] / "sandbox" / "README.md").read_text(encoding="utf-8")
+    section = readme.split("### WeChat official account: the push", 1)[1].split("\n### ", 1)[0]
+    block = re.search(r"```text\n(.*?)```", section, flags=re.S)
+    assert block
+    example = {key.strip(): value.strip() for key, _, value in (line.partition(":") for line in block[1].splitlines())}
+    token, timestamp, nonce = example["token"], example["timestamp"], example["nonce"]
+
+    assert wechat_signature(token, timestamp, nonce) == sha1_of_sorted(token, timestamp, nonce) == example["signature"]
+    sealed = example["Encrypt"]
+    assert wechat_signature(token, timestamp, nonce, sealed) == example["msg_signature"]
