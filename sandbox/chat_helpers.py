@@ -92,8 +92,8 @@ def _wechat_chat(world: World, body: dict[str, Any], message: UserMessage) -> Ch
 
 def _alipay_chat(world: World, body: dict[str, Any], message: UserMessage) -> ChatResult:
     app = _life_account(world, body)
-    if body.get("encrypted") is not None:
-        raise HelperError("only WeChat encrypts pushed messages", {"encrypted": "for channel wechat only"})
+    if flag(body, "encrypted"):
+        raise HelperError("only WeChat encrypts pushed messages", {"encrypted": "true for channel wechat only"})
     return push_to_life_account(world, app, _alipay_user(world, app, body), message)
 
 

@@ -123,7 +123,8 @@ def _read_answer(
         raise BadReply("a reply to another user")
     if fields.get("FromUserName") != app.original_id:
         raise BadReply("a reply from another account")
-    if not fields.get("CreateTime", "").isascii() or not fields.get("CreateTime", "").isdigit():
+    created = fields.get("CreateTime", "")
+    if not (created.isascii() and created.isdigit()):
         raise BadReply("CreateTime is not a whole number of seconds")
     msg_type = fields.get("MsgType", "")
     if msg_type not in REPLY_TYPES:

@@ -157,7 +157,8 @@ def test_chat_input_is_checked_for_alipay(chat_sandbox: RunningSandbox, stand_in
         ({"user": "o-not-an-alipay-id"}, "user"),
         ({"person": {"app_id": ALIPAY_APP, "open_id": "no-such-open-id"}}, "person.open_id"),
         ({"person": {"app_id": ALIPAY_APP, "openid": "x"}}, "person.openid"),
-        ({"encrypted": False}, "encrypted"),
+        ({"encrypted": True}, "encrypted"),
+        ({"encrypted": "no"}, "encrypted"),
         ({"app_id": ALIPAY_APP}, "app_id"),
     ]
     for extra, field in cases:
@@ -165,3 +166,4 @@ def test_chat_input_is_checked_for_alipay(chat_sandbox: RunningSandbox, stand_in
         error = chat(chat_sandbox, status=400, **body)["error"]
         assert error["code"] == "sandbox.invalid_request" and field in error["details"], (extra, error)
     assert stand_in.heard == []
+    assert say(chat_sandbox, text="你好", encrypted=False)["outcome"] == "accepted"  # false is the default
