@@ -21,6 +21,7 @@ Methods:
   user_template_id, page?, data (object or JSON text of {keyword: {value}}), form_id?} ->
   code 10000 and msg_id, spending one subscription the user accepted (POST /_sandbox/alipay/subscribe);
   without one, code 40004 USER_NOT_SUBSCRIBED. The notice is listed by GET /_sandbox/messages?channel=alipay.
+* alipay.open.public.message.custom.send (life accounts): see sandbox/alipay_life_account.py.
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ from flask import Response
 
 from sandbox.alipay_bill import NOT_MADE_YET
 from sandbox.alipay_bill import query_bill_url
+from sandbox.alipay_life_account import send_custom_message
 from sandbox.alipay_trade import ACQ_SYSTEM_ERROR
 from sandbox.alipay_trade import close_trade
 from sandbox.alipay_trade import create_trade
@@ -223,6 +225,7 @@ METHODS: dict[str, tuple[Handler, str]] = {
     "alipay.user.certdoc.certverify.preconsult": (preconsult_certdoc, "alipay.certverify"),
     "alipay.user.certdoc.certverify.consult": (consult_certdoc, "alipay.certverify"),
     "alipay.open.app.mini.templatemessage.send": (send_template_message, "alipay.message"),
+    "alipay.open.public.message.custom.send": (send_custom_message, "alipay.public_message"),
     "alipay.trade.create": (create_trade, "alipay.trade_create"),
     "alipay.trade.query": (query_trade, "alipay.trade_query"),
     "alipay.trade.close": (close_trade, "alipay.trade_close"),

@@ -34,10 +34,9 @@ import time
 import uuid
 from datetime import datetime
 from typing import Any
-from urllib.parse import urlencode
 
 from sandbox.alipay_wire import AlipayError
-from sandbox.keys import sign_rsa2
+from sandbox.alipay_wire import signed_form
 from sandbox.outbox import BEIJING
 from sandbox.pay_notifications import Notification
 from sandbox.payments import ABNORMAL
@@ -281,7 +280,7 @@ def _notification(world: World, order: Order, kind: str, extra: dict[str, str]) 
         "passback_params": order.attach or "",
         **extra,
     }
-    body = _signed_form(world, fields)
+    body = signed_form(world, fields)
     headers = {"Content-Type": "application/x-www-form-urlencoded; charset=utf-8"}
     return Notification(
         notification_id=fields["notify_id"],
@@ -292,16 +291,8 @@ def _notification(world: World, order: Order, kind: str, extra: dict[str, str]) 
         url=order.notify_url or "",
         body=body,
         headers=headers,
-        later_try=lambda: (_signed_form(world, {**fields, "notify_time": alipay_time(time.time())}), dict(headers)),
+        later_try=lambda: (signed_form(world, {**fields, "notify_time": alipay_time(time.time())}), dict(headers)),
     )
-
-
-def _signed_form(world: World, fields: dict[str, str]) -> bytes:
-    """The form Alipay posts: no empty field, signed over all the others but sign and sign_type."""
-    sent = {name: value for name, value in fields.items() if value != ""}
-    unsigned = "&".join(f"{name}={value}" for name, value in sorted(sent.items()) if name != "sign_type")
-    sent["sign"] = sign_rsa2(world.keys.alipay_platform_key, unsigned)
-    return urlencode(sent).encode("ascii")
 
 
 def _trade(world: World, app: AlipayApp, biz: dict[str, Any]) -> Order:

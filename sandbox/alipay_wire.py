@@ -21,6 +21,7 @@ from __future__ import annotations
 import json
 from datetime import datetime
 from typing import Any
+from urllib.parse import urlencode
 
 from flask import Response
 from flask import request
@@ -96,6 +97,15 @@ def request_params() -> dict[str, str]:
 def string_to_sign(params: dict[str, str]) -> str:
     """Sorted k=v pairs of every non-empty parameter except sign."""
     return "&".join(f"{k}={v}" for k, v in sorted(params.items()) if k != "sign" and v != "")
+
+
+def signed_form(world: World, fields: dict[str, str]) -> bytes:
+    """A form Alipay posts to a merchant (notifications, life-account messages), signed with the platform key."""
+    # No empty field; signed over every other field but sign and sign_type, sorted by key, raw values.
+    sent = {name: value for name, value in fields.items() if value != ""}
+    unsigned = "&".join(f"{name}={value}" for name, value in sorted(sent.items()) if name != "sign_type")
+    sent["sign"] = sign_rsa2(world.keys.alipay_platform_key, unsigned)
+    return urlencode(sent).encode("ascii")
 
 
 def authenticate(world: World, params: dict[str, str]) -> AlipayApp:

@@ -94,11 +94,18 @@ def create_control_blueprint(world: World) -> Blueprint:
         return jsonify(
             {
                 "wechat_apps": [
-                    {"app_id": a.app_id, "kind": a.kind, "name": a.name, "unionid_space": a.unionid_space}
+                    {
+                        "app_id": a.app_id,
+                        "kind": a.kind,
+                        "name": a.name,
+                        "unionid_space": a.unionid_space,
+                        "original_id": a.original_id,
+                    }
                     for a in world.config.wechat_apps
                 ],
                 "alipay_apps": [
-                    {"app_id": a.app_id, "name": a.name, "seller_id": a.seller_id} for a in world.config.alipay_apps
+                    {"app_id": a.app_id, "name": a.name, "seller_id": a.seller_id, "kind": a.kind}
+                    for a in world.config.alipay_apps
                 ],
                 "wechat_pay_merchants": [
                     {"mch_id": m.mch_id, "name": m.name, "app_ids": list(m.app_ids)}
@@ -115,7 +122,12 @@ def create_control_blueprint(world: World) -> Blueprint:
             {
                 "state_dir": str(paths.state_dir),
                 "wechat": [
-                    {"app_id": app_id, "secret": secret, "secret_file": str(paths.wechat_secret(app_id))}
+                    {
+                        "app_id": app_id,
+                        "secret": secret,
+                        "secret_file": str(paths.wechat_secret(app_id)),
+                        **_server_credentials(world, app_id),
+                    }
                     for app_id, secret in keys.wechat_secrets.items()
                 ],
                 "alipay": {
@@ -125,6 +137,7 @@ def create_control_blueprint(world: World) -> Blueprint:
                     "app_private_key_pem": keys.alipay_app_private_key_pem,
                     "app_private_key_file": str(paths.alipay_app_private_key),
                     "seller_ids": {a.app_id: a.seller_id for a in world.config.alipay_apps},
+                    "kinds": {a.app_id: a.kind for a in world.config.alipay_apps},
                 },
                 "wechat_pay": [
                     {
@@ -244,6 +257,20 @@ def create_control_blueprint(world: World) -> Blueprint:
         return app_id
 
     return bp
+
+
+def _server_credentials(world: World, app_id: str) -> dict[str, str]:
+    """An official account's server token and EncodingAESKey (and original id); nothing for a mini-program."""
+    keys, app = world.official_account_keys.get(app_id), world.config.wechat_app(app_id)
+    if keys is None or app is None:
+        return {}
+    return {
+        "original_id": app.original_id or "",
+        "token": keys.token,
+        "token_file": str(keys.token_file),
+        "aes_key": keys.encoding_aes_key,
+        "aes_key_file": str(keys.encoding_aes_key_file),
+    }
 
 
 def _identity(body: dict[str, Any], fields: tuple[str, ...] = _IDENTITY_FIELDS) -> Identity:

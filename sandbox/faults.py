@@ -23,9 +23,9 @@ import threading
 from dataclasses import dataclass
 from dataclasses import field
 
-# target -> what it covers. Keep in step with the call sites in wechat.py, wechat_oauth.py, alipay.py,
-# wechat_pay.py, wechat_bill.py and the upstream systems' modules (hangzhou_gjj.py, shenzhen_gjj.py,
-# zhejiang_/guangdong_traffic_police.py, zheyi_his.py, shenzhen_health.py).
+# target -> what it covers. Keep in step with the call sites in wechat.py, wechat_oauth.py,
+# wechat_official_account.py, alipay.py, wechat_pay.py, wechat_bill.py and the upstream systems' modules
+# (hangzhou_gjj.py, shenzhen_gjj.py, zhejiang_/guangdong_traffic_police.py, zheyi_his.py, shenzhen_health.py).
 TARGETS = {
     "wechat.token": "/cgi-bin/token and /cgi-bin/stable_token",
     "wechat.jscode2session": "/sns/jscode2session (mini-program login)",
@@ -33,10 +33,13 @@ TARGETS = {
     "wechat.phone": "/wxa/business/getuserphonenumber",
     "wechat.subscribe_send": "/cgi-bin/message/subscribe/send",
     "wechat.realname": "/cgi-bin/sandbox/realname/check",
+    "wechat.custom_send": "/cgi-bin/message/custom/send (official-account customer-service messages)",
+    "wechat.user_info": "/cgi-bin/user/info (an official account's follower)",
     "alipay.oauth": "alipay.system.oauth.token",
     "alipay.user_info": "alipay.user.info.share",
     "alipay.certverify": "alipay.user.certdoc.certverify.preconsult and .consult",
     "alipay.message": "alipay.open.app.mini.templatemessage.send",
+    "alipay.public_message": "alipay.open.public.message.custom.send (life-account customer-service messages)",
     "alipay.trade_create": "alipay.trade.create",
     "alipay.trade_query": "alipay.trade.query",
     "alipay.trade_close": "alipay.trade.close",

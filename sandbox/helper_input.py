@@ -11,7 +11,9 @@ import math
 import re
 import unicodedata
 from collections.abc import Collection
+from collections.abc import Iterator
 from collections.abc import Mapping
+from contextlib import contextmanager
 from typing import Any
 
 from flask import request
@@ -140,6 +142,26 @@ def flag(fields: Mapping[str, Any], key: str, *, default: bool = False) -> bool:
     if not isinstance(value, bool):
         raise HelperError(f"{key} must be a boolean", {key: "true or false"})
     return value
+
+
+def nested_object(value: object, path: str, allowed: Collection[str]) -> dict[str, Any]:
+    """A nested JSON object with no fields outside allowed (its errors are prefixed by within)."""
+    if not isinstance(value, dict):
+        raise HelperError(f"{path} must be an object", {"": "not a JSON object"})
+    unknown = sorted(key for key in value if key not in allowed)
+    if unknown:
+        raise HelperError("unknown fields", dict.fromkeys(unknown, "not a field of this helper"))
+    return value
+
+
+@contextmanager
+def within(path: str) -> Iterator[None]:
+    """Name the nested field in the details of any HelperError raised inside: records[2].date."""
+    try:
+        yield
+    except HelperError as error:
+        details = {f"{path}.{key}".rstrip("."): reason for key, reason in error.details.items()}
+        raise HelperError(error.message, details) from None
 
 
 def error_body(code: str, message: str, details: Mapping[str, str] | None = None) -> dict[str, Any]:

@@ -16,6 +16,8 @@ State-directory layout (paths relative to `state_dir`):
                                        citytiles signs gateway requests with. Written only when the
                                        sandbox generated the app key pair itself.
 
+    wechat/<app_id>.token, .aes_key    An official account's server token and EncodingAESKey: see
+                                       sandbox/official_account_keys.py.
     outpatient/...                     The outpatient systems' shared secrets (zheyi_his API key,
                                        shenzhen_health_platform app secret): see sandbox/outpatient_keys.py.
 

@@ -13,6 +13,7 @@ from werkzeug.serving import make_server
 from sandbox.alipay import create_alipay_blueprint
 from sandbox.alipay_bill import create_alipay_bill_blueprint
 from sandbox.bill_helpers import create_bill_helpers_blueprint
+from sandbox.chat_helpers import create_chat_helpers_blueprint
 from sandbox.control import create_control_blueprint
 from sandbox.guangdong_traffic_police import create_guangdong_traffic_police_blueprint
 from sandbox.hangzhou_gjj import create_hangzhou_gjj_blueprint
@@ -27,6 +28,7 @@ from sandbox.upstream_control import create_upstream_control_blueprint
 from sandbox.wechat import create_wechat_blueprint
 from sandbox.wechat_bill import create_wechat_bill_blueprint
 from sandbox.wechat_oauth import create_wechat_oauth_blueprint
+from sandbox.wechat_official_account import create_wechat_official_account_blueprint
 from sandbox.wechat_pay import create_wechat_pay_blueprint
 from sandbox.world import World
 from sandbox.world import build_world
@@ -44,6 +46,7 @@ def create_sandbox(config: SandboxConfig) -> Flask:
     for blueprint in (
         create_wechat_blueprint(world),
         create_wechat_oauth_blueprint(world),
+        create_wechat_official_account_blueprint(world),
         create_alipay_blueprint(world),
         create_alipay_bill_blueprint(world),
         create_control_blueprint(world),
@@ -61,6 +64,7 @@ def create_sandbox(config: SandboxConfig) -> Flask:
         create_wechat_bill_blueprint(world),
         create_pay_helpers_blueprint(world),
         create_bill_helpers_blueprint(world),
+        create_chat_helpers_blueprint(world),
     ):
         app.register_blueprint(blueprint)
     return app

@@ -8,6 +8,9 @@ from pathlib import Path
 
 MINI_PROGRAM = "miniprogram"
 OFFICIAL_ACCOUNT = "official_account"
+# Alipay app kinds: a mini-program, or a life account (生活号) that users follow and message.
+ALIPAY_MINI_PROGRAM = "mini_program"
+LIFE_ACCOUNT = "life_account"
 
 
 @dataclass(frozen=True)
@@ -20,6 +23,8 @@ class WeChatApp:
     # Apps bound to the same Open Platform account share a unionid space: one person, one
     # unionid across them, but a different openid per app. None means no unionid at all.
     unionid_space: str | None = None
+    # An official account's original id (原始ID, gh_...): the ToUserName of the messages users send it.
+    original_id: str | None = None
 
 
 # The demo merchant's Alipay account (PID, "seller_id"): the partner that collects the apps' trades.
@@ -33,6 +38,7 @@ class AlipayApp:
     app_id: str
     name: str
     seller_id: str = DEMO_ALIPAY_SELLER_ID  # the merchant account its trades are paid into
+    kind: str = ALIPAY_MINI_PROGRAM  # or LIFE_ACCOUNT
 
 
 @dataclass(frozen=True)
@@ -48,13 +54,22 @@ def default_wechat_apps() -> tuple[WeChatApp, ...]:
     """The demo WeChat mini-program and official account, bound to one Open Platform account."""
     return (
         WeChatApp("wx7c1b5d1e2f3a4b50", MINI_PROGRAM, "城市服务 (mini-program)", "citytiles-open-platform"),
-        WeChatApp("wx9a8b7c6d5e4f3a20", OFFICIAL_ACCOUNT, "城市服务 (official account)", "citytiles-open-platform"),
+        WeChatApp(
+            "wx9a8b7c6d5e4f3a20",
+            OFFICIAL_ACCOUNT,
+            "城市服务 (official account)",
+            "citytiles-open-platform",
+            original_id="gh_3f5a7c9e1b2d",
+        ),
     )
 
 
 def default_alipay_apps() -> tuple[AlipayApp, ...]:
-    """The demo Alipay mini-program."""
-    return (AlipayApp("2021004100000001", "城市服务 (Alipay mini-program)"),)
+    """The demo Alipay mini-program and life account."""
+    return (
+        AlipayApp("2021004100000001", "城市服务 (Alipay mini-program)"),
+        AlipayApp("2021004100000002", "城市服务 (Alipay life account)", kind=LIFE_ACCOUNT),
+    )
 
 
 def default_wechat_pay_merchants() -> tuple[WeChatPayMerchant, ...]:
@@ -103,6 +118,12 @@ class SandboxConfig:
     # A bill's download URL works this long (WeChat Pay: 5 minutes; Alipay: 30 seconds).
     wechat_bill_url_seconds: float = 300.0
     alipay_bill_url_seconds: float = 30.0
+    # Chat: WeChat waits this long for citytiles to answer a pushed message before trying again (5 s,
+    # 3 tries in all); the Alipay life account waits as long. Tests shorten it.
+    chat_reply_timeout_seconds: float = 5.0
+    # An official account may send a user customer-service messages this long after the user last
+    # messaged it (WeChat: 48 hours); tests shorten it.
+    chat_window_seconds: float = 48 * 3600
 
     def wechat_app(self, app_id: str) -> WeChatApp | None:
         """The WeChat app with this id, if configured."""

@@ -8,9 +8,7 @@ ticket is 404 sandbox.not_found and a status change the ticket does not allow is
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 from collections.abc import Mapping
-from contextlib import contextmanager
 from datetime import date
 from typing import Any
 
@@ -35,10 +33,12 @@ from sandbox.helper_input import choice
 from sandbox.helper_input import error_body
 from sandbox.helper_input import flag
 from sandbox.helper_input import json_object
+from sandbox.helper_input import nested_object
 from sandbox.helper_input import required_choice
 from sandbox.helper_input import required_text
 from sandbox.helper_input import text
 from sandbox.helper_input import whole_number
+from sandbox.helper_input import within
 from sandbox.housing_fund import ENTRY_KINDS
 from sandbox.housing_fund import NORMAL
 from sandbox.housing_fund import STATUSES
@@ -205,8 +205,8 @@ def _entries(value: object) -> list[EntryInput] | None:
     entries = []
     for index, item in enumerate(value):
         path = f"records[{index}]"
-        with _within(path):
-            entry = _nested_object(item, path, _ENTRY_FIELDS)
+        with within(path):
+            entry = nested_object(item, path, _ENTRY_FIELDS)
             posted_on, kind = _day(entry, "date"), required_choice(entry, "kind", ENTRY_KINDS)
             entries.append(EntryInput(posted_on, kind, _required_fen(entry, "amount_fen", low=1)))
     return entries
@@ -215,8 +215,8 @@ def _entries(value: object) -> list[EntryInput] | None:
 def _loan(value: object) -> LoanInput | None:
     if value is None:
         return None
-    with _within("loan"):
-        loan = _nested_object(value, "loan", _LOAN_FIELDS)
+    with within("loan"):
+        loan = nested_object(value, "loan", _LOAN_FIELDS)
         principal = _required_fen(loan, "principal_fen", low=1)
         balance = _required_fen(loan, "balance_fen")
         if balance > principal:
@@ -233,23 +233,3 @@ def _loan(value: object) -> LoanInput | None:
             rate_bp=310 if rate is None else rate,
             overdue_periods=whole_number(loan, "overdue_periods", low=0, high=480) or 0,
         )
-
-
-def _nested_object(value: object, path: str, allowed: tuple[str, ...]) -> dict[str, Any]:
-    """A nested JSON object with no fields outside allowed (its errors are prefixed by _within)."""
-    if not isinstance(value, dict):
-        raise HelperError(f"{path} must be an object", {"": "not a JSON object"})
-    unknown = sorted(key for key in value if key not in allowed)
-    if unknown:
-        raise HelperError("unknown fields", dict.fromkeys(unknown, "not a field of this helper"))
-    return value
-
-
-@contextmanager
-def _within(path: str) -> Iterator[None]:
-    """Name the nested field in the details of any HelperError raised inside: records[2].date."""
-    try:
-        yield
-    except HelperError as error:
-        details = {f"{path}.{key}".rstrip("."): reason for key, reason in error.details.items()}
-        raise HelperError(error.message, details) from None

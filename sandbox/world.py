@@ -8,13 +8,17 @@ from sandbox.bill_discrepancies import DiscrepancyBook
 from sandbox.bill_downloads import BillDownloads
 from sandbox.car_move import TrafficPoliceSystems
 from sandbox.car_move import build_traffic_police_systems
+from sandbox.chat_push import MessageIds
 from sandbox.codes import CodeBook
 from sandbox.faults import FaultBoard
+from sandbox.followers import Followers
 from sandbox.grants import GrantStore
 from sandbox.housing_fund import HousingFundSystems
 from sandbox.housing_fund import build_housing_fund_systems
 from sandbox.keys import SandboxKeys
 from sandbox.keys import load_or_create_keys
+from sandbox.official_account_keys import OfficialAccountKeys
+from sandbox.official_account_keys import load_or_create_official_account_keys
 from sandbox.outbox import Outbox
 from sandbox.outpatient import Outpatient
 from sandbox.outpatient import build_outpatient
@@ -27,6 +31,7 @@ from sandbox.payments import PaymentBook
 from sandbox.quota import MinuteQuota
 from sandbox.residents import AlipayResidents
 from sandbox.residents import WeChatResidents
+from sandbox.settings import OFFICIAL_ACCOUNT
 from sandbox.settings import SandboxConfig
 from sandbox.shenzhen_health_wire import SIGNATURE_WINDOW_SECONDS
 from sandbox.subscriptions import SubscriptionBook
@@ -78,6 +83,9 @@ class World:
     notifier: Notifier
     bill_discrepancies: DiscrepancyBook
     bill_downloads: BillDownloads
+    official_account_keys: dict[str, OfficialAccountKeys]  # app_id -> the account's token and EncodingAESKey
+    followers: Followers
+    message_ids: MessageIds
 
 
 def build_world(config: SandboxConfig) -> World:
@@ -113,4 +121,9 @@ def build_world(config: SandboxConfig) -> World:
         notifier=Notifier(pay_clock, config.notify_compression, config.notify_timeout_seconds),
         bill_discrepancies=DiscrepancyBook(),
         bill_downloads=BillDownloads(),
+        official_account_keys=load_or_create_official_account_keys(
+            config.state_dir, [app.app_id for app in config.wechat_apps if app.kind == OFFICIAL_ACCOUNT]
+        ),
+        followers=Followers(),
+        message_ids=MessageIds(),
     )

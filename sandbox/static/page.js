@@ -1,6 +1,6 @@
 "use strict";
 const $ = (id) => document.getElementById(id);
-const state = { config: null, token: null, user: null };
+const state = { config: null, token: null, user: null, login: null };
 
 function showError(text) { $("error").textContent = text || ""; }
 
@@ -30,7 +30,7 @@ function personKey() { return "sandbox-person:" + $("channel").value + ":" + $("
 
 function fillApps() {
   const channel = $("channel").value;
-  const apps = channel === "wechat" ? state.config.wechat_apps.filter((a) => a.kind === "miniprogram") : state.config.alipay_apps;
+  const apps = channel === "wechat" ? state.config.wechat_apps.filter((a) => a.kind === "miniprogram") : state.config.alipay_apps.filter((a) => a.kind === "mini_program");
   $("app").replaceChildren(...apps.map((a) => new Option(a.name + " · " + a.app_id, a.app_id)));
   document.querySelectorAll("section").forEach((s) => { s.classList.toggle("wechat", channel === "wechat"); s.classList.toggle("alipay", channel === "alipay"); });
 }
@@ -58,9 +58,11 @@ async function logIn() {
       const issued = await call("POST", "/_sandbox/wechat/login-code", { ...who, openid: known });
       localStorage.setItem(personKey(), issued.openid); state.user = issued.openid; code = issued.code;
       state.phoneCode = issued.phone_code;
+      state.login = { channel, app_id, user: issued.openid };
     } else {
       const issued = await call("POST", "/_sandbox/alipay/auth-code", { ...who, user_id: known });
       localStorage.setItem(personKey(), issued.user_id); state.user = issued.user_id; code = issued.auth_code;
+      state.login = { channel, app_id, user: issued.user_id, open_id: issued.open_id };
     }
     const session = await citytiles("POST", "/api/v1/sessions", { channel, app_id, code });
     state.token = session.token;
@@ -92,7 +94,7 @@ async function bindPhone() {
 async function logOut() {
   showError("");
   try { if (state.token) await citytiles("DELETE", "/api/v1/sessions/current"); } catch (e) { showError(e.message); }
-  state.token = null; $("who").textContent = "Logged out."; $("me").textContent = "—";
+  state.token = null; state.login = null; $("who").textContent = "Logged out."; $("me").textContent = "—";
 }
 
 async function loadTiles() {
@@ -161,7 +163,7 @@ async function start() {
   try { state.config = await call("GET", "/_sandbox/config"); } catch (e) { showError("Sandbox config: " + e.message); return; }
   fillApps();
   await loadCities();
-  $("channel").addEventListener("change", () => { fillApps(); state.token = null; $("who").textContent = ""; });
+  $("channel").addEventListener("change", () => { fillApps(); state.token = null; state.login = null; $("who").textContent = ""; });
   $("city").addEventListener("change", () => { if (state.token) loadTiles(); });
   $("login").addEventListener("click", logIn);
   $("new-person").addEventListener("click", () => { localStorage.removeItem(personKey()); logIn(); });

@@ -22,6 +22,8 @@ from werkzeug.serving import make_server
 from channels.wechat.client import StableTokenClient
 from sandbox.server import serve_in_thread
 from sandbox.settings import SandboxConfig
+from tests.sandbox.chat_citytiles import StandIn
+from tests.sandbox.chat_citytiles import start_stand_in
 from tests.sandbox.pay_clients import Receiver
 from tests.sandbox.pay_clients import start_receiver
 
@@ -239,6 +241,31 @@ def receiver() -> Iterator[Receiver]:
     running, stop = start_receiver()
     yield running
     stop()
+
+
+@pytest.fixture(scope="session")
+def chat_pair(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[RunningSandbox, StandIn]]:
+    """A sandbox pushing chat messages to a stand-in citytiles that reads the sandbox's credential files."""
+    stand_in, stop_stand_in = start_stand_in()
+    state = tmp_path_factory.mktemp("chat-state")
+    running, stop = start_sandbox(state, citytiles_url=stand_in.base, chat_reply_timeout_seconds=1.0)
+    stand_in.state_dir = state
+    yield running, stand_in
+    stop()
+    stop_stand_in()
+
+
+@pytest.fixture
+def chat_sandbox(chat_pair: tuple[RunningSandbox, StandIn]) -> RunningSandbox:
+    """The chat sandbox (its people and followers are shared by the session's chat tests)."""
+    return chat_pair[0]
+
+
+@pytest.fixture
+def stand_in(chat_pair: tuple[RunningSandbox, StandIn]) -> StandIn:
+    """The stand-in citytiles, with nothing heard and nothing scripted."""
+    chat_pair[1].answer_with()
+    return chat_pair[1]
 
 
 @pytest.fixture(scope="module")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import socket
 from collections.abc import Iterator
 from typing import Any
 
@@ -23,6 +24,7 @@ from tests.sandbox.conftest import WECHAT_CAR_MOVE
 MINI_PROGRAM = "wx7c1b5d1e2f3a4b50"
 OFFICIAL_ACCOUNT = "wx9a8b7c6d5e4f3a20"
 ALIPAY_APP = "2021004100000001"
+LIFE_ACCOUNT = "2021004100000002"
 PERSON = "o-contract-person"
 ALIPAY_PERSON = "2088000099990000"
 
@@ -94,6 +96,22 @@ BODY_HELPERS: dict[str, tuple[dict[str, Any], dict[str, str]]] = {
         {"out_refund_no": "R-contract-0001", "outcome": "abnormal"},
         {"out_refund_no": "text", "outcome": "choice"},
     ),
+    # Pushed to a port nobody listens on: the push fails at once, the input checks are what is tested.
+    "chat": (
+        {"channel": "wechat", "app_id": OFFICIAL_ACCOUNT, "text": "你好", "encrypted": False},
+        {
+            "channel": "choice",
+            "app_id": "text",
+            "user": "text",
+            "text": "text",
+            "encrypted": "boolean",
+            "person": "object",
+            "event": "object",
+            "location": "object",
+        },
+    ),
+    "wechat/verify-server": ({"app_id": OFFICIAL_ACCOUNT}, {"app_id": "text"}),
+    "alipay/verify-gateway": ({"app_id": LIFE_ACCOUNT}, {"app_id": "text"}),
     # An extra payment needs no order (the other kinds name one: test_bill_discrepancies.py).
     "bills/discrepancies": (
         {"channel": "wechat_pay", "kind": "extra_payment", "amount_fen": 100},
@@ -110,6 +128,9 @@ REQUIRED = {
     "faults": ("target", "mode"),
     "refund-outcome": ("out_refund_no", "outcome"),
     "bills/discrepancies": ("channel", "kind"),
+    "chat": ("channel", "app_id", "text"),
+    "wechat/verify-server": ("app_id",),
+    "alipay/verify-gateway": ("app_id",),
 }
 NOT_TEXT = [["x"], {"x": "y"}, 12, 1.5, True, False]
 WRONG_BY_KIND: dict[str, list[Any]] = {
@@ -119,6 +140,8 @@ WRONG_BY_KIND: dict[str, list[Any]] = {
     "number": ["abc", "1.5", ["x"], {"x": 1}, True, -1, 301, 1e300],
     "integer": ["abc", "1", 1.5, ["x"], {"x": 1}, True, 2**63, -(2**63)],
     "boolean": ["true", "false", 0, 1, ["x"], {"x": 1}],
+    # A nested object (its own fields are checked in the chat tests).
+    "object": ["", "text", 12, 1.5, True, False, ["x"]],
 }
 CASES = [
     pytest.param(path, field, wrong, id=f"{path}:{field}={json.dumps(wrong, ensure_ascii=True)[:24]}")
@@ -150,7 +173,11 @@ FOREIGN_DIGITS = {
 @pytest.fixture(scope="module")
 def helpers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FlaskClient]:
     """A private sandbox (its faults and people stay out of other tests), called in-process."""
-    client = create_sandbox(SandboxConfig(state_dir=tmp_path_factory.mktemp("contract"))).test_client()
+    with socket.socket() as probe:  # a port nobody listens on, for citytiles: pushes to it fail at once
+        probe.bind(("127.0.0.1", 0))
+        nobody = f"http://127.0.0.1:{probe.getsockname()[1]}"
+    config = SandboxConfig(state_dir=tmp_path_factory.mktemp("contract"), citytiles_url=nobody)
+    client = create_sandbox(config).test_client()
     enrolled = client.post("/_sandbox/wechat/login-code", json={"app_id": MINI_PROGRAM, "openid": PERSON})
     assert enrolled.status_code == 200, enrolled.text
     enrolled = client.post("/_sandbox/alipay/auth-code", json={"app_id": ALIPAY_APP, "user_id": ALIPAY_PERSON})

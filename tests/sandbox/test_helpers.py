@@ -214,6 +214,11 @@ def test_the_super_app_page_is_self_contained(sandbox: Any) -> None:
     for call in ("/housing-fund/", "/car-move-requests", "/me/vehicles", "/hospitals", "/api/v1/appointments"):
         assert call in services  # the tiles are tappable: each service has its screen
     assert "openService(t.code)" in script
+    chat = sandbox.http.get(sandbox.base + "/_sandbox/static/chat.js", timeout=5).text
+    for call in ("/_sandbox/chat", "/_sandbox/messages", "customer_service", "person"):
+        assert call in chat  # the chat pane writes as the logged-in person and shows customer-service messages
+    for key in ("housing_fund", "car_move", "outpatient", "progress"):
+        assert f'data-menu-key="{key}"' in page.text
     config = sandbox.http.get(sandbox.base + "/_sandbox/config", timeout=5).json()
     assert [a["app_id"] for a in config["wechat_apps"]] == [MINI_PROGRAM, OFFICIAL_ACCOUNT]
 
@@ -256,6 +261,7 @@ def test_the_super_app_page_works_under_a_strict_content_security_policy(sandbox
     parts.feed(page.text)
     assert parts.inline == []
     assert sorted(parts.assets) == [
+        "/_sandbox/static/chat.js",
         "/_sandbox/static/page.css",
         "/_sandbox/static/page.js",
         "/_sandbox/static/services.js",
@@ -270,7 +276,7 @@ def test_the_super_app_page_works_under_a_strict_content_security_policy(sandbox
 
 
 @pytest.mark.skipif(shutil.which("node") is None, reason="node checks the page script's syntax")
-@pytest.mark.parametrize("name", ["page.js", "services.js"])
+@pytest.mark.parametrize("name", ["page.js", "services.js", "chat.js"])
 def test_the_page_scripts_parse(sandbox: Any, tmp_path: Any, name: str) -> None:
     script = tmp_path / name
     script.write_text(sandbox.http.get(sandbox.base + "/_sandbox/static/" + name, timeout=5).text)

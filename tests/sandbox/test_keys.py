@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import re
 import stat
 from pathlib import Path
@@ -30,6 +31,8 @@ def test_first_start_writes_the_documented_layout(tmp_path: Path) -> None:
     assert {path for path in snapshot(tmp_path) if not path.startswith("upstreams/")} == {
         f"wechat/{MINI_PROGRAM}.secret",
         f"wechat/{OFFICIAL_ACCOUNT}.secret",
+        f"wechat/{OFFICIAL_ACCOUNT}.token",
+        f"wechat/{OFFICIAL_ACCOUNT}.aes_key",
         "alipay/platform_private_key.pem",
         "alipay/app_public_key.pem",
         "public/alipay_public_key.pem",
@@ -51,6 +54,22 @@ def test_first_start_writes_the_documented_layout(tmp_path: Path) -> None:
     for secret_file in ("apiv3_key", "wechatpay_private_key.pem"):
         assert stat.S_IMODE((tmp_path / "wechat_pay" / MERCHANT / secret_file).stat().st_mode) == 0o600
     assert stat.S_IMODE((tmp_path / "public" / "wechat_pay" / MERCHANT / "apiclient_key.pem").stat().st_mode) == 0o600
+
+
+def test_the_official_account_has_a_server_token_and_an_encoding_aes_key(tmp_path: Path) -> None:
+    body = create_sandbox(SandboxConfig(state_dir=tmp_path)).test_client().get("/_sandbox/credentials").json
+    token_file, aes_key_file = (tmp_path / "wechat" / f"{OFFICIAL_ACCOUNT}.{name}" for name in ("token", "aes_key"))
+    token, aes_key = token_file.read_text(), aes_key_file.read_text()
+
+    assert re.fullmatch(r"[A-Za-z0-9]{32}", token) and re.fullmatch(r"[A-Za-z0-9]{43}", aes_key)
+    assert len(base64.b64decode(aes_key + "=")) == 32  # AES-256, as WeChat's safe mode reads it
+    assert {stat.S_IMODE(path.stat().st_mode) for path in (token_file, aes_key_file)} == {0o600}
+    [account] = [entry for entry in body["wechat"] if entry["app_id"] == OFFICIAL_ACCOUNT]
+    assert (account["token"], account["aes_key"], account["original_id"]) == (token, aes_key, "gh_3f5a7c9e1b2d")
+    assert (account["token_file"], account["aes_key_file"]) == (str(token_file), str(aes_key_file))
+    [mini_program] = [entry for entry in body["wechat"] if entry["app_id"] == MINI_PROGRAM]
+    assert "token" not in mini_program  # a mini-program has no message server here
+    assert body["alipay"]["kinds"] == {"2021004100000001": "mini_program", "2021004100000002": "life_account"}
 
 
 def test_pems_have_headers_and_wrapped_lines_and_the_sdk_accepts_them(tmp_path: Path) -> None:
