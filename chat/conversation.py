@@ -103,7 +103,8 @@ def take_in(session: Session, desk: Desk, incoming: Incoming) -> Taken:
                 updated_at=now,
             )
             .on_conflict_do_nothing(index_elements=["channel", "app_id", "dedup_key"])
-        )
+            .returning(ChatMessage.id)
+        ).scalar()
         message = session.scalars(
             select(ChatMessage)
             .where(
@@ -113,7 +114,7 @@ def take_in(session: Session, desk: Desk, incoming: Incoming) -> Taken:
             )
             .with_for_update()
         ).one()
-        first = inserted.rowcount == 1  # type: ignore[attr-defined]  # a CursorResult: an INSERT's
+        first = inserted is not None  # the copy whose row went in; every other copy finds it
         queued = False
         if first:
             work = _follower_work(session, desk, incoming, resident_id, where, now)

@@ -8,7 +8,6 @@ import string
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from wechatpy.crypto import WeChatCrypto
 
@@ -82,19 +81,10 @@ def new_openid() -> str:
     return "o" + "".join(secrets.choice(string.ascii_letters + string.digits + "_-") for _ in range(27))
 
 
-def chat_apps(state_dir: Path, channels_toml: str, folder: Path) -> tuple[str, Pusher]:
-    """The channel apps file with the official account chatting (its token and key written in folder)."""
-    token = "".join(secrets.choice(string.ascii_letters + string.digits) for _ in range(32))
-    aes_key = "".join(secrets.choice(string.ascii_letters + string.digits) for _ in range(43))
-    (folder / "oa.token").write_text(token, encoding="utf-8")
-    (folder / "oa.aes_key").write_text(aes_key, encoding="utf-8")
-    extra: dict[str, Any] = {
-        "token_file": str(folder / "oa.token"),
-        "encoding_aes_key_file": str(folder / "oa.aes_key"),
-        "original_id": ORIGINAL_ID,
-        "city": "330100",
-        "mini_program": "wx7c1b5d1e2f3a4b50",
-    }
-    lines = "".join(f'{name} = "{value}"\n' for name, value in extra.items())
-    marker = f'app_id = "{OFFICIAL_ACCOUNT}"\n'
-    return channels_toml.replace(marker, marker + lines), Pusher(token, aes_key)
+def pusher_of(state_dir: Path) -> Pusher:
+    """WeChat's side of the demo official account: the token and key the sandbox wrote for it."""
+    folder = state_dir / "wechat"
+    return Pusher(
+        (folder / f"{OFFICIAL_ACCOUNT}.token").read_text(encoding="utf-8"),
+        (folder / f"{OFFICIAL_ACCOUNT}.aes_key").read_text(encoding="utf-8"),
+    )

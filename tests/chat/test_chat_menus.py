@@ -20,8 +20,8 @@ from identity.staff import NewStaffMember
 from identity.staff import create_staff_member
 from tests.chat.pushes import OFFICIAL_ACCOUNT
 from tests.chat.pushes import Pusher
-from tests.chat.pushes import chat_apps
 from tests.chat.pushes import new_openid
+from tests.chat.pushes import pusher_of
 from tests.conftest import STAFF_PASSWORD
 from tests.conftest import Api
 from tests.conftest import Clock
@@ -56,8 +56,7 @@ def staff_token(app: Flask, api: Api, clock: Clock) -> Callable[..., str]:
 @pytest.fixture
 def app(clean_sandbox: Sandbox, database_url: str, clock: Clock, tmp_path: Path) -> Iterator[Flask]:
     settings = clean_sandbox.service_settings(tmp_path, database_url=database_url, app_env="test")
-    apps, pusher = chat_apps(clean_sandbox.state_dir, settings.channel_apps_file.read_text(encoding="utf-8"), tmp_path)
-    settings.channel_apps_file.write_text(apps, encoding="utf-8")
+    pusher = pusher_of(clean_sandbox.state_dir)
     application = create_app(settings, clock=clock)
     application.extensions["pusher"] = pusher
     yield application

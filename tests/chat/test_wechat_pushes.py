@@ -19,8 +19,8 @@ from city_services.car_move.models import CarMoveRequest
 from city_services.figures.models import HourlyFigure
 from tests.chat.pushes import OFFICIAL_ACCOUNT
 from tests.chat.pushes import Pusher
-from tests.chat.pushes import chat_apps
 from tests.chat.pushes import new_openid
+from tests.chat.pushes import pusher_of
 from tests.concurrency import run_together
 from tests.conftest import Clock
 from tests.conftest import Sandbox
@@ -33,8 +33,7 @@ URL = f"/channels/wechat/{OFFICIAL_ACCOUNT}/messages"
 def chatting(clean_sandbox: Sandbox, database_url: str, clock: Clock, tmp_path: Path) -> Iterator[tuple[Flask, Pusher]]:
     """citytiles with the demo official account chatting, its upstreams at the sandbox."""
     settings = clean_sandbox.service_settings(tmp_path, database_url=database_url, app_env="test")
-    apps, pusher = chat_apps(clean_sandbox.state_dir, settings.channel_apps_file.read_text(encoding="utf-8"), tmp_path)
-    settings.channel_apps_file.write_text(apps, encoding="utf-8")
+    pusher = pusher_of(clean_sandbox.state_dir)
     application = create_app(settings, clock=clock)
     application.testing = True
     yield application, pusher

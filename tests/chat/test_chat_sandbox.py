@@ -1,0 +1,203 @@
+"""Chat end to end: the sandbox plays WeChat (and its users) and pushes to citytiles served over HTTP on loopback."""
+
+from __future__ import annotations
+
+import logging
+import socket
+import threading
+import time
+from collections.abc import Callable
+from collections.abc import Iterator
+from dataclasses import replace
+from datetime import UTC
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+from flask import Flask
+from werkzeug.serving import make_server
+
+from app import create_app
+from app.request_log import JSONFormatter
+from tests.app.test_housing_fund_api import CONSENT
+from tests.app.test_housing_fund_api import new_person
+from tests.app.test_housing_fund_api import open_account
+from tests.chat.pushes import OFFICIAL_ACCOUNT
+from tests.conftest import WECHAT_MINI_PROGRAM as MINI
+from tests.conftest import Api
+from tests.conftest import Clock
+from tests.conftest import Sandbox
+
+HANGZHOU = "330100"
+
+
+class Citytiles:
+    """One HTTP server on a fixed loopback port, serving whichever app the current test made."""
+
+    def __init__(self) -> None:
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            self.port = probe.getsockname()[1]
+        self.app: Flask | None = None
+        self.server = make_server("127.0.0.1", self.port, self._serve, threaded=True)
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def _serve(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
+        assert self.app is not None, "no app for this test"
+        return self.app(environ, start_response)
+
+    def stop(self) -> None:
+        self.server.shutdown()
+
+
+@pytest.fixture(scope="module")
+def citytiles() -> Iterator[Citytiles]:
+    served = Citytiles()
+    yield served
+    served.stop()
+
+
+@pytest.fixture(scope="module")
+def chat_sandbox(citytiles: Citytiles, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sandbox]:
+    """A sandbox whose WeChat pushes to the citytiles served here."""
+    from sandbox.server import serve_in_thread
+    from sandbox.settings import SandboxConfig
+
+    state_dir = tmp_path_factory.mktemp("chat-sandbox")
+    base, stop = serve_in_thread(SandboxConfig(state_dir=state_dir, citytiles_url=f"http://127.0.0.1:{citytiles.port}"))
+    yield Sandbox(base, state_dir)
+    stop()
+
+
+@pytest.fixture
+def app(
+    chat_sandbox: Sandbox, citytiles: Citytiles, database_url: str, clock: Clock, tmp_path: Path
+) -> Iterator[Flask]:
+    chat_sandbox.helper("DELETE", "faults")
+    settings = chat_sandbox.service_settings(tmp_path, database_url=database_url, app_env="test")
+    application = create_app(replace(settings, chat_reply_seconds=1.5), clock=clock)
+    clock.now = datetime.now(UTC)  # the sandbox's users write now
+    citytiles.app = application
+    from city_services.seeding import read_seed
+    from city_services.seeding import seed_catalogue
+
+    with application.extensions["session_factory"]() as session:
+        seed_catalogue(session, read_seed(settings.catalogue_seed), now=clock())
+    yield application
+    citytiles.app = None
+    chat_sandbox.helper("DELETE", "faults")
+    application.extensions["tasks"].drain()
+    application.extensions["engine"].dispose()
+
+
+@pytest.fixture
+def logged(app: Flask) -> Iterator[list[str]]:
+    """Every line citytiles logs during the test, as its JSON formatter writes it (extras included)."""
+    lines: list[str] = []
+    formatter = JSONFormatter()
+
+    class Keep(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            lines.append(formatter.format(record))
+
+    handler = Keep(level=logging.DEBUG)
+    logger = logging.getLogger("citytiles")
+    logger.addHandler(handler)
+    yield lines
+    logger.removeHandler(handler)
+
+
+def chat(sandbox: Sandbox, **message: Any) -> dict[str, Any]:
+    answer: dict[str, Any] = sandbox.helper(
+        "POST", "chat", json={"channel": "wechat", "app_id": OFFICIAL_ACCOUNT, **message}
+    )
+    return answer
+
+
+def test_a_follower_verified_in_the_mini_program_gets_the_balance_and_asks_a_car_to_move(
+    api: Api, app: Flask, chat_sandbox: Sandbox, logged: list[str]
+) -> None:
+    person = new_person("周八")
+    open_account(chat_sandbox, HANGZHOU, person, balance_fen=1_234_567, monthly_fen=200_000)
+    login = chat_sandbox.wechat_code(MINI, real_name=person.name, id_number=person.id_number)
+    me = {"person": {"app_id": MINI, "openid": login["openid"]}}
+
+    followed = chat(chat_sandbox, event={"type": "subscribe"}, **me)
+    assert followed["outcome"] == "replied" and "欢迎关注" in followed["reply"]["content"]
+    openid = followed["user"]
+    unverified = chat(chat_sandbox, text="公积金", user=openid)
+    assert "先实名认证" in unverified["reply"]["content"]
+
+    # The same person verifies in the mini-program: one resident, by the unionid WeChat gives both apps.
+    token = api.post(
+        "/api/v1/sessions", json={"channel": "wechat", "app_id": MINI, "code": login["code"]}, expected=201
+    )["token"]
+    claim = {"name": person.name, "id_number": person.id_number, "consent_version": CONSENT}
+    api.post("/api/v1/me/real-name", json=claim, token=token)
+    balance = chat(chat_sandbox, text="公积金", user=openid)
+    assert balance["outcome"] == "replied"
+    assert "12,345.67 元" in balance["reply"]["content"] and "2,000.00 元" in balance["reply"]["content"]
+
+    chat(chat_sandbox, text="挪车 浙A12345", user=openid)
+    moved = chat(
+        chat_sandbox, location={"latitude": 30.2741, "longitude": 120.1551, "label": "杭州市西湖区"}, user=openid
+    )
+    assert "已请车主挪车" in moved["reply"]["content"]
+    sent = api.get("/api/v1/me/sent-car-move-requests", token=token)["requests"]
+    assert [r["plate"] for r in sent] == ["浙A***45"]
+    assert sent[0]["location"] == {"lat": 30.2741, "lng": 120.1551}
+
+    # Nothing personal in any log line: not the openid, the name, the ID number, the plate, the balance or the place.
+    text = "\n".join(logged)
+    assert logged
+    for personal in (openid, person.name, person.id_number, "浙A12345", "12,345.67", "1234567", "30.2741", "120.1551"):
+        assert personal not in text, personal
+
+
+def test_safe_mode_through_the_sandbox(app: Flask, chat_sandbox: Sandbox) -> None:
+    answer = chat(chat_sandbox, text="帮助", encrypted=True)
+    assert answer["outcome"] == "replied" and "挪车 浙A12345" in answer["reply"]["content"]
+    assert len(answer["tries"]) == 1
+
+
+def test_a_slow_upstream_gets_success_at_once_and_the_balance_as_a_customer_service_message(
+    api: Api, app: Flask, chat_sandbox: Sandbox
+) -> None:
+    person = new_person("吴九")
+    open_account(chat_sandbox, HANGZHOU, person, balance_fen=765_432, monthly_fen=100_000)
+    login = chat_sandbox.wechat_code(MINI, real_name=person.name, id_number=person.id_number)
+    token = api.post(
+        "/api/v1/sessions", json={"channel": "wechat", "app_id": MINI, "code": login["code"]}, expected=201
+    )["token"]
+    api.post(
+        "/api/v1/me/real-name",
+        json={"name": person.name, "id_number": person.id_number, "consent_version": CONSENT},
+        token=token,
+    )
+    chat_sandbox.helper(
+        "POST",
+        "faults",
+        json={"target": "housing_fund.hangzhou_gjj", "mode": "slow", "delay_seconds": 3, "persistent": True},
+    )
+    started = time.monotonic()
+    answer = chat(chat_sandbox, text="公积金", person={"app_id": MINI, "openid": login["openid"]})
+    assert answer["outcome"] == "accepted" and answer["reply"] is None
+    assert len(answer["tries"]) == 1 and time.monotonic() - started < 5  # WeChat never retried
+    deadline = time.monotonic() + 15
+    texts: list[str] = []
+    while time.monotonic() < deadline and not texts:
+        listed = chat_sandbox.helper("GET", f"messages?channel=wechat&user={answer['user']}")
+        texts = [m["text"] for m in json_list(listed) if m.get("kind") == "customer_service"]
+        time.sleep(0.2)
+    assert len(texts) == 1 and "7,654.32 元" in texts[0]
+
+
+def json_list(listed: Any) -> list[dict[str, Any]]:
+    """The sandbox's message list, whatever it is wrapped in."""
+    if isinstance(listed, dict):
+        for value in listed.values():
+            if isinstance(value, list):
+                return value
+    return list(listed)
