@@ -67,7 +67,12 @@ function carMove() {
     button("Send", async () => showRequest(await citytiles("POST", cityPath() + "/car-move-requests", {
       plate: $("cm-plate").value.trim(), location: { lat: Number($("cm-lat").value), lng: Number($("cm-lng").value) }, message: $("cm-message").value.trim() || undefined,
     }))),
-    button("Refresh", act("refresh")), button("Nudge", act("nudge")), button("Cancel", act("cancel")), out,
+    button("Refresh", act("refresh")), button("Nudge", act("nudge")), button("Cancel", act("cancel")),
+    button("My requests (here and by chat)", async () => {
+      const data = await citytiles("GET", "/api/v1/me/sent-car-move-requests");
+      const items = listOf(data, ["requests", "items"]);
+      out.replaceChildren(...items.map((r) => el("div", { className: "tile" }, el("b", { textContent: (r.plate || "") + " · " + (r.status || "") + " · " + (r.id || "") }))), shown(data));
+    }), out,
     el("h3", { textContent: "As the owner (another tab, another person)" }),
     field("My plate", input("cm-my-plate", "粤B12345")),
     button("Register my plate", async () => mine.replaceChildren(shown(await citytiles("POST", "/api/v1/me/vehicles", { city: $("city").value, plate: $("cm-my-plate").value.trim() })))),
