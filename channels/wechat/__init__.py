@@ -34,6 +34,7 @@ LOGIN_KINDS: dict[str, Callable[[dict[str, Any], StableTokenClient, Settings, Ch
         base_url=settings.channels.wechat_api_base_url,
         timeout=settings.channel_timeout_seconds,
         calls=calls,
+        followers=client,
     ),
 }
 

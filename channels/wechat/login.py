@@ -12,6 +12,7 @@ from channels.wechat.client import CheckedOAuth
 from channels.wechat.client import StableTokenClient
 from channels.wechat.client import TimeoutSession
 from channels.wechat.errors import from_wechat
+from errors import UpstreamUnavailable
 from identity.ports import ChannelUser
 
 
@@ -48,9 +49,20 @@ class OfficialAccountLogin:
     name = "wechat_official_account"
     channel = "wechat"
 
-    def __init__(self, app_id: str, secret: str, *, base_url: str, timeout: float, calls: ChannelCalls) -> None:
+    def __init__(
+        self,
+        app_id: str,
+        secret: str,
+        *,
+        base_url: str,
+        timeout: float,
+        calls: ChannelCalls,
+        followers: StableTokenClient | None = None,
+    ) -> None:
         self.app_id, self.secret, self.base_url, self.timeout = app_id, secret, base_url.rstrip("/"), timeout
         self.calls = calls
+        # snsapi_base gives no unionid; for a follower of the account cgi-bin/user/info does.
+        self.followers = followers
 
     def exchange_code(self, code: str) -> ChannelUser:
         """Exchange the code; a fresh WeChatOAuth per call because it keeps the result on itself."""
@@ -67,4 +79,24 @@ class OfficialAccountLogin:
             return answer_fields("wechat", "oauth2_access_token", result, "openid")
 
         result = self.calls.call(self.app_id, "oauth2_access_token", attempt)
-        return ChannelUser("wechat", self.app_id, result["openid"], result.get("unionid"))
+        unionid = result.get("unionid") or self._follower_unionid(result["openid"])
+        return ChannelUser("wechat", self.app_id, result["openid"], unionid)
+
+    def _follower_unionid(self, openid: str) -> str | None:
+        """The unionid WeChat gives for a follower; None for anyone else, or when it cannot be asked now."""
+        client = self.followers
+        if client is None:
+            return None
+
+        def attempt() -> dict[str, Any]:
+            try:
+                return dict(client.user.get(openid))
+            except WeChatException as error:
+                raise from_wechat(error) from error
+
+        try:
+            found = self.calls.call(self.app_id, "user_info", attempt)
+        except UpstreamUnavailable:
+            return None  # the login goes on; the follower's next message or login joins them
+        unionid = found.get("unionid") if found.get("subscribe") == 1 else None
+        return unionid if isinstance(unionid, str) and unionid else None

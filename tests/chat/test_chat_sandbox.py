@@ -201,3 +201,25 @@ def json_list(listed: Any) -> list[dict[str, Any]]:
             if isinstance(value, list):
                 return value
     return list(listed)
+
+
+def test_a_follower_logging_in_silently_to_the_accounts_pages_is_the_same_resident(
+    api: Api, app: Flask, chat_sandbox: Sandbox
+) -> None:
+    mini = chat_sandbox.wechat_code(MINI)
+    mini_token = api.post(
+        "/api/v1/sessions", json={"channel": "wechat", "app_id": MINI, "code": mini["code"]}, expected=201
+    )
+    followed = chat(chat_sandbox, event={"type": "subscribe"}, person={"app_id": MINI, "openid": mini["openid"]})
+    # snsapi_base gives the openid alone; the account asks user/info for its follower's unionid.
+    silent = chat_sandbox.wechat_code(OFFICIAL_ACCOUNT, openid=followed["user"], scope="snsapi_base")
+    body = {"channel": "wechat", "app_id": OFFICIAL_ACCOUNT, "code": silent["code"]}
+    web_token = api.post("/api/v1/sessions", json=body, expected=201)
+    assert (
+        api.get("/api/v1/me", token=web_token["token"])["id"] == api.get("/api/v1/me", token=mini_token["token"])["id"]
+    )
+    # Someone who does not follow gets no unionid that way: a resident of their own until they follow or consent.
+    stranger = chat_sandbox.wechat_code(OFFICIAL_ACCOUNT, scope="snsapi_base")
+    body = {"channel": "wechat", "app_id": OFFICIAL_ACCOUNT, "code": stranger["code"]}
+    other = api.post("/api/v1/sessions", json=body, expected=201)
+    assert api.get("/api/v1/me", token=other["token"])["id"] != api.get("/api/v1/me", token=mini_token["token"])["id"]
