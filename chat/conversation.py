@@ -164,7 +164,8 @@ def carry_out(session: Session, desk: Desk, ref: str) -> None:
     """The outbox task of a message: answer it, then send the reply if the push was answered without it."""
     message_id = int(ref)
     answer(session, desk, message_id)
-    message = session.get(ChatMessage, message_id)
+    message = session.scalars(select(ChatMessage).where(ChatMessage.id == message_id).with_for_update()).first()
+    end_reads(session)  # read afresh (the web tier may have deferred it meanwhile), then no lock across the send
     if message is None or message.state != DEFERRED or not message.reply_sealed:
         return
     channel = desk.channels[message.app_id]
