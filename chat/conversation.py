@@ -102,7 +102,10 @@ def take_in(session: Session, desk: Desk, incoming: Incoming) -> Taken:
                 updated_at=now,
             )
             .on_conflict_do_nothing(index_elements=["channel", "app_id", "dedup_key"])
+            .returning(ChatMessage.__table__.c.id)
         )
+        # The row the INSERT returns tells the first delivery: psycopg reports no rowcount for it (-1).
+        first = inserted.first() is not None
         message = session.scalars(
             select(ChatMessage)
             .where(
@@ -112,7 +115,6 @@ def take_in(session: Session, desk: Desk, incoming: Incoming) -> Taken:
             )
             .with_for_update()
         ).one()
-        first = inserted.rowcount == 1  # type: ignore[attr-defined]  # a CursorResult: an INSERT's
         queued = False
         if first:
             work = _follower_work(session, desk, incoming, resident_id, where, now)
