@@ -6,6 +6,7 @@ import logging
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any
+from urllib.parse import quote
 
 from sqlalchemy.orm import Session
 
@@ -46,6 +47,15 @@ ACCOUNT_STATES = {
 }
 # Where the mini-program books an appointment.
 OUTPATIENT_PAGE = "pages/outpatient/index"
+# How a text message links to a mini-program's page, per channel: WeChat's tag, Alipay's scheme (plain text).
+MINI_PROGRAM_LINKS: dict[str, Callable[[str, str, str], str]] = {
+    "wechat": lambda app_id, page, words: (
+        f'<a data-miniprogram-appid="{app_id}" data-miniprogram-path="{page}">{words}</a>'
+    ),
+    "alipay": lambda app_id, page, words: (
+        f"{words}：alipays://platformapi/startapp?appId={app_id}&page={quote(page, safe='')}"
+    ),
+}
 PROGRESS_SHOWN = 3
 
 
@@ -119,11 +129,8 @@ def _car_move(
 def _outpatient(account: Account, language: str) -> str:
     if account.mini_program_app_id is None:
         return say(language, "outpatient_plain")
-    link = (
-        f'<a data-miniprogram-appid="{account.mini_program_app_id}" data-miniprogram-path="{OUTPATIENT_PAGE}">'
-        + ("点这里挂号" if language == "zh-CN" else "Book here")
-        + "</a>"
-    )
+    words = "点这里挂号" if language == "zh-CN" else "Book here"
+    link = MINI_PROGRAM_LINKS[account.channel](account.mini_program_app_id, OUTPATIENT_PAGE, words)
     return say(language, "outpatient_link", link=link)
 
 

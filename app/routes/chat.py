@@ -1,15 +1,19 @@
-"""Where WeChat pushes an official account's messages: each taken in once, answered within the 5-second limit.
+"""Where WeChat and Alipay push their accounts' messages: each taken in once, answered within the channel's limit.
 
-The reply goes back passively when it is ready in time (most are; an upstream's answer usually
-is). When it is not, WeChat gets "success" at once, so it never retries, and the reply follows
-as a customer-service message from the background task that worked it out.
+WeChat: the reply goes back passively when it is ready in time (most are; an upstream's answer
+usually is). When it is not, WeChat gets "success" at once, so it never retries, and the reply
+follows as a customer-service message from the background task that worked it out.
+Alipay (life accounts) takes no reply in the answer: it gets a signed acknowledgement once the
+message is stored, and every reply follows as a message of its own.
 """
 
 from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from typing import Any
+from urllib.parse import parse_qsl
 
 from flask import Blueprint
 from flask import Response
@@ -34,6 +38,11 @@ blueprint = Blueprint("chat", __name__)
 security_log = logging.getLogger("citytiles.security")
 # How often a push waiting for its reply looks whether the task has it.
 POLL_SECONDS = 0.05
+# What Alipay pushes to a life account (the `service` field) -> the signed answer it gets.
+ALIPAY_SERVICES: dict[str, Callable[[Any, dict[str, str]], str]] = {
+    "alipay.service.check": lambda account, form: str(account.gateway_check(form)),
+    "alipay.mobile.public.message.notify": lambda account, form: _take_in_alipay(account, form),
+}
 
 
 @blueprint.get("/channels/wechat/<app_id>/messages")
@@ -73,6 +82,46 @@ def wechat_message(app_id: str) -> Response:
     text = _reply_in_time(taken.message_id)
     body = account.passive(request.args, incoming.user, text or "")
     return Response(body, mimetype="text/plain" if body == "success" else "application/xml")
+
+
+@blueprint.post("/channels/alipay/<app_id>/gateway")
+@operation(
+    summary="A life account's gateway check or message (Alipay's form, RSA2-signed): a signed XML answer",
+    tag="chat",
+    errors=("chat.account_not_found", "chat.push_refused", "request.too_large"),
+)
+def alipay_gateway(app_id: str) -> Response:
+    """Alipay sends each push until it is acknowledged: the same message acts once, whatever arrives when."""
+    account = _chat("alipay", app_id)
+    try:
+        form = _form(read_body())
+        answer = ALIPAY_SERVICES.get(form.get("service", ""))
+        if answer is None:
+            raise ChatRefused("a service Alipay does not push to life accounts")
+        body = answer(account, form)
+    except ChatRefused as refused:
+        raise _refused("alipay", app_id, refused) from refused
+    return Response(body, mimetype="text/xml")
+
+
+def _take_in_alipay(account: Any, form: dict[str, str]) -> str:
+    """Store the message (its reply is the task's), then acknowledge it."""
+    taken = take_in(get_session(), current_app.extensions["chat_desk"], account.read(form))
+    if taken.queued:
+        current_app.extensions["tasks"].kick()
+    return str(account.acknowledgement())
+
+
+def _form(body: bytes) -> dict[str, str]:
+    """The push's form fields, read from the raw bytes as UTF-8; a field sent twice is garbled."""
+    try:
+        pairs = parse_qsl(body.decode("utf-8"), keep_blank_values=True, strict_parsing=True, errors="strict")
+    except (UnicodeDecodeError, ValueError) as garbled:
+        raise ChatRefused("the form cannot be read") from garbled
+    form = dict(pairs)
+    if len(form) != len(pairs):
+        raise ChatRefused("a field is sent twice")
+    return form
 
 
 def _reply_in_time(message_id: int) -> str | None:
