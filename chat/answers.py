@@ -31,6 +31,8 @@ REFUSALS = {
     "housing_fund.account_not_found": "no_fund_account",
     "housing_fund.name_mismatch": "no_fund_account",
     "car_move.invalid_plate": "bad_plate",
+    "car_move.vehicle_not_found": "no_such_car",
+    "car_move.plate_refused": "no_such_car",
     "car_move.monthly_quota_exceeded": "quota_used",
     "car_move.plate_cooling_down": "plate_cooling",
     "car_move.owner_complained": "owner_complained",

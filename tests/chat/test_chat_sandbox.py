@@ -223,3 +223,46 @@ def test_a_follower_logging_in_silently_to_the_accounts_pages_is_the_same_reside
     body = {"channel": "wechat", "app_id": OFFICIAL_ACCOUNT, "code": stranger["code"]}
     other = api.post("/api/v1/sessions", json=body, expected=201)
     assert api.get("/api/v1/me", token=other["token"])["id"] != api.get("/api/v1/me", token=mini_token["token"])["id"]
+
+
+LIFE_ACCOUNT, ALIPAY_MINI = "2021004100000002", "2021004100000001"
+
+
+def customer_service(sandbox: Sandbox, channel: str, user: str, count: int = 1) -> list[str]:
+    """The customer-service messages the channel showed the user, waited for (the task sends them)."""
+    deadline, texts = time.monotonic() + 15, []
+    while time.monotonic() < deadline and len(texts) < count:
+        listed = sandbox.helper("GET", f"messages?channel={channel}&user={user}")
+        texts = [m["text"] for m in json_list(listed) if m.get("kind") == "customer_service"]
+        time.sleep(0.2)
+    return texts
+
+
+def test_alipay_checks_the_gateway_and_a_life_account_follower_gets_answers_through_the_message_api(
+    api: Api, app: Flask, chat_sandbox: Sandbox
+) -> None:
+    checked = chat_sandbox.helper("POST", "alipay/verify-gateway", json={"app_id": LIFE_ACCOUNT})
+    assert checked["passed"] is True, checked
+    person = new_person("郑十")
+    open_account(chat_sandbox, HANGZHOU, person, balance_fen=3_456_789, monthly_fen=150_000)
+    login = chat_sandbox.alipay_code(real_name=person.name, id_number=person.id_number)
+    body = {"channel": "alipay", "app_id": ALIPAY_MINI, "code": login["auth_code"]}
+    token = api.post("/api/v1/sessions", json=body, expected=201)["token"]
+    api.post("/api/v1/me/real-name", json={"name": person.name, "id_number": person.id_number,
+                                            "consent_version": CONSENT}, token=token)  # fmt: skip
+    me = {"person": {"app_id": ALIPAY_MINI, "open_id": login["open_id"]}}
+    asked = chat_sandbox.helper(
+        "POST", "chat", json={"channel": "alipay", "app_id": LIFE_ACCOUNT, "text": "公积金", **me}
+    )
+    assert asked["outcome"] == "accepted" and len(asked["tries"]) == 1
+    texts = customer_service(chat_sandbox, "alipay", asked["user"])
+    assert len(texts) == 1 and "34,567.89 元" in texts[0]
+    chat_sandbox.helper(
+        "POST", "chat", json={"channel": "alipay", "app_id": LIFE_ACCOUNT, "text": "挪车 浙AD12345", **me}
+    )
+    place = {"latitude": 30.2741, "longitude": 120.1551, "label": "杭州市西湖区"}
+    chat_sandbox.helper("POST", "chat", json={"channel": "alipay", "app_id": LIFE_ACCOUNT, "location": place, **me})
+    texts = customer_service(chat_sandbox, "alipay", asked["user"], count=3)
+    assert "已请车主挪车，车牌 浙A****45" in texts[-1]
+    sent = api.get("/api/v1/me/sent-car-move-requests", token=token)["requests"]
+    assert [r["plate"] for r in sent] == ["浙A****45"]

@@ -212,6 +212,8 @@ def test_a_bad_plate_or_none_gets_an_example(oa: FlaskClient, pusher: Pusher) ->
     openid = new_openid()
     assert "车牌号不对" in push(oa, pusher, pusher.text(openid, "挪车 浙I12345"))[1]
     assert "例如：挪车 浙A12345" in push(oa, pusher, pusher.event(openid, "CLICK", "car_move"))[1]
+    push(oa, pusher, pusher.location(openid, 30.2741, 120.1551))
+    assert "没有查到这辆车" in push(oa, pusher, pusher.text(openid, "挪车 浙A54321"))[1]
 
 
 def test_follow_gets_the_welcome_and_unfollow_no_reply(oa: FlaskClient, pusher: Pusher, session: Session) -> None:
