@@ -239,7 +239,7 @@ def customer_service(sandbox: Sandbox, channel: str, user: str, count: int = 1) 
 
 
 def test_alipay_checks_the_gateway_and_a_life_account_follower_gets_answers_through_the_message_api(
-    api: Api, app: Flask, chat_sandbox: Sandbox
+    api: Api, app: Flask, chat_sandbox: Sandbox, logged: list[str]
 ) -> None:
     checked = chat_sandbox.helper("POST", "alipay/verify-gateway", json={"app_id": LIFE_ACCOUNT})
     assert checked["passed"] is True, checked
@@ -266,3 +266,6 @@ def test_alipay_checks_the_gateway_and_a_life_account_follower_gets_answers_thro
     assert "已请车主挪车，车牌 浙A****45" in texts[-1]
     sent = api.get("/api/v1/me/sent-car-move-requests", token=token)["requests"]
     assert [r["plate"] for r in sent] == ["浙A****45"]
+    text = "\n".join(logged)
+    for personal in (asked["user"], person.name, person.id_number, "浙AD12345", "34,567.89", "3456789", "30.2741"):
+        assert personal not in text, personal
