@@ -139,6 +139,9 @@ ACCESS_TESTS = [
     ),
 ]
 # area -> (files to mutate, the tests that guard them, whether its tests need the test Redis)
+# Chat: the push checks (signatures, age, hostile XML) of both channels and each message taken in once.
+CHAT = ["chat/*", "channels/wechat/chat.py", "channels/alipay/chat.py"]
+CHAT_TESTS = ["tests/chat"]
 AREAS: dict[str, tuple[list[str], list[str], bool]] = {
     "identity": (PEOPLE, IDENTITY_TESTS, False),
     "access": (ACCESS, ACCESS_TESTS, False),
@@ -151,6 +154,7 @@ AREAS: dict[str, tuple[list[str], list[str], bool]] = {
     "city_services": (SERVICES, SERVICE_TESTS, False),
     "billing": (MONEY, MONEY_TESTS, False),
     "reconciliation": (RECONCILIATION, RECONCILIATION_TESTS, False),
+    "chat": (CHAT, CHAT_TESTS, False),
 }
 
 
