@@ -2,10 +2,10 @@
 
 A day's bill is nearly all plain payment lines. One pattern call over a block of text (a quarter of
 a megabyte, cut after its last line end) reads every line of the block: a plain payment line gives
-its time, order number, amount and fee as written, with every needed cell checked as PaymentLines
-checks it; any other line comes back empty and is read by WeChatBill's own line reading (Reading),
-so it is read, numbered and refused exactly as there. Lines are numbered as WeChatBill numbers
-them: a lone carriage return ends a line too.
+its date, order number, amount and fee as written, with every needed cell checked as PaymentLines
+checks it (the block's few distinct dates then checked once); any other line comes back empty and is
+read by WeChatBill's own line reading (Reading), so it is read, numbered and refused exactly as
+there. Lines are numbered as WeChatBill numbers them: a lone carriage return ends a line too.
 """
 
 from __future__ import annotations
@@ -13,7 +13,6 @@ from __future__ import annotations
 import codecs
 import io
 import re
-from collections import deque
 from collections.abc import Generator
 from collections.abc import Iterable
 from collections.abc import Iterator
@@ -31,10 +30,11 @@ from billing.wechat_bill import WeChatBill
 # Bytes read at a time: big enough that a pattern call reads a thousand lines, small enough to stay in cache.
 BLOCK = 1 << 18
 # The cells a plain line gives, as written: all the matching needs to pass a line that agrees with our books.
-_GIVEN = {"交易时间": "at", "商户订单号": "out_trade_no", "应结订单金额": "amount", "手续费": "fee"}
+_GIVEN = {"商户订单号": "out_trade_no", "应结订单金额": "amount", "手续费": "fee"}
+# A plain line's time: its date given, to be checked once per block; the time of day a real one by its
+# shape (a stricter shape than PaymentLines' own: a line it refuses is read cell by cell, and refused).
+_TIME = r"(?P<date>[0-9]{4}-[0-9]{2}-[0-9]{2}) (?:[01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9]"
 _GROUP = re.compile(r"\(\?P<\w+>")
-# Distinct times known to be real, kept for reuse: a day has 86,400.
-_TIMES_KEPT = 1 << 17
 
 
 class WeChatBlocks(WeChatBill):
@@ -59,10 +59,11 @@ class PlainLines:
         for name, pattern in _PAYMENT_CELLS.items():
             shape = _GROUP.sub("(?:", pattern)  # PaymentLines' own cell, without its groups
             cells[columns[name]] = f"(?P<{_GIVEN[name]}>{shape})" if name in _GIVEN else shape
+        cells[columns["交易时间"]] = _TIME
         # Each line is matched once: whole as a plain payment (its line end left out), or else as anything.
         self.pattern = re.compile("^(?:`" + ",`".join(cells) + r"\r?|[^\n]*)$", re.MULTILINE)
         index = {name: number - 1 for name, number in self.pattern.groupindex.items()}
-        self.time = itemgetter(index["at"])
+        self.date = itemgetter(index["date"])
         self.number = itemgetter(index["out_trade_no"])
         self.amount_and_fee = itemgetter(index["amount"], index["fee"])
         self.other = ("",) * len(index)
@@ -101,7 +102,7 @@ class Block:
 
 
 class PlainRun:
-    """Consecutive plain payment lines: each one's time, out_trade_no, amount and fee as the bill writes them."""
+    """Consecutive plain payment lines: each one's date, out_trade_no, amount and fee as the bill writes them."""
 
     def __init__(self, first_line: int, cells: list[tuple[str, ...]], block: Block, offset: int, plain: PlainLines):
         self.first_line, self.cells, self._block, self._offset, self._plain = first_line, cells, block, offset, plain
@@ -129,7 +130,7 @@ class PlainRun:
 def _read(raw: BinaryIO, reading: Reading) -> Iterator[BillLine | BadLine | PlainRun]:
     line_no = 0
     plain: PlainLines | None = None
-    times = _Times()
+    dates = _Dates()
     for text in _texts(raw):
         if not reading.in_details:
             line_no, text = yield from _until_details(reading, line_no, text)
@@ -145,7 +146,7 @@ def _read(raw: BinaryIO, reading: Reading) -> Iterator[BillLine | BadLine | Plai
             continue
         block = Block(text)
         cells = plain.pattern.findall(text, 0, len(text) - block.ends_whole)
-        bad = times.unreal(set(map(plain.time, cells)))
+        bad = dates.unreal(set(map(plain.date, cells)))
         if not bad and plain.other not in cells:
             yield PlainRun(line_no + 1, cells, block, 0, plain)
             line_no += len(cells)
@@ -178,7 +179,7 @@ def _mixed(
     """A block with other lines among its plain ones: runs between them, each other line read as ever."""
     start = 0
     for index, cell in enumerate(cells):
-        if cell != plain.other and plain.time(cell) not in bad:
+        if cell != plain.other and plain.date(cell) not in bad:
             continue
         if index > start:
             yield PlainRun(line_no + 1, cells[start:index], block, start, plain)
@@ -224,33 +225,22 @@ def _texts(raw: BinaryIO) -> Iterator[str]:
         yield rest.decode("utf-8")
 
 
-class _Times:
-    """Which of a block's distinct time texts are no real time (a 13th month), as beijing_time says; kept for reuse."""
+class _Dates:
+    """Which of a block's distinct dates are no real date (a 13th month), as beijing_time says; kept for reuse."""
 
     def __init__(self) -> None:
         self._real: set[str] = set()
 
-    def unreal(self, texts: set[str]) -> set[str]:
-        """Those of the texts (of the time's shape, or empty) that beijing_time refuses."""
-        new = texts - self._real
-        new.discard("")
-        if not new:
-            return set()
-        if len(self._real) + len(new) > _TIMES_KEPT:
-            self._real.clear()
-        try:
-            deque(map(real_time, new), maxlen=0)  # a busy day brings a new time every second: checked in bulk
-        except ValueError:
-            unreal = {text for text in new if not _is_real(text)}
-            self._real |= new - unreal
-            return unreal
-        self._real |= new
-        return set()
-
-
-def _is_real(text: str) -> bool:
-    try:
-        real_time(text)
-    except ValueError:
-        return False
-    return True
+    def unreal(self, dates: set[str]) -> set[str]:
+        """Those of the dates (of the date's shape, or empty) that beijing_time refuses."""
+        unreal = set()
+        for date in dates - self._real:
+            if not date:
+                continue
+            try:
+                real_time(f"{date} 00:00:00")
+            except ValueError:
+                unreal.add(date)
+                continue
+            self._real.add(date)
+        return unreal

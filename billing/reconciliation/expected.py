@@ -31,13 +31,14 @@ class Stated(dict[str, tuple[str, str]]):
         # (amount, fee) as stated -> the same in fen.
         self.fen: dict[tuple[str, str], tuple[int, int]] = {}
 
-    def __missing__(self, amount_text: str) -> tuple[str, str]:
-        # Made for every distinct amount of the day (tens of thousands on a big day): kept lean.
-        amount = int(amount_text)
-        fee = self._fee_of(amount)
-        stated = self[amount_text] = (f"{amount // 100}.{amount % 100:02d}", f"{fee // 100}.{fee % 100:02d}")
-        self.fen[stated] = (amount, fee)
-        return stated
+    def learn(self, amount_texts: Iterable[str]) -> None:
+        """Make those of the amounts not known yet: a big day has tens of thousands, so a set at a time."""
+        fee_of, fen = self._fee_of, self.fen
+        for amount_text in set(amount_texts).difference(self):
+            amount = int(amount_text)
+            fee = fee_of(amount)
+            stated = self[amount_text] = (f"{amount // 100}.{amount % 100:02d}", f"{fee // 100}.{fee % 100:02d}")
+            fen[stated] = (amount, fee)
 
 
 class ExpectedPayments:
@@ -55,7 +56,9 @@ class ExpectedPayments:
     def add_joined(self, numbers: str, amounts: str, totals: tuple[int, int, int]) -> None:
         """Add payments as comma-joined out_trade_nos (none with a comma) and amounts, with their count and sums."""
         count, paid_fen, fee_fen = totals
-        self._payments.update(zip(numbers.split(","), map(self._stated.__getitem__, amounts.split(",")), strict=True))
+        split_amounts = amounts.split(",")
+        self._stated.learn(split_amounts)
+        self._payments.update(zip(numbers.split(","), map(self._stated.__getitem__, split_amounts), strict=True))
         self._count, self._paid_fen, self._fee_fen = (
             self._count + count,
             self._paid_fen + paid_fen,
@@ -65,6 +68,7 @@ class ExpectedPayments:
     def add(self, rows: Iterable[tuple[str, int]]) -> None:
         """Add payments given as (out_trade_no, amount_fen)."""
         for number, amount in rows:
+            self._stated.learn([str(amount)])
             stated = self._payments[number] = self._stated[str(amount)]
             self._count_in(stated, 1)
 

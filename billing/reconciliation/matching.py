@@ -24,6 +24,7 @@ from datetime import date
 from datetime import datetime
 from datetime import time
 from datetime import timedelta
+from functools import partial
 from itertools import filterfalse
 from itertools import islice
 from typing import Any
@@ -236,7 +237,7 @@ class Matching:
 
     def _expected_payments(self) -> ExpectedPayments:
         """The day's paid payments, read a slice of the day at a time, each slice as comma-joined text."""
-        expected = ExpectedPayments(lambda amount_fen: payment_fee(amount_fen, self.rate))
+        expected = ExpectedPayments(partial(payment_fee, per_ten_thousand=self.rate))
         connection = self.session.connection()
         start, end = day_bounds(self.day)
         step = (end - start) / DAY_SLICES
