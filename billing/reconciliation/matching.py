@@ -58,7 +58,7 @@ CHUNK = 10_000
 ID_BLOCK = 1 << 16
 # Slices of the day its paid payments are read in by feed_runs: a million a day make a few megabytes of
 # text a slice; each slice is a round trip.
-DAY_SLICES = 12
+DAY_SLICES = 8
 # The first unreadable lines a run keeps, with their numbers; the count is kept whatever it is.
 BAD_LINES_KEPT = 100
 # Statuses of a payment the channel took money for.
