@@ -19,8 +19,6 @@ from collections.abc import Iterable
 from collections.abc import Iterator
 from itertools import repeat
 from operator import eq
-from operator import floordiv
-from operator import mod
 
 from billing.wechat_blocks import PlainRun
 
@@ -126,4 +124,4 @@ class ExpectedPayments:
 
 def _yuan(fens: list[int]) -> Iterator[str]:
     """Fen as the bill writes yuan ("25.00", "0.15"), each."""
-    return map("{}.{:02d}".format, map(floordiv, fens, repeat(100)), map(mod, fens, repeat(100)))
+    return map("%d.%02d".__mod__, map(divmod, fens, repeat(100)))
