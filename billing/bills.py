@@ -13,6 +13,7 @@ from billing.alipay_bill import AlipayBill
 from billing.bill_lines import UnreadableBill
 from billing.gateway import DayBill
 from billing.wechat_bill import WeChatBill
+from billing.wechat_blocks import WeChatBlocks
 
 
 @contextmanager
@@ -36,8 +37,10 @@ GBK = "gb18030"
 
 
 def _wechat(bill: DayBill, open_text: Opener) -> WeChatBill:
-    # UTF-8, with a byte-order mark at the start of some merchants' files.
-    return WeChatBill(open_text(bill.path, "utf-8-sig"))
+    # UTF-8, with a byte-order mark at the start of some merchants' files. Read as text a line at a time,
+    # or from its bytes a block at a time: one or the other, never both.
+    text = open_text(bill.path, "utf-8-sig")
+    return WeChatBlocks(text, text.buffer)
 
 
 def _alipay(bill: DayBill, open_text: Opener) -> AlipayBill:

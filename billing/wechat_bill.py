@@ -75,34 +75,60 @@ class WeChatBill:
 
     def entries(self) -> Iterator[BillLine | BadLine]:
         """Each detail line, read or refused, in the bill's order; the summary is read on the way out."""
-        columns: dict[str, int] | None = None
-        summary_columns: dict[str, int] | None = None
-        payments: PaymentLines | None = None
+        reading = Reading()
         for line_no, raw in enumerate(self._lines, start=1):
-            text = raw.rstrip("\r\n").lstrip("\ufeff")
-            if not text:
-                continue
-            if columns is None:
-                if DETAIL_MARK in text.split(","):
-                    columns = _header(text, NEEDED)
-                    payments = PaymentLines(columns)
-                    continue
-                yield BadLine(line_no, "text before the detail header")
-                continue
-            if summary_columns is not None:
-                try:
-                    self.summary = _summary(_cells(text, len(summary_columns)), summary_columns)
-                except UnreadableLine as failure:
-                    yield BadLine(line_no, f"summary: {failure}")
+            entry = reading.take(line_no, raw)
+            if entry is not None:
+                yield entry
+            if reading.done:
+                self.summary = reading.summary
                 return
-            if payments is not None and (payment := payments.read(line_no, text)) is not None:
-                yield payment
-                continue
-            if SUMMARY_MARK in text.split(","):  # a detail line's cells all start with a backtick
-                summary_columns = _header(text, SUMMARY_NEEDED)
-                continue
-            yield read_carefully(line_no, text, columns)
-        raise UnreadableBill("no detail header" if columns is None else "no summary line: the file is cut short")
+        raise reading.cut_short()
+
+
+class Reading:
+    """Where a reading of the bill's lines is: before the detail header, among the details, at the summary, done."""
+
+    def __init__(self) -> None:
+        self.columns: dict[str, int] | None = None
+        self.payments: PaymentLines | None = None
+        self.summary_columns: dict[str, int] | None = None
+        self.summary: BillSummary | None = None
+        self.done = False
+
+    def take(self, line_no: int, raw: str) -> BillLine | BadLine | None:
+        """The line (line end included or not) read where the reading is: an entry, or None for a header or blank."""
+        text = raw.rstrip("\r\n").lstrip("\ufeff")
+        if not text:
+            return None
+        if self.columns is None:
+            if DETAIL_MARK in text.split(","):
+                self.columns = _header(text, NEEDED)
+                self.payments = PaymentLines(self.columns)
+                return None
+            return BadLine(line_no, "text before the detail header")
+        if self.summary_columns is not None:
+            self.done = True
+            try:
+                self.summary = _summary(_cells(text, len(self.summary_columns)), self.summary_columns)
+            except UnreadableLine as failure:
+                return BadLine(line_no, f"summary: {failure}")
+            return None
+        if self.payments is not None and (payment := self.payments.read(line_no, text)) is not None:
+            return payment
+        if SUMMARY_MARK in text.split(","):  # a detail line's cells all start with a backtick
+            self.summary_columns = _header(text, SUMMARY_NEEDED)
+            return None
+        return read_carefully(line_no, text, self.columns)
+
+    @property
+    def in_details(self) -> bool:
+        """Past the detail header and not yet at the summary: where plain payment lines are."""
+        return self.columns is not None and self.summary_columns is None
+
+    def cut_short(self) -> UnreadableBill:
+        """What a bill that ends before its summary line is."""
+        return UnreadableBill("no detail header" if self.columns is None else "no summary line: the file is cut short")
 
 
 def read_carefully(line_no: int, text: str, columns: dict[str, int]) -> BillLine | BadLine:

@@ -24,10 +24,13 @@ from datetime import date
 from datetime import datetime
 from datetime import time
 from datetime import timedelta
+from functools import partial
 from itertools import filterfalse
 from itertools import islice
 from typing import Any
 
+from sqlalchemy import BigInteger
+from sqlalchemy import Connection
 from sqlalchemy import String
 from sqlalchemy import cast
 from sqlalchemy import func
@@ -46,11 +49,16 @@ from billing.reconciliation import models as kinds
 from billing.reconciliation.books import Ours
 from billing.reconciliation.books import look_up
 from billing.reconciliation.books import rows_among
+from billing.reconciliation.expected import ExpectedPayments
+from billing.wechat_blocks import PlainRun
 
 # Lines looked up together: bigger chunks mean fewer round trips; memory holds one chunk's lines.
 CHUNK = 10_000
 # Ids per row when the day's payments are listed to find those the bill left out.
 ID_BLOCK = 1 << 16
+# Slices of the day its paid payments are read in by feed_runs: a million a day make a few megabytes of
+# text a slice; each slice is a round trip.
+DAY_SLICES = 8
 # The first unreadable lines a run keeps, with their numbers; the count is kept whatever it is.
 BAD_LINES_KEPT = 100
 # Statuses of a payment the channel took money for.
@@ -179,6 +187,12 @@ class Matching:
         # Ids of our payments and refunds the bill named: what is left of the day's is missing in the bill.
         self._seen_payments: set[int] = set()
         self._seen_refunds: set[int] = set()
+        # With feed_runs: the day's payments as the bill should state them, and the numbers of the lines
+        # whose payment a plain line may have passed before (a second line for one payment).
+        self._expected: ExpectedPayments | None = None
+        self._maybe_passed: set[int] = set()
+        # How many plain lines passed in bulk, once finished.
+        self.passed_lines = 0
 
     def feed(self, entries: Iterable[BillLine | BadLine]) -> None:
         """Match every line; unreadable ones are counted with their numbers and the rest goes on."""
@@ -187,15 +201,81 @@ class Matching:
         # Each chunk is looked up on a thread of its own, which waits for the database without holding
         # the GIL, while the next chunk is read from the bill: the reading hides most of the waiting.
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="reconciliation-lookups") as lookups:
-            before: tuple[list[BillLine], list[BillLine], Future[Ours]] | None = None
+            before: tuple[list[BillLine], list[BillLine], Future[tuple[Ours, list[int]]]] | None = None
             while chunk := list(islice(stream, CHUNK)):
                 payments, refunds = self._by_kind(chunk)
-                ours = lookups.submit(look_up, connection, self.channel, self.merchant_id, payments, refunds)
+                ours = lookups.submit(self._look_up, connection, payments, refunds)
                 if before is not None:
                     self._match(*before)
                 before = (payments, refunds, ours)
             if before is not None:
                 self._match(*before)
+
+    def feed_runs(self, items: Iterable[BillLine | BadLine | PlainRun]) -> None:
+        """As feed(), for a reader that hands plain payment lines over in runs: those that agree pass in bulk.
+
+        A plain line that is the first to name one of the day's paid payments, with its amount and the
+        agreed fee, is one feed() would find nothing wrong with: it is counted, not matched. Every other
+        line is matched by feed(), in the bill's order.
+        """
+        expected = self._expected = self._expected_payments()
+
+        def lines() -> Iterator[BillLine | BadLine]:
+            for item in items:
+                if isinstance(item, PlainRun):
+                    for index, maybe_passed in expected.pass_run(item):
+                        line = item.line(index)
+                        if maybe_passed:
+                            self._maybe_passed.add(line.line_no)
+                        yield line
+                    continue
+                if isinstance(item, BillLine) and item.kind == PAYMENT and expected.name(item.out_trade_no):
+                    self._maybe_passed.add(item.line_no)
+                yield item
+
+        self.feed(lines())
+
+    def _expected_payments(self) -> ExpectedPayments:
+        """The day's paid payments, read a slice of the day at a time, each slice as comma-joined text."""
+        expected = ExpectedPayments(partial(payment_fee, per_ten_thousand=self.rate))
+        connection = self.session.connection()
+        start, end = day_bounds(self.day)
+        step = (end - start) / DAY_SLICES
+        bounds = [(start + number * step, start + (number + 1) * step) for number in range(DAY_SLICES - 1)]
+        bounds.append((start + (DAY_SLICES - 1) * step, end))
+        # Each slice is fetched on a thread while the one before is taken apart here: the database's
+        # work hides behind Python's. The connection is only ever used by one thread at a time.
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="reconciliation-day") as fetcher:
+            coming = fetcher.submit(self._day_slice, connection, *bounds[0])
+            for following in range(1, len(bounds) + 1):
+                joined, rows = coming.result()
+                if following < len(bounds):
+                    coming = fetcher.submit(self._day_slice, connection, *bounds[following])
+                if joined is not None:
+                    expected.add_joined(*joined)
+                else:
+                    expected.add(rows)
+        return expected
+
+    def _day_slice(self, connection: Connection, since: datetime, until: datetime) -> tuple[Any, list[Any]]:
+        """A slice of the day's paid payments: comma-joined out_trade_nos, amounts and their totals, else as rows."""
+        day_slice = self._day_payments().where(Payment.paid_at >= since, Payment.paid_at < until)
+        amount = cast(Payment.amount_fen, BigInteger)
+        joined = day_slice.with_only_columns(
+            func.aggregate_strings(Payment.out_trade_no, ","),
+            func.aggregate_strings(cast(Payment.amount_fen, String), ","),
+            func.count(),
+            func.coalesce(func.sum(amount), 0),
+            # payment_fee, summed by the database: the same integers, rounded the same way
+            func.coalesce(func.sum((amount * (self.rate * 2) + 10_000) // 20_000), 0),
+        )
+        numbers, amounts, count, paid_fen, fee_fen = connection.execute(joined).one()
+        if not count:
+            return None, []
+        if numbers.count(",") == count - 1:
+            return (numbers, amounts, (count, int(paid_fen), int(fee_fen))), []
+        # An out_trade_no with a comma in it: this slice row by row.
+        return None, list(connection.execute(day_slice.with_only_columns(Payment.out_trade_no, Payment.amount_fen)))
 
     def _by_kind(self, chunk: list[BillLine | BadLine]) -> tuple[list[BillLine], list[BillLine]]:
         """The chunk's payment lines and refund lines; its unreadable lines are counted on the way."""
@@ -209,8 +289,24 @@ class Matching:
                 refunds.append(entry)
         return payments, refunds
 
-    def _match(self, payments: list[BillLine], refunds: list[BillLine], ours: Future[Ours]) -> None:
-        found = ours.result()
+    def _look_up(
+        self, connection: Connection, payments: list[BillLine], refunds: list[BillLine]
+    ) -> tuple[Ours, list[int]]:
+        """Our books' side of a chunk's lines, on the lookups' thread; and the ids of those a plain line passed.
+
+        A payment a plain line may have passed (feed_runs) did pass if it is one of the day's paid
+        ones: it is gone from the expected only by a line that passed or one that named it, and the
+        lines that named one are known.
+        """
+        ours = look_up(connection, self.channel, self.merchant_id, payments, refunds)
+        maybe = [line.out_trade_no for line in payments if line.line_no in self._maybe_passed]
+        passed = rows_among(connection, self._day_payments(), Payment.out_trade_no, maybe)
+        return ours, [row.id for row in passed]
+
+    def _match(self, payments: list[BillLine], refunds: list[BillLine], ours: Future[tuple[Ours, list[int]]]) -> None:
+        found, passed = ours.result()
+        # Seen already, by a plain line that passed: a line after it for the same payment is a second one.
+        self._seen_payments.update(passed)
         self._match_payments(payments, found.payments)
         self._match_refunds(refunds, found.refunds, found.refunded_before)
 
@@ -220,6 +316,8 @@ class Matching:
         self._missing_refunds()
         self._unsettled_refunds()
         self._unfulfilled()
+        # In the bill's order, then what the day holds: the same whatever order the lines were matched in.
+        self.found.sort(key=lambda item: (item.bill_line is None, item.bill_line or 0))
         return self.tally.summary(self.found, bill_says)
 
     def _bad(self, entry: BadLine) -> None:
@@ -355,17 +453,13 @@ class Matching:
         return self.session.connection().execute(query, execution_options={"yield_per": CHUNK})
 
     def _missing_payments(self) -> None:
-        # Only the day's ids travel, as text, one row per block of ids: a row per payment cost more in
-        # Python than the whole comparison, and a million rows are never held at once.
-        day = (
-            self._day_payments()
-            .with_only_columns(func.aggregate_strings(cast(Payment.id, String), ","))
-            .group_by(Payment.id // ID_BLOCK)
-        )
-        missing: list[int] = []
-        for (ids,) in self._streamed(day):
-            missing.extend(filterfalse(self._seen_payments.__contains__, map(int, ids.split(","))))
-        for row in rows_among(self.session.connection(), self._day_payments(), Payment.id, missing):
+        connection = self.session.connection()
+        if self._expected is not None:
+            self._count_passed(self._expected)
+            rows = list(rows_among(connection, self._day_payments(), Payment.out_trade_no, self._expected.unnamed()))
+        else:
+            rows = list(rows_among(connection, self._day_payments(), Payment.id, self._unseen_payment_ids()))
+        for row in sorted(rows, key=lambda row: row.id):
             self.tally.ledger.add(row.amount_fen)
             self.found.append(
                 Found(
@@ -379,6 +473,29 @@ class Matching:
                     detail="our books have a payment the bill does not",
                 )
             )
+
+    def _unseen_payment_ids(self) -> list[int]:
+        # Only the day's ids travel, as text, one row per block of ids: a row per payment cost more in
+        # Python than the whole comparison, and a million rows are never held at once.
+        day = (
+            self._day_payments()
+            .with_only_columns(func.aggregate_strings(cast(Payment.id, String), ","))
+            .group_by(Payment.id // ID_BLOCK)
+        )
+        missing: list[int] = []
+        for (ids,) in self._streamed(day):
+            missing.extend(filterfalse(self._seen_payments.__contains__, map(int, ids.split(","))))
+        return missing
+
+    def _count_passed(self, expected: ExpectedPayments) -> None:
+        """The lines passed in bulk, counted as _match_payments counts a payment line that agrees."""
+        count, paid_fen, fee_fen = expected.passed()
+        self.passed_lines = count
+        for side in (self.tally.bill, self.tally.ledger):
+            side.payments += count
+            side.paid_fen += paid_fen
+        self.tally.fee_fen += fee_fen
+        self.tally.expected_fee_fen += fee_fen
 
     def _day_refunds(self, *, settled: bool) -> Any:
         start, end = day_bounds(self.day)
