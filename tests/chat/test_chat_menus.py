@@ -69,7 +69,7 @@ def test_an_operator_of_the_city_sets_the_menu_and_it_is_audited(
     hangzhou = staff_token("city_operator", cities=("330100",))
     shenzhen = staff_token("city_operator", cities=("440300",))
     listed = api.get("/admin/api/chat-accounts", token=hangzhou)["accounts"]
-    assert [a["app_id"] for a in listed] == [OFFICIAL_ACCOUNT]
+    assert [a["app_id"] for a in listed] == ["2021004100000002", OFFICIAL_ACCOUNT]  # the life account too
     assert api.get("/admin/api/chat-accounts", token=shenzhen)["accounts"] == []
     api.put(URL, json=MENU, token=shenzhen, expected=403)
     changed = api.put(URL, json=MENU, token=hangzhou)
