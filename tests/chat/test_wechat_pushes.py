@@ -78,6 +78,10 @@ def test_wechat_checks_the_server_url_with_a_signed_echostr(oa: FlaskClient, pus
     assert forged.get_json()["error"]["code"] == "chat.push_refused"
     stale = oa.get(URL, query_string={**pusher.query(at=int(time.time()) - 301), "echostr": "1"})
     assert stale.status_code == 403
+    # WeChat's echostr is digits; anything else is not its check, even under a good signature.
+    for echo in ("<script>", "", "12a"):
+        assert oa.get(URL, query_string={**pusher.query(), "echostr": echo}).status_code == 403
+    assert oa.get(URL, query_string={**pusher.query(), "echostr": "7"}).get_data(as_text=True) == "7"
 
 
 def test_a_keyword_gets_a_passive_reply_to_its_sender_from_the_account(oa: FlaskClient, pusher: Pusher) -> None:

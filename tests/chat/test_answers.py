@@ -1,0 +1,94 @@
+"""What the local intents say: the mini-program link per channel and language, and the latest requests."""
+
+from __future__ import annotations
+
+from datetime import UTC
+from datetime import date
+from datetime import datetime
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from flask import Flask
+from sqlalchemy.orm import Session
+
+from chat.accounts import Account
+from chat.answers import reply_to
+from chat.models import ChatMessage
+from city_services.outpatient.models import Appointment
+from database import transaction
+from identity.models import Resident
+
+NOW = datetime(2026, 11, 18, 2, 0, tzinfo=UTC)
+WECHAT = Account("wechat", "wx9a8b7c6d5e4f3a20", "330100", mini_program_app_id="wx7c1b5d1e2f3a4b50")
+ALIPAY = Account("alipay", "2021004100000002", "330100", mini_program_app_id="2021004100000001", passive=False)
+LINK = '<a data-miniprogram-appid="wx7c1b5d1e2f3a4b50" data-miniprogram-path="pages/outpatient/index">'
+BARE = Account("wechat", "wx0000000000000001", "330100")
+
+
+class NoUpstream:
+    """CityServices for intents that need none: any call is a test failure."""
+
+    def fund_account(self, *args: Any) -> Any:
+        raise AssertionError("no upstream for this intent")
+
+    def ask_to_move(self, *args: Any) -> Any:
+        raise AssertionError("no upstream for this intent")
+
+
+def resident(session: Session) -> Resident:
+    with transaction(session):
+        row = Resident(public_id="r_chat_answers", created_at=NOW, assurance_level="none")
+        session.add(row)
+    return row
+
+
+def said(app: Flask, session: Session, account: Account, intent: str, language: str, who: Resident) -> str:
+    message = ChatMessage(intent=intent, language=language, resident_id=who.id, app_id=account.app_id)
+    return reply_to(session, NoUpstream(), app.extensions["vault"], account, message, {}, now=NOW)
+
+
+@pytest.mark.parametrize(
+    ("account", "language", "expected"),
+    [
+        (WECHAT, "zh-CN", f"{LINK}点这里挂号</a>"),
+        (WECHAT, "en", f"{LINK}Book here</a>"),
+        (ALIPAY, "zh-CN", "点这里挂号：alipays://platformapi/startapp?appId=2021004100000001&page=pages%2Foutpatient%2Findex"),
+        (BARE, "zh-CN", "请打开“城市服务”小程序挂号。"),
+        (BARE, "en", "Please book in the City Services mini-program."),
+    ],
+)  # fmt: skip
+def test_the_appointment_keyword_links_the_channels_mini_program(
+    app: Flask, session: Session, account: Account, language: str, expected: str
+) -> None:
+    assert expected in said(app, session, account, "outpatient", language, resident(session))
+
+
+def book(session: Session, who: Resident, n: int, status: str, created: datetime) -> None:
+    starts = datetime(2026, 11, 20 + n, 1, 30, tzinfo=UTC)  # 09:30 in Beijing
+    with transaction(session):
+        session.add(
+            Appointment(
+                public_id=f"ap{n:020d}", resident_id=who.id, city_code="330100", channel="wechat", adapter="fake",
+                hospital_id="H1", hospital_name=f"医院{n}", department_id="D1", department_name=f"科室{n}",
+                slot_id=f"S{n}", doctor="王医生", starts_at=starts, ends_at=starts + timedelta(minutes=30),
+                visit_date=date(2026, 11, 20 + n), fee_fen=0, status=status, expires_at=None,
+                created_at=created, updated_at=created,
+            )
+        )  # fmt: skip
+
+
+def test_progress_lists_the_three_newest_with_their_status_and_time(app: Flask, session: Session) -> None:
+    who = resident(session)
+    assert said(app, session, WECHAT, "progress", "en", who) == "You have no requests yet."
+    for n, status in enumerate(("confirmed", "cancelled", "held", "confirmed")):
+        book(session, who, n, status, NOW - timedelta(hours=4 - n))
+    shown = said(app, session, WECHAT, "progress", "zh-CN", who).split("\n")
+    assert shown == [
+        "您最近的申请：",
+        "· 挂号 医院3 科室3：已预约（11月23日 09:30）",
+        "· 挂号 医院2 科室2：待支付（11月22日 09:30）",
+        "· 挂号 医院1 科室1：已取消（11月21日 09:30）",
+    ]
+    english = said(app, session, WECHAT, "progress", "en", who).split("\n")
+    assert english[0] == "Your latest requests:" and english[1] == "· Appointment 医院3 科室3: booked (23 Nov 09:30)"
