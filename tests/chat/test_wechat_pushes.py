@@ -182,6 +182,12 @@ def test_twenty_copies_of_one_message_at_the_same_moment_act_once(
     replies = {body.split("<Content><![CDATA[")[1].split("]]>")[0] for _, body in answers if body != "success"}
     assert len(replies) == 1 and "浙A***45" in replies.pop()
     assert stored(session) == 1
+    # The location that completes the request, twenty times at once: one request at the traffic police.
+    place = pusher.location(openid, 30.2741, 120.1551, msg_id=7_123_456_789_012_346)
+    answers = run_together(20, lambda _: push(oa, pusher, place))
+    assert {status for status, _ in answers} == {200}
+    session.expire_all()
+    assert len(session.scalars(select(CarMoveRequest)).all()) == 1 and stored(session) == 2
 
 
 def test_a_plate_then_a_location_ask_the_owner_once_through_the_same_quotas(
