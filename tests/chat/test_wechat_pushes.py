@@ -171,7 +171,7 @@ def test_a_ten_megabyte_body_is_refused_before_it_is_read(oa: FlaskClient, pushe
 
 
 def test_twenty_copies_of_one_message_at_the_same_moment_act_once(
-    oa: FlaskClient, pusher: Pusher, session: Session
+    oa: FlaskClient, pusher: Pusher, session: Session, chatting: tuple[Flask, Pusher]
 ) -> None:
     openid = new_openid()
     xml = pusher.text(openid, "挪车 浙A12345", msg_id=7_123_456_789_012_345)
@@ -186,7 +186,8 @@ def test_twenty_copies_of_one_message_at_the_same_moment_act_once(
     place = pusher.location(openid, 30.2741, 120.1551, msg_id=7_123_456_789_012_346)
     answers = run_together(20, lambda _: push(oa, pusher, place))
     assert {status for status, _ in answers} == {200}
-    session.expire_all()
+    chatting[0].extensions["tasks"].drain()  # a copy that answered "success" left the request to the task
+    session.rollback()
     assert len(session.scalars(select(CarMoveRequest)).all()) == 1 and stored(session) == 2
 
 
