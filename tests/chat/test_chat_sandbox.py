@@ -269,3 +269,29 @@ def test_alipay_checks_the_gateway_and_a_life_account_follower_gets_answers_thro
     text = "\n".join(logged)
     for personal in (asked["user"], person.name, person.id_number, "浙AD12345", "34,567.89", "3456789", "30.2741"):
         assert personal not in text, personal
+
+
+def test_erasing_a_resident_erases_what_they_said_and_where_they_were(
+    api: Api, app: Flask, chat_sandbox: Sandbox
+) -> None:
+    from sqlalchemy import func
+    from sqlalchemy import select
+
+    from chat.models import ChatFollower
+    from chat.models import ChatMessage
+
+    login = chat_sandbox.wechat_code(MINI)
+    me = {"person": {"app_id": MINI, "openid": login["openid"]}}
+    chat(chat_sandbox, text="挪车 浙A12345", **me)
+    chat(chat_sandbox, text="进度", **me)
+    stranger = chat(chat_sandbox, text="帮助")  # someone else, who stays
+    token = api.post(
+        "/api/v1/sessions", json={"channel": "wechat", "app_id": MINI, "code": login["code"]}, expected=201
+    )
+    with app.extensions["session_factory"]() as session:
+        assert session.scalar(select(func.count()).select_from(ChatMessage)) == 3
+        assert session.scalar(select(ChatFollower.plate_sealed).where(ChatFollower.user_id != stranger["user"]))
+    api.delete("/api/v1/me", token=token["token"], expected=204)
+    with app.extensions["session_factory"]() as session:
+        assert session.scalar(select(func.count()).select_from(ChatMessage)) == 1
+        assert session.scalars(select(ChatFollower.user_id)).all() == [stranger["user"]]
