@@ -34,7 +34,7 @@ _GIVEN = {"商户订单号": "out_trade_no", "应结订单金额": "amount", "�
 # A plain line's time: its date given, to be checked once per block; the time of day a real one by its
 # shape (a stricter shape than PaymentLines' own: a line it refuses is read cell by cell, and refused).
 _TIME = r"(?P<date>[0-9]{4}-[0-9]{2}-[0-9]{2}) (?:[01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9]"
-_GROUP = re.compile(r"\(\?P<\w+>")
+_GROUP = re.compile(r"\(\?P<[A-Za-z_]+>")
 
 
 class WeChatBlocks(WeChatBill):
