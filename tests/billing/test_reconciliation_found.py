@@ -5,11 +5,13 @@ These go through the use-case, not the matching's parts, so they hold however th
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable
 from dataclasses import replace
 from datetime import UTC
 from datetime import date
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -18,6 +20,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from billing.fake import FakePaymentGateway
+from billing.gateway import DayBill
 from billing.gateway import PaymentGateway
 from billing.models import Payment
 from billing.models import Refund
@@ -40,18 +43,42 @@ DAY = date(2026, 11, 18)  # the test clock's day in Beijing
 OTHER_MERCHANT = "1900000999"
 
 
+class Editable(FakePaymentGateway):
+    """The fake channel, whose bills a test may edit line by line (as a channel's own mistakes would)."""
+
+    def __init__(self, channel: str, merchant_id: str, clock: Clock) -> None:
+        super().__init__(channel, merchant_id, clock)
+        self.edit: Callable[[list[list[str]]], list[list[str]]] = lambda lines: lines
+
+    def bill(self, day: date, folder: Path) -> DayBill:
+        made = super().bill(day, folder)
+        header, *rows = made.path.read_bytes().decode("utf-8").split("\r\n")
+        # The detail lines: every cell after a backtick; the summary's header and line come after them.
+        end = next(index for index, row in enumerate(rows) if not row.startswith("`"))
+        edited = self.edit([row[1:].split(",`") for row in rows[:end]])
+        raw = "\r\n".join([header, *("`" + ",`".join(cells) for cells in edited), *rows[end:]]).encode("utf-8")
+        made.path.write_bytes(raw)
+        return replace(made, sha1=hashlib.sha1(raw).hexdigest())
+
+
+# The cells of a WeChat bill's refund line that name the refund and its amount (fake_bill.COLUMNS).
+OUT_REFUND_NO, REFUNDED, ASKED_BACK = 15, 16, 25
+
+
 class World:
     """The fake channel's merchants, our books, and runs of their bills."""
 
     def __init__(self, app: Flask, session: Session, clock: Clock) -> None:
         self.app, self.session, self.clock = app, session, clock
         self.gateways: dict[tuple[str, str], FakePaymentGateway] = {
-            ("wechat", MERCHANT): FakePaymentGateway("wechat", MERCHANT, clock),
+            ("wechat", MERCHANT): Editable("wechat", MERCHANT, clock),
             ("wechat", OTHER_MERCHANT): FakePaymentGateway("wechat", OTHER_MERCHANT, clock),
             # The same merchant number on another channel: its payments are no business of the WeChat bill's.
             ("alipay", MERCHANT): FakePaymentGateway("alipay", MERCHANT, clock),
         }
         self.wechat = self.gateways[("wechat", MERCHANT)]
+        assert isinstance(self.wechat, Editable)
+        self.editable = self.wechat
 
     def opened(
         self, amount_fen: int = 2500, *, at: tuple[str, str] = ("wechat", MERCHANT), purpose: str = ""
@@ -238,12 +265,57 @@ def test_each_difference_of_the_refunds_is_stored_with_its_refund_and_money(worl
     assert summary["balances"] is True
 
 
+def test_a_refund_line_is_ours_only_by_its_own_number_with_the_runs_merchant_and_is_matched_on_its_amount(
+    world: World,
+) -> None:
+    """Lines naming another merchant's or channel's refund are not ours; a refund line's amount is checked."""
+    ours, changed = world.paid(), world.paid()
+    other_merchant, other_channel = world.paid(at=("wechat", OTHER_MERCHANT)), world.paid(at=("alipay", MERCHANT))
+    theirs = [world.refund(other_merchant, 200), world.refund(other_channel, 100)]
+    refund = world.refund(ours, 1000)
+    differs = world.refund(changed, 600)
+
+    def edit(lines: list[list[str]]) -> list[list[str]]:
+        edited = []
+        for cells in lines:
+            if cells[OUT_REFUND_NO] == refund.out_refund_no:  # two strangers' refunds, just before ours
+                edited.extend(
+                    [*cells[:OUT_REFUND_NO], other.out_refund_no, *cells[OUT_REFUND_NO + 1 :]] for other in theirs
+                )
+            if cells[OUT_REFUND_NO] == differs.out_refund_no:
+                cells = [*cells[:REFUNDED], "7.00", *cells[REFUNDED + 1 : ASKED_BACK], "7.00", *cells[ASKED_BACK + 1 :]]
+            edited.append(cells)
+        return edited
+
+    world.editable.edit = edit
+    run = world.reconciled()
+    not_ours = "the bill has a refund our books do not"
+    # The bill's lines, after its header: the two payments, the two strangers, our refund, the changed one.
+    assert world.found(run) == {
+        f"refund:{theirs[0].out_refund_no}": (
+            "missing_in_ledger", ours.out_trade_no, theirs[0].out_refund_no, None, 4, 0, -1000, 1000, not_ours
+        ),
+        f"refund:{theirs[1].out_refund_no}": (
+            "missing_in_ledger", ours.out_trade_no, theirs[1].out_refund_no, None, 5, 0, -1000, 1000, not_ours
+        ),
+        f"refund:{differs.out_refund_no}": (
+            "amount_mismatch", changed.out_trade_no, differs.out_refund_no, changed.id, 7, -600, -700, 100,
+            "the bill's refund is not ours",
+        ),
+    }  # fmt: skip
+    summary = run.summary or {}
+    assert (summary["ledger"]["refunds"], summary["ledger"]["refunded_fen"]) == (2, 1000 + 600)
+    assert (summary["bill"]["refunds"], summary["bill"]["refunded_fen"]) == (4, 1000 + 1000 + 1000 + 700)
+
+
 def test_the_day_is_beijing_midnight_to_midnight_for_refunds_and_payments_our_books_hold(
     world: World, clock: Clock
 ) -> None:
     """What our books hold of the day is what was paid or settled from its first instant, and not its last."""
-    clock.now = datetime(2026, 11, 17, 15, 57, tzinfo=UTC)  # 23:57 the day before, in Beijing
+    clock.now = datetime(2026, 11, 17, 15, 55, tzinfo=UTC)  # 23:55 the day before, in Beijing
     before = world.paid()  # paid the day before: that day's bill
+    world.refund(before, 100)  # settled the day before: that day's too
+    world.refund(before, 200, settled=False)  # asked the day before, still open: that day's difference
     asked_before = world.paid()
     late = world.refund(asked_before, 400, settled=False)  # asked at 23:59 the day before...
     clock.now = datetime(2026, 11, 17, 16, 0, tzinfo=UTC)  # ...settled at 00:00 on the day, its first instant
