@@ -287,11 +287,11 @@ def test_reviewed_differences_are_never_replaced_nor_removed_by_a_changed_bill(
     }
 
 
-def test_more_than_a_thousand_differences_are_stored_and_later_removed_in_full(
+def test_more_than_two_thousand_differences_are_stored_and_later_removed_in_full(
     app: Flask, session: Session, clock: Clock, gateway: FakePaymentGateway, reconciler: Reconciler
 ) -> None:
-    """Differences are written and deleted a thousand at a time: none is lost at a batch's edge."""
-    strangers = {gateway.plant_bill_difference("extra_payment", amount_fen=100) for _ in range(1001)}
+    """Differences are written and deleted a thousand at a time: none is lost at a batch's edge, nor past two."""
+    strangers = {gateway.plant_bill_difference("extra_payment", amount_fen=100) for _ in range(2001)}
     run = ask_for_run(session, "wechat", MERCHANT, DAY, "command", clock())
     carry_out(session, reconciler, run.public_id)
     assert set(stored(session, run.id)) == strangers
@@ -403,3 +403,67 @@ def test_an_unreadable_bill_fails_the_run_with_why_and_a_readable_one_clears_it_
     assert (row.status, row.failure, row.reconciled_at, row.updated_at) == ("reconciled", None, clock(), clock())
     assert row.bad_lines == [{"line": 2, "reason": "1 cells where the header has 27"}]
     assert row.summary is not None and (row.summary["bad_lines"], row.summary["ledger"]["payments"]) == (1, 1)
+
+
+def test_a_failed_run_is_reconciled_by_the_bill_it_matched_before_and_that_bill_again_changes_nothing(
+    app: Flask, session: Session, clock: Clock, gateway: FakePaymentGateway, reconciler: Reconciler
+) -> None:
+    """The same bill is skipped only while the run stands reconciled by it; a failure in between is cleared."""
+    order = open_order(session, gateway, clock, 2500)
+    assert deliver(app, gateway, gateway.pay(order.out_trade_no), clock).received
+    run = ask_for_run(session, "wechat", MERCHANT, DAY, "command", clock())
+    first = carry_out(session, reconciler, run.public_id)
+    assert first is not None and first.status == "reconciled"
+    reconciled_at = first.reconciled_at
+    clock.advance(minutes=5)
+    again = carry_out(session, reconciler, run.public_id)
+    assert again is not None and (again.status, again.reconciled_at) == ("reconciled", reconciled_at)
+
+    class Refusing(FakePaymentGateway):
+        def bill(self, day: date, folder: Path) -> DayBill:
+            raise BillRefused("hash mismatch")
+
+    clock.advance(minutes=5)
+    carry_out(session, Reconciler(lambda c, m: Refusing(c, m, clock), reconciler.merchants, clock), run.public_id)
+    clock.advance(minutes=5)
+    done = carry_out(session, reconciler, run.public_id)
+    assert done is not None and (done.status, done.failure, done.reconciled_at) == ("reconciled", None, clock())
+
+
+def test_asking_again_queues_a_failed_run_and_leaves_a_reconciled_one_reconciled(
+    app: Flask, session: Session, clock: Clock, gateway: FakePaymentGateway, reconciler: Reconciler
+) -> None:
+    """A reconciled run keeps its status while it is fetched again; any other is queued, by its latest asker."""
+    order = open_order(session, gateway, clock, 2500)
+    assert deliver(app, gateway, gateway.pay(order.out_trade_no), clock).received
+    run = ask_for_run(session, "wechat", MERCHANT, DAY, "command", clock())
+    carry_out(session, reconciler, run.public_id)
+    clock.advance(minutes=1)
+    asked = ask_for_run(session, "wechat", MERCHANT, DAY, "staff:7", clock())
+    assert (asked.status, asked.attempts, asked.requested_by, asked.updated_at) == ("reconciled", 2, "staff:7", clock())
+
+    class Refusing(FakePaymentGateway):
+        def bill(self, day: date, folder: Path) -> DayBill:
+            raise BillRefused("hash mismatch")
+
+    carry_out(session, Reconciler(lambda c, m: Refusing(c, m, clock), reconciler.merchants, clock), run.public_id)
+    again = ask_for_run(session, "wechat", MERCHANT, DAY, "schedule", clock())
+    assert (again.status, again.attempts, again.requested_by) == ("queued", 3, "schedule")
+    session.rollback()
+    refs = session.scalars(select(OutboxTask.ref).where(OutboxTask.kind == RECONCILE).order_by(OutboxTask.id)).all()
+    assert refs == [f"{run.public_id}:{n}" for n in (1, 2, 3)]
+
+
+def test_the_same_merchant_number_on_two_channels_has_a_run_on_each(session: Session, clock: Clock) -> None:
+    """A run is the channel's and the merchant's: the same number on another channel is another merchant."""
+    both = [("alipay", MERCHANT), ("wechat", MERCHANT)]
+    reconciler = Reconciler(gateway_for=lambda c, m: None, merchants=lambda: both, clock=clock)  # type: ignore[arg-type]
+    clock.now = datetime(2026, 11, 19, 2, 5, tzinfo=UTC)
+    asked = ask_for_due_runs(session, reconciler)
+    assert sorted((run.channel, run.merchant_id, run.day) for run in asked) == [
+        ("alipay", MERCHANT, DAY),
+        ("wechat", MERCHANT, DAY),
+    ]
+    assert len({run.public_id for run in asked}) == 2
+    again = ask_for_run(session, "wechat", MERCHANT, DAY, "command", clock())
+    assert again.public_id == next(run.public_id for run in asked if run.channel == "wechat")
