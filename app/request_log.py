@@ -27,6 +27,8 @@ _REQUEST_ID = re.compile(r"[A-Za-z0-9._-]{8,64}")
 _MAY_HOLD_NUMBERS = re.compile(r"\d{11}")
 _STANDARD_ATTRIBUTES = set(logging.LogRecord("", 0, "", 0, "", (), None).__dict__) | {"message", "asctime"}
 _ENCODER = json.JSONEncoder(ensure_ascii=False, default=str)
+# How long the writer lets lines gather after the first of a batch.
+GATHER_SECONDS = 0.02
 
 
 class JSONFormatter(logging.Formatter):
@@ -89,6 +91,9 @@ class BatchedLineHandler(logging.Handler):
     def _write(self) -> None:
         while True:
             batch = [self.lines.get()]
+            # Let a busy second's lines gather: a writer woken by every line cost each request a
+            # thread switch (a seventh of a payment callback's CPU), while 20 ms late costs nothing.
+            time.sleep(GATHER_SECONDS)
             while len(batch) < 1000:
                 try:
                     batch.append(self.lines.get_nowait())

@@ -42,6 +42,9 @@ from tiles_http import gunicorn  # noqa: E402
 
 MINI, MERCHANT = "wx7c1b5d1e2f3a4b50", "1900000109"
 HELLO_ROUNDS = 8
+# Notifications applied before timing, on both servers: a fresh worker's first success loads the ORM
+# mappers, the Celery client and compiled statements, which a long-running server has done long ago.
+WARM_UP = 64
 DEFAULT_POSTGRES = os.environ.get("TEST_DATABASE_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 
 
@@ -117,6 +120,35 @@ def fire(base: str, path: str, deliveries: list[dict[str, Any]], clients: int) -
     return len(deliveries) / (time.perf_counter() - started), statuses
 
 
+def cpu_seconds() -> dict[str, float]:
+    """CPU seconds used so far (user + system) by citytiles' gunicorn, the hello's, PostgreSQL and this client."""
+    tick = os.sysconf("SC_CLK_TCK")
+    used: dict[str, float] = {}
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            command = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue  # ended meanwhile
+        if int(pid) == os.getpid():
+            part = "client"
+        elif "gunicorn" in command:
+            part = "hello" if "hello_app" in command else "citytiles"
+        elif command.startswith("postgres"):
+            part = "postgres"
+        else:
+            continue
+        used[part] = used.get(part, 0.0) + (int(fields[11]) + int(fields[12])) / tick
+    return used
+
+
+def cpu_per_request(before: dict[str, float], count: int) -> str:
+    """Milliseconds of CPU per request by part, since `before`."""
+    after = cpu_seconds()
+    parts = {part: 1000 * (after[part] - before.get(part, 0.0)) / count for part in sorted(after)}
+    return "  ".join(f"{part} {ms:.2f}" for part, ms in parts.items() if ms >= 0.005)
+
+
 def effects(url: str) -> tuple[int, int]:
     """(payments paid, ledger entries posted) in the bench database."""
     from sqlalchemy import create_engine
@@ -170,7 +202,8 @@ def main() -> int:
         channels=ChannelSettings(sandbox, f"{sandbox}/gateway.do", wechat_pay_base_url=sandbox),
     )
     print(f"placing {args.orders} orders at the sandbox and paying them (notifications held back)", flush=True)
-    deliveries = place_orders(settings, sandbox, args.orders)
+    placed = place_orders(settings, sandbox, args.orders + WARM_UP)
+    warm_up, deliveries = placed[:WARM_UP], placed[WARM_UP:]
     log = scratch / "servers.log"
     hello_env = {key: value for key, value in env.items() if key != "DATABASE_URL"}
     try:
@@ -178,15 +211,18 @@ def main() -> int:
             gunicorn("wsgi:app", env, log, "/healthz") as citytiles,
             gunicorn("hello_app:app", hello_env, log, "/", "--pythonpath", str(ROOT / "bench")) as hello,
         ):
-            warm = [{"body": "{}", "headers": {"Content-Type": "application/json"}}] * 50
-            fire(hello, "/", warm, args.clients)
-            fire(citytiles, f"/callbacks/wechat-pay/{MERCHANT}", warm, args.clients)  # refused: nothing applied
+            fire(hello, "/", warm_up, args.clients)
+            fire(citytiles, f"/callbacks/wechat-pay/{MERCHANT}", warm_up, args.clients)
+            before = cpu_seconds()
             applied, answers = fire(citytiles, f"/callbacks/wechat-pay/{MERCHANT}", deliveries, args.clients)
+            notification_cpu = cpu_per_request(before, len(deliveries))
             # The hello answers in a fraction of the time: sent several times over, so it is timed as long.
+            before = cpu_seconds()
             floor, hello_answers = fire(hello, "/", deliveries * HELLO_ROUNDS, args.clients)
+            hello_cpu = cpu_per_request(before, len(deliveries) * HELLO_ROUNDS)
     finally:
         stop_sandbox()
-    paid, posted = effects(args.postgres_url)
+    paid, posted = (count - WARM_UP for count in effects(args.postgres_url))  # the warm-up's are paid too
     if args.redis_url:
         import redis
 
@@ -194,6 +230,8 @@ def main() -> int:
     print(f"notifications: {applied:8.1f} applied/s  answers {answers}")
     print(f"hello:         {floor:8.1f} requests/s answers {hello_answers}")
     print(f"ratio notifications / hello: {applied / floor:.2f}  (aim >= 0.3)")
+    print(f"CPU ms per notification: {notification_cpu}")
+    print(f"CPU ms per hello:        {hello_cpu}")
     print(f"effects: {paid} payments paid, {posted} ledger entries, for {len(deliveries)} distinct notifications")
     if answers.get(204, 0) + answers.get(200, 0) != len(deliveries) or paid != posted or paid != len(deliveries):
         print("MISMATCH: every notification must be acknowledged and applied exactly once", file=sys.stderr)

@@ -52,8 +52,7 @@ def post(
     refund_id: int | None = None,
 ) -> bool:
     """Post one balanced entry under its key; False when that key was posted before (nothing happens)."""
-    if not lines or sum(amount for _, amount in lines) != 0 or any(amount == 0 for _, amount in lines):
-        raise Unbalanced(f"entry {key} does not balance: {list(lines)}")
+    checked_lines(lines, key)
     entry_id = session.execute(
         _new_entry(session),
         {"key": key, "kind": kind, "payment_id": payment_id, "refund_id": refund_id, "posted_at": now},
@@ -74,16 +73,26 @@ def _new_entry(insert_or_skip: Any) -> Any:
     return insert_or_skip(entries).on_conflict_do_nothing(index_elements=[entries.c.key]).returning(entries.c.id)
 
 
+def checked_lines(lines: Sequence[tuple[str, int]], key: str = "") -> Sequence[tuple[str, int]]:
+    """The lines of one entry, once they balance with no empty line; Unbalanced otherwise."""
+    if not lines or sum(amount for _, amount in lines) != 0 or any(amount == 0 for _, amount in lines):
+        raise Unbalanced(f"entry {key} does not balance: {list(lines)}")
+    return lines
+
+
 def post_payment(session: Session, payment: Payment, now: datetime) -> bool:
     """The payer paid: the channel holds the money the city's service earned."""
-    return post(
-        session,
-        f"paid:{payment.out_trade_no}",
-        "payment",
-        [(clearing(payment), payment.amount_fen), (revenue(payment), -payment.amount_fen)],
-        now,
-        payment_id=payment.id,
-    )
+    return post(session, payment_entry_key(payment), "payment", payment_lines(payment), now, payment_id=payment.id)
+
+
+def payment_entry_key(payment: Payment) -> str:
+    """The key a payment's entry is posted under: one per payment, ever."""
+    return f"paid:{payment.out_trade_no}"
+
+
+def payment_lines(payment: Payment) -> list[tuple[str, int]]:
+    """The payer paid: the channel holds (debit) what the city's service earned (credit)."""
+    return [(clearing(payment), payment.amount_fen), (revenue(payment), -payment.amount_fen)]
 
 
 def post_refund(session: Session, payment: Payment, refund: Refund, now: datetime) -> bool:

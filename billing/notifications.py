@@ -17,11 +17,18 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from datetime import timedelta
+from functools import cache
 from typing import Any
 
+from sqlalchemy import Integer
+from sqlalchemy import String
+from sqlalchemy import bindparam
 from sqlalchemy import delete
 from sqlalchemy import select
+from sqlalchemy import text
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import set_committed_value
+from sqlalchemy.sql.elements import TextClause
 
 from billing import statuses
 from billing.gateway import CLOSED
@@ -32,6 +39,9 @@ from billing.gateway import ChannelRefund
 from billing.gateway import Notice
 from billing.gateway import NotificationRefused
 from billing.gateway import PaymentGateway
+from billing.ledger import checked_lines
+from billing.ledger import payment_entry_key
+from billing.ledger import payment_lines
 from billing.ledger import post_payment
 from billing.models import NotificationNonce
 from billing.models import Payment
@@ -41,6 +51,7 @@ from billing.outbox import enqueue
 from billing.refunds import settle_refund
 from database import transaction
 from database.transaction import built_once
+from database.types import UTCDateTime
 from identity.vault import Vault
 
 log = logging.getLogger("citytiles.billing")
@@ -103,7 +114,14 @@ def receive_notification(
                 extra={"channel": gateway.channel, "reason": mismatch, "out_trade_no": payment.out_trade_no},
             )
             return Receipt(False, mismatch)
+        sealed = vault.seal(RAW_NOTIFICATION, body.decode("utf-8"))
         if notice.kind == PAYMENT_NOTICE:
+            if payment_moves_to(payment.status, notice.state) == statuses.PAID:
+                # The common case, and the one a channel's burst of notifications is made of.
+                _PAID_BY_DIALECT.get(session.get_bind().dialect.name, _paid_step_by_step)(
+                    session, payment, gateway.channel, notice, sealed, now
+                )
+                return Receipt(True, APPLIED)
             changed = apply_payment_state(session, payment, notice.state, notice.channel_trade_no, notice.at, now)
         else:
             refund = session.scalar(select(Refund).where(Refund.out_refund_no == notice.out_refund_no))
@@ -116,9 +134,7 @@ def receive_notification(
             answer = ChannelRefund(refund.out_refund_no, notice.state, notice.channel_refund_id, notice.at)
             changed = settle_refund(session, payment, refund, answer, now)
         outcome = APPLIED if changed else DUPLICATE
-        _store(
-            session, payment, gateway.channel, notice, vault.seal(RAW_NOTIFICATION, body.decode("utf-8")), outcome, now
-        )
+        _store(session, payment, gateway.channel, notice, sealed, outcome, now)
     return Receipt(True, outcome)
 
 
@@ -153,15 +169,21 @@ def _mismatch(payment: Payment, gateway: PaymentGateway, notice: Notice) -> str 
     return next((reason for reason, fine in checks if not fine), None)
 
 
+def payment_moves_to(status: str, state: str) -> str | None:
+    """Where what the channel says moves a payment in this status, or None when it changes nothing."""
+    if state == PAID and status in SETTLED_PAID:
+        return None
+    event = PAYMENT_EVENTS.get(state)
+    following = statuses.next_payment_status(status, event) if event is not None else None
+    return None if following == status else following
+
+
 def apply_payment_state(
     session: Session, payment: Payment, state: str, channel_trade_no: str | None, at: datetime | None, now: datetime
 ) -> bool:
     """Apply what the channel says of a locked payment (a notification or a query), once; whether anything changed."""
-    if state == PAID and payment.status in SETTLED_PAID:
-        return False
-    event = PAYMENT_EVENTS.get(state)
-    following = statuses.next_payment_status(payment.status, event) if event is not None else None
-    if following is None or following == payment.status:
+    following = payment_moves_to(payment.status, state)
+    if following is None:
         return False
     payment.status = following
     payment.updated_at = now
@@ -177,21 +199,111 @@ def _store(
     session: Session, payment: Payment, channel: str, notice: Notice, sealed: str, outcome: str, now: datetime
 ) -> None:
     """Keep the notification (once per channel event id), counting its copies, in one statement."""
-    session.execute(
-        _keep_notification(session),
+    session.execute(_keep_notification(session), _kept(payment, channel, notice, sealed, outcome, now))
+
+
+def _kept(payment: Payment, channel: str, notice: Notice, sealed: str, outcome: str, now: datetime) -> dict[str, Any]:
+    return {
+        "channel": channel,
+        "event_id": notice.event_id,
+        "payment_id": payment.id,
+        "kind": notice.kind,
+        "out_refund_no": notice.out_refund_no,
+        "raw_sealed": sealed,
+        "outcome": outcome,
+        "copies": 1,
+        "received_at": now,
+        "last_received_at": now,
+    }
+
+
+def _paid_step_by_step(
+    session: Session, payment: Payment, channel: str, notice: Notice, sealed: str, now: datetime
+) -> None:
+    """The payer paid: the move, its ledger entry, its outbox task and the kept notification, one statement each."""
+    apply_payment_state(session, payment, notice.state, notice.channel_trade_no, notice.at, now)
+    _store(session, payment, channel, notice, sealed, APPLIED, now)
+
+
+def _paid_in_one_statement(
+    session: Session, payment: Payment, channel: str, notice: Notice, sealed: str, now: datetime
+) -> None:
+    """The same writes as _paid_step_by_step in one round trip: the callback's cost is its round trips."""
+    paid_at, trade_no = notice.at or now, notice.channel_trade_no or payment.channel_trade_no
+    (debit, debit_fen), (credit, credit_fen) = checked_lines(payment_lines(payment))
+    moved = session.execute(
+        _paid_at_once(),
         {
-            "channel": channel,
-            "event_id": notice.event_id,
-            "payment_id": payment.id,
-            "kind": notice.kind,
-            "out_refund_no": notice.out_refund_no,
-            "raw_sealed": sealed,
-            "outcome": outcome,
-            "copies": 1,
-            "received_at": now,
-            "last_received_at": now,
+            **_kept(payment, channel, notice, sealed, APPLIED, now),
+            "was": payment.status,
+            "status": statuses.PAID,
+            "paid_at": paid_at,
+            "channel_trade_no": trade_no,
+            "entry_key": payment_entry_key(payment),
+            "debit": debit,
+            "debit_fen": debit_fen,
+            "credit": credit,
+            "credit_fen": credit_fen,
+            "task_kind": FULFIL,
         },
+    ).scalar_one()
+    if moved != 1:  # the row is locked and was read under the lock: anything else is a bug, never half-applied
+        raise RuntimeError(f"payment {payment.id} did not move from {payment.status} as read under its lock")
+    # The session's copy says what the database now holds, without a second UPDATE at commit.
+    for name, value in (("status", statuses.PAID), ("paid_at", paid_at), ("channel_trade_no", trade_no)):
+        set_committed_value(payment, name, value)
+    set_committed_value(payment, "updated_at", now)
+
+
+@cache
+def _paid_at_once() -> TextClause:
+    """The move guarded by the status read under the lock; the entry, its lines and the task only if it moved.
+
+    The notification is kept (or its copies counted) either way. Tables and columns as in billing/models.py.
+    """
+    return text(
+        """
+    WITH moved AS (
+        UPDATE payments SET status = :status, paid_at = :paid_at, channel_trade_no = :channel_trade_no,
+            updated_at = :received_at
+        WHERE id = :payment_id AND status = :was
+        RETURNING id, out_trade_no
+    ), entry AS (
+        INSERT INTO ledger_entries (key, kind, payment_id, refund_id, posted_at)
+        SELECT :entry_key, 'payment', id, NULL, :received_at FROM moved
+        ON CONFLICT (key) DO NOTHING
+        RETURNING id
+    ), lines AS (
+        INSERT INTO ledger_lines (entry_id, account, amount_fen)
+        SELECT entry.id, line.account, line.amount_fen
+        FROM entry, (VALUES (:debit, :debit_fen), (:credit, :credit_fen)) AS line (account, amount_fen)
+    ), task AS (
+        INSERT INTO outbox_tasks (kind, ref, due_at, attempts, created_at)
+        SELECT :task_kind, out_trade_no, :received_at, 0, :received_at FROM moved
+        ON CONFLICT (kind, ref) DO NOTHING
     )
+    INSERT INTO payment_notifications
+        (channel, event_id, payment_id, kind, out_refund_no, raw_sealed, outcome, copies, received_at, last_received_at)
+    VALUES (:channel, :event_id, :payment_id, :kind, :out_refund_no, :raw_sealed, :outcome, :copies, :received_at,
+        :last_received_at)
+    ON CONFLICT (channel, event_id) DO UPDATE
+        SET copies = payment_notifications.copies + 1, last_received_at = EXCLUDED.received_at
+    RETURNING (SELECT count(*) FROM moved)
+    """
+    ).bindparams(
+        bindparam("paid_at", type_=UTCDateTime()),
+        bindparam("received_at", type_=UTCDateTime()),
+        bindparam("last_received_at", type_=UTCDateTime()),
+        bindparam("out_refund_no", type_=String()),
+        bindparam("channel_trade_no", type_=String()),
+        bindparam("debit_fen", type_=Integer()),
+        bindparam("credit_fen", type_=Integer()),
+    )
+
+
+_PAID_BY_DIALECT: dict[str, Callable[[Session, Payment, str, Notice, str, datetime], None]] = {
+    "postgresql": _paid_in_one_statement,
+}
 
 
 @built_once

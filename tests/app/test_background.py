@@ -50,6 +50,19 @@ def test_a_kick_returns_before_the_broker_answers_and_a_burst_is_one_more_messag
     assert broker.sent == [CARRY_OUT_OUTBOX, CARRY_OUT_OUTBOX]
 
 
+def test_kicks_through_a_burst_are_sent_at_most_once_per_spacing() -> None:
+    broker = Broker()
+    broker.release.set()
+    tasks = CeleryTasks(broker.send_task, spacing=0.1)
+    started = time.monotonic()
+    while time.monotonic() - started < 0.5:
+        tasks.kick()  # a commit every 2 ms, each kicking, as under a channel's burst of notifications
+        time.sleep(0.002)
+    time.sleep(0.3)
+    # One message at once, then at most one per 0.1 s: the last carries out what the burst's last commit left.
+    assert 2 <= len(broker.sent) <= 7, broker.sent
+
+
 def test_a_kick_the_broker_refused_does_not_stop_later_kicks() -> None:
     broker = Broker(failing=1)
     broker.release.set()
