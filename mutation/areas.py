@@ -58,6 +58,7 @@ RECONCILIATION_TESTS = [
     "tests/billing/test_reconciliation_matching.py",
     "tests/billing/test_reconciliation_runs.py",
     "tests/billing/test_reconciliation_found.py",
+    "tests/billing/test_reconciliation_plain_runs.py",
     "tests/billing/test_reconciliation_export.py",
     "tests/billing/test_reconciliation_review.py",
     "tests/app/test_admin_reconciliation.py",
