@@ -82,6 +82,7 @@ def test_wechat_checks_the_server_url_with_a_signed_echostr(oa: FlaskClient, pus
     for echo in ("<script>", "", "12a"):
         assert oa.get(URL, query_string={**pusher.query(), "echostr": echo}).status_code == 403
     assert oa.get(URL, query_string={**pusher.query(), "echostr": "7"}).get_data(as_text=True) == "7"
+    assert oa.get(URL, query_string=pusher.query()).status_code == 403  # no echostr at all
 
 
 def test_a_keyword_gets_a_passive_reply_to_its_sender_from_the_account(oa: FlaskClient, pusher: Pusher) -> None:
