@@ -175,6 +175,7 @@ def test_an_xml_of_sixteen_kilobytes_is_read_and_one_character_more_is_refused()
     assert len(largest) == 16 * 1024
     assert _fields(largest)["Content"] == "字" * padding
     assert reason(lambda: _fields(xml_of("字" * (padding + 1)))) == "the XML is too large"
+    assert _fields(xml_of(""))["Content"] == ""
 
 
 @pytest.mark.parametrize(

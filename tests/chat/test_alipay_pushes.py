@@ -210,21 +210,53 @@ LAUGHS = (
     + f"]><XML><AppId>{LIFE_ACCOUNT}</AppId><Text><Content>&lol9;</Content></Text></XML>"
 )
 REFUSED = {
-    "forged-signature": xml_forged,
-    "another-account": lambda p: Pusher(p.keys, app_id="2021004100000001").form(
-        NOTIFY, Pusher(p.keys, app_id="2021004100000001").text(new_user_id(), "公积金")
+    "forged-signature": (xml_forged, "the signature does not match"),
+    "another-account": (
+        lambda p: Pusher(p.keys, app_id="2021004100000001").form(
+            NOTIFY, Pusher(p.keys, app_id="2021004100000001").text(new_user_id(), "公积金")
+        ),
+        "the push is for another account",
     ),
-    "xxe": lambda p: p.form(NOTIFY, XXE),
-    "billion-laughs": lambda p: p.form(NOTIFY, LAUGHS),
-    "unknown-service": lambda p: p.form("alipay.mobile.public.unknown", p.text(new_user_id(), "公积金")),
-    "check-signed-as-a-message": lambda p: {**p.form(CHECK, p.text(new_user_id(), "公积金")), "service": NOTIFY},
-    "check-of-a-follow": lambda p: p.form(CHECK, p.event(new_user_id(), "follow")),
-    "check-of-a-text": lambda p: p.form(CHECK, p.xml(new_user_id(), "text", EventType="verifygw")),
-    "unsigned": lambda p: {k: v for k, v in p.form(NOTIFY, p.text(new_user_id(), "公积金")).items() if k != "sign"},
-    "rsa1": lambda p: {**p.form(NOTIFY, p.text(new_user_id(), "公积金")), "sign_type": "RSA"},
-    "not-a-user-id": lambda p: p.form(NOTIFY, p.text("oAbcdefghijklmnop", "公积金")),
-    "garbled-xml": lambda p: p.form(NOTIFY, "<XML><AppId>"),
-    "no-msg-id": lambda p: p.form(NOTIFY, p.xml(new_user_id(), "text")),
+    "xxe": (lambda p: p.form(NOTIFY, XXE), "the XML declares a DTD or entities"),
+    "billion-laughs": (lambda p: p.form(NOTIFY, LAUGHS), "the XML declares a DTD or entities"),
+    "unknown-service": (
+        lambda p: p.form("alipay.mobile.public.unknown", p.text(new_user_id(), "公积金")),
+        "a service Alipay does not push to life accounts",
+    ),
+    "check-signed-as-a-message": (
+        lambda p: {**p.form(CHECK, p.text(new_user_id(), "公积金")), "service": NOTIFY},
+        "the signature does not match",
+    ),
+    "check-of-a-follow": (
+        lambda p: p.form(CHECK, p.event(new_user_id(), "follow")),
+        "the gateway check is not a verifygw event",
+    ),
+    "check-of-a-text": (
+        lambda p: p.form(CHECK, p.xml(new_user_id(), "text", EventType="verifygw")),
+        "the gateway check is not a verifygw event",
+    ),
+    "unsigned": (
+        lambda p: {k: v for k, v in p.form(NOTIFY, p.text(new_user_id(), "公积金")).items() if k != "sign"},
+        "the push is unsigned, or not RSA2, or not this service",
+    ),
+    "rsa1": (
+        lambda p: {**p.form(NOTIFY, p.text(new_user_id(), "公积金")), "sign_type": "RSA"},
+        "the push is unsigned, or not RSA2, or not this service",
+    ),
+    "gbk": (
+        lambda p: {**p.form(NOTIFY, p.text(new_user_id(), "公积金")), "charset": "GBK"},
+        "the push is not in UTF-8",
+    ),
+    "sign-not-base64": (
+        lambda p: {**p.form(NOTIFY, p.text(new_user_id(), "公积金")), "sign": "not base64!"},
+        "the signature cannot be read",
+    ),
+    "not-a-user-id": (
+        lambda p: p.form(NOTIFY, p.text("oAbcdefghijklmnop", "公积金")),
+        "the sender is not an Alipay user id",
+    ),
+    "garbled-xml": (lambda p: p.form(NOTIFY, "<XML><AppId>"), "the biz_content is not Alipay's XML"),
+    "no-msg-id": (lambda p: p.form(NOTIFY, p.xml(new_user_id(), "text")), "a message without its MsgId"),
 }
 
 
@@ -234,7 +266,7 @@ def test_a_push_that_is_not_alipays_own_is_refused_logged_and_nothing_is_stored(
 ) -> None:
     started = time.perf_counter()
     with caplog.at_level(logging.WARNING, logger="citytiles.security"):
-        status, body = life.push(REFUSED[forge](life.pusher))
+        status, body = life.push(REFUSED[forge][0](life.pusher))
     assert status == 403
     assert time.perf_counter() - started < 2  # nothing was expanded on the way
     check_error_shape(json.loads(body))
@@ -244,6 +276,7 @@ def test_a_push_that_is_not_alipays_own_is_refused_logged_and_nothing_is_stored(
     assert session.scalar(select(func.count()).select_from(ChannelIdentity)) == 0
     refusals = [r for r in caplog.records if r.name == "citytiles.security" and "chat push" in r.getMessage()]
     assert refusals and refusals[0].app_id == LIFE_ACCOUNT  # type: ignore[attr-defined]
+    assert refusals[0].reason == REFUSED[forge][1]  # type: ignore[attr-defined]
 
 
 @pytest.mark.parametrize("body", [b"service=a&service=b", b"%ff=1", b"no-equals-sign"])
