@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -83,6 +84,15 @@ def test_wechat_checks_the_server_url_with_a_signed_echostr(oa: FlaskClient, pus
         assert oa.get(URL, query_string={**pusher.query(), "echostr": echo}).status_code == 403
     assert oa.get(URL, query_string={**pusher.query(), "echostr": "7"}).get_data(as_text=True) == "7"
     assert oa.get(URL, query_string=pusher.query()).status_code == 403  # no echostr at all
+
+
+def test_a_server_check_whose_echostr_is_not_digits_is_refused_and_the_security_log_says_why(
+    oa: FlaskClient, pusher: Pusher, caplog: pytest.LogCaptureFixture
+) -> None:
+    with caplog.at_level(logging.WARNING, logger="citytiles.security"):
+        assert oa.get(URL, query_string={**pusher.query(), "echostr": "12a"}).status_code == 403
+    [refusal] = [r for r in caplog.records if r.getMessage() == "a chat push was refused"]
+    assert (refusal.channel, refusal.reason) == ("wechat", "echostr is not WeChat's")  # type: ignore[attr-defined]
 
 
 def test_a_keyword_gets_a_passive_reply_to_its_sender_from_the_account(oa: FlaskClient, pusher: Pusher) -> None:
