@@ -18,6 +18,8 @@ from app import create_app
 from chat.models import ChatMessage
 from city_services.car_move.models import CarMoveRequest
 from city_services.figures.models import HourlyFigure
+from errors import UpstreamRejected
+from errors import UpstreamUnavailable
 from tests.chat.pushes import OFFICIAL_ACCOUNT
 from tests.chat.pushes import Pusher
 from tests.chat.pushes import new_openid
@@ -243,3 +245,23 @@ def test_follow_gets_the_welcome_and_unfollow_no_reply(oa: FlaskClient, pusher: 
     assert "欢迎关注" in push(oa, pusher, pusher.event(openid, "subscribe"))[1]
     assert push(oa, pusher, pusher.event(openid, "unsubscribe"))[1] == "success"
     assert stored(session) == 2
+
+
+def test_a_reply_to_someone_wechat_does_not_know_is_refused_for_good_and_a_failing_wechat_is_tried_again(
+    chatting: tuple[Flask, Pusher], clean_sandbox: Sandbox, caplog: pytest.LogCaptureFixture
+) -> None:
+    account = chatting[0].extensions["channels"].chats[OFFICIAL_ACCOUNT]
+    with caplog.at_level(logging.INFO, logger="citytiles.outbound"):
+        with pytest.raises(UpstreamRejected) as refused:
+            account.send_text(new_openid(), "您好")
+        assert (refused.value.code, refused.value.kind) == ("chat.not_sendable", "conflict")
+        clean_sandbox.helper("POST", "faults", json={"target": "wechat.custom_send", "mode": "error"})
+        with pytest.raises(UpstreamUnavailable) as busy:
+            account.send_text(new_openid(), "您好")
+        assert busy.value.code == "channel.unavailable"
+        # A follower's profile that cannot be read now is asked again later.
+        clean_sandbox.helper("POST", "faults", json={"target": "wechat.user_info", "mode": "error"})
+        with pytest.raises(UpstreamUnavailable):
+            account.unionid_of(new_openid())
+    calls = [(r.connection, r.operation) for r in caplog.records if r.getMessage() == "outbound call"]  # type: ignore[attr-defined]
+    assert calls == [(f"channel.wechat.{OFFICIAL_ACCOUNT}", op) for op in ("custom_send", "custom_send", "user_info")]
