@@ -39,6 +39,7 @@ from tests.chat.alipay_side import answer_of
 from tests.chat.alipay_side import encoded
 from tests.chat.alipay_side import new_user_id
 from tests.chat.alipay_side import serving
+from tests.chat.alipay_side import sign
 from tests.concurrency import run_together
 from tests.conftest import Clock
 from tests.conftest import Sandbox
@@ -199,6 +200,12 @@ def xml_forged(pusher: Pusher) -> dict[str, str]:
     return pusher.form(NOTIFY, pusher.text(new_user_id(), "公积金"), sign_with=stranger)
 
 
+def without_biz_content(pusher: Pusher) -> dict[str, str]:
+    fields = {"service": NOTIFY, "charset": "UTF-8"}
+    signed = "&".join(f"{key}={value}" for key, value in sorted(fields.items()))
+    return {**fields, "sign_type": "RSA2", "sign": sign(pusher.keys.platform, signed)}
+
+
 XXE = (
     '<?xml version="1.0"?><!DOCTYPE XML [<!ENTITY secret SYSTEM "file:///etc/passwd">]>'
     f"<XML><AppId>{LIFE_ACCOUNT}</AppId><FromUserId>2088000000000001</FromUserId><CreateTime>1</CreateTime>"
@@ -255,6 +262,7 @@ REFUSED = {
         lambda p: p.form(NOTIFY, p.text("oAbcdefghijklmnop", "公积金")),
         "the sender is not an Alipay user id",
     ),
+    "no-biz-content": (without_biz_content, "the biz_content is not Alipay's XML"),
     "garbled-xml": (lambda p: p.form(NOTIFY, "<XML><AppId>"), "the biz_content is not Alipay's XML"),
     "no-msg-id": (lambda p: p.form(NOTIFY, p.xml(new_user_id(), "text")), "a message without its MsgId"),
 }
