@@ -25,6 +25,8 @@ from chat.models import SENT
 from chat.models import UNSENT
 from chat.models import ChatMessage
 from config.settings import ChannelSettings
+from errors import UpstreamRejected
+from errors import UpstreamUnavailable
 from identity.models import ChannelIdentity
 from tests.chat.alipay_side import CHECK
 from tests.chat.alipay_side import FORM
@@ -37,6 +39,7 @@ from tests.chat.alipay_side import answer_of
 from tests.chat.alipay_side import encoded
 from tests.chat.alipay_side import new_user_id
 from tests.chat.alipay_side import serving
+from tests.chat.alipay_side import sign
 from tests.concurrency import run_together
 from tests.conftest import Clock
 from tests.conftest import Sandbox
@@ -197,6 +200,12 @@ def xml_forged(pusher: Pusher) -> dict[str, str]:
     return pusher.form(NOTIFY, pusher.text(new_user_id(), "公积金"), sign_with=stranger)
 
 
+def without_biz_content(pusher: Pusher) -> dict[str, str]:
+    fields = {"service": NOTIFY, "charset": "UTF-8"}
+    signed = "&".join(f"{key}={value}" for key, value in sorted(fields.items()))
+    return {**fields, "sign_type": "RSA2", "sign": sign(pusher.keys.platform, signed)}
+
+
 XXE = (
     '<?xml version="1.0"?><!DOCTYPE XML [<!ENTITY secret SYSTEM "file:///etc/passwd">]>'
     f"<XML><AppId>{LIFE_ACCOUNT}</AppId><FromUserId>2088000000000001</FromUserId><CreateTime>1</CreateTime>"
@@ -208,19 +217,54 @@ LAUGHS = (
     + f"]><XML><AppId>{LIFE_ACCOUNT}</AppId><Text><Content>&lol9;</Content></Text></XML>"
 )
 REFUSED = {
-    "forged-signature": xml_forged,
-    "another-account": lambda p: Pusher(p.keys, app_id="2021004100000001").form(
-        NOTIFY, Pusher(p.keys, app_id="2021004100000001").text(new_user_id(), "公积金")
+    "forged-signature": (xml_forged, "the signature does not match"),
+    "another-account": (
+        lambda p: Pusher(p.keys, app_id="2021004100000001").form(
+            NOTIFY, Pusher(p.keys, app_id="2021004100000001").text(new_user_id(), "公积金")
+        ),
+        "the push is for another account",
     ),
-    "xxe": lambda p: p.form(NOTIFY, XXE),
-    "billion-laughs": lambda p: p.form(NOTIFY, LAUGHS),
-    "unknown-service": lambda p: p.form("alipay.mobile.public.unknown", p.text(new_user_id(), "公积金")),
-    "check-signed-as-a-message": lambda p: {**p.form(CHECK, p.text(new_user_id(), "公积金")), "service": NOTIFY},
-    "unsigned": lambda p: {k: v for k, v in p.form(NOTIFY, p.text(new_user_id(), "公积金")).items() if k != "sign"},
-    "rsa1": lambda p: {**p.form(NOTIFY, p.text(new_user_id(), "公积金")), "sign_type": "RSA"},
-    "not-a-user-id": lambda p: p.form(NOTIFY, p.text("oAbcdefghijklmnop", "公积金")),
-    "garbled-xml": lambda p: p.form(NOTIFY, "<XML><AppId>"),
-    "no-msg-id": lambda p: p.form(NOTIFY, p.xml(new_user_id(), "text")),
+    "xxe": (lambda p: p.form(NOTIFY, XXE), "the XML declares a DTD or entities"),
+    "billion-laughs": (lambda p: p.form(NOTIFY, LAUGHS), "the XML declares a DTD or entities"),
+    "unknown-service": (
+        lambda p: p.form("alipay.mobile.public.unknown", p.text(new_user_id(), "公积金")),
+        "a service Alipay does not push to life accounts",
+    ),
+    "check-signed-as-a-message": (
+        lambda p: {**p.form(CHECK, p.text(new_user_id(), "公积金")), "service": NOTIFY},
+        "the signature does not match",
+    ),
+    "check-of-a-follow": (
+        lambda p: p.form(CHECK, p.event(new_user_id(), "follow")),
+        "the gateway check is not a verifygw event",
+    ),
+    "check-of-a-text": (
+        lambda p: p.form(CHECK, p.xml(new_user_id(), "text", EventType="verifygw")),
+        "the gateway check is not a verifygw event",
+    ),
+    "unsigned": (
+        lambda p: {k: v for k, v in p.form(NOTIFY, p.text(new_user_id(), "公积金")).items() if k != "sign"},
+        "the push is unsigned, or not RSA2, or not this service",
+    ),
+    "rsa1": (
+        lambda p: {**p.form(NOTIFY, p.text(new_user_id(), "公积金")), "sign_type": "RSA"},
+        "the push is unsigned, or not RSA2, or not this service",
+    ),
+    "gbk": (
+        lambda p: {**p.form(NOTIFY, p.text(new_user_id(), "公积金")), "charset": "GBK"},
+        "the push is not in UTF-8",
+    ),
+    "sign-not-base64": (
+        lambda p: {**p.form(NOTIFY, p.text(new_user_id(), "公积金")), "sign": "not base64!"},
+        "the signature cannot be read",
+    ),
+    "not-a-user-id": (
+        lambda p: p.form(NOTIFY, p.text("oAbcdefghijklmnop", "公积金")),
+        "the sender is not an Alipay user id",
+    ),
+    "no-biz-content": (without_biz_content, "the biz_content is not Alipay's XML"),
+    "garbled-xml": (lambda p: p.form(NOTIFY, "<XML><AppId>"), "the biz_content is not Alipay's XML"),
+    "no-msg-id": (lambda p: p.form(NOTIFY, p.xml(new_user_id(), "text")), "a message without its MsgId"),
 }
 
 
@@ -230,7 +274,7 @@ def test_a_push_that_is_not_alipays_own_is_refused_logged_and_nothing_is_stored(
 ) -> None:
     started = time.perf_counter()
     with caplog.at_level(logging.WARNING, logger="citytiles.security"):
-        status, body = life.push(REFUSED[forge](life.pusher))
+        status, body = life.push(REFUSED[forge][0](life.pusher))
     assert status == 403
     assert time.perf_counter() - started < 2  # nothing was expanded on the way
     check_error_shape(json.loads(body))
@@ -240,6 +284,7 @@ def test_a_push_that_is_not_alipays_own_is_refused_logged_and_nothing_is_stored(
     assert session.scalar(select(func.count()).select_from(ChannelIdentity)) == 0
     refusals = [r for r in caplog.records if r.name == "citytiles.security" and "chat push" in r.getMessage()]
     assert refusals and refusals[0].app_id == LIFE_ACCOUNT  # type: ignore[attr-defined]
+    assert refusals[0].reason == REFUSED[forge][1]  # type: ignore[attr-defined]
 
 
 @pytest.mark.parametrize("body", [b"service=a&service=b", b"%ff=1", b"no-equals-sign"])
@@ -264,3 +309,65 @@ def test_twenty_copies_of_one_message_at_the_same_moment_act_once(life: Life, se
     life.drained()
     assert len(messages(session)) == 1
     assert len(life.gateway.sent) == 1
+
+
+def test_a_reply_goes_to_alipays_custom_send_on_the_accounts_own_connection(
+    life: Life, caplog: pytest.LogCaptureFixture
+) -> None:
+    account, user = life.app.extensions["channels"].chats[LIFE_ACCOUNT], new_user_id()
+    with caplog.at_level(logging.INFO, logger="citytiles.outbound"):
+        account.send_text(user, "您好")
+    assert life.gateway.sent == [{"to_user_id": user, "msg_type": "text", "text": {"content": "您好"}}]
+    calls = [(r.connection, r.operation) for r in caplog.records if r.getMessage() == "outbound call"]  # type: ignore[attr-defined]
+    assert calls == [(f"channel.alipay.{LIFE_ACCOUNT}", "custom_send")]
+
+
+NOT_FOLLOWING = {"code": "40004", "msg": "Business Failed", "sub_code": "PUBLIC.USER_NOT_FOLLOW"}
+
+
+@pytest.mark.parametrize("unsigned", [False, True], ids=["signed", "unsigned"])
+def test_a_reply_to_someone_who_does_not_follow_is_refused_for_good(life: Life, unsigned: bool) -> None:
+    life.gateway.answer, life.gateway.unsigned = NOT_FOLLOWING, unsigned
+    with pytest.raises(UpstreamRejected) as refused:
+        life.app.extensions["channels"].chats[LIFE_ACCOUNT].send_text(new_user_id(), "您好")
+    assert (refused.value.code, refused.value.kind) == ("chat.not_sendable", "conflict")
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [
+        {**NOT_FOLLOWING, "code": "20000"},
+        {**NOT_FOLLOWING, "sub_code": "PUBLIC.SYSTEM_BUSY"},
+        {"code": "40004", "msg": "Business Failed"},
+        {"code": "40002", "msg": "Invalid Arguments"},
+    ],
+    ids=["busy-not-following", "another-refusal", "no-sub-code", "invalid-arguments"],
+)
+def test_any_other_answer_to_a_reply_is_tried_again_in_thirty_seconds(life: Life, answer: dict[str, str]) -> None:
+    life.gateway.answer = answer
+    with pytest.raises(UpstreamUnavailable) as busy:
+        life.app.extensions["channels"].chats[LIFE_ACCOUNT].send_text(new_user_id(), "您好")
+    assert (busy.value.code, busy.value.retry_after) == ("channel.unavailable", 30)
+
+
+def test_an_answer_to_a_reply_without_its_code_is_unreadable_and_logged_as_customsends(
+    life: Life, caplog: pytest.LogCaptureFixture
+) -> None:
+    life.gateway.answer = {"msg": "Success"}
+    with caplog.at_level(logging.WARNING, logger="citytiles.channels"), pytest.raises(UpstreamUnavailable) as busy:
+        life.app.extensions["channels"].chats[LIFE_ACCOUNT].send_text(new_user_id(), "您好")
+    assert busy.value.code == "channel.unavailable"
+    [unreadable] = [r for r in caplog.records if r.getMessage() == "unreadable channel answer"]
+    assert (unreadable.channel, unreadable.operation) == ("alipay", "message.custom.send")  # type: ignore[attr-defined]
+
+
+def test_an_answer_to_a_reply_signed_by_someone_else_is_not_trusted_and_logged_for_the_account(
+    life: Life, caplog: pytest.LogCaptureFixture
+) -> None:
+    life.gateway.signed_by = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    life.gateway.answer = NOT_FOLLOWING
+    with caplog.at_level(logging.WARNING, logger="citytiles.security"), pytest.raises(UpstreamUnavailable) as forged:
+        life.app.extensions["channels"].chats[LIFE_ACCOUNT].send_text(new_user_id(), "您好")
+    assert forged.value.code == "channel.unavailable"
+    [logged] = [r for r in caplog.records if "signature verification" in r.getMessage()]
+    assert logged.app_id == LIFE_ACCOUNT  # type: ignore[attr-defined]

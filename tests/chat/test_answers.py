@@ -15,6 +15,8 @@ from sqlalchemy.orm import Session
 from chat.accounts import Account
 from chat.answers import reply_to
 from chat.models import ChatMessage
+from city_services.car_move.models import CarMoveRequest
+from city_services.car_move.plates import PLATE_PURPOSE
 from city_services.outpatient.models import Appointment
 from database import transaction
 from identity.models import Resident
@@ -51,9 +53,9 @@ def said(app: Flask, session: Session, account: Account, intent: str, language: 
 @pytest.mark.parametrize(
     ("account", "language", "expected"),
     [
-        (WECHAT, "zh-CN", f"{LINK}点这里挂号</a>"),
-        (WECHAT, "en", f"{LINK}Book here</a>"),
-        (ALIPAY, "zh-CN", "点这里挂号：alipays://platformapi/startapp?appId=2021004100000001&page=pages%2Foutpatient%2Findex"),
+        (WECHAT, "zh-CN", f"请在“城市服务”小程序里挂号：\n{LINK}点这里挂号</a>"),
+        (WECHAT, "en", f"Book in the City Services mini-program:\n{LINK}Book here</a>"),
+        (ALIPAY, "zh-CN", "请在“城市服务”小程序里挂号：\n点这里挂号：alipays://platformapi/startapp?appId=2021004100000001&page=pages%2Foutpatient%2Findex"),
         (BARE, "zh-CN", "请打开“城市服务”小程序挂号。"),
         (BARE, "en", "Please book in the City Services mini-program."),
     ],
@@ -61,10 +63,12 @@ def said(app: Flask, session: Session, account: Account, intent: str, language: 
 def test_the_appointment_keyword_links_the_channels_mini_program(
     app: Flask, session: Session, account: Account, language: str, expected: str
 ) -> None:
-    assert expected in said(app, session, account, "outpatient", language, resident(session))
+    assert said(app, session, account, "outpatient", language, resident(session)) == expected
 
 
-def book(session: Session, who: Resident, n: int, status: str, created: datetime) -> None:
+def book(
+    session: Session, who: Resident, n: int, status: str, created: datetime, expires: datetime | None = None
+) -> None:
     starts = datetime(2026, 11, 20 + n, 1, 30, tzinfo=UTC)  # 09:30 in Beijing
     with transaction(session):
         session.add(
@@ -72,7 +76,7 @@ def book(session: Session, who: Resident, n: int, status: str, created: datetime
                 public_id=f"ap{n:020d}", resident_id=who.id, city_code="330100", channel="wechat", adapter="fake",
                 hospital_id="H1", hospital_name=f"医院{n}", department_id="D1", department_name=f"科室{n}",
                 slot_id=f"S{n}", doctor="王医生", starts_at=starts, ends_at=starts + timedelta(minutes=30),
-                visit_date=date(2026, 11, 20 + n), fee_fen=0, status=status, expires_at=None,
+                visit_date=date(2026, 11, 20 + n), fee_fen=0, status=status, expires_at=expires,
                 created_at=created, updated_at=created,
             )
         )  # fmt: skip
@@ -92,3 +96,46 @@ def test_progress_lists_the_three_newest_with_their_status_and_time(app: Flask, 
     ]
     english = said(app, session, WECHAT, "progress", "en", who).split("\n")
     assert english[0] == "Your latest requests:" and english[1] == "· Appointment 医院3 科室3: booked (23 Nov 09:30)"
+
+
+def ask_to_move(
+    app: Flask, session: Session, who: Resident, n: int, status: str, plate: str | None, at: datetime
+) -> None:
+    sealed = app.extensions["vault"].seal(PLATE_PURPOSE, plate) if plate is not None else None
+    with transaction(session):
+        session.add(
+            CarMoveRequest(
+                public_id=f"cm{n:020d}", requester_id=who.id, city_code="330100", adapter="fake",
+                request_no=f"ct{n:010d}", status=status, plate_sealed=sealed, timeline=[],
+                created_at=at, updated_at=at,
+            )
+        )  # fmt: skip
+
+
+def test_progress_mixes_car_moves_and_appointments_newest_first_in_the_residents_language(
+    app: Flask, session: Session
+) -> None:
+    who = resident(session)
+    ask_to_move(app, session, who, 1, "moved", "浙A12345", NOW - timedelta(hours=3))
+    ask_to_move(app, session, who, 2, "notified", None, NOW - timedelta(hours=1))  # its plate erased
+    book(session, who, 1, "held", NOW - timedelta(hours=2), expires=NOW - timedelta(minutes=1))
+    assert said(app, session, WECHAT, "progress", "en", who).split("\n") == [
+        "Your latest requests:",
+        "· Car move : owner told (18 Nov 09:00)",
+        "· Appointment 医院1 科室1: expired (21 Nov 09:30)",
+        "· Car move 浙A***45: car moved (18 Nov 07:00)",
+    ]
+    assert (
+        said(app, session, WECHAT, "progress", "zh-CN", who).split("\n")[3]
+        == "· 挪车 浙A***45：车已挪走（11月18日 07:00）"
+    )
+
+
+def test_progress_keeps_requests_made_at_the_same_moment_newest_first(app: Flask, session: Session) -> None:
+    who = resident(session)
+    book(session, who, 2, "confirmed", NOW - timedelta(hours=1))
+    book(session, who, 1, "confirmed", NOW - timedelta(hours=1))
+    assert said(app, session, WECHAT, "progress", "zh-CN", who).split("\n")[1:] == [
+        "· 挂号 医院1 科室1：已预约（11月21日 09:30）",
+        "· 挂号 医院2 科室2：已预约（11月22日 09:30）",
+    ]

@@ -12,12 +12,15 @@ from sqlalchemy.orm import Session
 
 from chat.accounts import Account
 from chat.menus import MenuChange
+from chat.menus import account_for
 from chat.menus import change_menu
 from chat.menus import describe
 from chat.menus import visible_accounts
 from chat.models import ChatMenu
 from database import transaction
+from errors import Forbidden
 from errors import Invalid
+from errors import NotFound
 from identity.models import AuditEntry
 from identity.models import StaffMember
 from identity.staff import NewStaffMember
@@ -31,8 +34,9 @@ ITEM = {"key": "gjj", "name": "公积金", "intent": "housing_fund"}
 
 
 def operator(session: Session, role: str = "city_operator", **scope: Any) -> StaffMember:
+    name = "-".join([f"m-{role}", *scope.get("cities", ()), *scope.get("channels", ())])
     with transaction(session):
-        staff = create_staff_member(session, NewStaffMember(f"m-{role}", "m", STAFF_PASSWORD, role, **scope), now=NOW)
+        staff = create_staff_member(session, NewStaffMember(name, "m", STAFF_PASSWORD, role, **scope), now=NOW)
     return staff
 
 
@@ -61,6 +65,21 @@ def test_a_menu_breaking_a_rule_is_refused_naming_the_field_and_nothing_is_store
     assert session.scalar(select(ChatMenu)) is None
 
 
+def test_a_refused_menu_says_why_and_names_the_intents_there_are(session: Session) -> None:
+    staff = operator(session, cities=("330100",))
+    change = MenuChange(({**ITEM, "intent": "transfer"},), {"余额": "transfer"}, "tidy up")
+    with pytest.raises(Invalid) as refused:
+        change_menu(session, staff, HANGZHOU_OA, change, NOW)
+    intents = "housing_fund, car_move, outpatient, progress, help"
+    assert refused.value.message == "The menu or the keywords cannot be used."
+    assert refused.value.details == {
+        "fields": {
+            "menu": [f"An item's intent is one of {intents}."],
+            "keywords": [f"A keyword's intent is one of {intents}."],
+        }
+    }
+
+
 def test_five_items_and_twenty_keywords_are_the_most_and_are_kept(session: Session) -> None:
     staff = operator(session, cities=("330100",))
     menu = tuple({**ITEM, "key": f"k{n}"} for n in range(5))
@@ -84,6 +103,19 @@ def test_an_untouched_account_shows_the_default_menu(session: Session) -> None:
     shown = describe(session, HANGZHOU_OA)
     assert [item["key"] for item in shown["menu"]] == ["housing_fund", "car_move", "outpatient", "progress"]
     assert shown["keywords"] == {} and shown["updated_by"] is None and shown["built_in_keywords"]["挪车"] == "car_move"
+    english = Account("alipay", "2021004100000009", "440300", language="en", passive=False)
+    assert {k: v for k, v in describe(session, english).items() if k != "built_in_keywords"} == {
+        "app_id": "2021004100000009",
+        "channel": "alipay",
+        "city": "440300",
+        "language": "en",
+        "menu": [
+            {"key": key, "name": key, "intent": key} for key in ("housing_fund", "car_move", "outpatient", "progress")
+        ],
+        "keywords": {},
+        "updated_by": None,
+        "updated_at": None,
+    }
 
 
 def test_staff_see_the_accounts_of_their_cities_or_channels(session: Session) -> None:
@@ -94,3 +126,22 @@ def test_staff_see_the_accounts_of_their_cities_or_channels(session: Session) ->
     assert visible_accounts(alipay, accounts) == [SHENZHEN_LIFE]
     platform = operator(session, "platform_admin")
     assert visible_accounts(platform, accounts) == [SHENZHEN_LIFE, HANGZHOU_OA]  # by app id
+    wechat = operator(session, "channel_admin", channels=("wechat",))
+    assert visible_accounts(wechat, accounts) == [HANGZHOU_OA]
+
+
+def test_an_account_is_found_only_for_staff_of_its_city_and_channel(session: Session) -> None:
+    accounts = {a.app_id: a for a in (SHENZHEN_LIFE, HANGZHOU_OA)}
+    hangzhou = operator(session, cities=("330100",))
+    assert account_for(hangzhou, accounts, HANGZHOU_OA.app_id, "catalogue.change") == HANGZHOU_OA
+    with pytest.raises(NotFound) as missing:
+        account_for(hangzhou, accounts, "wx0000000000000009", "catalogue.view")
+    assert (missing.value.code, missing.value.message) == ("chat.account_not_found", "No such account.")
+    with pytest.raises(Forbidden) as elsewhere:
+        account_for(hangzhou, accounts, SHENZHEN_LIFE.app_id, "catalogue.view")
+    assert elsewhere.value.code == "auth.city_out_of_scope"
+    alipay = operator(session, "channel_admin", channels=("alipay",))
+    assert account_for(alipay, accounts, SHENZHEN_LIFE.app_id, "catalogue.view") == SHENZHEN_LIFE
+    with pytest.raises(Forbidden) as other_channel:
+        account_for(alipay, accounts, HANGZHOU_OA.app_id, "catalogue.view")
+    assert other_channel.value.code == "auth.channel_out_of_scope"

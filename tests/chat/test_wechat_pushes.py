@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,6 +18,8 @@ from app import create_app
 from chat.models import ChatMessage
 from city_services.car_move.models import CarMoveRequest
 from city_services.figures.models import HourlyFigure
+from errors import UpstreamRejected
+from errors import UpstreamUnavailable
 from tests.chat.pushes import OFFICIAL_ACCOUNT
 from tests.chat.pushes import Pusher
 from tests.chat.pushes import new_openid
@@ -82,6 +85,16 @@ def test_wechat_checks_the_server_url_with_a_signed_echostr(oa: FlaskClient, pus
     for echo in ("<script>", "", "12a"):
         assert oa.get(URL, query_string={**pusher.query(), "echostr": echo}).status_code == 403
     assert oa.get(URL, query_string={**pusher.query(), "echostr": "7"}).get_data(as_text=True) == "7"
+    assert oa.get(URL, query_string=pusher.query()).status_code == 403  # no echostr at all
+
+
+def test_a_server_check_whose_echostr_is_not_digits_is_refused_and_the_security_log_says_why(
+    oa: FlaskClient, pusher: Pusher, caplog: pytest.LogCaptureFixture
+) -> None:
+    with caplog.at_level(logging.WARNING, logger="citytiles.security"):
+        assert oa.get(URL, query_string={**pusher.query(), "echostr": "12a"}).status_code == 403
+    [refusal] = [r for r in caplog.records if r.getMessage() == "a chat push was refused"]
+    assert (refusal.channel, refusal.reason) == ("wechat", "echostr is not WeChat's")  # type: ignore[attr-defined]
 
 
 def test_a_keyword_gets_a_passive_reply_to_its_sender_from_the_account(oa: FlaskClient, pusher: Pusher) -> None:
@@ -232,3 +245,23 @@ def test_follow_gets_the_welcome_and_unfollow_no_reply(oa: FlaskClient, pusher: 
     assert "欢迎关注" in push(oa, pusher, pusher.event(openid, "subscribe"))[1]
     assert push(oa, pusher, pusher.event(openid, "unsubscribe"))[1] == "success"
     assert stored(session) == 2
+
+
+def test_a_reply_to_someone_wechat_does_not_know_is_refused_for_good_and_a_failing_wechat_is_tried_again(
+    chatting: tuple[Flask, Pusher], clean_sandbox: Sandbox, caplog: pytest.LogCaptureFixture
+) -> None:
+    account = chatting[0].extensions["channels"].chats[OFFICIAL_ACCOUNT]
+    with caplog.at_level(logging.INFO, logger="citytiles.outbound"):
+        with pytest.raises(UpstreamRejected) as refused:
+            account.send_text(new_openid(), "您好")
+        assert (refused.value.code, refused.value.kind) == ("chat.not_sendable", "conflict")
+        clean_sandbox.helper("POST", "faults", json={"target": "wechat.custom_send", "mode": "error"})
+        with pytest.raises(UpstreamUnavailable) as busy:
+            account.send_text(new_openid(), "您好")
+        assert busy.value.code == "channel.unavailable"
+        # A follower's profile that cannot be read now is asked again later.
+        clean_sandbox.helper("POST", "faults", json={"target": "wechat.user_info", "mode": "error"})
+        with pytest.raises(UpstreamUnavailable):
+            account.unionid_of(new_openid())
+    calls = [(r.connection, r.operation) for r in caplog.records if r.getMessage() == "outbound call"]  # type: ignore[attr-defined]
+    assert calls == [(f"channel.wechat.{OFFICIAL_ACCOUNT}", op) for op in ("custom_send", "custom_send", "user_info")]
