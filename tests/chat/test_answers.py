@@ -6,17 +6,20 @@ from datetime import UTC
 from datetime import date
 from datetime import datetime
 from datetime import timedelta
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
 from flask import Flask
 from sqlalchemy.orm import Session
 
+from chat import routing
 from chat.accounts import Account
 from chat.answers import reply_to
 from chat.models import ChatMessage
 from city_services.car_move.models import CarMoveRequest
 from city_services.car_move.plates import PLATE_PURPOSE
+from city_services.car_move.plates import mask_plate
 from city_services.outpatient.models import Appointment
 from database import transaction
 from identity.models import Resident
@@ -139,3 +142,46 @@ def test_progress_keeps_requests_made_at_the_same_moment_newest_first(app: Flask
         "· 挂号 医院1 科室1：已预约（11月21日 09:30）",
         "· 挂号 医院2 科室2：已预约（11月22日 09:30）",
     ]
+
+
+class Moves:
+    """CityServices that records the car-move request asked for and answers as the use-case does."""
+
+    def __init__(self) -> None:
+        self.asked: list[tuple[Any, ...]] = []
+
+    def fund_account(self, *args: Any) -> Any:
+        raise AssertionError("no fund lookup for a car move")
+
+    def ask_to_move(self, session: Any, who: Any, city: str, channel: str, plate: str, lat: float, lng: float) -> Any:
+        self.asked.append((who.id, city, channel, plate, lat, lng))
+        return SimpleNamespace(plate="浙A1**45", id="cm_0042")
+
+
+@pytest.mark.parametrize(
+    ("intent", "work", "expected"),
+    [
+        ("car_move", {"bad_plate": True}, "That is not a plate.\nFor example: move car 浙A12345"),
+        ("car_move", {}, "Please send the plate, e.g. move car 浙A12345"),
+        (routing.PLACE, {}, "Location noted.\nTo ask a driver to move, send: move car <plate>"),
+        (
+            "car_move",
+            {"plate": "浙A12345"},
+            "Plate {masked} noted.\nPlease send your location, then we tell the owner.",
+        ),
+        (
+            "car_move",
+            {"plate": "浙A12345", "latitude": 30.25, "longitude": 120.16},
+            "We asked the owner to move, plate 浙A1**45.\nRequest cm_0042.\nSend progress to follow it.",
+        ),
+    ],
+)
+def test_a_car_move_by_chat_says_what_is_missing_or_what_was_asked_in_the_residents_language(
+    app: Flask, session: Session, intent: str, work: dict[str, Any], expected: str
+) -> None:
+    who, moves = resident(session), Moves()
+    message = ChatMessage(intent=intent, language="en", resident_id=who.id, app_id=WECHAT.app_id)
+    reply = reply_to(session, moves, app.extensions["vault"], WECHAT, message, work, now=NOW)
+    assert reply == expected.format(masked=mask_plate("浙A12345"))
+    asked = [(who.id, "330100", "wechat", "浙A12345", 30.25, 120.16)] if "latitude" in work else []
+    assert moves.asked == asked
