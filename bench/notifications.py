@@ -48,7 +48,7 @@ WARM_UP = 64
 DEFAULT_POSTGRES = os.environ.get("TEST_DATABASE_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 
 
-def place_orders(settings: Any, sandbox: str, count: int) -> list[dict[str, Any]]:
+def place_orders(settings: Any, sandbox: str, count: int, label: str) -> list[dict[str, Any]]:
     """N orders at the sandbox and in our database, each paid with its notification held back."""
     from app import create_app
     from billing.payments import Charge
@@ -62,12 +62,12 @@ def place_orders(settings: Any, sandbox: str, count: int) -> list[dict[str, Any]
     notifications = []
     with app.extensions["session_factory"]() as session:
         with transaction(session):
-            resident = Resident(public_id="r_bench", created_at=datetime.now(UTC))
+            resident = Resident(public_id=f"r_bench_{label}", created_at=datetime.now(UTC))
             session.add(resident)
         for index in range(count):
             charge = Charge(
                 purpose="bench",
-                purpose_ref=f"bench-{index}",
+                purpose_ref=f"{label}-{index}",
                 resident_id=resident.id,
                 city_code="330100",
                 service_code="outpatient",
@@ -133,7 +133,7 @@ def cpu_seconds() -> dict[str, float]:
         if int(pid) == os.getpid():
             part = "client"
         elif "gunicorn" in command:
-            part = "hello" if "hello_app" in command else "citytiles"
+            part = "hello" if "hello_app" in command else "floor" if "floor_app" in command else "citytiles"
         elif command.startswith("postgres"):
             part = "postgres"
         else:
@@ -149,15 +149,24 @@ def cpu_per_request(before: dict[str, float], count: int) -> str:
     return "  ".join(f"{part} {ms:.2f}" for part, ms in parts.items() if ms >= 0.005)
 
 
-def effects(url: str) -> tuple[int, int]:
-    """(payments paid, ledger entries posted) in the bench database."""
+def effects(url: str, label: str) -> tuple[int, int]:
+    """(payments paid, ledger entries posted) of one server's orders in the bench database."""
     from sqlalchemy import create_engine
     from sqlalchemy import text
 
     engine = create_engine(url)
     with engine.connect() as connection:
-        paid = connection.execute(text("SELECT count(*) FROM payments WHERE status = 'paid'")).scalar_one()
-        posted = connection.execute(text("SELECT count(*) FROM ledger_entries WHERE kind = 'payment'")).scalar_one()
+        mine = {"refs": f"{label}-%"}
+        paid = connection.execute(
+            text("SELECT count(*) FROM payments WHERE status = 'paid' AND purpose_ref LIKE :refs"), mine
+        ).scalar_one()
+        posted = connection.execute(
+            text(
+                "SELECT count(*) FROM ledger_entries JOIN payments ON payments.id = ledger_entries.payment_id"
+                " WHERE ledger_entries.kind = 'payment' AND payments.purpose_ref LIKE :refs"
+            ),
+            mine,
+        ).scalar_one()
     engine.dispose()
     return int(paid), int(posted)
 
@@ -201,39 +210,58 @@ def main() -> int:
         Settings.from_env(env),
         channels=ChannelSettings(sandbox, f"{sandbox}/gateway.do", wechat_pay_base_url=sandbox),
     )
-    print(f"placing {args.orders} orders at the sandbox and paying them (notifications held back)", flush=True)
-    placed = place_orders(settings, sandbox, args.orders + WARM_UP)
-    warm_up, deliveries = placed[:WARM_UP], placed[WARM_UP:]
+    print(f"placing {args.orders} orders twice at the sandbox and paying them (notifications held back)", flush=True)
+    ours = place_orders(settings, sandbox, args.orders + WARM_UP, "citytiles")
+    floors = place_orders(settings, sandbox, args.orders + WARM_UP, "floor")
     log = scratch / "servers.log"
     hello_env = {key: value for key, value in env.items() if key != "DATABASE_URL"}
+    keys = scratch / "sandbox"
+    floor_env = {
+        **hello_env,
+        "FLOOR_DSN": args.postgres_url.replace("postgresql+psycopg://", "postgresql://"),
+        "FLOOR_PUBLIC_KEY_FILE": str(keys / "public" / "wechat_pay" / MERCHANT / "pub_key.pem"),
+        "FLOOR_APIV3_KEY_FILE": str(keys / "wechat_pay" / MERCHANT / "apiv3_key"),
+    }
+    served = ("--pythonpath", f"{ROOT / 'bench'},{ROOT}")
     try:
         with (
             gunicorn("wsgi:app", env, log, "/healthz") as citytiles,
-            gunicorn("hello_app:app", hello_env, log, "/", "--pythonpath", str(ROOT / "bench")) as hello,
+            gunicorn("floor_app:app", floor_env, log, "/", *served) as floor_server,
+            gunicorn("hello_app:app", hello_env, log, "/", *served) as hello,
         ):
-            fire(hello, "/", warm_up, args.clients)
-            fire(citytiles, f"/callbacks/wechat-pay/{MERCHANT}", warm_up, args.clients)
+            fire(hello, "/", ours[:WARM_UP], args.clients)
+            fire(citytiles, f"/callbacks/wechat-pay/{MERCHANT}", ours[:WARM_UP], args.clients)
+            fire(floor_server, "/notify", floors[:WARM_UP], args.clients)
             before = cpu_seconds()
-            applied, answers = fire(citytiles, f"/callbacks/wechat-pay/{MERCHANT}", deliveries, args.clients)
-            notification_cpu = cpu_per_request(before, len(deliveries))
+            applied, answers = fire(citytiles, f"/callbacks/wechat-pay/{MERCHANT}", ours[WARM_UP:], args.clients)
+            notification_cpu = cpu_per_request(before, args.orders)
+            before = cpu_seconds()
+            least, floor_answers = fire(floor_server, "/notify", floors[WARM_UP:], args.clients)
+            floor_cpu = cpu_per_request(before, args.orders)
             # The hello answers in a fraction of the time: sent several times over, so it is timed as long.
             before = cpu_seconds()
-            floor, hello_answers = fire(hello, "/", deliveries * HELLO_ROUNDS, args.clients)
-            hello_cpu = cpu_per_request(before, len(deliveries) * HELLO_ROUNDS)
+            rate, hello_answers = fire(hello, "/", ours[WARM_UP:] * HELLO_ROUNDS, args.clients)
+            hello_cpu = cpu_per_request(before, args.orders * HELLO_ROUNDS)
     finally:
         stop_sandbox()
-    paid, posted = (count - WARM_UP for count in effects(args.postgres_url))  # the warm-up's are paid too
     if args.redis_url:
         import redis
 
         redis.Redis.from_url(args.redis_url).flushdb()  # the kicks no worker took
     print(f"notifications: {applied:8.1f} applied/s  answers {answers}")
-    print(f"hello:         {floor:8.1f} requests/s answers {hello_answers}")
-    print(f"ratio notifications / hello: {applied / floor:.2f}  (aim >= 0.3)")
+    print(f"floor:         {least:8.1f} applied/s  answers {floor_answers}")
+    print(f"hello:         {rate:8.1f} requests/s answers {hello_answers}")
+    print(f"ratio notifications / hello: {applied / rate:.2f}  (aim >= 0.3)")
+    print(f"ratio floor / hello:         {least / rate:.2f}  (the same writes: Flask, psycopg, cryptography)")
     print(f"CPU ms per notification: {notification_cpu}")
+    print(f"CPU ms per floor's:      {floor_cpu}")
     print(f"CPU ms per hello:        {hello_cpu}")
-    print(f"effects: {paid} payments paid, {posted} ledger entries, for {len(deliveries)} distinct notifications")
-    if answers.get(204, 0) + answers.get(200, 0) != len(deliveries) or paid != posted or paid != len(deliveries):
+    wrong = False
+    for label, statuses in (("citytiles", answers), ("floor", floor_answers)):
+        paid, posted = (count - WARM_UP for count in effects(args.postgres_url, label))  # the warm-up's too
+        print(f"effects ({label}): {paid} payments paid, {posted} ledger entries, for {args.orders} notifications")
+        wrong = wrong or statuses.get(204, 0) != args.orders or paid != posted or paid != args.orders
+    if wrong:
         print("MISMATCH: every notification must be acknowledged and applied exactly once", file=sys.stderr)
         return 1
     return 0

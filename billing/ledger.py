@@ -26,6 +26,9 @@ from billing.models import Payment
 from billing.models import Refund
 from database.transaction import built_once
 
+# How the names begin: a payment's entry key, and the account of what a city's service earned.
+PAYMENT_ENTRY_PREFIX, REVENUE_PREFIX = "paid:", "revenue:"
+
 
 class Unbalanced(ValueError):
     """An entry whose lines do not sum to zero: a bug, never posted."""
@@ -38,7 +41,7 @@ def clearing(payment: Payment) -> str:
 
 def revenue(payment: Payment) -> str:
     """The account of what the payment's city service earned."""
-    return f"revenue:{payment.city_code}:{payment.service_code}"
+    return f"{REVENUE_PREFIX}{payment.city_code}:{payment.service_code}"
 
 
 def post(
@@ -87,7 +90,7 @@ def post_payment(session: Session, payment: Payment, now: datetime) -> bool:
 
 def payment_entry_key(payment: Payment) -> str:
     """The key a payment's entry is posted under: one per payment, ever."""
-    return f"paid:{payment.out_trade_no}"
+    return PAYMENT_ENTRY_PREFIX + payment.out_trade_no
 
 
 def payment_lines(payment: Payment) -> list[tuple[str, int]]:

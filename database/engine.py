@@ -54,8 +54,10 @@ def _configure_sqlite(dbapi_connection: Any, connection_record: Any) -> None:
 
 def _begin_sqlite(connection: Connection) -> None:
     """A writing transaction takes SQLite's write lock as it begins, so it serialises like a row lock."""
-    writing = connection.get_execution_options().get(WRITING, False)
-    connection.exec_driver_sql("BEGIN IMMEDIATE" if writing else "BEGIN")
+    options = connection.get_execution_options()
+    if options.get("isolation_level") == "AUTOCOMMIT":
+        return  # one statement on its own (one_statement): SQLite commits it as it runs, and no COMMIT follows
+    connection.exec_driver_sql("BEGIN IMMEDIATE" if options.get(WRITING, False) else "BEGIN")
 
 
 def make_session_factory(engine: Engine) -> sessionmaker[Session]:

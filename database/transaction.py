@@ -58,6 +58,23 @@ def transaction(session: Session) -> Iterator[Session]:
         session.info.pop(_FLUSHED, None)
 
 
+def one_statement(session: Session, statement: Any, parameters: dict[str, Any]) -> Any:
+    """Run one statement as a transaction of its own and give its first column; atomic by itself.
+
+    For the hottest write (a payment notification): PostgreSQL commits a single statement, every
+    part of its data-modifying WITH included, all or nothing, and its UPDATE locks the rows it
+    changes, so BEGIN and COMMIT would only add two round trips.
+    """
+    if session.info.get(_OPEN):
+        raise TransactionMisuse("one_statement() inside transaction() would commit half of a unit of work")
+    _refuse_pending_writes(session)
+    if session.in_transaction():
+        session.commit()  # only reads were made: end them
+    # A connection of the session's engine, not the session's own: nothing of the ORM is involved.
+    with session.get_bind().engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
+        return connection.execute(statement, parameters).scalar_one()
+
+
 def _refuse_pending_writes(session: Session) -> None:
     """Writes made outside transaction() would be committed by accident: a bug, never silently accepted."""
     if session.new or session.dirty or session.deleted or session.info.get(_FLUSHED):

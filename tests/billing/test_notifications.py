@@ -28,6 +28,7 @@ from billing.models import Payment
 from billing.models import PaymentNotification
 from billing.models import Refund
 from billing.notifications import forget_old_deliveries
+from billing.notifications import movable_to_paid
 from billing.payments import open_payment
 from billing.payments import payment_of
 from billing.refunds import request_refund
@@ -246,6 +247,11 @@ def test_a_payment_after_the_order_closed_still_counts(
     assert payment(app, order.out_trade_no).status == statuses.PAID
 
 
+def test_a_success_moves_a_payment_to_paid_only_from_where_the_status_table_allows() -> None:
+    # The first try on PostgreSQL moves these in one statement; every other status goes the long way.
+    assert movable_to_paid() == (statuses.CREATED, statuses.CLOSED, statuses.FAILED)
+
+
 def closed_again(gateway: FakePaymentGateway, out_trade_no: str) -> Delivery:
     return gateway.payment_notification(out_trade_no, state=CLOSED, event_id="close-" + out_trade_no)
 
@@ -262,6 +268,21 @@ def test_fifty_copies_at_once_make_one_transition_and_one_posting(
     assert entries(app, order.id) == 1 and payment(app, order.out_trade_no).status == statuses.PAID
     assert balance(session, f"clearing:wechat:{MERCHANT}") == 4200
     assert session.scalar(select(PaymentNotification.copies)) == 50
+    assert unbalanced_entries(session) == []
+
+
+def test_sixty_copies_of_one_delivery_at_once_apply_once_and_the_rest_are_replays(
+    app: Flask, session: Session, gateway: FakePaymentGateway, clock: Clock
+) -> None:
+    # The same signed bytes sixty times at one instant: on PostgreSQL they all race the one statement.
+    order = open_order(session, gateway, clock, 4300)
+    delivery = gateway.pay(order.out_trade_no)
+    receipts = run_together(60, lambda _: deliver(app, gateway, delivery, clock))
+    assert sorted((r.received, r.outcome) for r in receipts) == [(False, "replayed")] * 59 + [(True, "applied")]
+    assert entries(app, order.id) == 1 and payment(app, order.out_trade_no).status == statuses.PAID
+    assert balance(session, "revenue:330100:outpatient") == -4300
+    assert session.scalars(select(PaymentNotification.copies)).all() == [1]
+    assert session.scalars(select(OutboxTask.ref)).all() == [order.out_trade_no]
     assert unbalanced_entries(session) == []
 
 

@@ -8,6 +8,8 @@ from collections.abc import Iterator
 import pytest
 from sqlalchemy import Engine
 from sqlalchemy import select
+from sqlalchemy import text
+from sqlalchemy.exc import DatabaseError
 from sqlalchemy.orm import Session
 from sqlalchemy.orm import sessionmaker
 
@@ -17,6 +19,7 @@ from database import transaction
 from database.engine import make_engine
 from database.engine import make_session_factory
 from database.transaction import TransactionMisuse
+from database.transaction import one_statement
 from tests.concurrency import run_together
 
 
@@ -119,3 +122,47 @@ def test_objects_read_before_the_boundary_stay_readable(sessions: sessionmaker[S
         with transaction(session):
             session.add(CatalogueRevision(id=5, revision=1))
         assert row.revision == 0
+
+
+def bump(session: Session) -> int:
+    """One statement that adds one to the counter and says what it became."""
+    statement = text("UPDATE catalogue_revision SET revision = revision + 1 WHERE id = 1 RETURNING revision")
+    return int(one_statement(session, statement, {}))
+
+
+def test_one_statement_commits_on_its_own_and_leaves_the_session_free(sessions: sessionmaker[Session]) -> None:
+    with sessions() as session:
+        session.scalar(select(CatalogueRevision.revision))  # reads before it are ended, as transaction() does
+        assert bump(session) == 1
+        assert not session.in_transaction()
+        with sessions() as other:  # committed: another session sees it at once
+            assert other.scalar(select(CatalogueRevision.revision)) == 1
+        with transaction(session):
+            session.add(CatalogueRevision(id=6, revision=1))
+    with sessions() as session:
+        assert session.get(CatalogueRevision, 6) is not None
+
+
+def test_one_statement_locks_what_it_changes(sessions: sessionmaker[Session]) -> None:
+    counted = run_together(16, lambda _: bump_alone(sessions))
+    assert sorted(counted) == list(range(1, 17))
+
+
+def bump_alone(sessions: sessionmaker[Session]) -> int:
+    with sessions() as session:
+        return bump(session)
+
+
+def test_one_statement_is_refused_where_it_would_break_a_unit_of_work(sessions: sessionmaker[Session]) -> None:
+    with sessions() as session:
+        with pytest.raises(TransactionMisuse), transaction(session):
+            bump(session)
+        session.add(CatalogueRevision(id=7, revision=7))
+        with pytest.raises(TransactionMisuse):
+            bump(session)
+        session.rollback()
+        with pytest.raises(DatabaseError):
+            one_statement(session, text("SELECT revision FROM no_such_table"), {})
+        assert bump(session) == 1  # the failed one changed nothing and the session goes on
+    with sessions() as session:
+        assert session.get(CatalogueRevision, 7) is None
