@@ -185,3 +185,47 @@ def test_a_car_move_by_chat_says_what_is_missing_or_what_was_asked_in_the_reside
     assert reply == expected.format(masked=mask_plate("浙A12345"))
     asked = [(who.id, "330100", "wechat", "浙A12345", 30.25, 120.16)] if "latitude" in work else []
     assert moves.asked == asked
+
+
+class Funds:
+    """CityServices that answers one fund account (or none) and records whose was asked."""
+
+    def __init__(self, fund: Any) -> None:
+        self.fund, self.asked = fund, []
+
+    def fund_account(self, session: Any, who: Any, city: str, channel: str) -> Any:
+        self.asked.append((who.id, city, channel))
+        return self.fund
+
+    def ask_to_move(self, *args: Any) -> Any:
+        raise AssertionError("no car move for a balance")
+
+
+ENGLISH = "Your housing fund balance: 12,345.67 yuan.\nAccount ****7890, {state}.\nPaid in each month: 2,500.00 yuan."
+
+
+def fund(status: str) -> Any:
+    return SimpleNamespace(
+        balance_fen=1234567, account_number="3301001234567890", status=status, monthly=SimpleNamespace(total_fen=250000)
+    )
+
+
+@pytest.mark.parametrize(
+    ("status", "language", "expected"),
+    [
+        ("normal", "zh-CN", "您的公积金余额：12,345.67 元。\n账户 ****7890，正常缴存。\n每月缴存 2,500.00 元。"),
+        ("active", "en", ENGLISH.format(state="active")),
+        ("sealed", "zh-CN", "您的公积金余额：12,345.67 元。\n账户 ****7890，已封存。\n每月缴存 2,500.00 元。"),
+        ("closed", "en", ENGLISH.format(state="closed")),
+        ("frozen", "en", ENGLISH.format(state="active")),
+        (None, "zh-CN", "没有查到您在本市的公积金账户。"),
+        (None, "en", "We found no housing fund account of yours in this city."),
+    ],
+)  # fmt: skip
+def test_the_balance_says_yuan_the_last_four_digits_and_the_state_in_the_residents_language(
+    app: Flask, session: Session, status: str | None, language: str, expected: str
+) -> None:
+    who, funds = resident(session), Funds(fund(status) if status is not None else None)
+    message = ChatMessage(intent="housing_fund", language=language, resident_id=who.id, app_id=ALIPAY.app_id)
+    assert reply_to(session, funds, app.extensions["vault"], ALIPAY, message, {}, now=NOW) == expected
+    assert funds.asked == [(who.id, "330100", "alipay")]
