@@ -4,12 +4,14 @@
     .venv/bin/python bench/notifications.py --postgres-url postgresql+psycopg://postgres@127.0.0.1:5432/bench
 
 The PostgreSQL database is emptied first: give it a scratch database. A sandbox (WeChat and WeChat
-Pay) runs in this process; citytiles and the hello app run under gunicorn with the project's config.
-For each of N orders placed at the sandbox through the real WeChat Pay adapter, the sandbox's payer
-pays with the notification held back; then the N signed notifications are POSTed to
-/callbacks/wechat-pay/<mch_id> by a pool of keep-alive clients, and the same bodies, eight times
-over, to the hello app. It prints both rates and their ratio, and checks that exactly N
-payments are paid with exactly N ledger entries: one effect per distinct notification.
+Pay) runs in this process; citytiles, the floor (bench/floor_app.py: the same writes with raw
+psycopg) and the hello app run under gunicorn with the project's config. For each of 2 x N orders
+placed at the sandbox through the real WeChat Pay adapter, the sandbox's payer pays with the
+notification held back; then N signed notifications are POSTed to citytiles'
+/callbacks/wechat-pay/<mch_id> by a pool of keep-alive clients, the other N to the floor, and the
+first N bodies, eight times over, to the hello app. It prints the rates, the ratios to the hello
+and the CPU per request, and checks that each server paid exactly N payments with exactly N ledger
+entries: one effect per distinct notification.
 """
 
 from __future__ import annotations
