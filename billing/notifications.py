@@ -28,7 +28,6 @@ from sqlalchemy import select
 from sqlalchemy import text
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Session
-from sqlalchemy.orm.attributes import set_committed_value
 from sqlalchemy.sql.elements import TextClause
 
 from billing import statuses
@@ -42,10 +41,7 @@ from billing.gateway import NotificationRefused
 from billing.gateway import PaymentGateway
 from billing.ledger import PAYMENT_ENTRY_PREFIX
 from billing.ledger import REVENUE_PREFIX
-from billing.ledger import checked_lines
 from billing.ledger import clearing_account
-from billing.ledger import payment_entry_key
-from billing.ledger import payment_lines
 from billing.ledger import post_payment
 from billing.models import NotificationNonce
 from billing.models import Payment
@@ -127,12 +123,6 @@ def receive_notification(
             )
             return Receipt(False, mismatch)
         if notice.kind == PAYMENT_NOTICE:
-            if payment_moves_to(payment.status, notice.state) == statuses.PAID:
-                # The common case, and the one a channel's burst of notifications is made of.
-                _PAID_BY_DIALECT.get(session.get_bind().dialect.name, _paid_step_by_step)(
-                    session, payment, gateway.channel, notice, sealed, now
-                )
-                return Receipt(True, APPLIED)
             changed = apply_payment_state(session, payment, notice.state, notice.channel_trade_no, notice.at, now)
         else:
             refund = session.scalar(select(Refund).where(Refund.out_refund_no == notice.out_refund_no))
@@ -234,93 +224,11 @@ def _kept(payment: Payment, channel: str, notice: Notice, sealed: str, outcome: 
     }
 
 
-def _paid_step_by_step(
-    session: Session, payment: Payment, channel: str, notice: Notice, sealed: str, now: datetime
-) -> None:
-    """The payer paid: the move, its ledger entry, its outbox task and the kept notification, one statement each."""
-    apply_payment_state(session, payment, notice.state, notice.channel_trade_no, notice.at, now)
-    _store(session, payment, channel, notice, sealed, APPLIED, now)
-
-
-def _paid_in_one_statement(
-    session: Session, payment: Payment, channel: str, notice: Notice, sealed: str, now: datetime
-) -> None:
-    """The same writes as _paid_step_by_step in one round trip: the callback's cost is its round trips."""
-    paid_at, trade_no = notice.at or now, notice.channel_trade_no or payment.channel_trade_no
-    (debit, debit_fen), (credit, credit_fen) = checked_lines(payment_lines(payment))
-    moved = session.execute(
-        _paid_at_once(),
-        {
-            **_kept(payment, channel, notice, sealed, APPLIED, now),
-            "was": payment.status,
-            "status": statuses.PAID,
-            "paid_at": paid_at,
-            "channel_trade_no": trade_no,
-            "entry_key": payment_entry_key(payment),
-            "debit": debit,
-            "debit_fen": debit_fen,
-            "credit": credit,
-            "credit_fen": credit_fen,
-            "task_kind": FULFIL,
-        },
-    ).scalar_one()
-    if moved != 1:  # the row is locked and was read under the lock: anything else is a bug, never half-applied
-        raise RuntimeError(f"payment {payment.id} did not move from {payment.status} as read under its lock")
-    # The session's copy says what the database now holds, without a second UPDATE at commit.
-    for name, value in (("status", statuses.PAID), ("paid_at", paid_at), ("channel_trade_no", trade_no)):
-        set_committed_value(payment, name, value)
-    set_committed_value(payment, "updated_at", now)
-
-
-@cache
-def _paid_at_once() -> TextClause:
-    """The move guarded by the status read under the lock; the entry, its lines and the task only if it moved.
-
-    The notification is kept (or its copies counted) either way. Tables and columns as in billing/models.py.
-    """
-    return text(
-        """
-    WITH moved AS (
-        UPDATE payments SET status = :status, paid_at = :paid_at, channel_trade_no = :channel_trade_no,
-            updated_at = :received_at
-        WHERE id = :payment_id AND status = :was
-        RETURNING id, out_trade_no
-    ), entry AS (
-        INSERT INTO ledger_entries (key, kind, payment_id, refund_id, posted_at)
-        SELECT :entry_key, 'payment', id, NULL, :received_at FROM moved
-        ON CONFLICT (key) DO NOTHING
-        RETURNING id
-    ), lines AS (
-        INSERT INTO ledger_lines (entry_id, account, amount_fen)
-        SELECT entry.id, line.account, line.amount_fen
-        FROM entry, (VALUES (:debit, :debit_fen), (:credit, :credit_fen)) AS line (account, amount_fen)
-    ), task AS (
-        INSERT INTO outbox_tasks (kind, ref, due_at, attempts, created_at)
-        SELECT :task_kind, out_trade_no, :received_at, 0, :received_at FROM moved
-        ON CONFLICT (kind, ref) DO NOTHING
-    )
-    INSERT INTO payment_notifications
-        (channel, event_id, payment_id, kind, out_refund_no, raw_sealed, outcome, copies, received_at, last_received_at)
-    VALUES (:channel, :event_id, :payment_id, :kind, :out_refund_no, :raw_sealed, :outcome, :copies, :received_at,
-        :last_received_at)
-    ON CONFLICT (channel, event_id) DO UPDATE
-        SET copies = payment_notifications.copies + 1, last_received_at = EXCLUDED.received_at
-    RETURNING (SELECT count(*) FROM moved)
-    """
-    ).bindparams(
-        bindparam("paid_at", type_=UTCDateTime()),
-        bindparam("received_at", type_=UTCDateTime()),
-        bindparam("last_received_at", type_=UTCDateTime()),
-        bindparam("out_refund_no", type_=String()),
-        bindparam("channel_trade_no", type_=String()),
-        bindparam("debit_fen", type_=Integer()),
-        bindparam("credit_fen", type_=Integer()),
-    )
-
-
 @cache
 def _paid_when_fresh_and_matching() -> TextClause:
-    """_paid_at_once's writes, each only if this delivery is new and the order is ours as placed and may be paid.
+    """A success in one statement: the move, and its entry, lines, task and kept notification only if it moved.
+
+    It moves only a delivery never seen, for an order ours as placed, in a status that may become paid.
 
     The UPDATE takes the payment's row lock; a copy that waited on it reads the row again and finds
     it paid (PostgreSQL's READ COMMITTED re-check), so it moves nothing. A payment of nothing is left
@@ -373,11 +281,6 @@ def _paid_when_fresh_and_matching() -> TextClause:
         bindparam("channel_trade_no", type_=String()),
         bindparam("amount_fen", type_=Integer()),
     )
-
-
-_PAID_BY_DIALECT: dict[str, Callable[[Session, Payment, str, Notice, str, datetime], None]] = {
-    "postgresql": _paid_in_one_statement,
-}
 
 
 def _paid_at_first_sight(session: Session, gateway: PaymentGateway, notice: Notice, sealed: str, now: datetime) -> bool:
