@@ -7,9 +7,12 @@ from collections.abc import Iterator
 
 import pytest
 from sqlalchemy import Engine
+from sqlalchemy import create_engine
 from sqlalchemy import select
 from sqlalchemy import text
 from sqlalchemy.exc import DatabaseError
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import NoResultFound
 from sqlalchemy.orm import Session
 from sqlalchemy.orm import sessionmaker
 
@@ -163,6 +166,65 @@ def test_one_statement_is_refused_where_it_would_break_a_unit_of_work(sessions: 
         session.rollback()
         with pytest.raises(DatabaseError):
             one_statement(session, text("SELECT revision FROM no_such_table"), {})
-        assert bump(session) == 1  # the failed one changed nothing and the session goes on
+        with pytest.raises(NoResultFound):
+            one_statement(session, text("SELECT revision FROM catalogue_revision WHERE id = 0"), {})
+        assert bump(session) == 1  # the failed ones changed nothing and the session goes on
     with sessions() as session:
         assert session.get(CatalogueRevision, 7) is None
+
+
+def test_one_statement_hands_its_connection_back_as_it_found_it(
+    engine: Engine, sessions: sessionmaker[Session]
+) -> None:
+    with sessions() as session:
+        assert bump(session) == 1
+    pooled = [engine.raw_connection() for _ in range(engine.pool.checkedin())]  # every pooled one at once
+    try:
+        assert pooled
+        for connection in pooled:
+            # SQLite's stay in autocommit (we send BEGIN ourselves); PostgreSQL's are back in transactions.
+            assert engine.dialect.detect_autocommit_setting(connection.dbapi_connection) is (
+                engine.dialect.name == "sqlite"
+            )
+    finally:
+        for connection in pooled:
+            connection.close()
+    with sessions() as session, transaction(session):  # and a unit of work on them still commits
+        session.add(CatalogueRevision(id=8, revision=8))
+    with sessions() as session:
+        assert session.get(CatalogueRevision, 8) is not None
+
+
+def test_an_autocommit_connection_on_sqlite_commits_what_it_runs(
+    engine: Engine, sessions: sessionmaker[Session]
+) -> None:
+    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
+        connection.execute(text("UPDATE catalogue_revision SET revision = 41 WHERE id = 1"))
+    with sessions() as session:
+        assert session.scalar(select(CatalogueRevision.revision)) == 41
+
+
+@pytest.mark.postgres
+def test_a_lost_connection_fails_one_statement_and_is_replaced(empty_postgres_url: str) -> None:
+    server = make_engine(empty_postgres_url)
+    sessions = make_session_factory(server)
+    try:
+        with sessions() as session:
+            backend = one_statement(session, text("SELECT pg_backend_pid()"), {})
+            terminate(empty_postgres_url, backend)
+            # Just used, so handed out unpinged: the statement meets the closed connection.
+            with pytest.raises(DBAPIError) as lost:
+                one_statement(session, text("SELECT pg_backend_pid()"), {})
+            assert lost.value.connection_invalidated
+            assert one_statement(session, text("SELECT pg_backend_pid()"), {}) != backend  # a new one
+    finally:
+        server.dispose()
+
+
+def terminate(url: str, backend: int) -> None:
+    """Close one server connection from the server's side, as a restart or an idle timeout does."""
+    admin = create_engine(url)
+    with admin.connect() as connection:
+        assert connection.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": backend}).scalar_one()
+    admin.dispose()
+    time.sleep(0.1)  # the backend exits
