@@ -7,10 +7,11 @@ The PostgreSQL database is emptied first: give it a scratch database. A sandbox 
 Pay) runs in this process; citytiles, the floor (bench/floor_app.py: the same writes with raw
 psycopg) and the hello app run under gunicorn with the project's config. For each of 2 x N orders
 placed at the sandbox through the real WeChat Pay adapter, the sandbox's payer pays with the
-notification held back; then N signed notifications are POSTed to citytiles'
-/callbacks/wechat-pay/<mch_id> by a pool of keep-alive clients, the other N to the floor, and the
-first N bodies, eight times over, to the hello app. It prints the rates, the ratios to the hello
-and the CPU per request, and checks that each server paid exactly N payments with exactly N ledger
+notification held back; then, in interleaved rounds (3 by default), a share of N signed
+notifications is POSTed to citytiles' /callbacks/wechat-pay/<mch_id> by a pool of keep-alive
+clients, a share of the other N to the floor, and a share of the first N bodies, eight times over,
+to the hello app. It prints the rates, the ratios to the hello (the median of the rounds') and the
+CPU per request, and checks that each server paid exactly N payments with exactly N ledger
 entries: one effect per distinct notification.
 """
 
@@ -24,11 +25,14 @@ import sys
 import tempfile
 import threading
 import time
+from dataclasses import dataclass
+from dataclasses import field
 from dataclasses import replace
 from datetime import UTC
 from datetime import datetime
 from datetime import timedelta
 from pathlib import Path
+from statistics import median
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -144,11 +148,34 @@ def cpu_seconds() -> dict[str, float]:
     return used
 
 
-def cpu_per_request(before: dict[str, float], count: int) -> str:
-    """Milliseconds of CPU per request by part, since `before`."""
+def cpu_spent(before: dict[str, float]) -> dict[str, float]:
+    """CPU seconds by part since `before`."""
     after = cpu_seconds()
-    parts = {part: 1000 * (after[part] - before.get(part, 0.0)) / count for part in sorted(after)}
-    return "  ".join(f"{part} {ms:.2f}" for part, ms in parts.items() if ms >= 0.005)
+    return {part: after[part] - before.get(part, 0.0) for part in after}
+
+
+@dataclass
+class Measured:
+    """One server's rounds: rates, answers by status, CPU by part, requests."""
+
+    rates: list[float] = field(default_factory=list)
+    statuses: dict[int, int] = field(default_factory=dict)
+    cpu: dict[str, float] = field(default_factory=dict)
+    requests: int = 0
+
+    def add(self, rate: float, statuses: dict[int, int], cpu: dict[str, float], requests: int) -> None:
+        """Count one round in."""
+        self.rates.append(rate)
+        for status, count in statuses.items():
+            self.statuses[status] = self.statuses.get(status, 0) + count
+        for part, seconds in cpu.items():
+            self.cpu[part] = self.cpu.get(part, 0.0) + seconds
+        self.requests += requests
+
+    def cpu_per_request(self) -> str:
+        """Milliseconds of CPU per request by part, over every round."""
+        parts = {part: 1000 * seconds / self.requests for part, seconds in sorted(self.cpu.items())}
+        return "  ".join(f"{part} {ms:.2f}" for part, ms in parts.items() if ms >= 0.005)
 
 
 def effects(url: str, label: str) -> tuple[int, int]:
@@ -179,6 +206,7 @@ def main() -> int:
     parser.add_argument("--postgres-url", default=DEFAULT_POSTGRES)
     parser.add_argument("--orders", type=int, default=600)
     parser.add_argument("--clients", type=int, default=16)
+    parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds; the ratio is their median")
     parser.add_argument(
         "--redis-url",
         default=os.environ.get("TEST_REDIS_URL"),
@@ -234,30 +262,44 @@ def main() -> int:
             fire(hello, "/", ours[:WARM_UP], args.clients)
             fire(citytiles, f"/callbacks/wechat-pay/{MERCHANT}", ours[:WARM_UP], args.clients)
             fire(floor_server, "/notify", floors[:WARM_UP], args.clients)
-            before = cpu_seconds()
-            applied, answers = fire(citytiles, f"/callbacks/wechat-pay/{MERCHANT}", ours[WARM_UP:], args.clients)
-            notification_cpu = cpu_per_request(before, args.orders)
-            before = cpu_seconds()
-            least, floor_answers = fire(floor_server, "/notify", floors[WARM_UP:], args.clients)
-            floor_cpu = cpu_per_request(before, args.orders)
-            # The hello answers in a fraction of the time: sent several times over, so it is timed as long.
-            before = cpu_seconds()
-            rate, hello_answers = fire(hello, "/", ours[WARM_UP:] * HELLO_ROUNDS, args.clients)
-            hello_cpu = cpu_per_request(before, args.orders * HELLO_ROUNDS)
+            targets = {
+                "notifications": (citytiles, f"/callbacks/wechat-pay/{MERCHANT}", ours[WARM_UP:], 1),
+                "floor": (floor_server, "/notify", floors[WARM_UP:], 1),
+                # The hello answers in a fraction of the time: sent several times over, so it is timed as long.
+                "hello": (hello, "/", ours[WARM_UP:], HELLO_ROUNDS),
+            }
+            measured = {name: Measured() for name in targets}
+            for round_ in range(args.rounds):
+                # Each round opens its connections afresh (gunicorn's workers share them out anew) and
+                # alternates the order, so background load and a lopsided share fall on every server alike.
+                order = list(targets) if round_ % 2 == 0 else list(reversed(targets))
+                for name in order:
+                    base, path, deliveries, times = targets[name]
+                    share = deliveries[round_ :: args.rounds] * times
+                    before = cpu_seconds()
+                    rate, statuses = fire(base, path, share, args.clients)
+                    measured[name].add(rate, statuses, cpu_spent(before), len(share))
     finally:
         stop_sandbox()
     if args.redis_url:
         import redis
 
         redis.Redis.from_url(args.redis_url).flushdb()  # the kicks no worker took
-    print(f"notifications: {applied:8.1f} applied/s  answers {answers}")
-    print(f"floor:         {least:8.1f} applied/s  answers {floor_answers}")
-    print(f"hello:         {rate:8.1f} requests/s answers {hello_answers}")
-    print(f"ratio notifications / hello: {applied / rate:.2f}  (aim >= 0.3)")
-    print(f"ratio floor / hello:         {least / rate:.2f}  (the same writes: Flask, psycopg, cryptography)")
-    print(f"CPU ms per notification: {notification_cpu}")
-    print(f"CPU ms per floor's:      {floor_cpu}")
-    print(f"CPU ms per hello:        {hello_cpu}")
+    hello_rates = measured["hello"].rates
+    for name in ("notifications", "floor", "hello"):
+        rates = measured[name].rates
+        print(f"{name + ':':15}{median(rates):8.1f} per second (rounds: {', '.join(f'{r:.0f}' for r in rates)})")
+    for name in ("notifications", "floor"):
+        ratios = [rate / hello for rate, hello in zip(measured[name].rates, hello_rates, strict=True)]
+        shown = ", ".join(f"{r:.2f}" for r in ratios)
+        print(f"ratio {name} / hello: {median(ratios):.2f}, the median of rounds {shown}")
+    print(
+        "(aim: notifications / hello >= 0.3; the floor does the same writes with Flask, psycopg and cryptography only)"
+    )
+    for name in ("notifications", "floor", "hello"):
+        print(f"CPU ms per {name + ':':15}{measured[name].cpu_per_request()}")
+    answers, floor_answers = measured["notifications"].statuses, measured["floor"].statuses
+    print(f"answers: citytiles {answers}, floor {floor_answers}, hello {measured['hello'].statuses}")
     wrong = False
     for label, statuses in (("citytiles", answers), ("floor", floor_answers)):
         paid, posted = (count - WARM_UP for count in effects(args.postgres_url, label))  # the warm-up's too

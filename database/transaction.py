@@ -117,10 +117,11 @@ def _run_alone(pooled: PoolProxiedConnection, dialect: Dialect, form: _DriverFor
     driver = pooled.dbapi_connection
     assert driver is not None, "a connection just checked out of the pool"
     # SQLite's connections run in autocommit already (we send BEGIN ourselves); PostgreSQL's are switched
-    # for this statement and back, so the next checkout finds what it expects.
+    # for this statement and back (the driver's autocommit alone: their isolation level stays as set), so
+    # the next checkout finds what it expects.
     switched = not dialect.detect_autocommit_setting(driver)
     if switched:
-        dialect.set_isolation_level(driver, "AUTOCOMMIT")
+        driver.autocommit = True
     gone = False
     cursor = driver.cursor()
     try:
@@ -144,7 +145,7 @@ def _run_alone(pooled: PoolProxiedConnection, dialect: Dialect, form: _DriverFor
         if not gone:
             cursor.close()
             if switched:
-                dialect.reset_isolation_level(driver)
+                driver.autocommit = False
     if row is None:
         raise NoResultFound("one_statement() ran a statement that returned no row")
     return row[0]
