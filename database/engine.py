@@ -11,7 +11,7 @@ from sqlalchemy import event
 from sqlalchemy.engine import Connection
 from sqlalchemy.engine import Dialect
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import DisconnectionError
+from sqlalchemy.exc import InvalidatePoolError
 from sqlalchemy.orm import Session
 from sqlalchemy.orm import sessionmaker
 from sqlalchemy.pool import StaticPool
@@ -63,8 +63,9 @@ def ping_when_idle(engine: Engine, alive_without_ping: float) -> None:
         back_at = record.info.pop(_BACK_AT, None)  # none on a connection made for this checkout
         if back_at is not None and time.monotonic() - back_at >= alive_without_ping:
             if not _answers(dialect, dbapi_connection):
-                # The pool drops this connection and checks out another (a fresh one if need be).
-                raise DisconnectionError("a pooled connection was closed while it idled")
+                # The server went away meanwhile (a restart, a failover): the pool replaces this connection
+                # and every other it held from before, and checks out a fresh one.
+                raise InvalidatePoolError("a pooled connection was closed while it idled")
 
     event.listen(engine, "checkin", note_return)
     event.listen(engine, "checkout", check_out)

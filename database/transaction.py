@@ -10,11 +10,14 @@ from functools import lru_cache
 from typing import Any
 from typing import TypeVar
 
+from sqlalchemy import Engine
+from sqlalchemy import TextClause
 from sqlalchemy import event
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.dialects import sqlite
 from sqlalchemy.engine import Dialect
 from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import MultipleResultsFound
 from sqlalchemy.exc import NoResultFound
 from sqlalchemy.orm import ORMExecuteState
 from sqlalchemy.orm import Session
@@ -64,8 +67,8 @@ def transaction(session: Session) -> Iterator[Session]:
         session.info.pop(_FLUSHED, None)
 
 
-def one_statement(session: Session, statement: Any, parameters: dict[str, Any]) -> Any:
-    """Run one statement as a transaction of its own and give its first column; atomic by itself.
+def one_statement(session: Session, statement: TextClause, parameters: dict[str, Any]) -> Any:
+    """Run one statement as a transaction of its own and give its one value; atomic by itself.
 
     For the hottest write (a payment notification): PostgreSQL commits a single statement, every
     part of its data-modifying WITH included, all or nothing, and its UPDATE locks the rows it
@@ -81,30 +84,36 @@ def one_statement(session: Session, statement: Any, parameters: dict[str, Any]) 
     # a Connection, its execution context and result only added per-call work (half of the call's CPU).
     pooled = engine.raw_connection()
     try:
-        return _run_alone(pooled, engine.dialect, _driver_form(statement, engine.dialect), parameters)
+        row = _run_alone(engine, pooled, _driver_form(statement, engine.dialect), parameters)
     finally:
         pooled.close()
+    return row[0]
 
 
 @dataclass(frozen=True)
 class _DriverForm:
-    """A statement compiled once for a dialect: its text in the driver's placeholders, and how its values bind."""
+    """A text statement compiled once for a dialect: its text in the driver's placeholders, and how values bind."""
 
     compiled: Any
     processors: dict[str, Callable[[Any], Any]]
 
-    def values(self, parameters: dict[str, Any]) -> dict[str, Any]:
-        """The parameters as the driver takes them, each through its type's bind processing."""
+    def values(self, parameters: dict[str, Any]) -> Any:
+        """The parameters as the driver takes them (by name, or in order), each through its type's bind processing."""
         values: dict[str, Any] = self.compiled.construct_params(parameters)
         for name, process in self.processors.items():
             values[name] = process(values[name])
+        if self.compiled.positional:  # SQLite's ? placeholders
+            return [values[name] for name in self.compiled.positiontup]
         return values
 
 
 @lru_cache(maxsize=64)
-def _driver_form(statement: Any, dialect: Dialect) -> _DriverForm:
+def _driver_form(statement: TextClause, dialect: Dialect) -> _DriverForm:
+    if not isinstance(statement, TextClause):
+        # A text() statement's bind names are its own; Core statements add anonymous and escaped ones.
+        raise TypeError("one_statement() takes a text() statement")
     compiled = statement.compile(dialect=dialect)
-    processors = {}
+    processors: dict[str, Callable[[Any], Any]] = {}
     for name, bind in compiled.binds.items():
         process = bind.type.dialect_impl(dialect).bind_processor(dialect)
         if process is not None:
@@ -112,26 +121,31 @@ def _driver_form(statement: Any, dialect: Dialect) -> _DriverForm:
     return _DriverForm(compiled, processors)
 
 
-def _run_alone(pooled: PoolProxiedConnection, dialect: Dialect, form: _DriverForm, parameters: dict[str, Any]) -> Any:
-    """Execute in autocommit, leave the connection as it was found; failures raised as SQLAlchemy raises them."""
+def _run_alone(engine: Engine, pooled: PoolProxiedConnection, form: _DriverForm, parameters: dict[str, Any]) -> Any:
+    """Execute in autocommit and give the one row; the connection goes back as it was found, or not at all."""
+    dialect = engine.dialect
     driver = pooled.dbapi_connection
     assert driver is not None, "a connection just checked out of the pool"
     # SQLite's connections run in autocommit already (we send BEGIN ourselves); PostgreSQL's are switched
-    # for this statement and back (the driver's autocommit alone: their isolation level stays as set), so
-    # the next checkout finds what it expects.
+    # for this statement and back (the driver's autocommit alone: their isolation level stays as set).
     switched = not dialect.detect_autocommit_setting(driver)
-    if switched:
-        driver.autocommit = True
-    gone = False
-    cursor = driver.cursor()
+    cursor = None
     try:
+        if switched:
+            driver.autocommit = True
+        cursor = driver.cursor()
         cursor.execute(form.compiled.string, form.values(parameters))
-        row = cursor.fetchone()
+        rows = cursor.fetchmany(2) if cursor.description is not None else []
+        cursor.close()
+        if switched:
+            driver.autocommit = False
     except dialect.loaded_dbapi.Error as error:
-        # As a Connection would: a lost connection is dropped from the pool, and the error is SQLAlchemy's.
+        # Whatever state it was left in, this connection never serves again; a lost one means the
+        # server went away, so every pooled connection is replaced, as a Connection would have them.
         gone = dialect.is_disconnect(error, driver, cursor)
+        pooled.invalidate(error)
         if gone:
-            pooled.invalidate(error)
+            engine.dispose(close=False)
         raise DBAPIError.instance(
             form.compiled.string,
             None,
@@ -141,14 +155,12 @@ def _run_alone(pooled: PoolProxiedConnection, dialect: Dialect, form: _DriverFor
             connection_invalidated=gone,
             dialect=dialect,
         ) from error
-    finally:
-        if not gone:
-            cursor.close()
-            if switched:
-                driver.autocommit = False
-    if row is None:
-        raise NoResultFound("one_statement() ran a statement that returned no row")
-    return row[0]
+    except BaseException:
+        pooled.invalidate()  # interrupted mid-statement: its state is unknown
+        raise
+    if len(rows) != 1:
+        raise NoResultFound("no row from one_statement()") if not rows else MultipleResultsFound("rows, not one")
+    return rows[0]
 
 
 def _refuse_pending_writes(session: Session) -> None:

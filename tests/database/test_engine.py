@@ -33,6 +33,16 @@ def test_a_connection_closed_while_it_idled_is_pinged_and_replaced(empty_postgre
         server.dispose()
 
 
+def test_a_live_connection_that_idled_is_pinged_and_kept(empty_postgres_url: str) -> None:
+    server, backend = backend_of(empty_postgres_url, alive_without_ping=0.2)
+    try:
+        time.sleep(0.3)
+        with server.connect() as connection:
+            assert connection.execute(text("SELECT pg_backend_pid()")).scalar_one() == backend
+    finally:
+        server.dispose()
+
+
 def test_a_connection_back_within_the_window_is_handed_out_unpinged(empty_postgres_url: str) -> None:
     server, backend = backend_of(empty_postgres_url, alive_without_ping=60)
     try:

@@ -4,14 +4,19 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
+from datetime import datetime
+from datetime import timedelta
+from datetime import timezone
 
 import pytest
 from sqlalchemy import Engine
+from sqlalchemy import bindparam
 from sqlalchemy import create_engine
 from sqlalchemy import select
 from sqlalchemy import text
 from sqlalchemy.exc import DatabaseError
 from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import MultipleResultsFound
 from sqlalchemy.exc import NoResultFound
 from sqlalchemy.orm import Session
 from sqlalchemy.orm import sessionmaker
@@ -23,6 +28,7 @@ from database.engine import make_engine
 from database.engine import make_session_factory
 from database.transaction import TransactionMisuse
 from database.transaction import one_statement
+from database.types import UTCDateTime
 from tests.concurrency import run_together
 
 
@@ -127,10 +133,10 @@ def test_objects_read_before_the_boundary_stay_readable(sessions: sessionmaker[S
         assert row.revision == 0
 
 
-def bump(session: Session) -> int:
-    """One statement that adds one to the counter and says what it became."""
-    statement = text("UPDATE catalogue_revision SET revision = revision + 1 WHERE id = 1 RETURNING revision")
-    return int(one_statement(session, statement, {}))
+def bump(session: Session, by: int = 1) -> int:
+    """One statement that adds to the counter and says what it became."""
+    statement = text("UPDATE catalogue_revision SET revision = revision + :by WHERE id = :id RETURNING revision")
+    return int(one_statement(session, statement, {"by": by, "id": 1}))
 
 
 def test_one_statement_commits_on_its_own_and_leaves_the_session_free(sessions: sessionmaker[Session]) -> None:
@@ -168,9 +174,25 @@ def test_one_statement_is_refused_where_it_would_break_a_unit_of_work(sessions: 
             one_statement(session, text("SELECT revision FROM no_such_table"), {})
         with pytest.raises(NoResultFound):
             one_statement(session, text("SELECT revision FROM catalogue_revision WHERE id = 0"), {})
+        with pytest.raises(NoResultFound):  # a statement that returns nothing at all
+            one_statement(session, text("UPDATE catalogue_revision SET revision = 0 WHERE id = 0"), {})
+        with pytest.raises(MultipleResultsFound):
+            one_statement(session, text("SELECT 1 UNION ALL SELECT 2"), {})
+        with pytest.raises(TypeError):
+            one_statement(session, select(CatalogueRevision.revision), {})  # type: ignore[arg-type]
         assert bump(session) == 1  # the failed ones changed nothing and the session goes on
     with sessions() as session:
         assert session.get(CatalogueRevision, 7) is None
+
+
+def test_one_statement_binds_its_values_by_type(sessions: sessionmaker[Session]) -> None:
+    with sessions() as session:
+        assert bump(session, by=5) == 5
+        moment = datetime(2026, 11, 24, 9, 30, tzinfo=timezone(timedelta(hours=8)))
+        stamped = text("SELECT :at").bindparams(bindparam("at", type_=UTCDateTime()))
+        assert str(one_statement(session, stamped, {"at": moment})).startswith("2026-11-24 01:30:00")  # as UTC
+        with pytest.raises(ValueError):
+            one_statement(session, stamped, {"at": moment.replace(tzinfo=None)})  # the type's own check ran
 
 
 def test_one_statement_hands_its_connection_back_as_it_found_it(
@@ -178,6 +200,9 @@ def test_one_statement_hands_its_connection_back_as_it_found_it(
 ) -> None:
     with sessions() as session:
         assert bump(session) == 1
+        for failing in ("SELECT revision FROM no_such_table", "SELECT 1 UNION ALL SELECT 2"):
+            with pytest.raises((DatabaseError, MultipleResultsFound)):
+                one_statement(session, text(failing), {})
     pooled = [engine.raw_connection() for _ in range(engine.pool.checkedin())]  # every pooled one at once
     try:
         assert pooled
@@ -206,7 +231,7 @@ def test_an_autocommit_connection_on_sqlite_commits_what_it_runs(
 
 @pytest.mark.postgres
 def test_a_lost_connection_fails_one_statement_and_is_replaced(empty_postgres_url: str) -> None:
-    server = make_engine(empty_postgres_url)
+    server = make_engine(empty_postgres_url, alive_without_ping=60)  # never pinged: the statement meets it
     sessions = make_session_factory(server)
     try:
         with sessions() as session:
