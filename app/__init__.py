@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from app.background import build_tasks
+from app.callback_lane import serve_callbacks_ahead
 from app.catalogue_news import build_catalogue_news
 from app.catalogue_pages import CataloguePages
 from app.chat_services import ChatServices
@@ -206,6 +207,7 @@ def create_app(
     init_http_headers(app)
     register_errors(app)
     register_routes(app)
+    serve_callbacks_ahead(app)
     init_console(app, settings)
     register_cli(app)
     return app

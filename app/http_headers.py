@@ -30,6 +30,16 @@ def add_http_headers(response: Response) -> Response:
     return response
 
 
+def data_headers() -> list[tuple[str, str]]:
+    """What add_http_headers gives a data response whose view set none of them, for answers made without Flask."""
+    return [
+        ("X-Content-Type-Options", "nosniff"),
+        ("X-Frame-Options", "DENY"),
+        ("Content-Security-Policy", DATA_POLICY),
+        ("Cache-Control", "no-store"),
+    ]
+
+
 def bearer_challenge() -> str:
     """RFC 6750's challenge: the realm, and `invalid_token` when a token came and was refused."""
     scheme, _, token = request.headers.get("Authorization", "").partition(" ")

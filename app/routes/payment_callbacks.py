@@ -2,19 +2,25 @@
 
 The answer is the channel's own: WeChat Pay reads the HTTP status (2xx received, anything else
 sends again), Alipay reads the body (exactly `success`). A notification for a merchant we do not
-have is a 404, which both read as "send again".
+have is a 404, which both read as "send again". app/callback_lane.py serves these two paths ahead of
+Flask for the merchants we have, with the same work (take_notification) and the same answers.
 """
 
 from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
 
 from flask import Blueprint
 from flask import Response
 from flask import current_app
 from flask import request
+from sqlalchemy.orm import Session
 
 from app.db_session import get_session
 from app.operations import operation
 from app.request_body import read_body
+from billing.gateway import Acknowledgement
 from billing.gateway import PaymentGateway
 from billing.notifications import APPLIED
 from billing.notifications import receive_notification
@@ -53,15 +59,17 @@ def _gateway(channel: str, merchant_id: str) -> PaymentGateway:
 
 
 def _receive(gateway: PaymentGateway) -> Response:
+    answer = take_notification(get_session(), current_app.extensions, gateway, request.headers, read_body())
+    return Response(answer.body, status=answer.status, content_type=answer.content_type)
+
+
+def take_notification(
+    session: Session, extensions: Mapping[str, Any], gateway: PaymentGateway, headers: Mapping[str, str], body: bytes
+) -> Acknowledgement:
+    """Receive one delivery and say what the channel must hear; the work of this view and of app/callback_lane.py."""
     receipt = receive_notification(
-        get_session(),
-        gateway,
-        request.headers,
-        read_body(),
-        vault=current_app.extensions["vault"],
-        clock=current_app.extensions["clock"],
+        session, gateway, headers, body, vault=extensions["vault"], clock=extensions["clock"]
     )
     if receipt.outcome == APPLIED:
-        current_app.extensions["tasks"].kick()  # its follow-up work (e.g. booking the paid place), after this answer
-    answer = gateway.acknowledgement(receipt.received)
-    return Response(answer.body, status=answer.status, content_type=answer.content_type)
+        extensions["tasks"].kick()  # its follow-up work (e.g. booking the paid place), after this answer
+    return gateway.acknowledgement(receipt.received)
