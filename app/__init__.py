@@ -114,6 +114,7 @@ def create_app(
     app.config.update(SECRET_KEY=settings.secret_key, MAX_CONTENT_LENGTH=settings.max_body_bytes)
     app.json.ensure_ascii = False  # type: ignore[attr-defined]
     app.json.sort_keys = False  # type: ignore[attr-defined]
+    serve_callbacks_ahead(app)  # inside ProxyFix: what the lane hands Flask has the client's real address
     if settings.trusted_proxy_hops:
         # Behind proxies, the client is what the trusted hops say; without any, X-Forwarded-For
         # is the client's own claim and ignored, or anyone could pick the address they are counted as.
@@ -207,7 +208,6 @@ def create_app(
     init_http_headers(app)
     register_errors(app)
     register_routes(app)
-    serve_callbacks_ahead(app)
     init_console(app, settings)
     register_cli(app)
     return app
