@@ -157,6 +157,12 @@ AREAS: dict[str, tuple[list[str], list[str], bool]] = {
     "billing": (MONEY, MONEY_TESTS, False),
     "reconciliation": (RECONCILIATION, RECONCILIATION_TESTS, False),
     "chat": (CHAT, CHAT_TESTS, False),
+    # The notifications served ahead of Flask: which requests the lane takes, and answering as Flask would.
+    "callbacks": (
+        ["app/callback_lane.py"],
+        ["tests/app/test_callback_lane.py", "tests/app/test_payment_callbacks.py"],
+        False,
+    ),
 }
 
 
