@@ -72,8 +72,9 @@ test: install browser
 # area's tests that reach the mutated function run, stopping at the first failure. Each area's results stay
 # in var/mutation/<area>/mutants (`cd var/mutation/<area> && ../../../.venv/bin/mutmut show NAME`; `mutmut
 # run NAME...` there re-checks named mutants after new tests, `python mutation/score.py` there rescores).
-# About 5 min for outbound/, 40 for the city services, 45 for billing, 20 and 60 for the two identity/ parts on two cores.
-MUTATION_AREAS ?= outbound city_services billing reconciliation identity access
+# About 5 min for outbound/, 40 for the city services, 45 for billing, 2 for the callback lane, 20 and 60 for the two
+# identity/ parts on two cores.
+MUTATION_AREAS ?= outbound city_services billing callbacks reconciliation identity access
 mutation: install
 	$(BIN)/python mutation/named_bugs.py; bugs=$$?; $(BIN)/python mutation/areas.py $(MUTATION_AREAS) && exit $$bugs
 
