@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-import secrets
 from typing import Any
 
 import pytest
 from flask import Flask
 
-from billing.models import Payment
-from billing.models import Refund
 from database import transaction
 from identity.staff import NewStaffMember
 from identity.staff import create_staff_member
@@ -21,6 +18,7 @@ from tests.app.car_move_world import service_api_fixture  # noqa: F401 - a fixtu
 from tests.app.car_move_world import service_app_fixture  # noqa: F401 - a fixture
 from tests.app.car_move_world import shenzhen_owner
 from tests.app.console_client import Console
+from tests.billing.world import refunded_fee
 from tests.conftest import STAFF_PASSWORD
 from tests.conftest import Api
 from tests.conftest import Clock
@@ -40,42 +38,8 @@ def staff_token(app: Flask, api: Api, clock: Clock, username: str, role: str, ci
 def refund_paid(app: Flask, clock: Clock, channel: str, fen: int, status: str = "succeeded") -> None:
     """A Shenzhen outpatient fee paid, and part of it given back (settled unless told otherwise)."""
     now = clock()
-    with app.extensions["session_factory"]() as session, transaction(session):
-        payment = Payment(
-            public_id="pay_" + secrets.token_hex(8),
-            out_trade_no="ct" + secrets.token_hex(12),
-            purpose="outpatient_fee",
-            purpose_ref=secrets.token_hex(8),
-            city_code=SHENZHEN,
-            service_code="outpatient",
-            channel=channel,
-            app_id="app",
-            merchant_id="mch",
-            gateway="fake",
-            amount_fen=5000,
-            description="挂号费",
-            status="partially_refunded",
-            refunded_fen=fen,
-            expires_at=now,
-            paid_at=now,
-            created_at=now,
-            updated_at=now,
-        )
-        session.add(payment)
-        session.flush()
-        session.add(
-            Refund(
-                out_refund_no="rf" + secrets.token_hex(12),
-                payment_id=payment.id,
-                amount_fen=fen,
-                reason="cancelled",
-                requested_by="resident",
-                status=status,
-                created_at=now,
-                updated_at=now,
-                settled_at=now if status == "succeeded" else None,
-            )
-        )
+    with app.extensions["session_factory"]() as session:
+        refunded_fee(session, fen, now, now if status == "succeeded" else None, channel=channel, status=status)
 
 
 def row_of(body: dict[str, Any], service: str, channel: str) -> dict[str, Any]:

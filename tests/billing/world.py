@@ -28,6 +28,7 @@ from billing.gateway import Order
 from billing.gateway import RefundOrder
 from billing.models import LedgerEntry
 from billing.models import Payment
+from billing.models import Refund
 from billing.notifications import Receipt
 from billing.notifications import receive_notification
 from billing.payments import Charge
@@ -136,3 +137,53 @@ def held_by_another_worker(app: Flask, rows: Select[Any]) -> Iterator[None]:
         other.execute(rows.with_for_update())
         yield
         other.rollback()
+
+
+def refunded_fee(
+    session: Session,
+    fen: int,
+    at: datetime,
+    settled_at: datetime | None,
+    *,
+    city: str = "440300",
+    service: str = "outpatient",
+    channel: str = "wechat",
+    status: str = "succeeded",
+) -> None:
+    """A fee of the city's service paid at `at`, and one refund of `fen` (settled at settled_at, if it was)."""
+    with transaction(session):
+        paid = Payment(
+            public_id="pay_" + secrets.token_hex(8),
+            out_trade_no="ct" + secrets.token_hex(12),
+            purpose="outpatient_fee",
+            purpose_ref=secrets.token_hex(8),
+            city_code=city,
+            service_code=service,
+            channel=channel,
+            app_id="app",
+            merchant_id="mch",
+            gateway="fake",
+            amount_fen=50000,
+            description="挂号费",
+            status="partially_refunded",
+            refunded_fen=fen,
+            expires_at=at,
+            paid_at=at,
+            created_at=at,
+            updated_at=at,
+        )
+        session.add(paid)
+        session.flush()
+        session.add(
+            Refund(
+                out_refund_no="rf" + secrets.token_hex(12),
+                payment_id=paid.id,
+                amount_fen=fen,
+                reason="cancelled",
+                requested_by="resident",
+                status=status,
+                created_at=at,
+                updated_at=at,
+                settled_at=settled_at,
+            )
+        )
